@@ -1,0 +1,219 @@
+/**
+ * Canonical JSON for fingerprints: two JSON texts that mean the same value give
+ * the same canonical string. Object key order and insignificant whitespace do
+ * not matter; array order does; `\u00e9` and `é` are the same string; numbers
+ * are compared by exact decimal value (`1`, `1.0` and `10e-1` are equal, while
+ * `12345678901234567890` and `12345678901234567891` stay different, which
+ * `JSON.parse` would lose); for duplicate object keys the last one wins, as in
+ * `JSON.parse`.
+ *
+ * Returns `undefined` for text that is not JSON, or nests deeper than
+ * {@link MAX_DEPTH}: callers then hash the raw bytes instead.
+ */
+export function canonicalizeJsonText(text: string): string | undefined {
+  const parser = new Parser(text);
+  try {
+    parser.skipWs();
+    const value = parser.value(0);
+    parser.skipWs();
+    if (parser.pos !== text.length) return undefined;
+    return value;
+  } catch (e) {
+    if (e === FAIL) return undefined;
+    throw e;
+  }
+}
+
+/** Deepest nesting canonicalized; deeper documents are fingerprinted as raw bytes. */
+export const MAX_DEPTH = 256;
+
+const FAIL = Symbol('not canonical JSON');
+
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
+const PLAIN_STRING = /[^"\\\u0000-\u001f]*/y;
+
+class Parser {
+  pos = 0;
+  constructor(readonly text: string) {}
+
+  skipWs(): void {
+    const t = this.text;
+    let p = this.pos;
+    for (;;) {
+      const c = t.charCodeAt(p);
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) p++;
+      else break;
+    }
+    this.pos = p;
+  }
+
+  value(depth: number): string {
+    if (depth > MAX_DEPTH) throw FAIL;
+    const c = this.text.charCodeAt(this.pos);
+    if (c === 0x7b) return this.object(depth);
+    if (c === 0x5b) return this.array(depth);
+    if (c === 0x22) return JSON.stringify(this.string());
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+    for (const lit of ['true', 'false', 'null']) {
+      if (this.text.startsWith(lit, this.pos)) {
+        this.pos += lit.length;
+        return lit;
+      }
+    }
+    throw FAIL;
+  }
+
+  object(depth: number): string {
+    this.pos++;
+    const members = new Map<string, string>();
+    this.skipWs();
+    if (this.text.charCodeAt(this.pos) === 0x7d) {
+      this.pos++;
+      return '{}';
+    }
+    for (;;) {
+      this.skipWs();
+      if (this.text.charCodeAt(this.pos) !== 0x22) throw FAIL;
+      const key = this.string();
+      this.skipWs();
+      if (this.text.charCodeAt(this.pos) !== 0x3a) throw FAIL;
+      this.pos++;
+      this.skipWs();
+      members.delete(key);
+      members.set(key, this.value(depth + 1));
+      this.skipWs();
+      const c = this.text.charCodeAt(this.pos++);
+      if (c === 0x2c) continue;
+      if (c === 0x7d) break;
+      throw FAIL;
+    }
+    // Default sort compares UTF-16 code units, as RFC 8785 does.
+    const keys = [...members.keys()].sort();
+    let out = '{';
+    for (let i = 0; i < keys.length; i++) {
+      if (i > 0) out += ',';
+      out += `${JSON.stringify(keys[i])}:${members.get(keys[i]!)}`;
+    }
+    return `${out}}`;
+  }
+
+  array(depth: number): string {
+    this.pos++;
+    this.skipWs();
+    if (this.text.charCodeAt(this.pos) === 0x5d) {
+      this.pos++;
+      return '[]';
+    }
+    let out = '[';
+    for (;;) {
+      this.skipWs();
+      out += this.value(depth + 1);
+      this.skipWs();
+      const c = this.text.charCodeAt(this.pos++);
+      if (c === 0x2c) {
+        out += ',';
+        continue;
+      }
+      if (c === 0x5d) break;
+      throw FAIL;
+    }
+    return `${out}]`;
+  }
+
+  string(): string {
+    const t = this.text;
+    this.pos++;
+    let out = '';
+    for (;;) {
+      PLAIN_STRING.lastIndex = this.pos;
+      PLAIN_STRING.test(t);
+      out += t.slice(this.pos, PLAIN_STRING.lastIndex);
+      this.pos = PLAIN_STRING.lastIndex;
+      const c = t.charCodeAt(this.pos);
+      if (c === 0x22) {
+        this.pos++;
+        return out;
+      }
+      if (c !== 0x5c) throw FAIL; // control character or end of text
+      const e = t[this.pos + 1];
+      this.pos += 2;
+      switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+          out += e;
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'u': {
+          const hex = t.slice(this.pos, this.pos + 4);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw FAIL;
+          out += String.fromCharCode(Number.parseInt(hex, 16));
+          this.pos += 4;
+          break;
+        }
+        default:
+          throw FAIL;
+      }
+    }
+  }
+
+  number(): string {
+    NUMBER.lastIndex = this.pos;
+    const m = NUMBER.exec(this.text);
+    if (!m) throw FAIL;
+    this.pos = NUMBER.lastIndex;
+    return canonicalNumber(m[0]);
+  }
+}
+
+/**
+ * Exact decimal normal form of a JSON number lexeme: `[-]D` or `[-]De<exp>`
+ * with no leading or trailing zeros in D. `-0` is `0`.
+ */
+export function canonicalNumber(lexeme: string): string {
+  const negative = lexeme.startsWith('-');
+  const body = negative ? lexeme.slice(1) : lexeme;
+  const eAt = body.search(/[eE]/);
+  const mantissa = eAt === -1 ? body : body.slice(0, eAt);
+  const expText = eAt === -1 ? '0' : body.slice(eAt + 1);
+  // Exponents beyond what a double can count exactly are not worth normalising.
+  if (expText.replace(/^[+-]/, '').length > 15) throw FAIL;
+  const dot = mantissa.indexOf('.');
+  const intPart = dot === -1 ? mantissa : mantissa.slice(0, dot);
+  const fracPart = dot === -1 ? '' : mantissa.slice(dot + 1);
+  let digits = intPart + fracPart;
+  let exp = Number(expText) - fracPart.length;
+  digits = digits.replace(/^0+/, '');
+  if (digits.length === 0) return '0';
+  const trimmed = digits.replace(/0+$/, '');
+  exp += digits.length - trimmed.length;
+  return `${negative ? '-' : ''}${trimmed}${exp === 0 ? '' : `e${exp}`}`;
+}
+
+/**
+ * Canonical JSON of a JavaScript value (for fingerprinting queue messages or
+ * job arguments): sorted object keys, numbers in the same exact form as
+ * {@link canonicalizeJsonText}. Values JSON cannot hold (functions, symbols,
+ * `undefined` members) are dropped as `JSON.stringify` drops them.
+ */
+export function canonicalizeValue(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) return 'null';
+  const canonical = canonicalizeJsonText(text);
+  if (canonical === undefined) throw new TypeError('value nests too deeply to fingerprint');
+  return canonical;
+}

@@ -1,0 +1,463 @@
+import { randomToken, sha256, toHex, utf8 } from './bytes.js';
+import { canonicalizeValue } from './canonical-json.js';
+import {
+  ConfigurationError,
+  FingerprintMismatchError,
+  RequestInFlightError,
+  ResponseTooLargeError,
+  ResultNotStoredError,
+  StoreUnavailableError,
+} from './errors.js';
+import { emit, type IdempotencyHooks } from './hooks.js';
+import { scopedKey } from './scope.js';
+import type { Store, StoredResponse } from './store.js';
+
+/** Policies shared by the generic engine and every HTTP adapter. */
+export interface IdempotencyOptions {
+  /** Where records live. */
+  readonly store: Store;
+  /**
+   * How long an in-flight claim blocks duplicates before another caller may
+   * take over. The owner renews it while the operation runs, so this only
+   * bounds how long a crashed owner blocks its key.
+   * @default 30_000
+   */
+  readonly leaseMs?: number;
+  /**
+   * How long a completed result is kept and replayed, from completion.
+   * @default 86_400_000 (24 hours)
+   */
+  readonly ttlMs?: number;
+  /**
+   * What a duplicate does while the first execution is still running:
+   * `'reject'` answers at once with {@link RequestInFlightError} (HTTP 409);
+   * `'wait'` polls with backoff for up to `waitTimeoutMs`, then replays the
+   * result (or runs the operation, if the first attempt failed and released the key).
+   * @default 'reject'
+   */
+  readonly concurrent?: 'reject' | 'wait';
+  /**
+   * Longest time a duplicate waits under `concurrent: 'wait'` before it gets
+   * {@link RequestInFlightError}.
+   * @default 10_000
+   */
+  readonly waitTimeoutMs?: number;
+  /**
+   * Seconds a {@link RequestInFlightError} asks the client to wait (`Retry-After`).
+   * @default 1
+   */
+  readonly retryAfterSeconds?: number;
+  /**
+   * When the store fails before the operation starts: `false` refuses to run
+   * it ({@link StoreUnavailableError}, HTTP 503); `true` runs it unprotected.
+   * @default false
+   */
+  readonly failOpen?: boolean;
+  /**
+   * Largest result body kept, in bytes; larger results are recorded as
+   * "ran, not stored" (never replayed truncated, never run again). The store's
+   * own `maxResponseBytes` applies too, whichever is smaller.
+   * @default 10_485_760 (10 MiB)
+   */
+  readonly maxResponseBytes?: number;
+  /** Observability callbacks; keys are reported hashed. */
+  readonly hooks?: IdempotencyHooks;
+}
+
+/** Identifies one execution: who owns it (scope), which key, and what it asks for. */
+export interface BeginInput {
+  /** The tenant or principal the key belongs to; keys never cross scopes. */
+  readonly scope: string;
+  /** The idempotency key. */
+  readonly key: string;
+  /** Digest of what is asked for; a reused key with another fingerprint is refused. */
+  readonly fingerprint: string;
+  /**
+   * Keeps background work (completion retries) alive after the response,
+   * on runtimes that need it (Cloudflare Workers' `ctx.waitUntil`).
+   */
+  readonly waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+/** The caller owns the key and must run the operation, then call `commit` or `abandon`. */
+export interface Execution {
+  readonly kind: 'execute';
+  /** The hashed store key, as hooks report it. */
+  readonly keyHash: string;
+  /** `false` when the store failed and `failOpen` let the operation run unprotected. */
+  readonly protected: boolean;
+  /**
+   * Record the result: kept for replay when `keep` is true, otherwise the key
+   * is released so a retry runs again. Resolves after the first store attempt;
+   * a failed completion is retried in the background while the lease holds.
+   */
+  commit(response: StoredResponse, keep: boolean): Promise<void>;
+  /** The operation failed: release the key so an immediate retry runs again. */
+  abandon(): Promise<void>;
+}
+
+/** The key was completed before: here is its stored result. */
+export interface Replay {
+  readonly kind: 'replay';
+  readonly keyHash: string;
+  readonly response: StoredResponse;
+}
+
+/** What {@link Idempotency.begin} decides. */
+export type Decision = Execution | Replay;
+
+/** Options of one {@link Idempotency.run} call. */
+export interface RunOptions<T> {
+  /**
+   * The scope the key belongs to (queue, tenant, job name).
+   * @default ''
+   */
+  readonly scope?: string;
+  /**
+   * What the operation is asked to do; a reused key with a different payload
+   * throws {@link FingerprintMismatchError}. Fingerprinted as canonical JSON.
+   * @default undefined (only the key identifies the operation)
+   */
+  readonly payload?: unknown;
+  /**
+   * Which results are kept for replay; the key is released for the others.
+   * @default () => true
+   */
+  readonly shouldStore?: (value: T) => boolean;
+  /** How results are turned into bytes and back. @default JSON */
+  readonly codec?: ResultCodec<T>;
+  /** See {@link BeginInput.waitUntil}. */
+  readonly waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+/** Turns a result into bytes and back. */
+export interface ResultCodec<T> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+/** How a {@link Idempotency.run} call ended. */
+export type Outcome<T> =
+  | { readonly status: 'executed'; readonly value: T }
+  | { readonly status: 'replayed'; readonly value: T };
+
+/** The engine: run operations exactly once per (scope, key). */
+export interface Idempotency {
+  /** Two-phase API for adapters: decide, then commit or abandon the execution. */
+  begin(input: BeginInput): Promise<Decision>;
+  /**
+   * Run `operation` once for `key` and return its result; every later call with
+   * the same key replays the stored result instead of running it again.
+   * Throws {@link RequestInFlightError}, {@link FingerprintMismatchError},
+   * {@link StoreUnavailableError} or {@link ResultNotStoredError}, or whatever
+   * the operation threw (after releasing the key).
+   */
+  run<T>(
+    key: string,
+    operation: () => T | Promise<T>,
+    options?: RunOptions<T>,
+  ): Promise<Outcome<T>>;
+  /** The options in force, defaults filled in. */
+  readonly options: ResolvedOptions;
+}
+
+/** {@link IdempotencyOptions} with every default applied. */
+export type ResolvedOptions = Required<Omit<IdempotencyOptions, 'hooks'>> & {
+  readonly hooks: IdempotencyHooks;
+};
+
+/** Marks a completed record whose result was too large to keep. */
+const NOT_STORED_HEADER = 'idem-not-stored';
+
+/** Whether a stored response is the "ran, result not stored" marker. */
+export function isNotStoredMarker(response: StoredResponse): boolean {
+  return response.headers.some(([name]) => name === NOT_STORED_HEADER);
+}
+
+const JSON_CODEC: ResultCodec<unknown> = {
+  encode: (value) => (value === undefined ? new Uint8Array(0) : utf8(JSON.stringify(value))),
+  decode: (bytes) =>
+    bytes.byteLength === 0 ? undefined : JSON.parse(new TextDecoder().decode(bytes)),
+};
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ConfigurationError(
+      `idem: ${name} must be a positive number of milliseconds, got ${value}.`,
+    );
+  }
+  return value;
+}
+
+function resolve(options: IdempotencyOptions): ResolvedOptions {
+  if (!options || typeof options.store?.claim !== 'function') {
+    throw new ConfigurationError(
+      'idem: pass a store, for example { store: memoryStore() } from @idem/store-memory.',
+    );
+  }
+  const resolved: ResolvedOptions = {
+    store: options.store,
+    leaseMs: positive('leaseMs', options.leaseMs ?? 30_000),
+    ttlMs: positive('ttlMs', options.ttlMs ?? 86_400_000),
+    concurrent: options.concurrent ?? 'reject',
+    waitTimeoutMs: positive('waitTimeoutMs', options.waitTimeoutMs ?? 10_000),
+    retryAfterSeconds: Math.max(0, Math.ceil(options.retryAfterSeconds ?? 1)),
+    failOpen: options.failOpen ?? false,
+    maxResponseBytes: Math.min(
+      options.maxResponseBytes ?? 10 * 1024 * 1024,
+      options.store.maxResponseBytes ?? Number.POSITIVE_INFINITY,
+    ),
+    hooks: options.hooks ?? {},
+  };
+  if (resolved.concurrent !== 'reject' && resolved.concurrent !== 'wait') {
+    throw new ConfigurationError(
+      `idem: concurrent must be 'reject' or 'wait', got ${String(resolved.concurrent)}.`,
+    );
+  }
+  if (resolved.ttlMs < resolved.leaseMs) {
+    throw new ConfigurationError(
+      'idem: ttlMs must be at least leaseMs: a result must outlive the lease that produced it.',
+    );
+  }
+  return resolved;
+}
+
+const sleep = (ms: number) =>
+  new Promise<void>((r) => {
+    const t = setTimeout(r, ms) as { unref?: () => void };
+    t.unref?.();
+  });
+
+/**
+ * Create the engine. Adapters build on {@link Idempotency.begin}; queue
+ * consumers and jobs use {@link Idempotency.run}.
+ *
+ * @example
+ * ```ts
+ * const idem = createIdempotency({ store: memoryStore() });
+ * const { value } = await idem.run(message.id, () => chargeCard(message), { scope: 'payments' });
+ * ```
+ */
+export function createIdempotency(options: IdempotencyOptions): Idempotency {
+  const opts = resolve(options);
+  const { store, hooks } = opts;
+
+  async function storeCall<R>(
+    keyHash: string,
+    operation: string,
+    call: () => Promise<R>,
+  ): Promise<R> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof ResponseTooLargeError) throw error;
+      emit(hooks, 'storeError', { keyHash, operation, error });
+      throw new StoreUnavailableError(operation, error);
+    }
+  }
+
+  function execution(
+    keyHash: string,
+    token: string,
+    waitUntil: BeginInput['waitUntil'],
+  ): Execution {
+    const startedAt = Date.now();
+    // The local view of our lease: extended by each successful renewal.
+    let leaseDeadline = startedAt + opts.leaseMs;
+    let finished = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+
+    const renewEvery = Math.max(10, Math.floor(opts.leaseMs / 3));
+    const scheduleRenewal = () => {
+      timer = setTimeout(async () => {
+        if (finished) return;
+        const sentAt = Date.now();
+        try {
+          const result = await store.renew(keyHash, token, opts.leaseMs);
+          if (result === 'ok') leaseDeadline = sentAt + opts.leaseMs;
+          else emit(hooks, 'leaseLost', { keyHash });
+          if (result === 'stale') return;
+        } catch (error) {
+          emit(hooks, 'storeError', { keyHash, operation: 'renew', error });
+        }
+        if (!finished) scheduleRenewal();
+      }, renewEvery);
+      (timer as { unref?: () => void }).unref?.();
+    };
+    scheduleRenewal();
+
+    const stop = () => {
+      finished = true;
+      if (timer !== undefined) clearTimeout(timer);
+    };
+
+    const release = async (reason: 'not_stored' | 'failed') => {
+      stop();
+      try {
+        const result = await store.release(keyHash, token);
+        if (result === 'stale') emit(hooks, 'leaseLost', { keyHash });
+        else emit(hooks, 'released', { keyHash, reason });
+      } catch (error) {
+        // The key frees itself when the lease runs out; nothing else to do.
+        emit(hooks, 'storeError', { keyHash, operation: 'release', error });
+      }
+    };
+
+    const complete = async (response: StoredResponse): Promise<void> => {
+      try {
+        const result = await store.complete(keyHash, token, response, opts.ttlMs);
+        if (result === 'stale') emit(hooks, 'leaseLost', { keyHash });
+      } catch (error) {
+        if (error instanceof ResponseTooLargeError && !isNotStoredMarker(response)) {
+          return complete(notStoredMarker(response.status, response.body.byteLength));
+        }
+        throw error;
+      }
+    };
+
+    return {
+      kind: 'execute',
+      keyHash,
+      protected: true,
+      async commit(response, keep) {
+        if (finished) return;
+        if (!keep) return release('not_stored');
+        stop();
+        const durationMs = Date.now() - startedAt;
+        const toStore =
+          response.body.byteLength > opts.maxResponseBytes
+            ? notStoredMarker(response.status, response.body.byteLength)
+            : response;
+        try {
+          await complete(toStore);
+          emit(hooks, 'executed', { keyHash, durationMs, stored: true });
+          return;
+        } catch (error) {
+          emit(hooks, 'storeError', { keyHash, operation: 'complete', error });
+        }
+        // SPEC §2: the response still goes out; keep trying while our lease holds,
+        // so a retry gets a replay instead of a second execution.
+        const retry = (async () => {
+          for (
+            let delay = 50;
+            Date.now() + delay < leaseDeadline;
+            delay = Math.min(delay * 2, 2_000)
+          ) {
+            await sleep(delay);
+            try {
+              await complete(toStore);
+              emit(hooks, 'executed', { keyHash, durationMs, stored: true });
+              return;
+            } catch (error) {
+              emit(hooks, 'storeError', { keyHash, operation: 'complete', error });
+            }
+          }
+          emit(hooks, 'completionFailed', { keyHash });
+        })();
+        waitUntil?.(retry);
+      },
+      async abandon() {
+        if (finished) return;
+        return release('failed');
+      },
+    };
+  }
+
+  function unprotected(keyHash: string): Execution {
+    return {
+      kind: 'execute',
+      keyHash,
+      protected: false,
+      async commit() {},
+      async abandon() {},
+    };
+  }
+
+  async function begin(input: BeginInput): Promise<Decision> {
+    const keyHash = await scopedKey(input.scope, input.key);
+    const deadline = Date.now() + opts.waitTimeoutMs;
+    for (let delay = 25; ; delay = Math.min(delay * 2, 1_000)) {
+      const token = randomToken();
+      let claim: Awaited<ReturnType<Store['claim']>>;
+      try {
+        claim = await storeCall(keyHash, 'claim', () =>
+          store.claim(keyHash, { fingerprint: input.fingerprint, token, leaseMs: opts.leaseMs }),
+        );
+      } catch (error) {
+        if (opts.failOpen) return unprotected(keyHash);
+        throw error;
+      }
+      if (claim.claimed) return execution(keyHash, token, input.waitUntil);
+      const record = claim.record;
+      // SPEC §3: a fingerprint mismatch is reported before the in-flight check.
+      if (record.fingerprint !== input.fingerprint) {
+        emit(hooks, 'mismatch', { keyHash });
+        throw new FingerprintMismatchError();
+      }
+      if (record.state === 'completed') {
+        if (isNotStoredMarker(record.response)) {
+          emit(hooks, 'replayed', { keyHash, stored: false });
+          throw new ResultNotStoredError(record.response.status);
+        }
+        emit(hooks, 'replayed', { keyHash, stored: true });
+        return { kind: 'replay', keyHash, response: record.response };
+      }
+      if (opts.concurrent === 'reject' || Date.now() + delay > deadline) {
+        emit(hooks, 'conflict', { keyHash });
+        throw new RequestInFlightError(opts.retryAfterSeconds);
+      }
+      await sleep(delay);
+    }
+  }
+
+  async function run<T>(
+    key: string,
+    operation: () => T | Promise<T>,
+    runOptions: RunOptions<T> = {},
+  ): Promise<Outcome<T>> {
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new ConfigurationError(
+        'idem: run() needs a non-empty string key, such as the message id.',
+      );
+    }
+    const codec = (runOptions.codec ?? JSON_CODEC) as ResultCodec<T>;
+    const fingerprint = await fingerprintPayload(runOptions.payload);
+    const decision = await begin({
+      scope: runOptions.scope ?? '',
+      key,
+      fingerprint,
+      ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}),
+    });
+    if (decision.kind === 'replay') {
+      return { status: 'replayed', value: codec.decode(decision.response.body) };
+    }
+    let value: T;
+    try {
+      value = await operation();
+    } catch (error) {
+      await decision.abandon();
+      throw error;
+    }
+    const keep = runOptions.shouldStore ? runOptions.shouldStore(value) : true;
+    await decision.commit(
+      { status: 200, headers: [], body: keep ? codec.encode(value) : new Uint8Array(0) },
+      keep,
+    );
+    return { status: 'executed', value };
+  }
+
+  return { begin, run, options: opts };
+}
+
+async function fingerprintPayload(payload: unknown): Promise<string> {
+  return toHex(await sha256(utf8(`idem-run1:${canonicalizeValue(payload)}`)));
+}
+
+/**
+ * The record kept for a result too large to store: it ran (so it must not run
+ * again) but cannot be replayed. `size` is the body's size, or -1 if unknown.
+ * @internal
+ */
+export function notStoredMarker(status: number, size: number): StoredResponse {
+  return { status, headers: [[NOT_STORED_HEADER, String(size)]], body: new Uint8Array(0) };
+}

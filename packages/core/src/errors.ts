@@ -1,0 +1,122 @@
+/** Stable machine-readable codes carried by every idem error. */
+export type IdempotencyErrorCode =
+  | 'KEY_MISSING'
+  | 'KEY_INVALID'
+  | 'FINGERPRINT_MISMATCH'
+  | 'REQUEST_IN_FLIGHT'
+  | 'STORE_UNAVAILABLE'
+  | 'RESPONSE_TOO_LARGE'
+  | 'RESULT_NOT_STORED'
+  | 'CONFIGURATION';
+
+/** Base class of every error idem throws; `code` is stable across releases. */
+export class IdempotencyError extends Error {
+  /** Stable code to branch on instead of the message. */
+  readonly code: IdempotencyErrorCode;
+
+  constructor(code: IdempotencyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The request carried no idempotency key although one is required. */
+export class MissingKeyError extends IdempotencyError {
+  constructor() {
+    super(
+      'KEY_MISSING',
+      'This request needs an Idempotency-Key header: send a unique value (for example a UUID) and reuse it on every retry of the same request.',
+    );
+  }
+}
+
+/** The idempotency key is empty, too long, not printable ASCII, or sent twice. */
+export class InvalidKeyError extends IdempotencyError {
+  /** Why the key was rejected. */
+  readonly reason: string;
+
+  constructor(reason: string) {
+    super(
+      'KEY_INVALID',
+      `Invalid Idempotency-Key: ${reason}. Send one header line holding 1 to 255 printable ASCII characters, bare (abc) or as a quoted string ("abc").`,
+    );
+    this.reason = reason;
+  }
+}
+
+/** The key was already used for a different request (method, path, query or body). */
+export class FingerprintMismatchError extends IdempotencyError {
+  constructor() {
+    super(
+      'FINGERPRINT_MISMATCH',
+      'This idempotency key was already used with a different request (method, path, query or body). Use a new key for a new request.',
+    );
+  }
+}
+
+/** Another execution of the same key is still running. */
+export class RequestInFlightError extends IdempotencyError {
+  /** Seconds after which a retry is sensible. */
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number) {
+    super(
+      'REQUEST_IN_FLIGHT',
+      `A request with this idempotency key is still being processed. Retry after ${retryAfterSeconds} s to receive its result.`,
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The store failed or could not be reached; the operation was not run. */
+export class StoreUnavailableError extends IdempotencyError {
+  constructor(operation: string, cause: unknown) {
+    super(
+      'STORE_UNAVAILABLE',
+      `The idempotency store failed during ${operation}; the operation was not run. Check the store's connection, or set failOpen: true to run operations unprotected while it is down.`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Thrown by a store's `complete` when a response exceeds what it can keep.
+ * The engine then records that the operation ran without keeping its result.
+ */
+export class ResponseTooLargeError extends IdempotencyError {
+  /** The size that was refused, in bytes. */
+  readonly size: number;
+  /** The largest size the store keeps, in bytes. */
+  readonly limit: number;
+
+  constructor(size: number, limit: number) {
+    super(
+      'RESPONSE_TOO_LARGE',
+      `The response is ${size} bytes, over the store's limit of ${limit} bytes. Return a smaller response or use a store with a larger limit.`,
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** A replay found that the original operation ran but its result could not be stored. */
+export class ResultNotStoredError extends IdempotencyError {
+  /** The status the original execution answered with. */
+  readonly originalStatus: number;
+
+  constructor(originalStatus: number) {
+    super(
+      'RESULT_NOT_STORED',
+      `The operation for this idempotency key already ran (status ${originalStatus}), but its result was too large to store, so it cannot be replayed. It will not run again; use a new key to repeat it on purpose.`,
+    );
+    this.originalStatus = originalStatus;
+  }
+}
+
+/** The options passed to idem are not usable. */
+export class ConfigurationError extends IdempotencyError {
+  constructor(message: string) {
+    super('CONFIGURATION', message);
+  }
+}

@@ -1,0 +1,80 @@
+/** Longest idempotency key accepted, in characters (after unquoting). */
+export const MAX_KEY_LENGTH = 255;
+
+/** Result of {@link parseIdempotencyKey}. */
+export type ParsedKey =
+  | { readonly ok: true; readonly key: string }
+  | { readonly ok: false; readonly missing: true }
+  | { readonly ok: false; readonly missing: false; readonly reason: string };
+
+/**
+ * Parse an `Idempotency-Key` header.
+ *
+ * Accepts an RFC 8941 sf-string (`"abc"`, with `\"` and `\\` escapes) or a bare
+ * value (`abc`); both forms name the same key. The key must hold 1 to 255
+ * printable ASCII characters. A bare key may not contain spaces or commas: a
+ * comma is what two header lines look like once joined (`a, b`), and a second
+ * header line is always rejected.
+ *
+ * @param header The header's value, or every header line separately when the
+ * framework exposes them (Node's `rawHeaders`); `null`/`undefined` when absent.
+ */
+export function parseIdempotencyKey(
+  header: string | readonly string[] | null | undefined,
+): ParsedKey {
+  if (header === null || header === undefined) return { ok: false, missing: true };
+  let value: string;
+  if (typeof header === 'string') {
+    value = header;
+  } else {
+    if (header.length === 0) return { ok: false, missing: true };
+    if (header.length > 1) return invalid('the header was sent more than once');
+    value = header[0]!;
+  }
+  value = value.replace(/^[ \t]+|[ \t]+$/g, '');
+  if (value.length === 0) return invalid('the key is empty');
+  const key = value.charCodeAt(0) === 0x22 ? unquote(value) : value;
+  if (typeof key !== 'string') return key;
+  if (key.length === 0) return invalid('the key is empty');
+  if (key.length > MAX_KEY_LENGTH)
+    return invalid(`the key is longer than ${MAX_KEY_LENGTH} characters`);
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e)
+      return invalid('the key holds a character that is not printable ASCII');
+  }
+  if (value.charCodeAt(0) !== 0x22) {
+    if (key.includes(',')) return invalid('the header was sent more than once (or holds a comma)');
+    if (key.includes(' ')) return invalid('a bare key may not hold spaces; quote it as "..."');
+  }
+  return { ok: true, key };
+}
+
+function invalid(reason: string): ParsedKey {
+  return { ok: false, missing: false, reason };
+}
+
+// RFC 8941 §4.2.5: parse an sf-string that must span the whole value.
+function unquote(value: string): string | ParsedKey {
+  let out = '';
+  for (let i = 1; i < value.length; i++) {
+    const ch = value[i]!;
+    const c = value.charCodeAt(i);
+    if (ch === '\\') {
+      const next = value[i + 1];
+      if (next !== '"' && next !== '\\') return invalid('a quoted key holds an invalid escape');
+      out += next;
+      i++;
+    } else if (ch === '"') {
+      if (i !== value.length - 1) {
+        return invalid('the header was sent more than once (or holds text after the quoted key)');
+      }
+      return out;
+    } else if (c < 0x20 || c > 0x7e) {
+      return invalid('the key holds a character that is not printable ASCII');
+    } else {
+      out += ch;
+    }
+  }
+  return invalid('a quoted key is missing its closing quote');
+}

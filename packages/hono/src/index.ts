@@ -1,0 +1,103 @@
+import {
+  captureBody,
+  createHttpIdempotency,
+  type HttpIdempotencyOptions,
+  type HttpResponse,
+  isNullBodyStatus,
+} from '@idem/core/http';
+import type { Context, Env, MiddlewareHandler } from 'hono';
+
+/**
+ * Options of the Hono middleware: every policy of `@idem/core/http`, with
+ * `scope` receiving the Hono context.
+ *
+ * @example
+ * ```ts
+ * app.use('/payments/*', idempotency({ store: memoryStore(), scope: (c) => c.get('accountId') }))
+ * ```
+ */
+export type HonoIdempotencyOptions<E extends Env = Env> = HttpIdempotencyOptions<Context<E>>;
+
+function toResponse(response: HttpResponse): Response {
+  const headers = new Headers();
+  for (const [name, value] of response.headers) headers.append(name, value);
+  const body = isNullBodyStatus(response.status)
+    ? null
+    : (response.body as Uint8Array<ArrayBuffer>);
+  return new Response(body, { status: response.status, headers });
+}
+
+function waitUntilOf(c: Context): ((p: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx;
+    return (p) => ctx.waitUntil(p);
+  } catch {
+    // Not on a runtime with an execution context (Node, Bun): background work just runs.
+    return undefined;
+  }
+}
+
+/**
+ * Hono middleware that makes POST and PATCH (by default) safe to retry: the
+ * first request with an `Idempotency-Key` runs the handler, every retry gets
+ * the stored response with `Idempotent-Replayed: true`. Web APIs only, so it
+ * runs on Node, Bun, Deno and edge runtimes. See `@idem/core/http` for the
+ * behaviour, which is the same in every idem adapter.
+ */
+export function idempotency<E extends Env = Env>(
+  options: HonoIdempotencyOptions<E>,
+): MiddlewareHandler<E> {
+  const http = createHttpIdempotency<Context<E>>(options);
+  const limit = http.maxResponseBytes;
+
+  return async function idempotencyMiddleware(c, next) {
+    const url = c.req.url;
+    const q = url.indexOf('?');
+    const decision = await http.handle(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        query: q === -1 ? '' : url.slice(q + 1),
+        header: (name) => c.req.header(name) ?? null,
+        body: async () => new Uint8Array(await c.req.arrayBuffer()),
+      },
+      c,
+      waitUntilOf(c),
+    );
+    if (decision.action === 'pass') return next();
+    if (decision.action === 'respond') return toResponse(decision.response);
+
+    try {
+      await next();
+    } catch (error) {
+      await decision.fail();
+      throw error;
+    }
+    // Hono catches handler errors itself and leaves them in c.error.
+    if (c.error) {
+      await decision.fail();
+      return;
+    }
+    const res = c.res;
+    const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+    const endless = (res.headers.get('content-type') ?? '').startsWith('text/event-stream');
+    if (endless || declared > limit) {
+      // Too large or never-ending: pass it through untouched and record "ran, not stored".
+      await decision.complete({ status: res.status, headers: res.headers, body: null });
+      return;
+    }
+    const captured = await captureBody(res.body, limit);
+    await decision.complete({ status: res.status, headers: res.headers, body: captured.bytes });
+    const body =
+      captured.bytes === null
+        ? captured.stream
+        : isNullBodyStatus(res.status)
+          ? null
+          : captured.bytes;
+    // Clear first so Hono's setter does not merge the old response's headers into the new one.
+    c.res = undefined as unknown as Response;
+    c.res = new Response(body as BodyInit | null, res);
+  };
+}
+
+export type { Store } from '@idem/core';

@@ -1,0 +1,144 @@
+import {
+  ABSENT,
+  type ClaimRequest,
+  type ClaimResult,
+  type LifecycleEvent,
+  type OwnerResult,
+  observe,
+  type RecordState,
+  type Store,
+  type StoredRecord,
+  type StoredResponse,
+  StoreUnavailableError,
+  toRecord,
+  transition,
+} from '@idem/core';
+
+/** Options of {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Most records kept at once. When full, expired records are swept first,
+   * then the oldest completed records are evicted. In-flight records are never
+   * evicted (that could run an operation twice): a store full of them refuses
+   * new claims until leases end.
+   * @default 100_000
+   */
+  readonly maxRecords?: number;
+  /**
+   * The store's clock, in epoch milliseconds. Inject one to test expiry.
+   * @default Date.now
+   */
+  readonly now?: () => number;
+}
+
+/** A {@link Store} kept in this process's memory, with a few extras for tests and ops. */
+export interface MemoryStore extends Store {
+  /** Records currently held, live or not yet swept. */
+  readonly size: number;
+  /** Delete every expired record now; returns how many were deleted. */
+  sweep(): number;
+  /** Delete everything. */
+  clear(): void;
+}
+
+/**
+ * The reference store: every operation is one synchronous step on a `Map`, so
+ * it is atomic within a process (JavaScript runs it to completion). Records
+ * are not shared between processes or isolates: use it for one instance,
+ * tests and the demo, and a network store when you run several instances.
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
+  const maxRecords = options.maxRecords ?? 100_000;
+  const now = options.now ?? Date.now;
+  if (!Number.isInteger(maxRecords) || maxRecords < 1) {
+    throw new TypeError(`memoryStore: maxRecords must be a positive integer, got ${maxRecords}.`);
+  }
+  // Map iteration order is insertion order; completions re-insert, so the
+  // front holds the oldest records: the first to expire and to be evicted.
+  const records = new Map<string, RecordState>();
+
+  function apply<E extends LifecycleEvent>(key: string, event: E) {
+    const before = records.get(key) ?? ABSENT;
+    const { state, result } = transition(before, event);
+    if (state === before) return result;
+    records.delete(key);
+    if (state.kind !== 'absent') records.set(key, state);
+    return result;
+  }
+
+  function sweep(): number {
+    const t = now();
+    let deleted = 0;
+    for (const [key, state] of records) {
+      if (observe(state, t).kind === 'absent') {
+        records.delete(key);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  function makeRoom(): void {
+    if (records.size < maxRecords) return;
+    // Cheap incremental sweep of the oldest entry first; a full sweep only when still full.
+    const first = records.entries().next();
+    if (!first.done && observe(first.value[1], now()).kind === 'absent')
+      records.delete(first.value[0]);
+    if (records.size < maxRecords) return;
+    sweep();
+    for (const [key, state] of records) {
+      if (records.size < maxRecords) return;
+      if (state.kind === 'completed') records.delete(key);
+    }
+    if (records.size >= maxRecords) {
+      throw new StoreUnavailableError(
+        'claim',
+        new Error(`memoryStore is full of ${maxRecords} in-flight records; raise maxRecords.`),
+      );
+    }
+  }
+
+  return {
+    get size() {
+      return records.size;
+    },
+    async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
+      const current = records.get(key);
+      if (current === undefined || observe(current, now()).kind === 'absent') makeRoom();
+      return apply(key, { type: 'claim', now: now(), ...request });
+    },
+    async complete(
+      key: string,
+      token: string,
+      response: StoredResponse,
+      ttlMs: number,
+    ): Promise<OwnerResult> {
+      const copy: StoredResponse = {
+        status: response.status,
+        headers: response.headers.map(([n, v]) => [n, v] as const),
+        body: response.body.slice(),
+      };
+      return apply(key, { type: 'complete', now: now(), token, response: copy, ttlMs });
+    },
+    async release(key: string, token: string): Promise<OwnerResult> {
+      return apply(key, { type: 'release', now: now(), token });
+    },
+    async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
+      return apply(key, { type: 'renew', now: now(), token, leaseMs });
+    },
+    async read(key: string): Promise<StoredRecord | undefined> {
+      const state = records.get(key);
+      if (state === undefined) return undefined;
+      const live = observe(state, now());
+      if (live.kind === 'absent') {
+        records.delete(key);
+        return undefined;
+      }
+      return toRecord(live);
+    },
+    sweep,
+    clear() {
+      records.clear();
+    },
+  };
+}
