@@ -6,6 +6,7 @@ import {
   RequestInFlightError,
   ResponseTooLargeError,
   ResultNotStoredError,
+  RolledBackError,
   StoreUnavailableError,
 } from './errors.js';
 import { emit, type IdempotencyHooks } from './hooks.js';
@@ -79,6 +80,20 @@ export interface BeginInput {
   readonly waitUntil?: (promise: Promise<unknown>) => void;
 }
 
+/**
+ * Identifies the claim an operation runs under. Stores that complete a record
+ * inside the operation's own database transaction (such as
+ * `@idem/store-postgres`) take it to bind that transaction to the claim.
+ */
+export interface ExecutionContext {
+  /** The store key (hashed scope and key), as stores and hooks see it. */
+  readonly storeKey: string;
+  /** The owner token of this claim; empty when the operation runs unprotected. */
+  readonly token: string;
+  /** `false` when the store failed and `failOpen` let the operation run unprotected. */
+  readonly protected: boolean;
+}
+
 /** The caller owns the key and must run the operation, then call `commit` or `abandon`. */
 export interface Execution {
   readonly kind: 'execute';
@@ -86,10 +101,15 @@ export interface Execution {
   readonly keyHash: string;
   /** `false` when the store failed and `failOpen` let the operation run unprotected. */
   readonly protected: boolean;
+  /** The claim this execution runs under; hand it to transactional stores. */
+  readonly context: ExecutionContext;
   /**
    * Record the result: kept for replay when `keep` is true, otherwise the key
    * is released so a retry runs again. Resolves after the first store attempt;
    * a failed completion is retried in the background while the lease holds.
+   * Rejects with {@link RolledBackError} (and nothing else) when the store
+   * rolled the operation's own writes back with the record: the result must
+   * then not be reported as a success.
    */
   commit(response: StoredResponse, keep: boolean): Promise<void>;
   /** The operation failed: release the key so an immediate retry runs again. */
@@ -154,7 +174,7 @@ export interface Idempotency {
    */
   run<T>(
     key: string,
-    operation: () => T | Promise<T>,
+    operation: (context: ExecutionContext) => T | Promise<T>,
     options?: RunOptions<T>,
   ): Promise<Outcome<T>>;
   /** The options in force, defaults filled in. */
@@ -319,6 +339,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       kind: 'execute',
       keyHash,
       protected: true,
+      context: { storeKey: keyHash, token, protected: true },
       async commit(response, keep) {
         if (finished) return;
         if (!keep) return release('not_stored');
@@ -334,6 +355,8 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
           return;
         } catch (error) {
           emit(hooks, 'storeError', { keyHash, operation: 'complete', error });
+          // The operation's own writes went with the record: nothing to retry, no success to report.
+          if (error instanceof RolledBackError) throw error;
         }
         // SPEC §2: the response still goes out; keep trying while our lease holds,
         // so a retry gets a replay instead of a second execution.
@@ -368,6 +391,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       kind: 'execute',
       keyHash,
       protected: false,
+      context: { storeKey: keyHash, token: '', protected: false },
       async commit() {},
       async abandon() {},
     };
@@ -412,7 +436,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
 
   async function run<T>(
     key: string,
-    operation: () => T | Promise<T>,
+    operation: (context: ExecutionContext) => T | Promise<T>,
     runOptions: RunOptions<T> = {},
   ): Promise<Outcome<T>> {
     if (typeof key !== 'string' || key.length === 0) {
@@ -433,7 +457,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     }
     let value: T;
     try {
-      value = await operation();
+      value = await operation(decision.context);
     } catch (error) {
       await decision.abandon();
       throw error;

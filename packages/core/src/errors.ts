@@ -7,6 +7,7 @@ export type IdempotencyErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'RESPONSE_TOO_LARGE'
   | 'RESULT_NOT_STORED'
+  | 'ROLLED_BACK'
   | 'CONFIGURATION';
 
 /** Base class of every error idem throws; `code` is stable across releases. */
@@ -111,6 +112,23 @@ export class ResultNotStoredError extends IdempotencyError {
       `The operation for this idempotency key already ran (status ${originalStatus}), but its result was too large to store, so it cannot be replayed. It will not run again; use a new key to repeat it on purpose.`,
     );
     this.originalStatus = originalStatus;
+  }
+}
+
+/**
+ * Thrown by a store's `complete` when the record was to be committed together
+ * with the operation's own writes (one database transaction) and that
+ * transaction failed: neither the writes nor the record were kept. The
+ * operation's result must not be reported as a success; a retry with the same
+ * key runs it again, once.
+ */
+export class RolledBackError extends IdempotencyError {
+  constructor(cause: unknown) {
+    super(
+      'ROLLED_BACK',
+      "The operation's writes and its idempotency record were rolled back together because the transaction could not commit; nothing took effect. Retry with the same key.",
+      { cause },
+    );
   }
 }
 

@@ -4,6 +4,7 @@ export {
   createIdempotency,
   type Decision,
   type Execution,
+  type ExecutionContext,
   type Idempotency,
   type IdempotencyOptions,
   isNotStoredMarker,
@@ -23,6 +24,7 @@ export {
   RequestInFlightError,
   ResponseTooLargeError,
   ResultNotStoredError,
+  RolledBackError,
   StoreUnavailableError,
 } from './errors.js';
 export { canonicalQuery, type FingerprintInput, fingerprintRequest } from './fingerprint.js';

@@ -67,6 +67,7 @@ export function idempotency<E extends Env = Env>(
     if (decision.action === 'pass') return next();
     if (decision.action === 'respond') return toResponse(decision.response);
 
+    c.set('idempotency' as never, decision.context as never);
     try {
       await next();
     } catch (error) {
@@ -83,21 +84,42 @@ export function idempotency<E extends Env = Env>(
     const endless = (res.headers.get('content-type') ?? '').startsWith('text/event-stream');
     if (endless || declared > limit) {
       // Too large or never-ending: pass it through untouched and record "ran, not stored".
-      await decision.complete({ status: res.status, headers: res.headers, body: null });
+      const instead = await decision.complete({
+        status: res.status,
+        headers: res.headers,
+        body: null,
+      });
+      if (instead) {
+        await res.body?.cancel();
+        replaceResponse(c, toResponse(instead));
+      }
       return;
     }
     const captured = await captureBody(res.body, limit);
-    await decision.complete({ status: res.status, headers: res.headers, body: captured.bytes });
+    const instead = await decision.complete({
+      status: res.status,
+      headers: res.headers,
+      body: captured.bytes,
+    });
+    if (instead) {
+      if (captured.bytes === null) await captured.stream.cancel();
+      replaceResponse(c, toResponse(instead));
+      return;
+    }
     const body =
       captured.bytes === null
         ? captured.stream
         : isNullBodyStatus(res.status)
           ? null
           : captured.bytes;
-    // Clear first so Hono's setter does not merge the old response's headers into the new one.
-    c.res = undefined as unknown as Response;
-    c.res = new Response(body as BodyInit | null, res);
+    replaceResponse(c, new Response(body as BodyInit | null, res));
   };
+}
+
+function replaceResponse(c: Context, response: Response): void {
+  // Clear first so Hono's setter does not merge the old response's headers into the new one.
+  c.res = undefined as unknown as Response;
+  c.res = response;
 }
 
 export type { Store } from '@idem/core';

@@ -1,10 +1,16 @@
 import {
   createIdempotency,
   type Execution,
+  type ExecutionContext,
   type IdempotencyOptions,
   notStoredMarker,
 } from '../engine.js';
-import { ConfigurationError, IdempotencyError, type RequestInFlightError } from '../errors.js';
+import {
+  ConfigurationError,
+  IdempotencyError,
+  type RequestInFlightError,
+  RolledBackError,
+} from '../errors.js';
 import { fingerprintRequest } from '../fingerprint.js';
 import { parseIdempotencyKey } from '../key.js';
 import type { StoredResponse } from '../store.js';
@@ -105,13 +111,25 @@ export type HttpDecision =
   | {
       readonly action: 'execute';
       /**
+       * The claim the handler runs under. Adapters expose it to handlers
+       * (Hono `c.get('idempotency')`, Express `req.idempotency`, Fastify
+       * `request.idempotency`) so transactional stores can bind the handler's
+       * database transaction to it.
+       */
+      readonly context: ExecutionContext;
+      /**
        * Store (2xx, 4xx) or release (5xx) per the options. Resolves once the
        * store answered. Pass `body: null` when the body was too large (or an
        * endless stream) to buffer: idem then records that the request ran
        * without keeping its response, so it is neither replayed truncated
        * nor run again.
+       *
+       * Resolves to `undefined` when the handler's response goes out as it is,
+       * or to a response to send instead: a `503` problem when a transactional
+       * store rolled the handler's writes back with the record, so the client
+       * is never told of an effect that did not happen.
        */
-      complete(response: CompletedResponse): Promise<void>;
+      complete(response: CompletedResponse): Promise<HttpResponse | undefined>;
       /** The handler threw or the client went away: release the key. */
       fail(): Promise<void>;
     };
@@ -214,18 +232,27 @@ export function createHttpIdempotency<Ctx>(
   function executeDecision(execution: Execution): HttpDecision {
     return {
       action: 'execute',
-      complete(response) {
+      context: execution.context,
+      async complete(response) {
         const keep = response.status < 500 || storeServerErrors;
-        if (response.body === null)
-          return execution.commit(notStoredMarker(response.status, -1), keep);
-        return execution.commit(
-          {
-            status: response.status,
-            headers: storableHeaders(response.headers, keepSetCookie),
-            body: response.body,
-          },
-          keep,
-        );
+        const stored =
+          response.body === null
+            ? notStoredMarker(response.status, -1)
+            : {
+                status: response.status,
+                headers: storableHeaders(response.headers, keepSetCookie),
+                body: response.body,
+              };
+        try {
+          await execution.commit(stored, keep);
+          return undefined;
+        } catch (error) {
+          if (!(error instanceof RolledBackError)) throw error;
+          return problemResponse('rolled-back', 503, error.message, {
+            typeBase,
+            headers: [['retry-after', '1']],
+          });
+        }
       },
       fail() {
         return execution.abandon();

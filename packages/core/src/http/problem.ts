@@ -8,7 +8,8 @@ export type ProblemKind =
   | 'fingerprint-mismatch'
   | 'request-in-flight'
   | 'store-unavailable'
-  | 'response-not-stored';
+  | 'response-not-stored'
+  | 'rolled-back';
 
 const TITLES: Record<ProblemKind, string> = {
   'key-missing': 'Idempotency-Key header missing',
@@ -17,6 +18,7 @@ const TITLES: Record<ProblemKind, string> = {
   'request-in-flight': 'A request with this Idempotency-Key is in progress',
   'store-unavailable': 'Idempotency store unavailable',
   'response-not-stored': 'Original response too large to replay',
+  'rolled-back': 'Request rolled back with its idempotency record',
 };
 
 /**
