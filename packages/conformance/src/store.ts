@@ -1,40 +1,77 @@
-import type { Store } from '@idem/core';
+/**
+ * `@idem/conformance/store`: the suite every idem store passes.
+ *
+ * ```ts
+ * import { storeSuite } from '@idem/conformance/store';
+ * import { memoryStore } from '@idem/store-memory';
+ *
+ * storeSuite({
+ *   name: 'memory',
+ *   clock: 'injectable',
+ *   createStore: ({ now }) => memoryStore({ now }),
+ * });
+ * ```
+ *
+ * @packageDocumentation
+ */
+import { afterAll, describe, it } from 'vitest';
+import { allChecks } from './store/checks.js';
+import { createHarness, type StoreCheck, type StoreSuiteOptions } from './store/harness.js';
 
-/** How a store tells time, which decides how the suite tests expiry. */
-export type ClockKind =
-  /** The store takes a `now()` function: the suite drives a fake clock. */
-  | 'injectable'
-  /** The store judges time by its server's clock (Redis, PostgreSQL): the suite waits in real time. */
-  | 'server';
+export type {
+  CheckGroup,
+  ClockKind,
+  StoreCheck,
+  StoreFactoryContext,
+  StoreSuiteOptions,
+} from './store/harness.js';
+export { ConformanceError } from './store/harness.js';
 
-/** What the suite hands to {@link StoreSuiteOptions.createStore}. */
-export interface StoreFactoryContext {
-  /** With `clock: 'injectable'`: the clock the store must use (epoch ms). */
-  readonly now: () => number;
+function env(name: string): string | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[
+    name
+  ];
 }
 
-/** Options of {@link storeSuite}. */
-export interface StoreSuiteOptions {
-  /** Names the `describe` block. */
-  readonly name: string;
-  /** Build a fresh store whose records no other store built by this factory can see. */
-  readonly createStore: (context: StoreFactoryContext) => Store | Promise<Store>;
-  /** See {@link ClockKind}. */
-  readonly clock: ClockKind;
-  /**
-   * The coarsest time step the store can tell apart, in ms; expiry tests scale
-   * their leases and waits by it.
-   * @default 1
-   */
-  readonly timeResolutionMs?: number;
-  /** Runs after all tests (close clients). */
-  readonly teardown?: () => Promise<void> | void;
-  /** When set, the whole suite is skipped, printing this reason. */
-  readonly skip?: string | false;
+/**
+ * The suite's checks as plain async functions that throw a `ConformanceError`
+ * (or the store's own error) on failure: for other test runners, and for
+ * proving the suite catches broken stores.
+ */
+export function storeChecks(options: StoreSuiteOptions): readonly StoreCheck[] {
+  const property = Number(env('FC_NUM_RUNS')) || 50;
+  const counts = { model: options.modelRuns ?? 200, property };
+  return allChecks(options).map((spec) => ({
+    group: spec.group,
+    name: spec.name,
+    async run() {
+      const harness = await createHarness(options);
+      try {
+        await spec.body(harness, counts);
+      } finally {
+        await harness.close();
+      }
+    },
+  }));
 }
 
-/** Declare the store conformance suite (vitest `describe` blocks) for a store. */
+/**
+ * Declare the store conformance suite as vitest tests: lifecycle, a
+ * model-based property over random command sequences, concurrency, fencing,
+ * byte-exact round trips, isolation and expiry. `FC_NUM_RUNS` and `FC_SEED`
+ * steer the properties; a failure prints its seed.
+ */
 export function storeSuite(options: StoreSuiteOptions): void {
-  void options;
-  throw new Error('storeSuite: not implemented yet');
+  describe(`@idem/conformance store suite: ${options.name}`, () => {
+    if (options.skip) {
+      it.skip(`skipped: ${options.skip}`, () => {});
+      return;
+    }
+    for (const c of storeChecks(options)) {
+      const reason = options.skipGroups?.[c.group];
+      if (reason) it.skip(`${c.group}: ${c.name} (skipped: ${reason})`, () => {});
+      else it(`${c.group}: ${c.name}`, () => c.run(), options.timeoutMs ?? 60_000);
+    }
+    if (options.teardown) afterAll(options.teardown);
+  });
 }
