@@ -48,7 +48,6 @@ class Parser {
   }
 
   value(depth: number): string {
-    if (depth > MAX_DEPTH) throw FAIL;
     const c = this.text.charCodeAt(this.pos);
     if (c === 0x7b) return this.object(depth);
     if (c === 0x5b) return this.array(depth);
@@ -63,7 +62,10 @@ class Parser {
     throw FAIL;
   }
 
+  // `depth` counts the containers around this one: the outermost is at 0, so
+  // MAX_DEPTH levels of nesting are accepted whatever the innermost value is.
   object(depth: number): string {
+    if (depth >= MAX_DEPTH) throw FAIL;
     this.pos++;
     const members = new Map<string, string>();
     this.skipWs();
@@ -98,6 +100,7 @@ class Parser {
   }
 
   array(depth: number): string {
+    if (depth >= MAX_DEPTH) throw FAIL;
     this.pos++;
     this.skipWs();
     if (this.text.charCodeAt(this.pos) === 0x5d) {
@@ -176,29 +179,47 @@ class Parser {
     const m = NUMBER.exec(this.text);
     if (!m) throw FAIL;
     this.pos = NUMBER.lastIndex;
-    return canonicalNumber(m[0]);
+    const canonical = exactDecimal(m[0]);
+    if (canonical === undefined) throw FAIL;
+    return canonical;
   }
 }
 
+const WHOLE_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
 /**
  * Exact decimal normal form of a JSON number lexeme: `[-]D` or `[-]De<exp>`
- * with no leading or trailing zeros in D. `-0` is `0`.
+ * with no leading or trailing zeros in D. `-0` is `0`; `1`, `1.0`, `10e-1`
+ * and `1E0` all give `1`.
+ *
+ * @throws TypeError when `lexeme` is not a JSON number, or its exponent has
+ * more than 15 significant digits.
  */
 export function canonicalNumber(lexeme: string): string {
+  const canonical = WHOLE_NUMBER.test(lexeme) ? exactDecimal(lexeme) : undefined;
+  if (canonical === undefined) {
+    throw new TypeError(`idem: ${JSON.stringify(lexeme)} is not a JSON number idem can normalise.`);
+  }
+  return canonical;
+}
+
+/** {@link canonicalNumber} of a lexeme known to be a JSON number; `undefined` for a huge exponent. */
+function exactDecimal(lexeme: string): string | undefined {
   const negative = lexeme.startsWith('-');
   const body = negative ? lexeme.slice(1) : lexeme;
   const eAt = body.search(/[eE]/);
   const mantissa = eAt === -1 ? body : body.slice(0, eAt);
   const expText = eAt === -1 ? '0' : body.slice(eAt + 1);
-  // Exponents beyond what a double can count exactly are not worth normalising.
-  if (expText.replace(/^[+-]/, '').length > 15) throw FAIL;
   const dot = mantissa.indexOf('.');
   const intPart = dot === -1 ? mantissa : mantissa.slice(0, dot);
   const fracPart = dot === -1 ? '' : mantissa.slice(dot + 1);
-  let digits = intPart + fracPart;
-  let exp = Number(expText) - fracPart.length;
-  digits = digits.replace(/^0+/, '');
+  const digits = (intPart + fracPart).replace(/^0+/, '');
+  // Zero is zero whatever its sign and exponent (`-0`, `0.0e99`).
   if (digits.length === 0) return '0';
+  // Exponents beyond what a double can count exactly are not worth normalising
+  // (leading zeros do not count: `1e0001` is `10`).
+  if (expText.replace(/^[+-]?0*/, '').length > 15) return undefined;
+  let exp = Number(expText) - fracPart.length;
   const trimmed = digits.replace(/0+$/, '');
   exp += digits.length - trimmed.length;
   return `${negative ? '-' : ''}${trimmed}${exp === 0 ? '' : `e${exp}`}`;
@@ -208,12 +229,19 @@ export function canonicalNumber(lexeme: string): string {
  * Canonical JSON of a JavaScript value (for fingerprinting queue messages or
  * job arguments): sorted object keys, numbers in the same exact form as
  * {@link canonicalizeJsonText}. Values JSON cannot hold (functions, symbols,
- * `undefined` members) are dropped as `JSON.stringify` drops them.
+ * `undefined` members) are dropped as `JSON.stringify` drops them; `undefined`
+ * itself gives `null`. A value nested deeper than {@link MAX_DEPTH} gives its
+ * plain JSON text prefixed with `raw:` (still deterministic, never equal to a
+ * canonical text).
+ *
+ * @throws TypeError from `JSON.stringify` for a `BigInt` or a cycle.
  */
 export function canonicalizeValue(value: unknown): string {
   const text = JSON.stringify(value);
   if (text === undefined) return 'null';
-  const canonical = canonicalizeJsonText(text);
-  if (canonical === undefined) throw new TypeError('value nests too deeply to fingerprint');
-  return canonical;
+  // Only nesting deeper than MAX_DEPTH fails here (JSON.stringify writes no
+  // other non-canonicalizable text): fall back to that text, as request bodies
+  // fall back to raw bytes, rather than throw on a valid payload. The prefix
+  // keeps it apart from every canonical text.
+  return canonicalizeJsonText(text) ?? `raw:${text}`;
 }

@@ -11,7 +11,7 @@ import {
 } from './errors.js';
 import { emit, type IdempotencyHooks } from './hooks.js';
 import { scopedKey } from './scope.js';
-import type { Store, StoredResponse } from './store.js';
+import type { OwnerResult, Store, StoredResponse } from './store.js';
 
 /** Policies shared by the generic engine and every HTTP adapter. */
 export interface IdempotencyOptions {
@@ -109,7 +109,8 @@ export interface Execution {
    * a failed completion is retried in the background while the lease holds.
    * Rejects with {@link RolledBackError} (and nothing else) when the store
    * rolled the operation's own writes back with the record: the result must
-   * then not be reported as a success.
+   * then not be reported as a success. The key is then released, so the
+   * client's retry runs the operation again, once.
    */
   commit(response: StoredResponse, keep: boolean): Promise<void>;
   /** The operation failed: release the key so an immediate retry runs again. */
@@ -170,7 +171,10 @@ export interface Idempotency {
    * the same key replays the stored result instead of running it again.
    * Throws {@link RequestInFlightError}, {@link FingerprintMismatchError},
    * {@link StoreUnavailableError} or {@link ResultNotStoredError}, or whatever
-   * the operation threw (after releasing the key).
+   * the operation threw (after releasing the key). If `shouldStore` or the
+   * codec throws after the operation ran, that error is thrown too, and the
+   * key is recorded as "ran, not stored" so a retry gets
+   * {@link ResultNotStoredError} instead of a second execution.
    */
   run<T>(
     key: string,
@@ -201,9 +205,25 @@ const JSON_CODEC: ResultCodec<unknown> = {
 };
 
 function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new ConfigurationError(
-      `idem: ${name} must be a positive number of milliseconds, got ${value}.`,
+      `idem: ${name} must be a positive number of milliseconds, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+// NaN or a negative number would silently disable a check (`size > NaN` is
+// false) or print an unparsable header: refuse them at construction.
+function atLeastZero(name: string, value: number, unit: string, finite: boolean): number {
+  if (
+    typeof value !== 'number' ||
+    Number.isNaN(value) ||
+    value < 0 ||
+    (finite && !Number.isFinite(value))
+  ) {
+    throw new ConfigurationError(
+      `idem: ${name} must be ${finite ? 'a finite' : 'a'} number of ${unit}, zero or more, got ${String(value)}.`,
     );
   }
   return value;
@@ -221,10 +241,13 @@ function resolve(options: IdempotencyOptions): ResolvedOptions {
     ttlMs: positive('ttlMs', options.ttlMs ?? 86_400_000),
     concurrent: options.concurrent ?? 'reject',
     waitTimeoutMs: positive('waitTimeoutMs', options.waitTimeoutMs ?? 10_000),
-    retryAfterSeconds: Math.max(0, Math.ceil(options.retryAfterSeconds ?? 1)),
+    // Retry-After takes whole seconds.
+    retryAfterSeconds: Math.ceil(
+      atLeastZero('retryAfterSeconds', options.retryAfterSeconds ?? 1, 'seconds', true),
+    ),
     failOpen: options.failOpen ?? false,
     maxResponseBytes: Math.min(
-      options.maxResponseBytes ?? 10 * 1024 * 1024,
+      atLeastZero('maxResponseBytes', options.maxResponseBytes ?? 10 * 1024 * 1024, 'bytes', false),
       options.store.maxResponseBytes ?? Number.POSITIVE_INFINITY,
     ),
     hooks: options.hooks ?? {},
@@ -242,11 +265,12 @@ function resolve(options: IdempotencyOptions): ResolvedOptions {
   return resolved;
 }
 
-const sleep = (ms: number) =>
-  new Promise<void>((r) => {
-    const t = setTimeout(r, ms) as { unref?: () => void };
-    t.unref?.();
-  });
+// Deliberately not unref'd (unlike the renewal timer): someone awaits these
+// waits. An unref'd timer lets a Node script or cron job exit in the middle of
+// a 'wait' (the awaited run() never settles) or before a failed completion is
+// retried (so the next run executes again). Both are bounded, by waitTimeoutMs
+// and by the lease.
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Create the engine. Adapters build on {@link Idempotency.begin}; queue
@@ -294,9 +318,13 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
         const sentAt = Date.now();
         try {
           const result = await store.renew(keyHash, token, opts.leaseMs);
-          if (result === 'ok') leaseDeadline = sentAt + opts.leaseMs;
-          else emit(hooks, 'leaseLost', { keyHash });
-          if (result === 'stale') return;
+          if (result === 'stale') {
+            // Once the operation finished, a renewal that crossed its completion
+            // is stale for a good reason: only a live operation lost its lease.
+            if (!finished) emit(hooks, 'leaseLost', { keyHash });
+            return;
+          }
+          leaseDeadline = sentAt + opts.leaseMs;
         } catch (error) {
           emit(hooks, 'storeError', { keyHash, operation: 'renew', error });
         }
@@ -323,16 +351,24 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       }
     };
 
-    const complete = async (response: StoredResponse): Promise<void> => {
+    /** Complete the record; resolves to whether the result itself is now kept for replay. */
+    const complete = async (response: StoredResponse): Promise<boolean> => {
+      let result: OwnerResult;
       try {
-        const result = await store.complete(keyHash, token, response, opts.ttlMs);
-        if (result === 'stale') emit(hooks, 'leaseLost', { keyHash });
+        result = await store.complete(keyHash, token, response, opts.ttlMs);
       } catch (error) {
+        // Over the store's own limit: record that the operation ran, without its result.
         if (error instanceof ResponseTooLargeError && !isNotStoredMarker(response)) {
           return complete(notStoredMarker(response.status, response.body.byteLength));
         }
         throw error;
       }
+      if (result === 'stale') {
+        // Our lease ran out and someone else holds the key: their record stands.
+        emit(hooks, 'leaseLost', { keyHash });
+        return false;
+      }
+      return !isNotStoredMarker(response);
     };
 
     return {
@@ -342,21 +378,31 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       context: { storeKey: keyHash, token, protected: true },
       async commit(response, keep) {
         if (finished) return;
-        if (!keep) return release('not_stored');
-        stop();
         const durationMs = Date.now() - startedAt;
+        const executed = (stored: boolean) =>
+          emit(hooks, 'executed', { keyHash, durationMs, stored });
+        if (!keep) {
+          await release('not_stored');
+          executed(false);
+          return;
+        }
+        stop();
         const toStore =
           response.body.byteLength > opts.maxResponseBytes
             ? notStoredMarker(response.status, response.body.byteLength)
             : response;
         try {
-          await complete(toStore);
-          emit(hooks, 'executed', { keyHash, durationMs, stored: true });
+          executed(await complete(toStore));
           return;
         } catch (error) {
           emit(hooks, 'storeError', { keyHash, operation: 'complete', error });
-          // The operation's own writes went with the record: nothing to retry, no success to report.
-          if (error instanceof RolledBackError) throw error;
+          if (error instanceof RolledBackError) {
+            // The operation's own writes went with the record: nothing took
+            // effect, so there is nothing to retry and no success to report.
+            // Free the key so the client's retry runs the operation, once.
+            await release('failed');
+            throw error;
+          }
         }
         // SPEC §2: the response still goes out; keep trying while our lease holds,
         // so a retry gets a replay instead of a second execution.
@@ -368,8 +414,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
           ) {
             await sleep(delay);
             try {
-              await complete(toStore);
-              emit(hooks, 'executed', { keyHash, durationMs, stored: true });
+              executed(await complete(toStore));
               return;
             } catch (error) {
               emit(hooks, 'storeError', { keyHash, operation: 'complete', error });
@@ -462,11 +507,20 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       await decision.abandon();
       throw error;
     }
-    const keep = runOptions.shouldStore ? runOptions.shouldStore(value) : true;
-    await decision.commit(
-      { status: 200, headers: [], body: keep ? codec.encode(value) : new Uint8Array(0) },
-      keep,
-    );
+    let keep: boolean;
+    let body: Uint8Array;
+    try {
+      keep = runOptions.shouldStore ? runOptions.shouldStore(value) : true;
+      body = keep ? codec.encode(value) : new Uint8Array(0);
+    } catch (error) {
+      // The operation ran, but its result cannot be judged or encoded (a
+      // throwing shouldStore or codec, a BigInt for JSON). Releasing the key
+      // would let a retry run it twice, and leaving it claimed would renew the
+      // lease forever: record "ran, not stored", then surface the error.
+      await decision.commit(notStoredMarker(200, -1), true);
+      throw error;
+    }
+    await decision.commit({ status: 200, headers: [], body }, keep);
     return { status: 'executed', value };
   }
 

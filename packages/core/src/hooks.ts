@@ -9,7 +9,12 @@ export interface HookEvent {
  * break a request: whatever a hook throws is swallowed.
  */
 export interface IdempotencyHooks {
-  /** The operation ran and its result was stored (`stored`) or released. */
+  /**
+   * The operation ran and was committed. `stored: true` when its result is
+   * kept for replay; `false` when it was released (`shouldStore`, a 5xx), too
+   * large to keep ("ran, not stored"), or lost to a newer owner (see `leaseLost`).
+   * Not called when the operation threw (see `released`).
+   */
   executed?(event: HookEvent & { readonly durationMs: number; readonly stored: boolean }): void;
   /** A duplicate got the stored result (`stored: false`: the result was too large and is not replayed). */
   replayed?(event: HookEvent & { readonly stored: boolean }): void;

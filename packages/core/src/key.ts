@@ -31,7 +31,9 @@ export function parseIdempotencyKey(
     if (header.length > 1) return invalid('the header was sent more than once');
     value = header[0]!;
   }
-  value = value.replace(/^[ \t]+|[ \t]+$/g, '');
+  // Untyped callers (plain JavaScript, unusual frameworks) may hand over anything.
+  if (typeof value !== 'string') return invalid('the header value is not a string');
+  value = trimOws(value);
   if (value.length === 0) return invalid('the key is empty');
   const key = value.charCodeAt(0) === 0x22 ? unquote(value) : value;
   if (typeof key !== 'string') return key;
@@ -48,6 +50,18 @@ export function parseIdempotencyKey(
     if (key.includes(' ')) return invalid('a bare key may not hold spaces; quote it as "..."');
   }
   return { ok: true, key };
+}
+
+// Strip optional whitespace (RFC 9110 OWS: spaces and tabs) from both ends. A
+// loop, not /^[ \t]+|[ \t]+$/: that regex is quadratic on a long run of inner
+// spaces, which a client controls.
+function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  const ows = (c: number) => c === 0x20 || c === 0x09;
+  while (start < end && ows(value.charCodeAt(start))) start++;
+  while (end > start && ows(value.charCodeAt(end - 1))) end--;
+  return value.slice(start, end);
 }
 
 function invalid(reason: string): ParsedKey {

@@ -1,0 +1,135 @@
+import {
+  ABSENT,
+  type LifecycleEvent,
+  type LifecycleResults,
+  observe,
+  type RecordState,
+  toRecord,
+  transition,
+} from '../src/lifecycle.js';
+import type { Store, StoredRecord } from '../src/store.js';
+
+/** The store operations a test can count and break. */
+export type StoreOperation = 'claim' | 'complete' | 'release' | 'renew' | 'read';
+
+/** What a test needs from a store: the records themselves, a clock, counters and failure injection. */
+export interface TestStore extends Store {
+  /** The raw states by store key, expired leftovers included. */
+  readonly records: Map<string, RecordState>;
+  /** Calls made to each operation, failed ones included. */
+  readonly calls: Record<StoreOperation, number>;
+  /** Make the next `times` calls of `operation` throw `error` instead of running. */
+  failNext(operation: StoreOperation, times?: number, error?: unknown): void;
+  /** Make every call of `operation` throw `error` until {@link TestStore.heal}. */
+  failAlways(operation: StoreOperation, error?: unknown): void;
+  /** Stop every injected failure. */
+  heal(): void;
+  /** The live state of `key` now (absent when expired). */
+  live(key: string): RecordState;
+}
+
+/** Options of {@link testStore}. */
+export interface TestStoreOptions {
+  /** The store's clock in epoch ms. @default Date.now (so fake timers move it) */
+  readonly now?: () => number;
+  /** Bodies larger than this make `complete` throw, as a store with its own limit would. */
+  readonly maxResponseBytes?: number;
+  /** Announce `maxResponseBytes` on the store (the engine then never sends larger ones). @default false */
+  readonly announceLimit?: boolean;
+  /** Build the error `complete` throws for a body over the limit. */
+  readonly tooLarge?: (size: number, limit: number) => unknown;
+}
+
+/**
+ * A reference store on core's own lifecycle (no dependency on
+ * `@idem/store-memory`, which depends on core): each operation is one
+ * synchronous `transition()` inside an async method, so it is atomic.
+ */
+export function testStore(options: TestStoreOptions = {}): TestStore {
+  const now = options.now ?? (() => Date.now());
+  const records = new Map<string, RecordState>();
+  const calls: Record<StoreOperation, number> = {
+    claim: 0,
+    complete: 0,
+    release: 0,
+    renew: 0,
+    read: 0,
+  };
+  const failures = new Map<StoreOperation, { times: number; error: unknown }>();
+
+  function enter(operation: StoreOperation): void {
+    calls[operation]++;
+    const failure = failures.get(operation);
+    if (!failure) return;
+    if (failure.times !== Number.POSITIVE_INFINITY && --failure.times <= 0)
+      failures.delete(operation);
+    throw failure.error;
+  }
+
+  function apply<E extends LifecycleEvent>(key: string, event: E): LifecycleResults[E['type']] {
+    const { state, result } = transition(records.get(key) ?? ABSENT, event);
+    if (state.kind === 'absent') records.delete(key);
+    else records.set(key, state);
+    return result;
+  }
+
+  const store: TestStore = {
+    records,
+    calls,
+    failNext(operation, times = 1, error = new Error(`injected ${operation} failure`)) {
+      failures.set(operation, { times, error });
+    },
+    failAlways(operation, error = new Error(`injected ${operation} failure`)) {
+      failures.set(operation, { times: Number.POSITIVE_INFINITY, error });
+    },
+    heal() {
+      failures.clear();
+    },
+    live(key) {
+      return observe(records.get(key) ?? ABSENT, now());
+    },
+    async claim(key, request) {
+      enter('claim');
+      return apply(key, { type: 'claim', now: now(), ...request });
+    },
+    async complete(key, token, response, ttlMs) {
+      enter('complete');
+      const limit = options.maxResponseBytes;
+      if (limit !== undefined && response.body.byteLength > limit) {
+        throw options.tooLarge?.(response.body.byteLength, limit) ?? new Error('too large');
+      }
+      return apply(key, { type: 'complete', now: now(), token, response, ttlMs });
+    },
+    async release(key, token) {
+      enter('release');
+      return apply(key, { type: 'release', now: now(), token });
+    },
+    async renew(key, token, leaseMs) {
+      enter('renew');
+      return apply(key, { type: 'renew', now: now(), token, leaseMs });
+    },
+    async read(key): Promise<StoredRecord | undefined> {
+      enter('read');
+      return toRecord(observe(records.get(key) ?? ABSENT, now()));
+    },
+    ...(options.announceLimit && options.maxResponseBytes !== undefined
+      ? { maxResponseBytes: options.maxResponseBytes }
+      : {}),
+  };
+  return store;
+}
+
+/** A promise with its resolve function exposed: a gate an operation waits on. */
+export interface Gate<T = void> {
+  readonly promise: Promise<T>;
+  open(value: T): void;
+}
+
+/** A new closed {@link Gate}. */
+export function gate<T = void>(): Gate<T> {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
