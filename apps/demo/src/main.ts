@@ -40,7 +40,7 @@ const n = (x: number) => x.toLocaleString('en-US');
 const pct = (x: number, of: number) => `${Math.round((100 * x) / Math.max(1, of))}%`;
 
 function row(label: string, a: string, b: string) {
-  console.log(`  ${label.padEnd(34)}${a.padStart(14)}${b.padStart(20)}`);
+  console.log(`  ${label.padEnd(34)}${a.padStart(14)}${b.padStart(26)}`);
 }
 
 const demoStore = await openStore(kind);
