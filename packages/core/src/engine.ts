@@ -185,6 +185,17 @@ export interface Idempotency {
   readonly options: ResolvedOptions;
 }
 
+/** A running execution's lease, as the renewal ticker keeps it. */
+interface RunningLease {
+  readonly keyHash: string;
+  readonly token: string;
+  /** When the last successful renewal (or the claim) was sent. */
+  renewedAt: number;
+  /** When the lease runs out unless renewed again. */
+  deadline: number;
+  renewing: boolean;
+}
+
 /** {@link IdempotencyOptions} with every default applied. */
 export type ResolvedOptions = Required<Omit<IdempotencyOptions, 'hooks'>> & {
   readonly hooks: IdempotencyHooks;
@@ -300,6 +311,49 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     }
   }
 
+  // One ticker renews every running execution's lease, instead of a timer per
+  // execution: most operations end long before their first renewal is due,
+  // and a timer created and cleared per request costs measurable throughput.
+  const renewEvery = Math.max(10, Math.floor(opts.leaseMs / 3));
+  const running = new Set<RunningLease>();
+  let ticker: ReturnType<typeof setTimeout> | undefined;
+
+  function tick(): void {
+    ticker = undefined;
+    const now = Date.now();
+    for (const lease of running) {
+      if (!lease.renewing && now - lease.renewedAt >= renewEvery) void renew(lease, now);
+    }
+    schedule();
+  }
+
+  function schedule(): void {
+    if (ticker !== undefined || running.size === 0) return;
+    // Half the renewal period: a lease is renewed at most 1.5 periods (half a
+    // lease) after its last renewal, long before it runs out.
+    ticker = setTimeout(tick, Math.max(5, renewEvery >> 1));
+    (ticker as { unref?: () => void }).unref?.();
+  }
+
+  async function renew(lease: RunningLease, sentAt: number): Promise<void> {
+    lease.renewing = true;
+    try {
+      const result = await store.renew(lease.keyHash, lease.token, opts.leaseMs);
+      if (result === 'stale') {
+        // Once the operation finished, a renewal that crossed its completion
+        // is stale for a good reason: only a live operation lost its lease.
+        if (running.delete(lease)) emit(hooks, 'leaseLost', { keyHash: lease.keyHash });
+        return;
+      }
+      lease.renewedAt = sentAt;
+      lease.deadline = sentAt + opts.leaseMs;
+    } catch (error) {
+      emit(hooks, 'storeError', { keyHash: lease.keyHash, operation: 'renew', error });
+    } finally {
+      lease.renewing = false;
+    }
+  }
+
   function execution(
     keyHash: string,
     token: string,
@@ -307,36 +361,24 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
   ): Execution {
     const startedAt = Date.now();
     // The local view of our lease: extended by each successful renewal.
-    let leaseDeadline = startedAt + opts.leaseMs;
-    let finished = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-
-    const renewEvery = Math.max(10, Math.floor(opts.leaseMs / 3));
-    const scheduleRenewal = () => {
-      timer = setTimeout(async () => {
-        if (finished) return;
-        const sentAt = Date.now();
-        try {
-          const result = await store.renew(keyHash, token, opts.leaseMs);
-          if (result === 'stale') {
-            // Once the operation finished, a renewal that crossed its completion
-            // is stale for a good reason: only a live operation lost its lease.
-            if (!finished) emit(hooks, 'leaseLost', { keyHash });
-            return;
-          }
-          leaseDeadline = sentAt + opts.leaseMs;
-        } catch (error) {
-          emit(hooks, 'storeError', { keyHash, operation: 'renew', error });
-        }
-        if (!finished) scheduleRenewal();
-      }, renewEvery);
-      (timer as { unref?: () => void }).unref?.();
+    const lease: RunningLease = {
+      keyHash,
+      token,
+      renewedAt: startedAt,
+      deadline: startedAt + opts.leaseMs,
+      renewing: false,
     };
-    scheduleRenewal();
+    let finished = false;
+    running.add(lease);
+    schedule();
 
     const stop = () => {
       finished = true;
-      if (timer !== undefined) clearTimeout(timer);
+      running.delete(lease);
+      if (running.size === 0 && ticker !== undefined) {
+        clearTimeout(ticker);
+        ticker = undefined;
+      }
     };
 
     const release = async (reason: 'not_stored' | 'failed') => {
@@ -409,7 +451,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
         const retry = (async () => {
           for (
             let delay = 50;
-            Date.now() + delay < leaseDeadline;
+            Date.now() + delay < lease.deadline;
             delay = Math.min(delay * 2, 2_000)
           ) {
             await sleep(delay);
