@@ -1,0 +1,245 @@
+import { storeChecks } from '@idem/conformance/store';
+import {
+  type ClaimRequest,
+  createIdempotency,
+  ResponseTooLargeError,
+  type StoredResponse,
+  scopedKey,
+} from '@idem/core';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { redisStore } from '../src/index.js';
+import { type CommandLog, commandLog, connect, freshPrefix, redisUp } from './helpers.js';
+
+const up = await redisUp();
+
+const claim = (token: string, leaseMs = 30_000): ClaimRequest => ({
+  fingerprint: 'f'.repeat(64),
+  token,
+  leaseMs,
+});
+const response: StoredResponse = {
+  status: 201,
+  headers: [
+    ['content-type', 'application/json'],
+    ['set-cookie', 'a=1'],
+    ['set-cookie', 'b=2'],
+  ],
+  body: new TextEncoder().encode(JSON.stringify({ id: 'ch_123', amount: 1999, status: 'ok' })),
+};
+
+async function redisTime(admin: Redis): Promise<number> {
+  const [s, us] = await admin.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+describe.skipIf(!up)('redisStore on a real Redis', () => {
+  let client: Redis;
+  let admin: Redis;
+  let log: CommandLog;
+  beforeAll(async () => {
+    client = await connect();
+    admin = await connect();
+    log = await commandLog(client, admin);
+  });
+  afterAll(() => {
+    log?.close();
+    client?.disconnect();
+    admin?.disconnect();
+  });
+
+  it('keeps one Redis string per record, expiring (PXAT) at its deadline on the Redis clock', async () => {
+    const prefix = freshPrefix('layout');
+    const store = redisStore({ client, prefix });
+    const key = await scopedKey('tenant', 'key-1');
+    expect((await store.claim(key, claim('tok-1', 30_000))).claimed).toBe(true);
+    expect(await admin.keys(`${prefix}*`)).toEqual([prefix + key]);
+    expect(await admin.type(prefix + key)).toBe('string');
+    const record = await store.read(key);
+    expect(record?.state).toBe('in_progress');
+    const lease = record?.state === 'in_progress' ? record.leaseExpiresAt : 0;
+    expect(Number(await admin.pexpiretime(prefix + key))).toBe(lease);
+    expect(Math.abs(lease - ((await redisTime(admin)) + 30_000))).toBeLessThan(1_000);
+    // kind 1, deadline, owner token, fingerprint: nothing else.
+    const inFlight = await admin.getBuffer(prefix + key);
+    expect(inFlight?.byteLength).toBe(1 + 8 + 4 + 'tok-1'.length + 4 + 64);
+    expect(inFlight?.[0]).toBe(1);
+    expect(inFlight?.readDoubleBE(1)).toBe(lease);
+
+    expect(await store.renew(key, 'tok-1', 60_000)).toBe('ok');
+    const renewed = await store.read(key);
+    const moved = renewed?.state === 'in_progress' ? renewed.leaseExpiresAt : 0;
+    expect(moved).toBeGreaterThan(lease);
+    expect(Number(await admin.pexpiretime(prefix + key))).toBe(moved);
+
+    expect(await store.complete(key, 'tok-1', response, 3_600_000)).toBe('ok');
+    const done = await store.read(key);
+    expect(done?.state).toBe('completed');
+    const expires = done?.state === 'completed' ? done.expiresAt : 0;
+    expect(Number(await admin.pexpiretime(prefix + key))).toBe(expires);
+    expect(Math.abs(expires - ((await redisTime(admin)) + 3_600_000))).toBeLessThan(1_000);
+    // The body is kept as raw bytes at the end of the record, readable out of band.
+    const completed = await admin.getBuffer(prefix + key);
+    expect(completed?.[0]).toBe(2);
+    expect(new Uint8Array(completed!.subarray(-response.body.byteLength))).toEqual(response.body);
+  });
+
+  it("judges leases by Redis's clock, not this process's", async () => {
+    const store = redisStore({ client, prefix: freshPrefix('clock') });
+    const key = await scopedKey('tenant', 'clock');
+    const skewed = vi.spyOn(Date, 'now').mockImplementation(() => 4_102_444_800_000); // year 2100
+    try {
+      expect((await store.claim(key, claim('tok', 30_000))).claimed).toBe(true);
+      const record = await store.read(key);
+      const lease = record?.state === 'in_progress' ? record.leaseExpiresAt : 0;
+      skewed.mockRestore();
+      expect(Math.abs(lease - ((await redisTime(admin)) + 30_000))).toBeLessThan(1_000);
+    } finally {
+      skewed.mockRestore();
+    }
+  });
+
+  it('returns bodies as Uint8Arrays of their own, byte-exact', async () => {
+    const store = redisStore({ client, prefix: freshPrefix('bytes') });
+    const key = await scopedKey('tenant', 'bytes');
+    const body = new Uint8Array(256).map((_, i) => i);
+    await store.claim(key, claim('tok'));
+    await store.complete(key, 'tok', { status: 200, headers: [], body: body.subarray(10) }, 60_000);
+    const record = await store.read(key);
+    expect(record?.state).toBe('completed');
+    if (record?.state !== 'completed') return;
+    expect(record.response.body).toBeInstanceOf(Uint8Array);
+    expect(Buffer.isBuffer(record.response.body)).toBe(false);
+    expect(record.response.body.byteOffset).toBe(0);
+    expect(record.response.body.buffer.byteLength).toBe(246);
+    expect(record.response.body).toEqual(body.subarray(10));
+  });
+
+  it('costs exactly one command per operation: claim, complete, release, renew, read', async () => {
+    const store = redisStore({ client, prefix: freshPrefix('rt') });
+    const key = await scopedKey('tenant', 'round-trips');
+    const other = await scopedKey('tenant', 'round-trips-2');
+    await store.read(key); // load the scripts if a SCRIPT FLUSH left the cache empty
+    await store.claim(other, claim('warm-up'));
+    await store.complete(other, 'warm-up', response, 60_000);
+    await store.release(other, 'warm-up');
+    await store.renew(other, 'warm-up', 1_000);
+    const ops: Array<[string, () => Promise<unknown>]> = [
+      ['claim', () => store.claim(key, claim('tok'))],
+      ['renew', () => store.renew(key, 'tok', 30_000)],
+      ['read', () => store.read(key)],
+      ['complete', () => store.complete(key, 'tok', response, 60_000)],
+      ['claim (replay)', () => store.claim(key, claim('tok-2'))],
+      ['release (stale)', () => store.release(key, 'tok')],
+    ];
+    for (const [name, op] of ops) {
+      const commands = await log.during(op);
+      console.log(`${name}: ${commands.map((c) => c.slice(0, 4).join(' ')).join(' | ')}`);
+      expect(commands.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha']);
+    }
+    const k2 = await scopedKey('tenant', 'release');
+    await store.claim(k2, claim('tok'));
+    const release = await log.during(() => store.release(k2, 'tok'));
+    expect(release.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha']);
+  });
+
+  it('through the engine: a first request costs 2 round trips, a replay 1', async () => {
+    const idem = createIdempotency({
+      store: redisStore({ client, prefix: freshPrefix('engine') }),
+      ttlMs: 60_000,
+    });
+    await idem.run('warm-up', () => 0);
+    let runs = 0;
+    const first = await log.during(() => idem.run('order-1', () => ++runs, { payload: { a: 1 } }));
+    const replay = await log.during(async () => {
+      const outcome = await idem.run('order-1', () => ++runs, { payload: { a: 1 } });
+      expect(outcome).toEqual({ status: 'replayed', value: 1 });
+    });
+    console.log(`engine first request: ${first.map((c) => c.slice(0, 3).join(' ')).join(' | ')}`);
+    console.log(`engine replay:        ${replay.map((c) => c.slice(0, 3).join(' ')).join(' | ')}`);
+    expect(first.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha', 'evalsha']);
+    expect(replay.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha']);
+    expect(runs).toBe(1);
+  });
+
+  it('survives SCRIPT FLUSH: the next call falls back to EVAL once, then EVALSHA again', async () => {
+    const store = redisStore({ client, prefix: freshPrefix('noscript') });
+    const key = await scopedKey('tenant', 'noscript');
+    await store.read(key);
+    await admin.script('FLUSH');
+    const fallback = await log.during(async () => {
+      expect((await store.claim(key, claim('tok'))).claimed).toBe(true);
+    });
+    expect(fallback.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha', 'eval']);
+    await admin.script('FLUSH');
+    expect(await store.complete(key, 'tok', response, 60_000)).toBe('ok');
+    await admin.script('FLUSH');
+    expect(await store.renew(key, 'tok', 1_000)).toBe('stale');
+    await admin.script('FLUSH');
+    expect(await store.release(key, 'tok')).toBe('stale');
+    await admin.script('FLUSH');
+    const record = await store.read(key);
+    expect(record?.state === 'completed' && record.response.status).toBe(201);
+    const cached = await log.during(() => store.read(key));
+    expect(cached.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha']);
+  });
+
+  it('treats a resent claim (same fresh token, after a reconnect) as the claim it is', async () => {
+    const store = redisStore({ client, prefix: freshPrefix('resend') });
+    const key = await scopedKey('tenant', 'resend');
+    expect((await store.claim(key, claim('tok'))).claimed).toBe(true);
+    expect((await store.claim(key, claim('tok'))).claimed).toBe(true);
+    expect((await store.claim(key, claim('other'))).claimed).toBe(false);
+    expect(await store.complete(key, 'tok', response, 60_000)).toBe('ok');
+    expect((await store.claim(key, claim('tok'))).claimed).toBe(false);
+  });
+
+  it('keeps prefixes apart', async () => {
+    const a = redisStore({ client, prefix: freshPrefix('a') });
+    const b = redisStore({ client, prefix: freshPrefix('b') });
+    const key = await scopedKey('tenant', 'shared');
+    expect((await a.claim(key, claim('tok-a'))).claimed).toBe(true);
+    expect(await b.read(key)).toBeUndefined();
+    expect((await b.claim(key, claim('tok-b'))).claimed).toBe(true);
+    expect(await b.complete(key, 'tok-a', response, 60_000)).toBe('stale');
+  });
+
+  it('refuses a body over maxResponseBytes with ResponseTooLargeError (conformance check)', async () => {
+    const prefix = freshPrefix('limit');
+    const store = redisStore({ client, prefix, maxResponseBytes: 64 });
+    expect(store.maxResponseBytes).toBe(64);
+    const checks = storeChecks({
+      name: 'redis (64-byte limit)',
+      clock: 'server',
+      createStore: () => store,
+    }).filter((c) => c.name.startsWith('refuses a response over its maxResponseBytes'));
+    expect(checks).toHaveLength(1);
+    await checks[0]!.run();
+    const key = await scopedKey('tenant', 'too-large');
+    await store.claim(key, claim('tok'));
+    await expect(
+      store.complete(key, 'tok', { status: 200, headers: [], body: new Uint8Array(65) }, 60_000),
+    ).rejects.toBeInstanceOf(ResponseTooLargeError);
+  });
+
+  it('measures the memory a record takes (MEMORY USAGE), with the default prefix', async () => {
+    const store = redisStore({ client });
+    const key = await scopedKey('tenant', `memory-${crypto.randomUUID()}`);
+    const redisKey = `idem:${key}`;
+    try {
+      const owner = crypto.randomUUID(); // as the engine mints them
+      await store.claim(key, claim(owner));
+      const inFlight = Number(await admin.memory('USAGE', redisKey, 'SAMPLES', 0));
+      await store.complete(key, owner, response, 86_400_000);
+      const completed = Number(await admin.memory('USAGE', redisKey, 'SAMPLES', 0));
+      const headers = JSON.stringify(response.headers).length;
+      console.log(
+        `MEMORY USAGE (key ${redisKey.length} chars): in flight ${inFlight} B; completed with ${headers} bytes of headers and a ${response.body.byteLength}-byte body ${completed} B`,
+      );
+      expect(inFlight).toBeLessThan(300);
+      expect(completed).toBeLessThan(300 + headers + response.body.byteLength);
+    } finally {
+      await admin.del(redisKey);
+    }
+  });
+});
