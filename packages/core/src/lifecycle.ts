@@ -118,6 +118,9 @@ const transitions: {
   ) => Transition<E>;
 } = {
   claim(live, e) {
+    // The owner's own token: a client library resent this very claim after a
+    // lost reply (tokens are fresh per claim). It owns the key; nothing changes.
+    if (owns(live, e.token)) return { state: live, result: { claimed: true } };
     if (live.kind !== 'absent') {
       return { state: live, result: { claimed: false, record: toRecord(live)! } };
     }

@@ -92,7 +92,10 @@ export interface Store {
    * Creates an `in_progress` record owned by `request.token` with a lease of
    * `request.leaseMs` when there is no live record (absent, completed but
    * expired, or in progress with an expired lease), and reports `claimed: true`.
-   * Otherwise changes nothing and returns the live record.
+   * Otherwise changes nothing and returns the live record; except that when
+   * the live record is in progress and owned by `request.token` itself (the
+   * client library resent a claim whose reply was lost), it reports
+   * `claimed: true`, so a lost reply never blocks a key for a whole lease.
    */
   claim(key: string, request: ClaimRequest): Promise<ClaimResult>;
 

@@ -76,6 +76,11 @@ const lifecycle: CheckSpec = {
       h.toleranceMs,
       'read after claim',
     );
+    const resent = await store.claim(key, first);
+    check(
+      resent.claimed,
+      "a claim resent with the owner's own token (its reply was lost) must report claimed: true",
+    );
     const second = await store.claim(key, claimRequest('fp-2'));
     check(!second.claimed, 'a second claim of an in-flight key must not succeed');
     checkRecord(
@@ -94,6 +99,11 @@ const lifecycle: CheckSpec = {
       response: stored,
     } as const;
     checkRecord(await store.read(key), completed, h.toleranceMs, 'read after complete');
+    const late = await store.claim(key, first);
+    check(
+      !late.claimed,
+      "a claim with the former owner's token must not reopen a completed record",
+    );
     const replay = await store.claim(key, claimRequest('fp-1'));
     check(!replay.claimed, 'a claim of a completed key must not succeed');
     checkRecord(replay.record, completed, h.toleranceMs, 'the completed record a claim returns');
