@@ -1,4 +1,4 @@
-import type { Store } from '@idem/core';
+import type { ExecutionContext, Store } from '@idem/core';
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
 
@@ -22,12 +22,14 @@ export interface PaymentsAppOptions {
   readonly store?: Store;
   /** Handler latency range in ms; a slow handler is what makes clients time out and retry. */
   readonly latencyMs?: readonly [number, number];
-  /** Extra work to run with the charge (the Postgres mode writes the payment row). */
-  readonly onCharged?: (payment: {
-    reference: string;
-    chargeId: string;
-    amount: number;
-  }) => Promise<void>;
+  /**
+   * Extra work to run with the charge (the Postgres mode writes the payment row
+   * in the idempotency record's transaction, bound through `context`).
+   */
+  readonly onCharged?: (
+    payment: { reference: string; chargeId: string; amount: number },
+    context: ExecutionContext | undefined,
+  ) => Promise<void>;
 }
 
 /** The payments API: POST /payments charges a card and answers 201. */
@@ -52,7 +54,9 @@ export function paymentsApp(options: PaymentsAppOptions): Hono {
     }
     const latency = min + Math.floor(Math.random() * (max - min + 1));
     const chargeId = await gateway.charge(reference, amount, latency);
-    await options.onCharged?.({ reference, chargeId, amount });
+    // The claim this request runs under, set by the idempotency middleware.
+    const context = c.get('idempotency' as never) as ExecutionContext | undefined;
+    await options.onCharged?.({ reference, chargeId, amount }, context);
     return c.json({ id: chargeId, reference, amount, status: 'succeeded' }, 201);
   });
   return app;

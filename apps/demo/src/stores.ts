@@ -1,4 +1,4 @@
-import type { Store } from '@idem/core';
+import type { ExecutionContext, Store } from '@idem/core';
 import { memoryStore } from '@idem/store-memory';
 
 /** The stores the demo can run on, chosen with IDEM_STORE. */
@@ -8,12 +8,14 @@ export type StoreKind = (typeof STORE_KINDS)[number];
 export interface DemoStore {
   readonly store: Store;
   readonly label: string;
-  /** Extra work the payments handler does with each charge (Postgres writes the payment row). */
-  readonly onCharged?: (payment: {
-    reference: string;
-    chargeId: string;
-    amount: number;
-  }) => Promise<void>;
+  /**
+   * Extra work the payments handler does with each charge (Postgres writes the
+   * payment row in the transaction of the request's idempotency record).
+   */
+  readonly onCharged?: (
+    payment: { reference: string; chargeId: string; amount: number },
+    context: ExecutionContext | undefined,
+  ) => Promise<void>;
   /** A line about the store's own state after the run (e.g. payment rows written). */
   readonly report?: () => Promise<string>;
   close(): Promise<void>;

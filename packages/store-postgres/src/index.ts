@@ -1,1 +1,355 @@
-export {};
+import {
+  type ClaimRequest,
+  type ClaimResult,
+  ConfigurationError,
+  type ExecutionContext,
+  type OwnerResult,
+  RolledBackError,
+  type Store,
+  type StoredRecord,
+  type StoredResponse,
+} from '@idem/core';
+import type { Pool, PoolClient, QueryResult } from 'pg';
+import { DEFAULT_TABLE, schemaSql, tableName } from './schema.js';
+
+export { schemaSql } from './schema.js';
+
+/** Options of {@link postgresStore}. */
+export interface PostgresStoreOptions {
+  /** A `pg` Pool; the store never creates or ends it. Give it an `error` listener, as pg asks. */
+  readonly pool: Pool;
+  /**
+   * The records table, optionally schema-qualified (`idem.records`). Create it
+   * with {@link PostgresStore.migrate} or {@link schemaSql}.
+   * @default 'idem_records'
+   */
+  readonly table?: string;
+}
+
+/** Options of {@link PostgresStore.purgeExpired}. */
+export interface PurgeOptions {
+  /**
+   * Rows deleted per statement; each batch is its own short transaction.
+   * @default 1000
+   */
+  readonly batchSize?: number;
+}
+
+/** A {@link Store} on PostgreSQL, with schema, purge and transactional completion. */
+export interface PostgresStore extends Store {
+  /** Create the table and its expiry index if missing (safe to run concurrently). */
+  migrate(): Promise<void>;
+  /**
+   * The database transaction bound to this execution: a pool client inside
+   * `BEGIN`. Run the operation's own queries on it; idem completes the record
+   * in the same transaction and commits, so the writes and the record are kept
+   * together or not at all (a failed commit answers 503 'rolled-back'). If the
+   * operation fails, the transaction is rolled back and the key released.
+   * Calls with the same context return the same client; call it while the
+   * operation runs, not after it finished. Never commit, roll back or release
+   * it yourself. Throws a `ConfigurationError` for an unprotected context
+   * (`failOpen` let the operation run without a record).
+   *
+   * @example
+   * ```ts
+   * app.post('/payments', async (c) => {
+   *   const tx = await store.transaction(c.get('idempotency'));
+   *   await tx.query('INSERT INTO payments (id, amount) VALUES ($1, $2)', [id, amount]);
+   *   return c.json({ id }, 201);
+   * });
+   * ```
+   */
+  transaction(context: ExecutionContext): Promise<PoolClient>;
+  /**
+   * Delete records whose lease or expiry has passed, in batches of
+   * `batchSize`, until none are left; returns how many were deleted. Live
+   * records are never touched. Run it from a cron job.
+   */
+  purgeExpired(options?: PurgeOptions): Promise<number>;
+}
+
+interface Row {
+  claimed?: boolean;
+  state: 'in_progress' | 'completed';
+  fingerprint: string;
+  expires_ms: number;
+  status: number | null;
+  headers: Array<[string, string]> | null;
+  body: Uint8Array | null;
+}
+
+/** An open transaction bound to an owner token. */
+interface Tx {
+  readonly key: string;
+  readonly client: Promise<PoolClient>;
+}
+
+// Errors that mean "this statement lost a race and changed nothing": retried,
+// so a claim race always resolves to a claim result (serialization failure,
+// deadlock, unique violation under a stricter default isolation level).
+// They only occur when the session's default isolation level is stricter than
+// READ COMMITTED (or in a deadlock); each attempt is still one round trip.
+const RETRYABLE = new Set(['40001', '40P01', '23505']);
+const MAX_ATTEMPTS = 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const ms = (param: string) => `statement_timestamp() + ${param}::float8 * interval '1 millisecond'`;
+
+/**
+ * A PostgreSQL store on `pg`. Every operation is one statement (one round
+ * trip) judged by the database clock; see the README for the SQL.
+ *
+ * @example
+ * ```ts
+ * const store = postgresStore({ pool: new pg.Pool({ connectionString }) });
+ * await store.migrate();
+ * app.use('/payments', idempotency({ store }));
+ * ```
+ */
+export function postgresStore(options: PostgresStoreOptions): PostgresStore {
+  const pool = options?.pool;
+  if (!pool || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
+    throw new ConfigurationError(
+      'postgresStore: pass a pg Pool as { pool: new pg.Pool({ connectionString }) }.',
+    );
+  }
+  const table = options.table ?? DEFAULT_TABLE;
+  const t = tableName(table).sql;
+
+  // Liveness is judged by statement_timestamp(): the database clock when the
+  // statement started, the same for every row it touches. Unlike now() it also
+  // moves inside a long transaction, which a transactional completion is.
+  const live = 'expires_at > statement_timestamp()';
+  const owned = `key = $1 AND token = $2 AND state = 'in_progress' AND ${live}`;
+  const returning = `state, fingerprint, floor(extract(epoch FROM expires_at) * 1000)::float8 AS expires_ms, status, headers, body`;
+  // One statement, atomic: PostgreSQL locks the conflicting row and judges its
+  // newest version, so concurrent claims serialize. A live conflicting row is
+  // "updated" to its own values (a HOT update) so that RETURNING yields it in
+  // the same round trip: ON CONFLICT DO NOTHING followed by a SELECT (or a CTE
+  // with a fallback SELECT) reads the statement's snapshot and can miss a row a
+  // concurrent claim committed after it started. Right-hand sides see the old row.
+  const takeOver = (column: string, fresh: string) =>
+    `${column} = CASE WHEN r.expires_at <= statement_timestamp() THEN ${fresh} ELSE r.${column} END`;
+  const CLAIM = `INSERT INTO ${t} AS r (key, fingerprint, state, token, expires_at)
+VALUES ($1, $2, 'in_progress', $3, ${ms('$4')})
+ON CONFLICT (key) DO UPDATE SET ${[
+    takeOver('fingerprint', 'excluded.fingerprint'),
+    takeOver('state', 'excluded.state'),
+    takeOver('token', 'excluded.token'),
+    takeOver('expires_at', 'excluded.expires_at'),
+    takeOver('status', 'NULL'),
+    takeOver('headers', 'NULL'),
+    takeOver('body', 'NULL'),
+  ].join(', ')}
+RETURNING (r.state = 'in_progress' AND r.token = $3) AS claimed, ${returning}`;
+  const COMPLETE = `UPDATE ${t} SET state = 'completed', token = NULL, expires_at = ${ms('$3')},
+status = $4, headers = $5::jsonb, body = $6 WHERE ${owned}`;
+  const RELEASE = `DELETE FROM ${t} WHERE ${owned}`;
+  const RENEW = `UPDATE ${t} SET expires_at = ${ms('$3')} WHERE ${owned}`;
+  const READ = `SELECT ${returning} FROM ${t} WHERE key = $1 AND ${live}`;
+  // SKIP LOCKED leaves rows being claimed or completed to their owners; the
+  // locking read re-checks expiry on the newest row version, so a record taken
+  // over after the scan started is never deleted.
+  const PURGE = `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t} WHERE NOT (${live})
+ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
+
+  async function query<R extends object>(text: string, values: unknown[]): Promise<QueryResult<R>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await pool.query<R>(text, values);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (attempt >= MAX_ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
+        // Jittered backoff, so contenders of one hot key stop colliding.
+        await sleep(Math.random() * Math.min(2 ** attempt, 50));
+      }
+    }
+  }
+
+  const owner = (result: QueryResult): OwnerResult => (result.rowCount === 1 ? 'ok' : 'stale');
+  // No owner token can hold NUL (PostgreSQL text cannot), so such a token owns nothing.
+  const foreign = (token: string) => typeof token !== 'string' || token.includes('\0');
+
+  // Transactions opened by transaction(), by owner token, until complete or release.
+  const open = new Map<string, Tx>();
+
+  async function begin(token: string): Promise<PoolClient> {
+    let client: PoolClient | undefined;
+    try {
+      client = await pool.connect();
+      // A checked-out client whose backend dies emits 'error'; without a
+      // listener that would crash the process. The next query fails instead.
+      client.on('error', ignore);
+      await client.query('BEGIN');
+      return client;
+    } catch (error) {
+      open.delete(token);
+      if (client) finish(client, error);
+      throw error;
+    }
+  }
+
+  function finish(client: PoolClient, error?: unknown): void {
+    client.off('error', ignore);
+    try {
+      // An error destroys the connection: its transaction state is unknown.
+      client.release(error === undefined ? undefined : error instanceof Error ? error : true);
+    } catch {
+      // Already released by the caller against our advice: nothing to return.
+    }
+  }
+
+  /** The open transaction of `token` for `key`, taken out of the registry. */
+  async function takeTx(key: string, token: string): Promise<PoolClient | undefined> {
+    const tx = open.get(token);
+    if (tx === undefined || tx.key !== key) return undefined;
+    open.delete(token);
+    return tx.client.catch(() => undefined);
+  }
+
+  async function commitWith(client: PoolClient, values: unknown[]): Promise<OwnerResult> {
+    let error: unknown;
+    try {
+      if ((await client.query(COMPLETE, values)).rowCount !== 1) {
+        await client.query('ROLLBACK');
+        finish(client);
+        throw new RolledBackError(
+          new Error('The lease ran out before completion; another request owns the key now.'),
+        );
+      }
+      // COMMIT of a transaction that failed earlier answers ROLLBACK, not an error.
+      if ((await client.query('COMMIT')).command === 'COMMIT') {
+        finish(client);
+        return 'ok';
+      }
+      error = new Error('The transaction had failed earlier; PostgreSQL rolled it back.');
+      finish(client);
+    } catch (caught) {
+      if (caught instanceof RolledBackError) throw caught;
+      // Terminated backend, lost connection, failed COMMIT: nothing was kept
+      // (or, if COMMIT reached the server, the record is completed and the
+      // engine's release finds it stale, so a retry gets the replay).
+      error = caught;
+      finish(client, caught);
+    }
+    throw new RolledBackError(error);
+  }
+
+  return {
+    async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
+      const { rows } = await query<Row>(CLAIM, [
+        key,
+        request.fingerprint,
+        request.token,
+        request.leaseMs,
+      ]);
+      const row = rows[0]!;
+      return row.claimed ? { claimed: true } : { claimed: false, record: toRecord(row) };
+    },
+
+    async complete(
+      key: string,
+      token: string,
+      response: StoredResponse,
+      ttlMs: number,
+    ): Promise<OwnerResult> {
+      const values = [
+        key,
+        token,
+        ttlMs,
+        response.status,
+        JSON.stringify(response.headers),
+        Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength),
+      ];
+      const client = await takeTx(key, token);
+      if (client) return commitWith(client, values);
+      if (foreign(token)) return 'stale';
+      return owner(await query(COMPLETE, values));
+    },
+
+    async release(key: string, token: string): Promise<OwnerResult> {
+      const client = await takeTx(key, token);
+      if (client) {
+        try {
+          await client.query('ROLLBACK');
+          finish(client);
+        } catch (error) {
+          finish(client, error);
+        }
+      }
+      if (foreign(token)) return 'stale';
+      return owner(await query(RELEASE, [key, token]));
+    },
+
+    async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
+      if (foreign(token)) return 'stale';
+      return owner(await query(RENEW, [key, token, leaseMs]));
+    },
+
+    async read(key: string): Promise<StoredRecord | undefined> {
+      const { rows } = await query<Row>(READ, [key]);
+      return rows[0] && toRecord(rows[0]);
+    },
+
+    async transaction(context: ExecutionContext): Promise<PoolClient> {
+      if (typeof context?.token !== 'string') {
+        throw new ConfigurationError(
+          "postgresStore.transaction: pass the execution context idem gave the operation: run()'s argument, Hono's c.get('idempotency'), Express's req.idempotency or Fastify's request.idempotency.",
+        );
+      }
+      if (!context.protected || !context.token) {
+        throw new ConfigurationError(
+          'postgresStore.transaction: this execution is unprotected (the store failed and failOpen let it run), so there is no record to commit with. Check context.protected and run your queries on the pool, or set failOpen: false.',
+        );
+      }
+      let tx = open.get(context.token);
+      if (tx === undefined) {
+        tx = { key: context.storeKey, client: begin(context.token) };
+        open.set(context.token, tx);
+      }
+      return tx.client;
+    },
+
+    async migrate(): Promise<void> {
+      // One simple-query string runs as one implicit transaction; the advisory
+      // lock keeps concurrent migrations (several instances starting) apart.
+      await pool.query(
+        `SELECT pg_advisory_xact_lock(hashtext('idem-migrate:${table}'));\n${schemaSql(table)}`,
+      );
+    },
+
+    async purgeExpired(purge: PurgeOptions = {}): Promise<number> {
+      const batchSize = purge.batchSize ?? 1000;
+      if (!Number.isInteger(batchSize) || batchSize < 1) {
+        throw new ConfigurationError(
+          `purgeExpired: batchSize must be a positive integer, got ${String(batchSize)}.`,
+        );
+      }
+      let total = 0;
+      for (;;) {
+        const deleted = (await query(PURGE, [batchSize])).rowCount ?? 0;
+        total += deleted;
+        if (deleted < batchSize) return total;
+      }
+    },
+  };
+}
+
+function ignore(): void {}
+
+function toRecord(row: Row): StoredRecord {
+  if (row.state === 'in_progress') {
+    return { state: 'in_progress', fingerprint: row.fingerprint, leaseExpiresAt: row.expires_ms };
+  }
+  return {
+    state: 'completed',
+    fingerprint: row.fingerprint,
+    expiresAt: row.expires_ms,
+    response: {
+      status: row.status!,
+      headers: row.headers!.map(([name, value]) => [name, value] as const),
+      // A copy: pg hands out Buffers that may share a larger pooled allocation.
+      body: new Uint8Array(row.body!),
+    },
+  };
+}

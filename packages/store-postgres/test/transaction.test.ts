@@ -1,0 +1,265 @@
+import {
+  ConfigurationError,
+  createIdempotency,
+  type ExecutionContext,
+  RequestInFlightError,
+  RolledBackError,
+  scopedKey,
+} from '@idem/core';
+import { idempotency } from '@idem/hono';
+import { Hono } from 'hono';
+import type { PoolClient } from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { postgresStore } from '../src/index.js';
+import { endPools, idle, newPool, uniqueTable, up } from './db.js';
+
+/**
+ * Transactional completion: the handler's payment row and the idempotency
+ * record commit together or not at all, whatever kills the work mid-request.
+ */
+const table = uniqueTable('idem_tx');
+const payments = uniqueTable('payments');
+const admin = newPool();
+const pool = newPool();
+const store = postgresStore({ pool, table });
+
+type Fault =
+  | 'none'
+  | 'terminate after insert'
+  | 'terminate before commit'
+  | 'throw after insert'
+  | 'swallowed query error';
+
+async function backendPid(tx: PoolClient): Promise<number> {
+  return (await tx.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+}
+
+// Waits (up to 5 s) until the backend has exited, so the next statement surely fails.
+async function terminate(pid: number): Promise<void> {
+  await admin.query('SELECT pg_terminate_backend($1, 5000)', [pid]);
+}
+
+/** The handler's work: a payment row in the idempotency transaction, then the fault. */
+async function pay(context: ExecutionContext, id: string, fault: Fault): Promise<{ id: string }> {
+  const tx = await store.transaction(context);
+  await tx.query(`INSERT INTO ${payments} (id, amount) VALUES ($1, 1999)`, [id]);
+  switch (fault) {
+    case 'terminate after insert':
+      await terminate(await backendPid(tx));
+      break;
+    case 'terminate before commit': {
+      // Kill the backend after the record's UPDATE ran in the transaction, just before COMMIT.
+      const pid = await backendPid(tx);
+      const query = tx.query.bind(tx) as (...args: unknown[]) => Promise<unknown>;
+      (tx as { query: unknown }).query = async (...args: unknown[]) => {
+        if (args[0] === 'COMMIT') await terminate(pid);
+        return query(...args);
+      };
+      break;
+    }
+    case 'throw after insert':
+      throw new Error('handler crashed after its insert');
+    case 'swallowed query error':
+      // A failed statement aborts the transaction; the handler hides it and "succeeds".
+      await tx.query(`INSERT INTO ${payments} (id, amount) VALUES ($1, 1)`, [id]).catch(() => {});
+      break;
+    case 'none':
+      break;
+  }
+  return { id };
+}
+
+/** The payment rows and the live record for one key, read out of band. */
+async function evidence(storeKey: string, id: string) {
+  const rows = await admin.query(`SELECT count(*)::int AS n FROM ${payments} WHERE id = $1`, [id]);
+  const record = await admin.query(
+    `SELECT state FROM ${table} WHERE key = $1 AND expires_at > statement_timestamp()`,
+    [storeKey],
+  );
+  return { paymentRows: rows.rows[0].n as number, record: record.rows[0]?.state as string };
+}
+
+function expectNoCheckedOutClients() {
+  const { total, idle: idleCount, waiting } = idle(pool);
+  expect({ checkedOut: total - idleCount, waiting }).toEqual({ checkedOut: 0, waiting: 0 });
+}
+
+describe.skipIf(!up)('transactional completion', () => {
+  beforeAll(async () => {
+    await store.migrate();
+    await admin.query(`CREATE TABLE ${payments} (id text PRIMARY KEY, amount integer NOT NULL)`);
+  });
+  afterEach(expectNoCheckedOutClients);
+  afterAll(async () => {
+    await admin.query(`DROP TABLE IF EXISTS ${table}, ${payments}`);
+    await endPools();
+  });
+
+  describe('through the engine', () => {
+    const idem = createIdempotency({ store });
+    const faults: Array<[Fault, abstract new (...args: never[]) => Error]> = [
+      ['terminate after insert', RolledBackError],
+      ['terminate before commit', RolledBackError],
+      ['swallowed query error', RolledBackError],
+      ['throw after insert', Error],
+    ];
+
+    const causes: Record<Fault, RegExp> = {
+      none: /^$/,
+      'terminate after insert': /terminat|connection error/i,
+      'terminate before commit': /terminat|connection error/i,
+      'swallowed query error': /current transaction is aborted/,
+      'throw after insert': /handler crashed/,
+    };
+
+    it.each(faults)(
+      '%s: nothing is kept, and the retry runs exactly once',
+      async (fault, error) => {
+        const id = `pay-engine-${fault}`;
+        let executions = 0;
+        let storeKey = '';
+        const operation = (f: Fault) => (ctx: ExecutionContext) => {
+          executions++;
+          storeKey = ctx.storeKey;
+          return pay(ctx, id, f);
+        };
+        const failure = await idem.run(id, operation(fault)).catch((e: unknown) => e);
+        expect(failure).toBeInstanceOf(error);
+        // The cause is the fault itself: the killed connection, the aborted transaction.
+        expect(String((failure as Error).cause ?? (failure as Error).message)).toMatch(
+          causes[fault],
+        );
+        // Neither the payment row nor the record: the key is free for the retry.
+        expect(await evidence(storeKey, id)).toEqual({ paymentRows: 0, record: undefined });
+
+        expect(await idem.run(id, operation('none'))).toEqual({
+          status: 'executed',
+          value: { id },
+        });
+        expect(await evidence(storeKey, id)).toEqual({ paymentRows: 1, record: 'completed' });
+        expect(await idem.run(id, operation('none'))).toEqual({
+          status: 'replayed',
+          value: { id },
+        });
+        expect(executions).toBe(2);
+        expect(await evidence(storeKey, id)).toEqual({ paymentRows: 1, record: 'completed' });
+      },
+    );
+
+    it('a lease lost mid-transaction rolls the writes back and leaves the new owner alone', async () => {
+      const id = 'pay-engine-lease-lost';
+      const key = await scopedKey('', id);
+      const thief = crypto.randomUUID();
+      let fingerprint = '';
+      const run = idem.run(id, async (ctx) => {
+        const result = await pay(ctx, id, 'none');
+        // The owner looks dead to the database: its lease runs out and another request takes over.
+        const expired = await admin.query(
+          `UPDATE ${table} SET expires_at = now() - interval '1 s' WHERE key = $1 RETURNING fingerprint`,
+          [key],
+        );
+        fingerprint = expired.rows[0].fingerprint;
+        const taken = await store.claim(key, { fingerprint, token: thief, leaseMs: 60_000 });
+        expect(taken).toEqual({ claimed: true });
+        return result;
+      });
+      await expect(run).rejects.toBeInstanceOf(RolledBackError);
+      expect(await evidence(key, id)).toEqual({ paymentRows: 0, record: 'in_progress' });
+      await expect(idem.run(id, () => 'x')).rejects.toBeInstanceOf(RequestInFlightError);
+      expect(await store.release(key, thief)).toBe('ok');
+      expect(fingerprint).not.toBe('');
+    });
+
+    it('many executions at once, half failing, return every client to the pool', async () => {
+      const results = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, i) =>
+          idem.run(`pay-many-${i}`, (ctx) =>
+            pay(ctx, `pay-many-${i}`, i % 2 ? 'throw after insert' : 'none'),
+          ),
+        ),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(20);
+      const rows = await admin.query(
+        `SELECT count(*)::int AS n FROM ${payments} WHERE id LIKE 'pay-many-%'`,
+      );
+      expect(rows.rows[0].n).toBe(20);
+    });
+
+    it('hands out one transaction per execution, and refuses unprotected ones', async () => {
+      await idem.run('same-tx', async (ctx) => {
+        const [a, b] = await Promise.all([store.transaction(ctx), store.transaction(ctx)]);
+        expect(a).toBe(b);
+        expect(await store.transaction(ctx)).toBe(a);
+      });
+      const down = createIdempotency({
+        store: { ...store, claim: () => Promise.reject(new Error('down')) },
+        failOpen: true,
+      });
+      await expect(down.run('unprotected', (ctx) => store.transaction(ctx))).rejects.toThrow(
+        /unprotected/,
+      );
+      await expect(store.transaction(undefined as never)).rejects.toThrow(
+        /pass the execution context/,
+      );
+      await expect(store.transaction(undefined as never)).rejects.toBeInstanceOf(
+        ConfigurationError,
+      );
+    });
+  });
+
+  describe('through HTTP (Hono)', () => {
+    type AppEnv = { Variables: { idempotency: ExecutionContext } };
+    let fault: Fault | 'respond 500' = 'none';
+    let executions = 0;
+    const app = new Hono<AppEnv>();
+    app.use('/payments', idempotency<AppEnv>({ store, scope: () => 'merchant-1' }));
+    app.onError((error, c) => c.text(error.message, 500));
+    app.post('/payments', async (c) => {
+      executions++;
+      const { id } = await c.req.json<{ id: string }>();
+      if (fault === 'respond 500') {
+        await pay(c.get('idempotency'), id, 'none');
+        return c.json({ error: 'gateway down' }, 500);
+      }
+      return c.json(await pay(c.get('idempotency'), id, fault), 201);
+    });
+    const post = (id: string) =>
+      app.request('/payments', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': id },
+        body: JSON.stringify({ id }),
+      });
+
+    it.each([
+      ['terminate after insert', 503],
+      ['terminate before commit', 503],
+      ['swallowed query error', 503],
+      ['throw after insert', 500],
+      ['respond 500', 500],
+    ] as const)(
+      '%s: answers %i, keeps nothing, and the retry runs exactly once',
+      async (f, status) => {
+        const id = `pay-http-${f.replaceAll(' ', '-')}`;
+        const storeKey = await scopedKey('merchant-1', id);
+        executions = 0;
+        fault = f;
+        const first = await post(id);
+        expect(first.status).toBe(status);
+        if (status === 503) {
+          expect(await first.json()).toMatchObject({ type: 'urn:idem:problem:rolled-back' });
+        }
+        expect(await evidence(storeKey, id)).toEqual({ paymentRows: 0, record: undefined });
+
+        fault = 'none';
+        const retry = await post(id);
+        expect(retry.status).toBe(201);
+        expect(await evidence(storeKey, id)).toEqual({ paymentRows: 1, record: 'completed' });
+        const replay = await post(id);
+        expect(replay.status).toBe(201);
+        expect(replay.headers.get('idempotent-replayed')).toBe('true');
+        expect(await replay.json()).toEqual(await retry.json());
+        expect(executions).toBe(2);
+      },
+    );
+  });
+});
