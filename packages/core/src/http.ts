@@ -5,7 +5,17 @@
  *
  * @packageDocumentation
  */
-export { type CapturedBody, captureBody, isNullBodyStatus } from './http/body.js';
+export {
+  type CapturedBody,
+  captureBody,
+  isNullBodyStatus,
+  streamsThrough,
+} from './http/body.js';
+export {
+  encodeFormFields,
+  isFormContentType,
+  parseFormFields,
+} from './http/form.js';
 export {
   type CompletedResponse,
   createHttpIdempotency,
@@ -16,4 +26,13 @@ export {
   type HttpResponse,
 } from './http/handler.js';
 export { storableHeaders } from './http/headers.js';
+export {
+  captureNodeResponse,
+  type HttpExecution,
+  type NodeCapture,
+  type NodeRequestLike,
+  type NodeResponseLike,
+  nodeHttpRequest,
+  sendNodeResponse,
+} from './http/node.js';
 export { DEFAULT_PROBLEM_TYPE_BASE, type ProblemKind, problemResponse } from './http/problem.js';

@@ -1,1 +1,68 @@
-export {};
+import type { ExecutionContext } from '@idem/core';
+import {
+  captureNodeResponse,
+  createHttpIdempotency,
+  type HttpIdempotencyOptions,
+  nodeHttpRequest,
+  sendNodeResponse,
+} from '@idem/core/http';
+import type { Request, RequestHandler } from 'express';
+import { requestBody } from './request-body.js';
+
+declare global {
+  // Express's documented way to add request properties is merging into this namespace.
+  namespace Express {
+    interface Request {
+      /**
+       * The claim the handler runs under, set by `@idem/express` when it runs
+       * the handler (absent when idem passed the request through). Hand it to
+       * a transactional store to commit the handler's writes with the record.
+       */
+      idempotency?: ExecutionContext;
+    }
+  }
+}
+
+/**
+ * Options of the Express middleware: every policy of `@idem/core/http`, with
+ * `scope` receiving the Express request.
+ *
+ * @example
+ * ```ts
+ * app.use(idempotency({ store: memoryStore(), scope: (req) => req.user.accountId }));
+ * ```
+ */
+export type ExpressIdempotencyOptions = HttpIdempotencyOptions<Request>;
+
+/**
+ * Express (4 and 5) middleware that makes POST and PATCH (by default) safe to
+ * retry: the first request with an `Idempotency-Key` runs the handler, every
+ * retry gets the stored response with `Idempotent-Replayed: true`. The
+ * behaviour is `@idem/core/http`'s, identical in every idem adapter.
+ *
+ * Mount it after authentication and before the routes it protects. Body
+ * parsers may come before or after it (see the README).
+ */
+export function idempotency(options: ExpressIdempotencyOptions): RequestHandler {
+  const http = createHttpIdempotency<Request>(options);
+
+  return function idempotencyMiddleware(req, res, next) {
+    // originalUrl: req.url loses the path the middleware is mounted on.
+    const request = nodeHttpRequest(req, req.originalUrl, () => requestBody(req));
+    http
+      .handle(request, req)
+      .then((decision) => {
+        if (decision.action === 'pass') return next();
+        if (decision.action === 'respond') return sendNodeResponse(res, decision.response);
+        req.idempotency = decision.context;
+        // Errors (thrown, rejected, next(err)) reach the response through
+        // Express's error handling: a 5xx releases the key like any other 5xx.
+        captureNodeResponse(res, decision, http.maxResponseBytes);
+        next();
+      })
+      .catch(next);
+  };
+}
+
+export type { ExecutionContext, Store } from '@idem/core';
+export { keepRawBody, RequestBodyError, type RequestBodyErrorCode } from './request-body.js';

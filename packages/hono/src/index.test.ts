@@ -5,7 +5,7 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
 import { describe, expect, it, vi } from 'vitest';
-import { type HonoIdempotencyOptions, idempotency } from './index.js';
+import { type HonoIdempotencyOptions, type IdempotencyVariables, idempotency } from './index.js';
 
 type Vars = { Variables: { tenant: string } };
 
@@ -346,5 +346,39 @@ describe('@idem/hono', () => {
     const replay = await app.request('/p', init, {}, ctx);
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
     expect(runs).toBe(1);
+  });
+
+  it('types the claim it hands to handlers as c.get("idempotency")', async () => {
+    type Env = { Variables: IdempotencyVariables & { tenant: string } };
+    const app = new Hono<Env>();
+    app.use(idempotency<Env>({ store: memoryStore(), scope: () => 't' }));
+    app.post('/p', (c) => {
+      const claim = c.get('idempotency');
+      return c.json({ storeKey: claim.storeKey, token: claim.token, protected: claim.protected });
+    });
+    const res = await app.request('/p', { method: 'POST', headers: { 'idempotency-key': 'k' } });
+    expect(await res.json()).toMatchObject({
+      protected: true,
+      storeKey: expect.stringMatching(/^idem1:/),
+    });
+  });
+
+  it('releases the key when the response body stream breaks', async () => {
+    let runs = 0;
+    const app = new Hono();
+    app.use(idempotency({ store: memoryStore(), scope: () => 't' }));
+    app.post('/p', (c) => {
+      runs++;
+      const body = new ReadableStream({
+        pull(controller) {
+          controller.error(new Error('upstream went away'));
+        },
+      });
+      return c.body(body);
+    });
+    const send = () => app.request('/p', { method: 'POST', headers: { 'idempotency-key': 'k' } });
+    expect((await send()).status).toBe(500);
+    expect((await send()).status).toBe(500);
+    expect(runs).toBe(2);
   });
 });

@@ -1,11 +1,31 @@
+import type { ExecutionContext } from '@idem/core';
 import {
+  type CapturedBody,
   captureBody,
   createHttpIdempotency,
   type HttpIdempotencyOptions,
   type HttpResponse,
   isNullBodyStatus,
+  streamsThrough,
 } from '@idem/core/http';
 import type { Context, Env, MiddlewareHandler } from 'hono';
+
+/**
+ * The context variables the middleware sets: `c.get('idempotency')` is the
+ * claim the handler runs under. Hand it to a transactional store to commit the
+ * handler's writes with the record.
+ */
+export interface IdempotencyVariables {
+  idempotency: ExecutionContext;
+}
+
+/**
+ * The Hono `Env` the middleware adds to yours; include it in your app's `Env`
+ * (`{ Variables: IdempotencyVariables & { … } }`) to type `c.get('idempotency')`.
+ */
+export interface IdempotencyEnv {
+  Variables: IdempotencyVariables;
+}
 
 /**
  * Options of the Hono middleware: every policy of `@idem/core/http`, with
@@ -46,7 +66,7 @@ function waitUntilOf(c: Context): ((p: Promise<unknown>) => void) | undefined {
  */
 export function idempotency<E extends Env = Env>(
   options: HonoIdempotencyOptions<E>,
-): MiddlewareHandler<E> {
+): MiddlewareHandler<E & IdempotencyEnv> {
   const http = createHttpIdempotency<Context<E>>(options);
   const limit = http.maxResponseBytes;
 
@@ -61,13 +81,14 @@ export function idempotency<E extends Env = Env>(
         header: (name) => c.req.header(name) ?? null,
         body: async () => new Uint8Array(await c.req.arrayBuffer()),
       },
-      c,
+      // The same context; `scope` is typed by the app's own Env, without idem's variables.
+      c as unknown as Context<E>,
       waitUntilOf(c),
     );
     if (decision.action === 'pass') return next();
     if (decision.action === 'respond') return toResponse(decision.response);
 
-    c.set('idempotency' as never, decision.context as never);
+    c.set('idempotency', decision.context);
     try {
       await next();
     } catch (error) {
@@ -80,9 +101,7 @@ export function idempotency<E extends Env = Env>(
       return;
     }
     const res = c.res;
-    const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-    const endless = (res.headers.get('content-type') ?? '').startsWith('text/event-stream');
-    if (endless || declared > limit) {
+    if (streamsThrough(res.headers.get('content-type'), res.headers.get('content-length'), limit)) {
       // Too large or never-ending: pass it through untouched and record "ran, not stored".
       const instead = await decision.complete({
         status: res.status,
@@ -95,7 +114,14 @@ export function idempotency<E extends Env = Env>(
       }
       return;
     }
-    const captured = await captureBody(res.body, limit);
+    let captured: CapturedBody;
+    try {
+      captured = await captureBody(res.body, limit);
+    } catch (error) {
+      // The handler's body stream broke: there is no whole response to keep.
+      await decision.fail();
+      throw error;
+    }
     const instead = await decision.complete({
       status: res.status,
       headers: res.headers,
@@ -122,4 +148,4 @@ function replaceResponse(c: Context, response: Response): void {
   c.res = response;
 }
 
-export type { Store } from '@idem/core';
+export type { ExecutionContext, Store } from '@idem/core';

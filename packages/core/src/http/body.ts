@@ -54,6 +54,24 @@ function resume(
   });
 }
 
+/**
+ * Whether a response must stream through untouched, recorded as "ran, not
+ * stored", without buffering any of it: a never-ending `text/event-stream`,
+ * or a declared `Content-Length` over `limit`. Every adapter asks this before
+ * it buffers a body, so they all draw the line in the same place.
+ */
+export function streamsThrough(
+  contentType: string | null | undefined,
+  contentLength: string | number | null | undefined,
+  limit: number,
+): boolean {
+  if (typeof contentType === 'string' && /^\s*text\/event-stream\s*(?:;|$)/i.test(contentType)) {
+    return true;
+  }
+  const declared = Number(contentLength ?? Number.NaN);
+  return Number.isFinite(declared) && declared > limit;
+}
+
 /** Statuses whose responses carry no body (a Fetch `Response` refuses one). */
 export function isNullBodyStatus(status: number): boolean {
   return status === 101 || status === 204 || status === 205 || status === 304;

@@ -292,12 +292,13 @@ export function createHttpIdempotency<Ctx>(
         `idem: the scope option must return a string, got ${typeof scope}.`,
       );
     }
+    const contentType = request.header('content-type');
     const fingerprint = await fingerprintRequest({
       method: request.method,
       path: request.path,
       query: request.query,
       body,
-      contentType: request.header('content-type'),
+      contentType,
     });
     try {
       const decision = await engine.begin({

@@ -1,0 +1,118 @@
+import type { Store } from '@idem/core';
+import type { HttpIdempotencyOptions } from '@idem/core/http';
+
+/**
+ * The routes every test app mounts. Each handler first awaits
+ * `app.enter(route)` and uses the count it resolves to; everything else about
+ * the route is fixed, so the suite can tell a replay from a second execution
+ * without timing anything.
+ *
+ * | route | methods | what it answers |
+ * | --- | --- | --- |
+ * | `/echo` | every method the framework routes (at least GET, POST, PUT, PATCH, DELETE) | status `?status` (default 200); headers `content-type` (the request's, or `application/octet-stream`), `x-run: <count>`, `set-cookie: run=<count>`, and `x-multi` twice (`one`, `two`); body: the request body, byte for byte, read the framework's usual way |
+ * | `/bytes` | POST | 200, `content-type: application/octet-stream`, body `fixtureBytes(?size)`. With `?chunk=<n>`, the body is streamed in `n`-byte writes without a `Content-Length` |
+ * | `/events` | POST | 200, `content-type: text/event-stream`, body {@link EVENTS} written event by event, then ended |
+ * | `/empty` | POST | 204, no body |
+ * | `/throw` | POST | throws `new Error('boom')` from the handler; with `?async=1` after an `await` (a rejected promise); the framework's default error handling answers |
+ */
+export type RouteName = 'echo' | 'bytes' | 'events' | 'empty' | 'throw';
+
+/** The body `/events` writes, one `data:` event per write. */
+export const EVENTS: readonly string[] = [
+  'data: tick 0\n\n',
+  'data: tick 1\n\n',
+  'data: tick 2\n\n',
+];
+
+/** The deterministic body `/bytes?size=n` answers with: byte `i` is `(i * 31 + 7) & 0xff`. */
+export function fixtureBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + 7) & 0xff;
+  return bytes;
+}
+
+/** Reads a request header by name (any case); `undefined` when absent. */
+export type HeaderReader = (name: string) => string | undefined;
+
+/**
+ * idem's options for one test server, framework-neutral: `scope` reads
+ * request headers instead of a framework request, and the factory adapts it,
+ * e.g. for Express `scope: (req) => options.scope((name) => req.get(name))`.
+ * When `scope` is absent, the factory must leave idem's own default (the
+ * `Authorization` header) in place.
+ */
+export interface HttpAppOptions extends Omit<HttpIdempotencyOptions<unknown>, 'scope' | 'store'> {
+  readonly store: Store;
+  readonly scope?: (header: HeaderReader) => string;
+}
+
+/** What the suite hands {@link HttpSuiteOptions.createServer} for one server. */
+export interface HttpTestApp {
+  /** idem's options: pass them to the adapter, adapting `scope` (see {@link HttpAppOptions}). */
+  readonly options: HttpAppOptions;
+  /**
+   * Every route handler awaits this first, with its route's name. It resolves
+   * to how many times that route has run on this server (1 for the first run),
+   * and may hold the handler while the suite sends a duplicate.
+   */
+  enter(route: RouteName): Promise<number>;
+}
+
+/** A running test server. */
+export interface TestServer {
+  /** Its origin, e.g. `http://127.0.0.1:54321`. */
+  readonly url: string;
+  /** Stop it, closing idle keep-alive connections too (Node: `server.closeAllConnections()`). */
+  close(): Promise<void>;
+}
+
+/** The groups the suite's checks fall into. */
+export type HttpCheckGroup =
+  | 'methods'
+  | 'keys'
+  | 'replay'
+  | 'outcomes'
+  | 'concurrency'
+  | 'fingerprint'
+  | 'store'
+  | 'scope'
+  | 'bodies'
+  | 'problems';
+
+/** Options of `httpSuite` and `httpChecks`. */
+export interface HttpSuiteOptions {
+  /** Names the `describe` block, e.g. `'express 5'`. */
+  readonly name: string;
+  /**
+   * Start the framework on an ephemeral port (`127.0.0.1`, port 0) with idem
+   * mounted from `app.options` and the routes of {@link RouteName}. Called
+   * once or more per check, each time with a fresh store.
+   */
+  readonly createServer: (app: HttpTestApp) => Promise<TestServer>;
+  /**
+   * The stores to run the suite on, by name; each name gets its own
+   * `describe` block. Every check uses keys of its own, so a factory may hand
+   * out one shared client.
+   *
+   * @example { memory: () => memoryStore() }
+   */
+  readonly stores: Readonly<Record<string, () => Store | Promise<Store>>>;
+  /** Check groups to leave out, with the reason printed. */
+  readonly skipGroups?: Partial<Record<HttpCheckGroup, string>>;
+  /**
+   * Per-check timeout in ms.
+   * @default 30000
+   */
+  readonly timeoutMs?: number;
+  /** Runs once after the whole suite (close shared store clients). */
+  readonly teardown?: () => Promise<void> | void;
+  /** When a string, the whole suite is skipped and the reason printed. */
+  readonly skip?: string | false | undefined;
+}
+
+/** One conformance check, runnable on its own (throws on failure). */
+export interface HttpCheck {
+  readonly group: HttpCheckGroup;
+  readonly name: string;
+  run(): Promise<void>;
+}

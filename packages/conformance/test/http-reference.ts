@@ -1,0 +1,178 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  ABSENT,
+  type LifecycleEvent,
+  observe,
+  type RecordState,
+  type Store,
+  toRecord,
+  transition,
+} from '@idem/core';
+import {
+  captureNodeResponse,
+  createHttpIdempotency,
+  type HttpResponse,
+  nodeHttpRequest,
+  sendNodeResponse,
+} from '@idem/core/http';
+import { EVENTS, fixtureBytes, type HttpTestApp, type TestServer } from '../src/http.js';
+
+/** A store on the reference lifecycle, in a Map (the memory store would be a dependency cycle). */
+export function referenceStore(): Store {
+  const records = new Map<string, RecordState>();
+  const apply = (key: string, event: LifecycleEvent) => {
+    const { state, result } = transition(records.get(key) ?? ABSENT, event);
+    if (state.kind === 'absent') records.delete(key);
+    else records.set(key, state);
+    return result;
+  };
+  return {
+    claim: async (key, r) =>
+      apply(key, { type: 'claim', now: Date.now(), ...r }) as Awaited<ReturnType<Store['claim']>>,
+    complete: async (key, token, response, ttlMs) =>
+      apply(key, { type: 'complete', now: Date.now(), token, response, ttlMs }) as 'ok' | 'stale',
+    release: async (key, token) =>
+      apply(key, { type: 'release', now: Date.now(), token }) as 'ok' | 'stale',
+    renew: async (key, token, leaseMs) =>
+      apply(key, { type: 'renew', now: Date.now(), token, leaseMs }) as 'ok' | 'stale',
+    read: async (key) => toRecord(observe(records.get(key) ?? ABSENT, Date.now())),
+  };
+}
+
+/** A deliberate mistake an adapter could make; the suite must catch each. */
+export type Flaw =
+  | 'none'
+  | 'no replay marker'
+  | 'replay drops a header'
+  | 'body not fingerprinted'
+  | 'scope ignored'
+  | '5xx stored'
+  | 'Set-Cookie replayed'
+  | 'nothing covered';
+
+const readBody = async (req: IncomingMessage) => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+};
+
+/**
+ * A bare `node:http` server on `@idem/core/http`'s Node helpers: the reference
+ * adapter the suite tests itself against, with an optional flaw.
+ */
+export function referenceServer(flaw: Flaw = 'none') {
+  return async ({ options, enter }: HttpTestApp): Promise<TestServer> => {
+    const { scope, ...rest } = options;
+    const http = createHttpIdempotency<IncomingMessage>({
+      ...rest,
+      ...(scope && {
+        scope: (req: IncomingMessage) =>
+          flaw === 'scope ignored'
+            ? ''
+            : scope((name) => req.headers[name.toLowerCase()] as string),
+      }),
+      ...(flaw === '5xx stored' ? { storeServerErrors: true } : {}),
+      ...(flaw === 'Set-Cookie replayed' ? { replaySetCookie: true } : {}),
+      ...(flaw === 'nothing covered' ? { methods: [] } : {}),
+    });
+
+    const routes = async (res: ServerResponse, url: URL, body: () => Promise<Buffer>) => {
+      switch (url.pathname) {
+        case '/echo': {
+          const run = await enter('echo');
+          const bytes = await body();
+          res.statusCode = Number(url.searchParams.get('status') ?? 200);
+          res.setHeader(
+            'content-type',
+            res.req.headers['content-type'] ?? 'application/octet-stream',
+          );
+          res.setHeader('x-run', String(run));
+          res.setHeader('set-cookie', `run=${run}`);
+          res.setHeader('x-multi', ['one', 'two']);
+          return void res.end(bytes);
+        }
+        case '/bytes': {
+          await enter('bytes');
+          const bytes = fixtureBytes(Number(url.searchParams.get('size')));
+          res.setHeader('content-type', 'application/octet-stream');
+          const chunk = Number(url.searchParams.get('chunk') ?? 0);
+          if (!chunk) return void res.end(bytes);
+          for (let at = 0; at < bytes.byteLength; at += chunk) {
+            res.write(bytes.subarray(at, at + chunk));
+          }
+          return void res.end();
+        }
+        case '/events':
+          await enter('events');
+          res.setHeader('content-type', 'text/event-stream');
+          for (const event of EVENTS) res.write(event);
+          return void res.end();
+        case '/empty':
+          await enter('empty');
+          res.statusCode = 204;
+          return void res.end();
+        case '/throw':
+          await enter('throw');
+          if (url.searchParams.has('async')) await Promise.resolve();
+          throw new Error('boom');
+        default:
+          res.statusCode = 404;
+          res.end();
+      }
+    };
+
+    const server = createServer(async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://reference');
+      // Read once: for the fingerprint when idem covers the request, else for the route.
+      let read: Promise<Buffer> | undefined;
+      const body = () => {
+        read ??= readBody(req);
+        return read;
+      };
+      const fingerprinted = async () =>
+        flaw === 'body not fingerprinted' ? new Uint8Array(0) : await body();
+      const decision = await http.handle(nodeHttpRequest(req, req.url ?? '/', fingerprinted), req);
+      if (decision.action === 'respond') {
+        return sendNodeResponse(res, flawed(decision.response, decision.replayed));
+      }
+      const capture =
+        decision.action === 'execute'
+          ? captureNodeResponse(res, decision, http.maxResponseBytes)
+          : undefined;
+      try {
+        await routes(res, url, body);
+      } catch {
+        // What a framework's error handler does: the capture learns the handler threw.
+        capture?.failed();
+        res.statusCode = 500;
+        res.end('internal error');
+      }
+    });
+
+    function flawed(response: HttpResponse, replayed: boolean): HttpResponse {
+      if (!replayed) return response;
+      if (flaw === 'no replay marker') {
+        return {
+          ...response,
+          headers: response.headers.filter(([n]) => n !== 'idempotent-replayed'),
+        };
+      }
+      if (flaw === 'replay drops a header') {
+        return { ...response, headers: response.headers.filter(([n]) => n !== 'x-multi') };
+      }
+      return response;
+    }
+
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      async close() {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  };
+}

@@ -1,0 +1,52 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { utf8 } from '../bytes.js';
+import { encodeFormFields, isFormContentType, parseFormFields } from './form.js';
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+describe('form bodies', () => {
+  it('recognizes the form content type, with parameters and in any case', () => {
+    expect(isFormContentType('application/x-www-form-urlencoded')).toBe(true);
+    expect(isFormContentType('Application/X-WWW-Form-Urlencoded; charset=utf-8')).toBe(true);
+    expect(isFormContentType('application/x-www-form-urlencodedx')).toBe(false);
+    expect(isFormContentType('multipart/form-data')).toBe(false);
+    expect(isFormContentType(null)).toBe(false);
+  });
+
+  it('decodes fields as the URL standard does, keeping a leading "?" and malformed escapes', () => {
+    expect(parseFormFields(utf8('a=1&b=x+y&c=%C3%A9&d&&e=%zz&f=%E2'))).toEqual([
+      ['a', '1'],
+      ['b', 'x y'],
+      ['c', 'é'],
+      ['d', ''],
+      ['e', '%zz'],
+      ['f', '\ufffd'],
+    ]);
+    expect(parseFormFields(utf8('?a=1'))).toEqual([['?a', '1']]);
+    expect(parseFormFields(new Uint8Array(0))).toEqual([]);
+  });
+
+  it('rebuilds the exact bytes of a form encoded the standard way (property)', () => {
+    const unicode = fc.string({ unit: 'grapheme' });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(unicode, unicode), { maxLength: 8 }), (fields) => {
+        const raw = new URLSearchParams(fields).toString();
+        expect(parseFormFields(utf8(raw))).toEqual(fields);
+        expect(text(encodeFormFields(parseFormFields(utf8(raw))))).toBe(raw);
+      }),
+    );
+  });
+
+  it('keeps field order, values and repeats', () => {
+    expect(
+      text(
+        encodeFormFields([
+          ['b', 'x y'],
+          ['a', '1'],
+          ['a', 'é'],
+        ]),
+      ),
+    ).toBe('b=x+y&a=1&a=%C3%A9');
+  });
+});

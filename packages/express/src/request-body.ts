@@ -1,0 +1,149 @@
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { encodeFormFields, isFormContentType } from '@idem/core/http';
+
+/** What a body parser may have left on the request. */
+interface ParsedRequest extends IncomingMessage {
+  /** The raw bytes, when a `verify` hook kept them (see {@link keepRawBody}). */
+  rawBody?: unknown;
+  /** What a body parser made of the body. */
+  body?: unknown;
+  /** Set by body-parser 1.x (Express 4) once it has read the body. */
+  _body?: boolean;
+}
+
+/**
+ * Why the request body could not be read for the fingerprint:
+ * `BODY_CONSUMED`, something read it before idem and kept nothing (500, a
+ * setup mistake); `BODY_UNREADABLE`, the client aborted or the stream failed (400).
+ */
+export type RequestBodyErrorCode = 'BODY_CONSUMED' | 'BODY_UNREADABLE';
+
+/**
+ * Passed to `next()` when the request body cannot be read for the
+ * fingerprint; nothing was claimed or stored.
+ */
+export class RequestBodyError extends Error {
+  /** Stable code to branch on instead of the message. */
+  readonly code: RequestBodyErrorCode;
+  /** The status Express's error handler answers with. */
+  readonly status: number;
+
+  constructor(code: RequestBodyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RequestBodyError';
+    this.code = code;
+    this.status = code === 'BODY_CONSUMED' ? 500 : 400;
+  }
+}
+
+/**
+ * A body-parser `verify` hook that keeps the raw bytes on `req.rawBody`, so
+ * idem fingerprints exactly what the client sent even when the parser runs
+ * first: `app.use(express.json({ verify: keepRawBody }))`.
+ */
+export function keepRawBody(req: IncomingMessage, _res: unknown, buffer: Uint8Array): void {
+  (req as ParsedRequest).rawBody = buffer;
+}
+
+/**
+ * The request body as the client sent it, whatever parsed it before idem:
+ *
+ * 1. Raw bytes kept on `req.rawBody` (a `verify` hook): used as they are.
+ * 2. Nothing read the stream yet: idem reads it, then makes the request
+ *    readable again from the start, so parsers and handlers mounted after
+ *    idem read the same bytes.
+ * 3. A parser read it first: the bytes are rebuilt from `req.body`. A
+ *    `Buffer` (`express.raw()`) is exact; a string (`express.text()`) is
+ *    UTF-8 encoded; form fields (`express.urlencoded()`) are encoded in the
+ *    canonical form idem fingerprints every form in; anything else
+ *    (`express.json()`) is JSON-serialized, and idem fingerprints JSON
+ *    canonically, so key order and whitespace never mattered anyway.
+ */
+export async function requestBody(req: ParsedRequest): Promise<Uint8Array> {
+  const raw = req.rawBody;
+  if (raw instanceof Uint8Array) return raw;
+  if (typeof raw === 'string') return Buffer.from(raw);
+  if (!req.readableDidRead && !req.readableEnded && req._body !== true) {
+    const bytes = await readAll(req);
+    replay(req, bytes);
+    return bytes;
+  }
+  if (req.body !== undefined) return fromParsed(req.body, req.headers['content-type']);
+  throw new RequestBodyError(
+    'BODY_CONSUMED',
+    'idem: the request body was read before idempotency() ran and nothing kept it. Mount idempotency() before the middleware that reads the body, or keep the raw bytes with a body-parser verify hook: express.json({ verify: keepRawBody }).',
+  );
+}
+
+function fromParsed(body: unknown, contentType: string | undefined): Uint8Array {
+  if (body instanceof Uint8Array) return body;
+  if (typeof body === 'string') return Buffer.from(body);
+  if (isFormContentType(contentType) && typeof body === 'object' && body !== null) {
+    return encodeFormFields(formFields(body));
+  }
+  return Buffer.from(JSON.stringify(body) ?? '');
+}
+
+/**
+ * The fields a urlencoded parser decoded: flat objects (`extended: false`)
+ * give repeated names for arrays, nested objects (`qs`, `extended: true`)
+ * give bracketed names, `a[b][c]`, as a client writes them.
+ */
+function formFields(value: unknown, prefix = ''): Array<[string, string]> {
+  if (Array.isArray(value)) return value.flatMap((item) => formFields(item, prefix));
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).flatMap(([name, item]) =>
+      formFields(item, prefix === '' ? name : `${prefix}[${name}]`),
+    );
+  }
+  return [[prefix, String(value)]];
+}
+
+function readAll(req: IncomingMessage): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const done = (error?: Error) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer | string) => {
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    };
+    const onEnd = () => done();
+    const onError = (error: Error) =>
+      done(
+        new RequestBodyError('BODY_UNREADABLE', 'idem: the request body could not be read.', {
+          cause: error,
+        }),
+      );
+    const onAborted = () =>
+      done(new RequestBodyError('BODY_UNREADABLE', 'idem: the client aborted the request body.'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
+
+/**
+ * Make a fully read request readable again, yielding `bytes` from the start.
+ *
+ * Node streams cannot be rewound, and parsers mounted after idem (body-parser,
+ * multer, a handler's `for await (const chunk of req)`) read `req` itself, so
+ * `req` must become a fresh stream: it gets a new readable state whose source
+ * is the buffered body. Listeners, headers and socket stay as they are.
+ */
+function replay(req: IncomingMessage, bytes: Uint8Array): void {
+  Readable.call(req as unknown as Readable, {
+    highWaterMark: req.readableHighWaterMark,
+    read(this: Readable) {
+      if (bytes.byteLength > 0) this.push(bytes);
+      this.push(null);
+    },
+  });
+}

@@ -1,0 +1,101 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { EVENTS, fixtureBytes, type HttpTestApp, httpSuite } from '@idem/conformance/http';
+import { memoryStore } from '@idem/store-memory';
+import express5, { type NextFunction, type Request, type Response } from 'express';
+import express4 from 'express4';
+import { idempotency } from '../src/index.js';
+
+type Express = typeof express5;
+
+// Express 4 does not catch rejected promises: route errors go to next() by hand, as apps do.
+const route =
+  (handler: (req: Request, res: Response) => Promise<void>) =>
+  (req: Request, res: Response, next: NextFunction) => {
+    handler(req, res).catch(next);
+  };
+
+/** The suite's route contract on Express, with no body parser: idem reads the raw stream. */
+function expressServer(express: Express) {
+  return async ({ options, enter }: HttpTestApp) => {
+    const app = express();
+    const { scope, ...rest } = options;
+    app.use(
+      idempotency({ ...rest, ...(scope && { scope: (req) => scope((name) => req.get(name)) }) }),
+    );
+    app.all(
+      '/echo',
+      route(async (req, res) => {
+        const run = await enter('echo');
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        res.setHeader('content-type', req.get('content-type') ?? 'application/octet-stream');
+        res.setHeader('x-run', String(run));
+        res.setHeader('set-cookie', `run=${run}`);
+        res.setHeader('x-multi', ['one', 'two']);
+        res.status(Number(req.query.status ?? 200)).send(Buffer.concat(chunks));
+      }),
+    );
+    app.post(
+      '/bytes',
+      route(async (req, res) => {
+        await enter('bytes');
+        const bytes = Buffer.from(fixtureBytes(Number(req.query.size)));
+        res.setHeader('content-type', 'application/octet-stream');
+        const chunk = Number(req.query.chunk ?? 0);
+        if (!chunk) {
+          res.send(bytes);
+          return;
+        }
+        for (let at = 0; at < bytes.length; at += chunk) res.write(bytes.subarray(at, at + chunk));
+        res.end();
+      }),
+    );
+    app.post(
+      '/events',
+      route(async (_req, res) => {
+        await enter('events');
+        res.setHeader('content-type', 'text/event-stream');
+        res.flushHeaders();
+        for (const event of EVENTS) res.write(event);
+        res.end();
+      }),
+    );
+    app.post(
+      '/empty',
+      route(async (_req, res) => {
+        await enter('empty');
+        res.sendStatus(204);
+      }),
+    );
+    app.post(
+      '/throw',
+      route(async (req) => {
+        await enter('throw');
+        if (req.query.async) await Promise.resolve();
+        throw new Error('boom');
+      }),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      async close() {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  };
+}
+
+httpSuite({
+  name: 'express 5',
+  stores: { memory: () => memoryStore() },
+  createServer: expressServer(express5),
+});
+
+httpSuite({
+  name: 'express 4',
+  stores: { memory: () => memoryStore() },
+  createServer: expressServer(express4 as unknown as Express),
+});

@@ -1,0 +1,76 @@
+import { Readable } from 'node:stream';
+import { EVENTS, fixtureBytes, type HttpTestApp, httpSuite } from '@idem/conformance/http';
+import { memoryStore } from '@idem/store-memory';
+import Fastify from 'fastify';
+import { idempotency } from '../src/index.js';
+
+interface Query {
+  status?: string;
+  size?: string;
+  chunk?: string;
+  async?: string;
+}
+
+/** The suite's route contract on Fastify; every body arrives as a Buffer. */
+async function fastifyServer({ options, enter }: HttpTestApp) {
+  const app = Fastify();
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit: 16 * 1024 * 1024 },
+    (_req, body, done) => done(null, body),
+  );
+  const { scope, ...rest } = options;
+  await app.register(idempotency, {
+    ...rest,
+    ...(scope && {
+      scope: (request) =>
+        scope((name) => request.headers[name.toLowerCase()] as string | undefined),
+    }),
+  });
+  app.route<{ Querystring: Query }>({
+    method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    url: '/echo',
+    async handler(request, reply) {
+      const run = await enter('echo');
+      reply
+        .code(Number(request.query.status ?? 200))
+        .header('content-type', request.headers['content-type'] ?? 'application/octet-stream')
+        .header('x-run', String(run))
+        .header('set-cookie', `run=${run}`)
+        .header('x-multi', ['one', 'two']);
+      return reply.send((request.body as Buffer | undefined) ?? Buffer.alloc(0));
+    },
+  });
+  app.post<{ Querystring: Query }>('/bytes', async (request, reply) => {
+    await enter('bytes');
+    const bytes = Buffer.from(fixtureBytes(Number(request.query.size)));
+    reply.header('content-type', 'application/octet-stream');
+    const chunk = Number(request.query.chunk ?? 0);
+    if (!chunk) return reply.send(bytes);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += chunk) chunks.push(bytes.subarray(at, at + chunk));
+    return reply.send(Readable.from(chunks));
+  });
+  app.post('/events', async (_request, reply) => {
+    await enter('events');
+    return reply.header('content-type', 'text/event-stream').send(Readable.from(EVENTS));
+  });
+  app.post('/empty', async (_request, reply) => {
+    await enter('empty');
+    return reply.code(204).send();
+  });
+  app.post<{ Querystring: Query }>('/throw', async (request) => {
+    await enter('throw');
+    if (request.query.async) await Promise.resolve();
+    throw new Error('boom');
+  });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { url, close: () => app.close() };
+}
+
+httpSuite({
+  name: 'fastify 5',
+  stores: { memory: () => memoryStore() },
+  createServer: fastifyServer,
+});

@@ -1,0 +1,84 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { EVENTS, fixtureBytes, type HttpTestApp, httpSuite } from '@idem/conformance/http';
+import { memoryStore } from '@idem/store-memory';
+import { Hono } from 'hono';
+import { idempotency } from '../src/index.js';
+
+const encoder = new TextEncoder();
+
+function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+}
+
+/** The suite's route contract on Hono, served by @hono/node-server. */
+async function honoServer({ options, enter }: HttpTestApp) {
+  const app = new Hono();
+  // Hono's default error handler, minus its console.error: the suite throws on purpose.
+  app.onError((_error, c) => c.text('Internal Server Error', 500));
+  const { scope, ...rest } = options;
+  app.use(
+    idempotency({ ...rest, ...(scope && { scope: (c) => scope((name) => c.req.header(name)) }) }),
+  );
+  app.all('/echo', async (c) => {
+    const run = await enter('echo');
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    c.header('content-type', c.req.header('content-type') ?? 'application/octet-stream');
+    c.header('x-run', String(run));
+    c.header('set-cookie', `run=${run}`);
+    c.header('x-multi', 'one');
+    c.header('x-multi', 'two', { append: true });
+    return c.body(body, Number(c.req.query('status') ?? 200) as 200);
+  });
+  app.post('/bytes', async (c) => {
+    await enter('bytes');
+    const bytes = fixtureBytes(Number(c.req.query('size')));
+    const chunk = Number(c.req.query('chunk') ?? 0);
+    c.header('content-type', 'application/octet-stream');
+    if (!chunk) return c.body(bytes as Uint8Array<ArrayBuffer>);
+    const chunks: Uint8Array[] = [];
+    for (let at = 0; at < bytes.byteLength; at += chunk)
+      chunks.push(bytes.subarray(at, at + chunk));
+    return c.body(streamOf(chunks));
+  });
+  app.post('/events', async (c) => {
+    await enter('events');
+    c.header('content-type', 'text/event-stream');
+    return c.body(streamOf(EVENTS.map((e) => encoder.encode(e))));
+  });
+  app.post('/empty', async (c) => {
+    await enter('empty');
+    return c.body(null, 204);
+  });
+  app.post('/throw', async (c) => {
+    await enter('throw');
+    if (c.req.query('async')) await Promise.resolve();
+    throw new Error('boom');
+  });
+  const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
+    (resolve) => {
+      const server = serve(
+        { fetch: app.fetch, port: 0, hostname: '127.0.0.1' },
+        (info: AddressInfo) => resolve({ server, port: info.port }),
+      );
+    },
+  );
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      if ('closeAllConnections' in server) server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+httpSuite({
+  name: 'hono on @hono/node-server',
+  stores: { memory: () => memoryStore() },
+  createServer: honoServer,
+});
