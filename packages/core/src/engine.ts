@@ -1,4 +1,4 @@
-import { randomToken, sha256, toHex, utf8 } from './bytes.js';
+import { randomToken, sha256Hasher, utf8 } from './bytes.js';
 import { canonicalizeValue } from './canonical-json.js';
 import {
   ConfigurationError,
@@ -570,7 +570,9 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
 }
 
 async function fingerprintPayload(payload: unknown): Promise<string> {
-  return toHex(await sha256(utf8(`idem-run1:${canonicalizeValue(payload)}`)));
+  return sha256Hasher()
+    .update(`idem-run1:${canonicalizeValue(payload)}`)
+    .hex();
 }
 
 /**

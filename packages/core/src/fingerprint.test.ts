@@ -26,25 +26,11 @@ describe('fingerprintRequest', () => {
   });
 
   it('is stable across releases (known answer: stored fingerprints must keep matching)', async () => {
-    // The documented layout: "idem-fp1", then method, path and query, each as a
-    // 4-byte big-endian byte length and UTF-16BE code units, then the body kind and body.
-    const field = (s: string) => {
-      const b = Buffer.from(s, 'utf16le').swap16();
-      const len = Buffer.alloc(4);
-      len.writeUInt32BE(b.length);
-      return [len, b];
-    };
+    // The documented layout: "idem-fp2:", then method, path and canonical
+    // query, each as its length in UTF-16 code units, ":" and the text, then
+    // "j" and the canonical JSON; all text as UTF-16LE code units.
     const expected = createHash('sha256')
-      .update(
-        Buffer.concat([
-          Buffer.from('idem-fp1'),
-          ...field('POST'),
-          ...field('/pay'),
-          ...field('a=1&b=2'),
-          Buffer.from([1]),
-          Buffer.from('{"a":1,"b":[2,3]}'),
-        ]),
-      )
+      .update('idem-fp2:4:POST4:/pay7:a=1&b=2j{"a":1,"b":[2,3]}', 'utf16le')
       .digest('hex');
     expect(
       await fp({

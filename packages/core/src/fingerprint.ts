@@ -1,4 +1,4 @@
-import { concatBytes, sha256, toHex, u32, utf8, utf16Bytes } from './bytes.js';
+import { sha256Hasher } from './bytes.js';
 import { canonicalizeJsonText } from './canonical-json.js';
 
 /** What an HTTP request asks for, as far as its fingerprint is concerned. */
@@ -17,53 +17,44 @@ export interface FingerprintInput {
 
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i;
 const decoder = new TextDecoder('utf-8', { fatal: true });
-const VERSION = utf8('idem-fp1');
-const KIND_RAW = new Uint8Array([0]);
-const KIND_JSON = new Uint8Array([1]);
+const EMPTY = new Uint8Array(0);
 
 /**
  * SHA-256 fingerprint (64 hex characters, never truncated) of method, path,
  * query and body (SPEC §3). JSON bodies are canonicalized first so key order,
  * whitespace and escapes do not matter; every other body, and JSON that does
  * not parse, is hashed as raw bytes.
+ *
+ * The digest covers `idem-fp2:`, then method, path and canonical query, each
+ * as its length in UTF-16 code units, `:` and the text (so no field can bleed
+ * into the next), then `j` and the canonical JSON text, or `r` and the raw
+ * body bytes. Text is hashed as UTF-16LE code units.
  */
 export async function fingerprintRequest(input: FingerprintInput): Promise<string> {
-  const body = input.body ?? new Uint8Array(0);
-  let kind = KIND_RAW;
-  let bodyBytes = body;
-  if (body.byteLength > 0 && input.contentType && JSON_TYPE.test(input.contentType)) {
-    const canonical = canonicalJsonBytes(body);
-    if (canonical) {
-      kind = KIND_JSON;
-      bodyBytes = canonical;
-    }
-  }
-  const field = (s: string) => {
-    const b = utf16Bytes(s);
-    return [u32(b.byteLength), b];
-  };
-  const digest = await sha256(
-    concatBytes([
-      VERSION,
-      ...field(input.method.toUpperCase()),
-      ...field(input.path),
-      ...field(canonicalQuery(input.query ?? '')),
-      kind,
-      bodyBytes,
-    ]),
+  const body = input.body ?? EMPTY;
+  const method = input.method.toUpperCase();
+  const query = canonicalQuery(input.query ?? '');
+  const { path } = input;
+  const hash = sha256Hasher().update(
+    `idem-fp2:${method.length}:${method}${path.length}:${path}${query.length}:${query}`,
   );
-  return toHex(digest);
+  const canonical =
+    body.byteLength > 0 && input.contentType && JSON_TYPE.test(input.contentType)
+      ? canonicalJson(body)
+      : undefined;
+  if (canonical === undefined) hash.update('r').update(body);
+  else hash.update('j').update(canonical);
+  return hash.hex();
 }
 
-function canonicalJsonBytes(body: Uint8Array): Uint8Array | undefined {
+function canonicalJson(body: Uint8Array): string | undefined {
   let text: string;
   try {
     text = decoder.decode(body);
   } catch {
     return undefined;
   }
-  const canonical = canonicalizeJsonText(text);
-  return canonical === undefined ? undefined : utf8(canonical);
+  return canonicalizeJsonText(text);
 }
 
 /**

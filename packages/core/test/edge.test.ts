@@ -108,6 +108,48 @@ describe('edge check: core without Node built-ins', () => {
     expect(nodeReferences('const b = globalThis.Buffer.from("x");')).toEqual([]);
   });
 
+  it('hashes with Web Crypto exactly as with node:crypto (fingerprints and store keys agree)', async () => {
+    const code = await bundle(
+      `
+      import { fingerprintRequest, scopedKey } from './src/index.ts';
+      export async function main(cases) {
+        const out = [];
+        for (const c of cases) {
+          out.push(await scopedKey(c.scope, c.key));
+          out.push(await fingerprintRequest({ ...c.request, body: new TextEncoder().encode(c.body) }));
+        }
+        return JSON.stringify(out);
+      }
+      `,
+      'iife',
+    );
+    const cases = [
+      { scope: 't', key: 'k', request: { method: 'post', path: '/p', query: 'b=1&a=2' }, body: '' },
+      {
+        scope: 'a:b\ud800',
+        key: '🔑 é',
+        request: { method: 'PATCH', path: '/x/é', query: '', contentType: 'application/json' },
+        body: '{"b":1, "a":[1,2]}',
+      },
+      {
+        scope: '',
+        key: 'x'.repeat(255),
+        request: { method: 'POST', path: '/', contentType: 'text/plain' },
+        body: 'raw \u0000 bytes',
+      },
+    ];
+    const context = webContext();
+    vm.runInContext(code, context, { filename: 'edge-hash.js' });
+    const web = JSON.parse(await vm.runInContext(`edge.main(${JSON.stringify(cases)})`, context));
+    const { fingerprintRequest, scopedKey } = await import('../src/index.js');
+    const node: string[] = [];
+    for (const c of cases) {
+      node.push(await scopedKey(c.scope, c.key));
+      node.push(await fingerprintRequest({ ...c.request, body: new TextEncoder().encode(c.body) }));
+    }
+    expect(web).toEqual(node);
+  });
+
   it('runs the engine and the HTTP layer in a context with only Web globals', async () => {
     const code = await bundle(
       `

@@ -47,14 +47,68 @@ function toResponse(response: HttpResponse): Response {
   return new Response(body, { status: response.status, headers });
 }
 
-function waitUntilOf(c: Context): ((p: Promise<unknown>) => void) | undefined {
-  try {
-    const ctx = c.executionCtx;
-    return (p) => ctx.waitUntil(p);
-  } catch {
-    // Not on a runtime with an execution context (Node, Bun): background work just runs.
+/**
+ * Hands background work (completion retries) to the runtime's `waitUntil`.
+ * Looked up only when needed: Hono's `executionCtx` getter throws (building a
+ * stack trace) on runtimes without one, which cost every request on Node.
+ */
+function waitUntilOf(c: Context): (p: Promise<unknown>) => void {
+  return (p) => {
+    try {
+      c.executionCtx.waitUntil(p);
+    } catch {
+      // No execution context (Node, Bun): the promise runs on its own.
+    }
+  };
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The body of a response from @hono/node-server's lightweight `Response`,
+ * without reading it. That class keeps the body it was built with (a string or
+ * bytes) in a symbol-keyed cache, and reading `res.body` would build a real
+ * Response and a stream around it, a third of the cost of a small request.
+ * Anything else (a real Response, a stream) returns `undefined`, and the body
+ * is read the standard way.
+ */
+function peekBody(res: Response): Uint8Array | undefined {
+  for (const symbol of Object.getOwnPropertySymbols(res)) {
+    if (symbol.description !== 'cache') continue;
+    const cache = (res as unknown as Record<symbol, unknown>)[symbol];
+    if (!Array.isArray(cache) || cache[0] !== res.status) return undefined;
+    const body: unknown = cache[1];
+    if (body === null) return new Uint8Array(0);
+    if (typeof body === 'string') return encoder.encode(body);
+    if (body instanceof Uint8Array) return body;
     return undefined;
   }
+  return undefined;
+}
+
+/**
+ * The request body as bytes. Hono would answer a later `c.req.json()` or
+ * `c.req.text()` from these bytes by wrapping them in a new Response; a lazy
+ * text entry in its body cache spares the handler that detour.
+ */
+async function requestBytes(c: Context): Promise<Uint8Array> {
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  const cache = (c.req as { bodyCache?: Record<string, unknown> }).bodyCache;
+  if (cache && !('text' in cache)) {
+    let text: Promise<string> | undefined;
+    Object.defineProperty(cache, 'text', {
+      configurable: true,
+      enumerable: true,
+      get: () => {
+        text ??= Promise.resolve(new TextDecoder().decode(bytes));
+        return text;
+      },
+      set: (value: Promise<string>) => {
+        text = value;
+      },
+    });
+  }
+  return bytes;
 }
 
 /**
@@ -79,7 +133,7 @@ export function idempotency<E extends Env = Env>(
         path: c.req.path,
         query: q === -1 ? '' : url.slice(q + 1),
         header: (name) => c.req.header(name) ?? null,
-        body: async () => new Uint8Array(await c.req.arrayBuffer()),
+        body: () => requestBytes(c),
       },
       // The same context; `scope` is typed by the app's own Env, without idem's variables.
       c as unknown as Context<E>,
@@ -112,6 +166,17 @@ export function idempotency<E extends Env = Env>(
         await res.body?.cancel();
         replaceResponse(c, toResponse(instead));
       }
+      return;
+    }
+    const peeked = peekBody(res);
+    if (peeked !== undefined) {
+      // The response was never read, so it goes out as it is unless replaced.
+      const instead = await decision.complete({
+        status: res.status,
+        headers: res.headers,
+        body: peeked.byteLength > limit ? null : peeked,
+      });
+      if (instead) replaceResponse(c, toResponse(instead));
       return;
     }
     let captured: CapturedBody;
