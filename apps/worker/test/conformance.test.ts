@@ -1,0 +1,182 @@
+import {
+  EVENTS,
+  fixtureBytes,
+  type HttpSuiteOptions,
+  type HttpTestApp,
+  httpChecks,
+  type RouteName,
+  type TestServer,
+} from '@idem/conformance/http';
+import type { Store } from '@idem/core';
+import { Miniflare, Response } from 'miniflare';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundle, COMPATIBILITY_DATE, FAKE_AWS, startDynalite } from './backends.ts';
+import * as copy from './contract-copy.ts';
+import { type ServerSpec, SLOTS, type StoreSpec } from './protocol.ts';
+import { decode, encode } from './wire.ts';
+
+/**
+ * `@idem/conformance/http` against Hono + idem running inside workerd
+ * (miniflare), on the memory store and on @idem/store-dynamodb talking to
+ * dynalite over HTTP from inside the Worker. The suite sends real HTTP to
+ * workerd's sockets; handlers report their runs back over a service binding.
+ */
+
+const TABLE = 'idem-worker-conformance';
+let mf: Miniflare;
+let dynamo: Awaited<ReturnType<typeof startDynalite>>;
+
+/** The suite's test apps by server id: the service binding answers for them. */
+const apps = new Map<string, HttpTestApp>();
+let ids = 0;
+/** Which of the Worker's slots (origins) are taken. */
+const taken = new Array<boolean>(SLOTS).fill(false);
+
+/**
+ * Stores that live inside the Worker. The suite builds stores in Node and
+ * hands them to `createServer`; for these it gets a stand-in that tells the
+ * Worker which store to build. Any other store (the suite's broken store)
+ * stays in Node and the Worker calls it over the service binding.
+ */
+const inWorker = new WeakMap<Store, StoreSpec>();
+function workerStore(spec: StoreSpec): Store {
+  const elsewhere = () => Promise.reject(new Error('this store lives inside the Worker'));
+  const store: Store = {
+    claim: elsewhere,
+    complete: elsewhere,
+    release: elsewhere,
+    renew: elsewhere,
+    read: elsewhere,
+  };
+  inWorker.set(store, spec);
+  return store;
+}
+
+function holdsFunction(value: unknown): boolean {
+  if (typeof value === 'function') return true;
+  if (value === null || typeof value !== 'object') return false;
+  return Object.values(value).some(holdsFunction);
+}
+
+/** What the Worker asks of the test: `/enter/<id>/<route>`, `/scope/<id>`, `/store/<id>/<method>`. */
+async function answerWorker(request: Request): Promise<Response> {
+  const [, what, id = '', arg = ''] = new URL(request.url).pathname.split('/');
+  const app = apps.get(id);
+  if (!app) return new Response(`no test server ${id}`, { status: 404 });
+  try {
+    if (what === 'enter') return new Response(String(await app.enter(arg as RouteName)));
+    if (what === 'scope') {
+      const headers = new Headers((await request.json()) as Array<[string, string]>);
+      return new Response(await app.options.scope!((name) => headers.get(name) ?? undefined));
+    }
+    if (what === 'store') {
+      const args = decode(await request.text()) as unknown[];
+      const method = arg as 'claim' | 'complete' | 'release' | 'renew' | 'read';
+      const operation = app.options.store[method] as (...a: unknown[]) => Promise<unknown>;
+      return new Response(encode(await operation.apply(app.options.store, args)));
+    }
+    return new Response(`unknown call ${what}`, { status: 404 });
+  } catch (error) {
+    return new Response(error instanceof Error ? error.message : String(error), { status: 500 });
+  }
+}
+
+async function createServer(app: HttpTestApp): Promise<TestServer> {
+  const slot = taken.indexOf(false);
+  if (slot === -1) throw new Error(`more than ${SLOTS} test servers at once: raise SLOTS`);
+  const { store, scope, ...options } = app.options;
+  for (const [name, value] of Object.entries(options)) {
+    if (holdsFunction(value)) {
+      throw new Error(`option ${name} holds functions, which cannot be sent into the Worker`);
+    }
+  }
+  const spec: ServerSpec = {
+    id: String(++ids),
+    options,
+    store: inWorker.get(store) ?? { kind: 'node' },
+    scope: scope !== undefined,
+  };
+  taken[slot] = true;
+  apps.set(spec.id, app);
+  const control = `http://harness/__servers/${slot}`;
+  const put = await mf.dispatchFetch(control, { method: 'PUT', body: JSON.stringify(spec) });
+  expect(put.status, await put.text()).toBe(204);
+  return {
+    url: (await mf.unsafeGetDirectURL(undefined, `slot${slot}`)).origin,
+    async close() {
+      await (await mf.dispatchFetch(control, { method: 'DELETE' })).arrayBuffer();
+      apps.delete(spec.id);
+      taken[slot] = false;
+    },
+  };
+}
+
+beforeAll(async () => {
+  dynamo = await startDynalite(TABLE);
+  mf = new Miniflare({
+    modules: true,
+    script: await bundle('test/harness-worker.ts'),
+    compatibilityDate: COMPATIBILITY_DATE,
+    // The control entrypoint (dispatchFetch) on an ephemeral loopback port.
+    host: '127.0.0.1',
+    port: 0,
+    // One origin per slot: the suite speaks HTTP to each test server's own
+    // host and port (fetch, node:http, and raw sockets that write `POST /echo`).
+    unsafeDirectSockets: Array.from({ length: SLOTS }, (_, i) => ({
+      entrypoint: `slot${i}`,
+      host: '127.0.0.1',
+      port: 0,
+    })),
+    bindings: { ...FAKE_AWS, DYNAMODB_ENDPOINT: dynamo.endpoint },
+    serviceBindings: { HARNESS: answerWorker },
+  });
+  await mf.ready;
+}, 120_000);
+
+afterAll(async () => {
+  await mf?.dispose();
+  await dynamo?.close();
+});
+
+const suite: HttpSuiteOptions = {
+  name: 'hono in workerd (miniflare)',
+  stores: {
+    memory: () => workerStore({ kind: 'memory' }),
+    dynamodb: () => workerStore({ kind: 'dynamodb', tableName: TABLE }),
+  },
+  createServer,
+};
+
+/**
+ * Checks left out, by store, with the reason. None is left out for workerd's
+ * sake: it hands the Worker what the suite sends (two `Idempotency-Key` lines
+ * arrive joined by `, ` and are refused as a list; control characters and
+ * Latin-1 bytes reach idem, which refuses them), and timers, streams and
+ * 1 MiB bodies work as on Node.
+ */
+const EXCLUDED: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  dynamodb: {
+    // A store limit, the same on Node: DynamoDB items hold at most 400 KB, so
+    // the store keeps bodies up to 350 KiB and answers larger ones with 410
+    // response-not-stored (the maxResponseBytes check covers that path).
+    '1 MiB request and response bodies replay byte for byte':
+      'DynamoDB items hold at most 400 KB; the store replays bodies up to 350 KiB',
+  },
+};
+
+describe('@idem/conformance http suite: hono in workerd (miniflare)', () => {
+  it('the Worker routes use the suite’s fixtures', () => {
+    expect(copy.EVENTS).toEqual(EVENTS);
+    expect(copy.fixtureBytes(4096)).toEqual(fixtureBytes(4096));
+  });
+  for (const store of Object.keys(suite.stores)) {
+    describe(`on the ${store} store`, () => {
+      for (const check of httpChecks(suite, store)) {
+        const name = `${check.group}: ${check.name}`;
+        const reason = EXCLUDED[store]?.[check.name];
+        if (reason) it.skip(`${name} (excluded: ${reason})`, () => {});
+        else it(name, () => check.run(), 120_000);
+      }
+    });
+  }
+});

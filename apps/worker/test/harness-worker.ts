@@ -1,0 +1,168 @@
+/**
+ * The Worker the HTTP conformance suite runs against: Hono with idem and the
+ * suite's routes (`RouteName`), inside workerd. One Worker serves every test
+ * server the suite starts. Each test server needs an origin of its own (the
+ * suite writes raw requests for `/echo` to its host and port), so the Worker
+ * has {@link SLOTS} named entrypoints, `slot0`…, each on a loopback port of
+ * its own (miniflare's `unsafeDirectSockets`). The test puts a server in a
+ * slot with `PUT /__servers/<slot>` and a {@link ServerSpec}, on the default
+ * entrypoint.
+ *
+ * What only the test (Node) can do goes through the `HARNESS` service binding:
+ * counting and holding handler runs (`enter`), the suite's `scope` function,
+ * and stores the suite built in Node (its broken store). Memory and DynamoDB
+ * stores are built here, inside the Worker.
+ */
+import type { Store } from '@idem/core';
+import { idempotency } from '@idem/hono';
+import { dynamoDbStore } from '@idem/store-dynamodb';
+import { memoryStore } from '@idem/store-memory';
+import { type ExecutionContext, Hono } from 'hono';
+import { dynamoDbClient, type WorkerEnv } from '../src/store.js';
+import { EVENTS, fixtureBytes, type RouteName } from './contract-copy.js';
+import type { ServerSpec, StoreSpec } from './protocol.js';
+import { decode, encode } from './wire.js';
+
+/** A service binding (workerd's `Fetcher`, the part used here). */
+interface Fetcher {
+  fetch(input: string, init?: RequestInit): Promise<Response>;
+}
+
+interface HarnessEnv extends WorkerEnv {
+  readonly HARNESS: Fetcher;
+}
+
+const STORE_METHODS = ['claim', 'complete', 'release', 'renew', 'read'] as const;
+
+/** Call the test process; its errors come back as thrown `Error`s. */
+async function callTest(env: HarnessEnv, path: string, body?: string): Promise<string> {
+  const response = await env.HARNESS.fetch(`http://harness${path}`, { method: 'POST', body });
+  const text = await response.text();
+  if (!response.ok) throw new Error(text);
+  return text;
+}
+
+/** A store whose operations run on a store object in the test process. */
+function nodeStore(env: HarnessEnv, id: string): Store {
+  const store: Record<string, unknown> = {};
+  for (const method of STORE_METHODS) {
+    store[method] = async (...args: unknown[]) =>
+      decode(await callTest(env, `/store/${id}/${method}`, encode(args)));
+  }
+  return store as unknown as Store;
+}
+
+let client: ReturnType<typeof dynamoDbClient> | undefined;
+
+function storeOf(spec: StoreSpec, env: HarnessEnv, id: string): Store {
+  switch (spec.kind) {
+    case 'memory':
+      return memoryStore();
+    case 'dynamodb':
+      // One client per isolate, shared by every server, as an app would.
+      client ??= dynamoDbClient(env);
+      return dynamoDbStore({ client, tableName: spec.tableName });
+    case 'node':
+      return nodeStore(env, id);
+  }
+}
+
+function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+}
+
+/** The suite's route contract on Hono: as packages/hono's own conformance test, but in workerd. */
+function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
+  const { id } = spec;
+  const enter = async (route: RouteName) => Number(await callTest(env, `/enter/${id}/${route}`));
+  const encoder = new TextEncoder();
+  const app = new Hono();
+  // Hono's default error handler, minus its console.error: the suite throws on purpose.
+  app.onError((_error, c) => c.text('Internal Server Error', 500));
+  app.use(
+    idempotency({
+      ...spec.options,
+      store: storeOf(spec.store, env, id),
+      ...(spec.scope && {
+        scope: (c) => callTest(env, `/scope/${id}`, JSON.stringify([...c.req.raw.headers])),
+      }),
+    }),
+  );
+  app.all('/echo', async (c) => {
+    const run = await enter('echo');
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    c.header('content-type', c.req.header('content-type') ?? 'application/octet-stream');
+    c.header('x-run', String(run));
+    c.header('set-cookie', `run=${run}`);
+    c.header('x-multi', 'one');
+    c.header('x-multi', 'two', { append: true });
+    return c.body(body, Number(c.req.query('status') ?? 200) as 200);
+  });
+  app.post('/bytes', async (c) => {
+    await enter('bytes');
+    const bytes = fixtureBytes(Number(c.req.query('size')));
+    const chunk = Number(c.req.query('chunk') ?? 0);
+    c.header('content-type', 'application/octet-stream');
+    if (!chunk) return c.body(bytes as Uint8Array<ArrayBuffer>);
+    const chunks: Uint8Array[] = [];
+    for (let at = 0; at < bytes.byteLength; at += chunk)
+      chunks.push(bytes.subarray(at, at + chunk));
+    return c.body(streamOf(chunks));
+  });
+  app.post('/events', async (c) => {
+    await enter('events');
+    c.header('content-type', 'text/event-stream');
+    return c.body(streamOf(EVENTS.map((e) => encoder.encode(e))));
+  });
+  app.post('/empty', async (c) => {
+    await enter('empty');
+    return c.body(null, 204);
+  });
+  app.post('/throw', async (c) => {
+    await enter('throw');
+    if (c.req.query('async')) await Promise.resolve();
+    throw new Error('boom');
+  });
+  return app;
+}
+
+// Test servers by slot. Module state lives as long as the isolate, and
+// miniflare keeps one isolate per Worker, so every entrypoint finds them here.
+const servers = new Map<number, Hono>();
+
+type FetchHandler = (request: Request, env: HarnessEnv, ctx: ExecutionContext) => Promise<Response>;
+
+function slot(n: number): { fetch: FetchHandler } {
+  return {
+    async fetch(request, env, ctx) {
+      const app = servers.get(n);
+      if (!app) return new Response(`no test server in slot ${n}`, { status: 404 });
+      return app.fetch(request, env, ctx);
+    },
+  };
+}
+
+export const slot0 = slot(0);
+export const slot1 = slot(1);
+export const slot2 = slot(2);
+export const slot3 = slot(3);
+
+export default {
+  async fetch(request: Request, env: HarnessEnv): Promise<Response> {
+    const control = /^\/__servers\/(\d+)$/.exec(new URL(request.url).pathname);
+    if (!control) return new Response('not found', { status: 404 });
+    const n = Number(control[1]);
+    if (request.method === 'PUT') {
+      const spec: ServerSpec = await request.json();
+      servers.set(n, testApp(spec, env));
+    } else {
+      servers.delete(n);
+    }
+    return new Response(null, { status: 204 });
+  },
+};

@@ -1,0 +1,28 @@
+/**
+ * What the test tells the harness Worker (./harness-worker.ts) about a test
+ * server. Kept apart from the Worker module, which may export only handlers.
+ */
+
+/**
+ * How many test servers can run at once (the suite starts at most two per
+ * check). The Worker exports one entrypoint per slot: `slot0`, `slot1`, ….
+ */
+export const SLOTS = 4;
+
+/** Where a test server's store lives. */
+export type StoreSpec =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'dynamodb'; readonly tableName: string }
+  /** A store object in the test process, called over the service binding. */
+  | { readonly kind: 'node' };
+
+/** One test server, as the test registers it. */
+export interface ServerSpec {
+  /** Names the server in calls to the test (slots are reused; ids are not). */
+  readonly id: string;
+  /** idem's options that are plain data (`methods`, `concurrent`, `maxResponseBytes`, …). */
+  readonly options: Record<string, unknown>;
+  readonly store: StoreSpec;
+  /** Whether the suite passed a `scope`: it then runs in the test, per request. */
+  readonly scope: boolean;
+}
