@@ -10,8 +10,11 @@ import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { workerBuildOptions } from './bundle.ts';
 
-/** The budget, in gzipped bytes: 8 KB, as bundle-size tools count it (8 KiB, 8,192 bytes). */
-export const BUDGET_BYTES = 8 * 1024;
+/**
+ * The budget, in gzipped bytes: 8 KB read strictly, 8,000 bytes, which also
+ * keeps it under 8 KiB (8,192 bytes), as bundle-size tools count a kilobyte.
+ */
+export const BUDGET_BYTES = 8_000;
 
 /** One measured bundle. */
 export interface Measurement {

@@ -294,6 +294,26 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * ```
  */
 export function createIdempotency(options: IdempotencyOptions): Idempotency {
+  const engine = createEngine(options);
+  return {
+    begin: engine.begin,
+    run: (key, operation, runOptions) => runOnce(engine.begin, key, operation, runOptions),
+    options: engine.options,
+  };
+}
+
+/**
+ * The two-phase engine without {@link Idempotency.run}: what the HTTP layer
+ * builds on, so edge bundles leave the generic runner and its codec out.
+ * @internal
+ */
+export interface Engine {
+  begin(input: BeginInput): Promise<Decision>;
+  readonly options: ResolvedOptions;
+}
+
+/** @internal See {@link Engine}. */
+export function createEngine(options: IdempotencyOptions): Engine {
   const opts = resolve(options);
   const { store, hooks } = opts;
 
@@ -521,52 +541,53 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     }
   }
 
-  async function run<T>(
-    key: string,
-    operation: (context: ExecutionContext) => T | Promise<T>,
-    runOptions: RunOptions<T> = {},
-  ): Promise<Outcome<T>> {
-    if (typeof key !== 'string' || key.length === 0) {
-      throw new ConfigurationError(
-        'idem: run() needs a non-empty string key, such as the message id.',
-      );
-    }
-    const codec = (runOptions.codec ?? JSON_CODEC) as ResultCodec<T>;
-    const fingerprint = await fingerprintPayload(runOptions.payload);
-    const decision = await begin({
-      scope: runOptions.scope ?? '',
-      key,
-      fingerprint,
-      ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}),
-    });
-    if (decision.kind === 'replay') {
-      return { status: 'replayed', value: codec.decode(decision.response.body) };
-    }
-    let value: T;
-    try {
-      value = await operation(decision.context);
-    } catch (error) {
-      await decision.abandon();
-      throw error;
-    }
-    let keep: boolean;
-    let body: Uint8Array;
-    try {
-      keep = runOptions.shouldStore ? runOptions.shouldStore(value) : true;
-      body = keep ? codec.encode(value) : new Uint8Array(0);
-    } catch (error) {
-      // The operation ran, but its result cannot be judged or encoded (a
-      // throwing shouldStore or codec, a BigInt for JSON). Releasing the key
-      // would let a retry run it twice, and leaving it claimed would renew the
-      // lease forever: record "ran, not stored", then surface the error.
-      await decision.commit(notStoredMarker(200, -1), true);
-      throw error;
-    }
-    await decision.commit({ status: 200, headers: [], body }, keep);
-    return { status: 'executed', value };
-  }
+  return { begin, options: opts };
+}
 
-  return { begin, run, options: opts };
+async function runOnce<T>(
+  begin: Engine['begin'],
+  key: string,
+  operation: (context: ExecutionContext) => T | Promise<T>,
+  runOptions: RunOptions<T> = {},
+): Promise<Outcome<T>> {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new ConfigurationError(
+      'idem: run() needs a non-empty string key, such as the message id.',
+    );
+  }
+  const codec = (runOptions.codec ?? JSON_CODEC) as ResultCodec<T>;
+  const fingerprint = await fingerprintPayload(runOptions.payload);
+  const decision = await begin({
+    scope: runOptions.scope ?? '',
+    key,
+    fingerprint,
+    ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}),
+  });
+  if (decision.kind === 'replay') {
+    return { status: 'replayed', value: codec.decode(decision.response.body) };
+  }
+  let value: T;
+  try {
+    value = await operation(decision.context);
+  } catch (error) {
+    await decision.abandon();
+    throw error;
+  }
+  let keep: boolean;
+  let body: Uint8Array;
+  try {
+    keep = runOptions.shouldStore ? runOptions.shouldStore(value) : true;
+    body = keep ? codec.encode(value) : new Uint8Array(0);
+  } catch (error) {
+    // The operation ran, but its result cannot be judged or encoded (a
+    // throwing shouldStore or codec, a BigInt for JSON). Releasing the key
+    // would let a retry run it twice, and leaving it claimed would renew the
+    // lease forever: record "ran, not stored", then surface the error.
+    await decision.commit(notStoredMarker(200, -1), true);
+    throw error;
+  }
+  await decision.commit({ status: 200, headers: [], body }, keep);
+  return { status: 'executed', value };
 }
 
 async function fingerprintPayload(payload: unknown): Promise<string> {

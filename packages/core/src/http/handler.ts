@@ -1,5 +1,5 @@
 import {
-  createIdempotency,
+  createEngine,
   type Execution,
   type ExecutionContext,
   type IdempotencyOptions,
@@ -156,7 +156,7 @@ const PASS: HttpDecision = Object.freeze({ action: 'pass' });
 export function createHttpIdempotency<Ctx>(
   options: HttpIdempotencyOptions<Ctx>,
 ): HttpIdempotency<Ctx> {
-  const engine = createIdempotency(options);
+  const engine = createEngine(options);
   const methods = new Set((options.methods ?? ['POST', 'PATCH']).map((m) => m.toUpperCase()));
   const required = options.required ?? true;
   const mismatchStatus = options.mismatchStatus ?? 422;
