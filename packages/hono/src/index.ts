@@ -39,12 +39,28 @@ export interface IdempotencyEnv {
 export type HonoIdempotencyOptions<E extends Env = Env> = HttpIdempotencyOptions<Context<E>>;
 
 function toResponse(response: HttpResponse): Response {
-  const headers = new Headers();
-  for (const [name, value] of response.headers) headers.append(name, value);
   const body = isNullBodyStatus(response.status)
     ? null
     : (response.body as Uint8Array<ArrayBuffer>);
-  return new Response(body, { status: response.status, headers });
+  return new Response(body, { status: response.status, headers: headersInit(response.headers) });
+}
+
+/**
+ * Headers for a new Response: a plain record when no name repeats (Hono's own
+ * responses use one, and @hono/node-server writes it without building a
+ * `Headers`), a `Headers` with every line appended otherwise.
+ */
+function headersInit(lines: HttpResponse['headers']): HeadersInit {
+  const record: Record<string, string> = Object.create(null);
+  for (const [name, value] of lines) {
+    if (name in record) {
+      const headers = new Headers();
+      for (const [n, v] of lines) headers.append(n, v);
+      return headers;
+    }
+    record[name] = value;
+  }
+  return record;
 }
 
 /**
@@ -64,24 +80,53 @@ function waitUntilOf(c: Context): (p: Promise<unknown>) => void {
 
 const encoder = new TextEncoder();
 
+/** A response as the handler built it, read without consuming or rebuilding it. */
+interface Unread {
+  readonly body: Uint8Array;
+  readonly headers: Iterable<readonly [string, string]>;
+  header(name: string): string | null;
+}
+
 /**
- * The body of a response from @hono/node-server's lightweight `Response`,
- * without reading it. That class keeps the body it was built with (a string or
- * bytes) in a symbol-keyed cache, and reading `res.body` would build a real
- * Response and a stream around it, a third of the cost of a small request.
- * Anything else (a real Response, a stream) returns `undefined`, and the body
- * is read the standard way.
+ * The body and headers of a response from @hono/node-server's lightweight
+ * `Response`, without reading it. That class keeps what it was built with (a
+ * string or bytes, and a header record) in a symbol-keyed cache; reading
+ * `res.body` or `res.headers` would build a real Response, a stream and a
+ * `Headers` around them, a third of the cost of a small request. Anything else
+ * (a real Response, a stream body, unusual headers) returns `undefined`, and
+ * the response is read the standard way.
  */
-function peekBody(res: Response): Uint8Array | undefined {
+function peek(res: Response): Unread | undefined {
   for (const symbol of Object.getOwnPropertySymbols(res)) {
     if (symbol.description !== 'cache') continue;
     const cache = (res as unknown as Record<symbol, unknown>)[symbol];
     if (!Array.isArray(cache) || cache[0] !== res.status) return undefined;
-    const body: unknown = cache[1];
-    if (body === null) return new Uint8Array(0);
-    if (typeof body === 'string') return encoder.encode(body);
-    if (body instanceof Uint8Array) return body;
-    return undefined;
+    const [, raw, init] = cache as [number, unknown, unknown];
+    const body =
+      raw === null
+        ? new Uint8Array(0)
+        : typeof raw === 'string'
+          ? encoder.encode(raw)
+          : raw instanceof Uint8Array
+            ? raw
+            : undefined;
+    if (body === undefined) return undefined;
+    if (init instanceof Headers) {
+      return { body, headers: init, header: (name) => init.get(name) };
+    }
+    if (init !== undefined && (typeof init !== 'object' || init === null || Array.isArray(init))) {
+      return undefined;
+    }
+    const entries = Object.entries((init ?? {}) as Record<string, unknown>);
+    if (!entries.every((e): e is [string, string] => typeof e[1] === 'string')) return undefined;
+    return {
+      body,
+      headers: entries,
+      header(name) {
+        for (const [n, v] of entries) if (n.toLowerCase() === name) return v;
+        return null;
+      },
+    };
   }
   return undefined;
 }
@@ -155,11 +200,16 @@ export function idempotency<E extends Env = Env>(
       return;
     }
     const res = c.res;
-    if (streamsThrough(res.headers.get('content-type'), res.headers.get('content-length'), limit)) {
+    const unread = peek(res);
+    const header = (name: string) => (unread ? unread.header(name) : res.headers.get(name));
+    if (
+      streamsThrough(header('content-type'), header('content-length'), limit) ||
+      (unread !== undefined && unread.body.byteLength > limit)
+    ) {
       // Too large or never-ending: pass it through untouched and record "ran, not stored".
       const instead = await decision.complete({
         status: res.status,
-        headers: res.headers,
+        headers: unread?.headers ?? res.headers,
         body: null,
       });
       if (instead) {
@@ -168,13 +218,12 @@ export function idempotency<E extends Env = Env>(
       }
       return;
     }
-    const peeked = peekBody(res);
-    if (peeked !== undefined) {
+    if (unread !== undefined) {
       // The response was never read, so it goes out as it is unless replaced.
       const instead = await decision.complete({
         status: res.status,
-        headers: res.headers,
-        body: peeked.byteLength > limit ? null : peeked,
+        headers: unread.headers,
+        body: unread.body,
       });
       if (instead) replaceResponse(c, toResponse(instead));
       return;

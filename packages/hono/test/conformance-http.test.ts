@@ -1,9 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { EVENTS, fixtureBytes, type HttpTestApp, httpSuite } from '@idem/conformance/http';
-import { memoryStore } from '@idem/store-memory';
+import { reachableStores } from '@idem/test-stores';
 import { Hono } from 'hono';
+import { afterAll } from 'vitest';
 import { idempotency } from '../src/index.js';
+
+// Memory, and Redis, PostgreSQL and DynamoDB whose server answers (CI=true: all of them).
+const stores = await reachableStores({ label: 'hono' });
+afterAll(() => stores.close());
 
 const encoder = new TextEncoder();
 
@@ -79,6 +84,7 @@ async function honoServer({ options, enter }: HttpTestApp) {
 
 httpSuite({
   name: 'hono on @hono/node-server',
-  stores: { memory: () => memoryStore() },
+  stores: stores.stores,
+  skipStores: stores.skipped,
   createServer: honoServer,
 });
