@@ -18,7 +18,8 @@ import {
 export interface MemoryStoreOptions {
   /**
    * Most records kept at once. When full, expired records are swept first,
-   * then the oldest completed records are evicted. In-flight records are never
+   * then the oldest completed records are evicted, 1% of `maxRecords` at a
+   * time so the walk is not repeated on every claim. In-flight records are never
    * evicted (that could run an operation twice): a store full of them refuses
    * new claims until leases end.
    * @default 100_000
@@ -78,16 +79,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     return deleted;
   }
 
+  // When full, free a little more than one slot: the walks below then run once
+  // per `slack` new records, not on every claim.
+  const slack = Math.max(1, Math.floor(maxRecords / 100));
+
   function makeRoom(): void {
     if (records.size < maxRecords) return;
-    // Cheap incremental sweep of the oldest entry first; a full sweep only when still full.
-    const first = records.entries().next();
-    if (!first.done && observe(first.value[1], now()).kind === 'absent')
-      records.delete(first.value[0]);
-    if (records.size < maxRecords) return;
-    sweep();
+    const target = maxRecords - slack;
+    const t = now();
+    // Expired records first (they are gone already), then the oldest completed
+    // ones; Map order is insertion order, and completions re-insert.
     for (const [key, state] of records) {
-      if (records.size < maxRecords) return;
+      if (records.size <= target) return;
+      if (observe(state, t).kind === 'absent') records.delete(key);
+    }
+    for (const [key, state] of records) {
+      if (records.size <= target) return;
       if (state.kind === 'completed') records.delete(key);
     }
     if (records.size >= maxRecords) {
