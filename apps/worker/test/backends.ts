@@ -26,10 +26,13 @@ export function bundle(entry: string): Promise<string> {
   return bundleWorker(fileURLToPath(new URL(`../${entry}`, import.meta.url)));
 }
 
-/** dynalite (the DynamoDB API, in memory) on an ephemeral loopback port, with one idem table. */
+/**
+ * dynalite (the DynamoDB API, in memory) on an ephemeral loopback port, with
+ * one idem table; `maxResponseBytes` is what the DynamoDB store keeps.
+ */
 export async function startDynalite(
   tableName: string,
-): Promise<{ endpoint: string; close(): Promise<void> }> {
+): Promise<{ endpoint: string; maxResponseBytes: number; close(): Promise<void> }> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -39,10 +42,12 @@ export async function startDynalite(
     region: FAKE_AWS.AWS_REGION,
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
-  await dynamoDbStore({ client, tableName }).createTable();
+  const store = dynamoDbStore({ client, tableName });
+  await store.createTable();
   client.destroy();
   return {
     endpoint,
+    maxResponseBytes: store.maxResponseBytes,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -13,13 +13,14 @@
  * and stores the suite built in Node (its broken store). Memory and DynamoDB
  * stores are built here, inside the Worker.
  */
+
+import { EVENTS, fixtureBytes, type RouteName } from '@idem/conformance/http/contract';
 import type { Store } from '@idem/core';
 import { idempotency } from '@idem/hono';
 import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
 import { type ExecutionContext, Hono } from 'hono';
 import { dynamoDbClient, type WorkerEnv } from '../src/store.js';
-import { EVENTS, fixtureBytes, type RouteName } from './contract-copy.js';
 import type { ServerSpec, StoreSpec } from './protocol.js';
 import { decode, encode } from './wire.js';
 

@@ -40,8 +40,9 @@ import { concurrencyChecks, fingerprintChecks, isolationChecks } from './http/ch
 import { keyChecks, methodChecks } from './http/checks/keys.js';
 import { problemChecks } from './http/checks/problems.js';
 import { replayChecks } from './http/checks/replay.js';
-import type { HttpCheck, HttpSuiteOptions } from './http/contract.js';
 import { type CheckSpec, createHarness } from './http/harness.js';
+import type { HttpCheck, HttpSuiteOptions } from './http/options.js';
+import { assertKnownChecks, skipReason } from './skip.js';
 
 export { brokenStore } from './http/checks/conflicts.js';
 export {
@@ -49,14 +50,12 @@ export {
   fixtureBytes,
   type HeaderReader,
   type HttpAppOptions,
-  type HttpCheck,
-  type HttpCheckGroup,
-  type HttpSuiteOptions,
   type HttpTestApp,
   type RouteName,
   type TestServer,
 } from './http/contract.js';
 export { HttpConformanceError } from './http/harness.js';
+export type { HttpCheck, HttpCheckGroup, HttpSuiteOptions } from './http/options.js';
 
 const ALL: readonly CheckSpec[] = [
   ...methodChecks,
@@ -117,15 +116,33 @@ export function httpSuite(options: HttpSuiteOptions): void {
       return;
     }
     const stores = Object.keys(options.stores);
-    if (stores.length === 0)
+    const unreachable = Object.entries(options.skipStores ?? {});
+    if (stores.length === 0 && unreachable.length === 0)
       throw new Error('httpSuite: pass at least one store in options.stores.');
+    for (const [store] of unreachable) {
+      if (options.stores[store]) {
+        throw new Error(
+          `httpSuite: the ${JSON.stringify(store)} store is in both stores and skipStores; keep it in one.`,
+        );
+      }
+    }
+    assertKnownChecks(
+      'httpSuite',
+      options.skipChecks,
+      ALL.map((spec) => spec.name),
+    );
     for (const store of stores) {
       describe(`on the ${store} store`, () => {
         for (const c of httpChecks(options, store)) {
-          const reason = options.skipGroups?.[c.group];
+          const reason = skipReason(options, c);
           if (reason) it.skip(`${c.group}: ${c.name} (skipped: ${reason})`, () => {});
           else it(`${c.group}: ${c.name}`, () => c.run(), options.timeoutMs ?? 30_000);
         }
+      });
+    }
+    for (const [store, reason] of unreachable) {
+      describe(`on the ${store} store`, () => {
+        it.skip(`skipped: ${reason}`, () => {});
       });
     }
     if (options.teardown) afterAll(options.teardown);

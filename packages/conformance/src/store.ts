@@ -15,6 +15,7 @@
  * @packageDocumentation
  */
 import { afterAll, describe, it } from 'vitest';
+import { assertKnownChecks, skipReason } from './skip.js';
 import { allChecks } from './store/checks.js';
 import { createHarness, type StoreCheck, type StoreSuiteOptions } from './store/harness.js';
 
@@ -67,8 +68,14 @@ export function storeSuite(options: StoreSuiteOptions): void {
       it.skip(`skipped: ${options.skip}`, () => {});
       return;
     }
-    for (const c of storeChecks(options)) {
-      const reason = options.skipGroups?.[c.group];
+    const checks = storeChecks(options);
+    assertKnownChecks(
+      'storeSuite',
+      options.skipChecks,
+      checks.map((c) => c.name),
+    );
+    for (const c of checks) {
+      const reason = skipReason(options, c);
       if (reason) it.skip(`${c.group}: ${c.name} (skipped: ${reason})`, () => {});
       else it(`${c.group}: ${c.name}`, () => c.run(), options.timeoutMs ?? 60_000);
     }

@@ -1,5 +1,6 @@
+import type { Store } from '@idem/core';
 import { describe, expect, it } from 'vitest';
-import { httpChecks, httpSuite } from '../src/http.js';
+import { type HttpSuiteOptions, httpChecks, httpSuite } from '../src/http.js';
 import { type Flaw, referenceServer, referenceStore } from './http-reference.js';
 
 // A correct adapter (a bare node:http server on @idem/core/http) passes everything.
@@ -7,6 +8,46 @@ httpSuite({
   name: 'reference node:http adapter',
   stores: { reference: referenceStore },
   createServer: referenceServer(),
+});
+
+const MiB_CHECK =
+  "1 MiB request and response bodies replay byte for byte, or get 410 over the store's limit";
+
+/** The reference store, keeping bodies up to `limit` bytes as a store with an item limit does. */
+function limitedStore(limit: number, declared: boolean): () => Store {
+  return () => {
+    const store = referenceStore();
+    if (declared) return { ...store, maxResponseBytes: limit };
+    // The flaw: no declared limit, bodies cut to what fits.
+    return {
+      ...store,
+      complete: (key, token, response, ttlMs) =>
+        store.complete(key, token, { ...response, body: response.body.slice(0, limit) }, ttlMs),
+    };
+  };
+}
+
+function bodiesCheck(store: () => Store): ReturnType<typeof httpChecks>[number] {
+  const options: HttpSuiteOptions = {
+    name: 'limited',
+    stores: { limited: store },
+    createServer: referenceServer(),
+  };
+  const check = httpChecks(options, 'limited').find((c) => c.name === MiB_CHECK);
+  if (!check) throw new Error(`no check named ${MiB_CHECK}`);
+  return check;
+}
+
+describe("the 1 MiB check follows the store's limit", () => {
+  it('expects 410 response-not-stored, not a replay, from a store that keeps 350 KiB', async () => {
+    await bodiesCheck(limitedStore(350 * 1024, true)).run();
+  });
+
+  it('catches a store that cuts what it cannot keep instead of declaring maxResponseBytes', async () => {
+    await expect(bodiesCheck(limitedStore(350 * 1024, false)).run()).rejects.toThrow(
+      /replayed body differs/,
+    );
+  });
 });
 
 /** Which checks each flaw must fail (by a fragment of their name). */

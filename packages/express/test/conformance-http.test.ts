@@ -1,10 +1,16 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { EVENTS, fixtureBytes, type HttpTestApp, httpSuite } from '@idem/conformance/http';
-import { memoryStore } from '@idem/store-memory';
+import { reachableStores } from '@idem/test-stores';
 import express5, { type NextFunction, type Request, type Response } from 'express';
 import express4 from 'express4';
+import { afterAll } from 'vitest';
 import { idempotency } from '../src/index.js';
+
+// Memory, and Redis, PostgreSQL and DynamoDB whose server answers (CI=true: all of them).
+// Both majors share them; each check uses keys of its own.
+const stores = await reachableStores({ label: 'express' });
+afterAll(() => stores.close());
 
 type Express = typeof express5;
 
@@ -90,12 +96,14 @@ function expressServer(express: Express) {
 
 httpSuite({
   name: 'express 5',
-  stores: { memory: () => memoryStore() },
+  stores: stores.stores,
+  skipStores: stores.skipped,
   createServer: expressServer(express5),
 });
 
 httpSuite({
   name: 'express 4',
-  stores: { memory: () => memoryStore() },
+  stores: stores.stores,
+  skipStores: stores.skipped,
   createServer: expressServer(express4 as unknown as Express),
 });

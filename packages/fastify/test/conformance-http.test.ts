@@ -1,8 +1,13 @@
 import { Readable } from 'node:stream';
 import { EVENTS, fixtureBytes, type HttpTestApp, httpSuite } from '@idem/conformance/http';
-import { memoryStore } from '@idem/store-memory';
+import { reachableStores } from '@idem/test-stores';
 import Fastify from 'fastify';
+import { afterAll } from 'vitest';
 import { idempotency } from '../src/index.js';
+
+// Memory, and Redis, PostgreSQL and DynamoDB whose server answers (CI=true: all of them).
+const stores = await reachableStores({ label: 'fastify' });
+afterAll(() => stores.close());
 
 interface Query {
   status?: string;
@@ -71,6 +76,7 @@ async function fastifyServer({ options, enter }: HttpTestApp) {
 
 httpSuite({
   name: 'fastify 5',
-  stores: { memory: () => memoryStore() },
+  stores: stores.stores,
+  skipStores: stores.skipped,
   createServer: fastifyServer,
 });

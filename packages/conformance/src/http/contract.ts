@@ -1,3 +1,16 @@
+/**
+ * `@idem/conformance/http/contract`: the route contract of the HTTP
+ * conformance suite, for the app that implements it. Runtime-neutral: no
+ * vitest, no `node:` modules and no runtime imports at all (only types), so a
+ * test app can import it from anywhere it runs, a Worker bundle included.
+ *
+ * ```ts
+ * import { EVENTS, fixtureBytes, type RouteName } from '@idem/conformance/http/contract';
+ * ```
+ *
+ * @packageDocumentation
+ */
+// Type-only imports: this module must stay free of runtime dependencies.
 import type { Store } from '@idem/core';
 import type { HttpIdempotencyOptions } from '@idem/core/http';
 
@@ -64,55 +77,4 @@ export interface TestServer {
   readonly url: string;
   /** Stop it, closing idle keep-alive connections too (Node: `server.closeAllConnections()`). */
   close(): Promise<void>;
-}
-
-/** The groups the suite's checks fall into. */
-export type HttpCheckGroup =
-  | 'methods'
-  | 'keys'
-  | 'replay'
-  | 'outcomes'
-  | 'concurrency'
-  | 'fingerprint'
-  | 'store'
-  | 'scope'
-  | 'bodies'
-  | 'problems';
-
-/** Options of `httpSuite` and `httpChecks`. */
-export interface HttpSuiteOptions {
-  /** Names the `describe` block, e.g. `'express 5'`. */
-  readonly name: string;
-  /**
-   * Start the framework on an ephemeral port (`127.0.0.1`, port 0) with idem
-   * mounted from `app.options` and the routes of {@link RouteName}. Called
-   * once or more per check, each time with a fresh store.
-   */
-  readonly createServer: (app: HttpTestApp) => Promise<TestServer>;
-  /**
-   * The stores to run the suite on, by name; each name gets its own
-   * `describe` block. Every check uses keys of its own, so a factory may hand
-   * out one shared client.
-   *
-   * @example { memory: () => memoryStore() }
-   */
-  readonly stores: Readonly<Record<string, () => Store | Promise<Store>>>;
-  /** Check groups to leave out, with the reason printed. */
-  readonly skipGroups?: Partial<Record<HttpCheckGroup, string>>;
-  /**
-   * Per-check timeout in ms.
-   * @default 30000
-   */
-  readonly timeoutMs?: number;
-  /** Runs once after the whole suite (close shared store clients). */
-  readonly teardown?: () => Promise<void> | void;
-  /** When a string, the whole suite is skipped and the reason printed. */
-  readonly skip?: string | false | undefined;
-}
-
-/** One conformance check, runnable on its own (throws on failure). */
-export interface HttpCheck {
-  readonly group: HttpCheckGroup;
-  readonly name: string;
-  run(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { Store } from '@idem/core';
 import { type Reply, type Send, send } from './client.js';
-import type { HttpAppOptions, HttpCheckGroup, HttpSuiteOptions, RouteName } from './contract.js';
+import type { HttpAppOptions, RouteName } from './contract.js';
+import type { HttpCheckGroup, HttpSuiteOptions } from './options.js';
 
 /** Thrown when an adapter breaks the contract; the message says what was expected. */
 export class HttpConformanceError extends Error {
@@ -22,9 +23,18 @@ export interface Gate {
   open(): void;
 }
 
+/** The engine's default `maxResponseBytes` (10 MiB), when neither the options nor the store set one. */
+const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
 /** One running test server, with its execution counters. */
 export interface Target {
   readonly url: string;
+  /**
+   * The largest response body this server's idem keeps, in bytes: the
+   * smaller of the options' `maxResponseBytes` and the store's own. Larger
+   * responses go out whole and are answered `410 response-not-stored` on retry.
+   */
+  readonly maxResponseBytes: number;
   /** How many times `route` ran on this server. */
   runs(route: RouteName): number;
   /** Hold the next request that enters `route`. */
@@ -87,6 +97,10 @@ export function createHarness(
       const url = server.url.replace(/\/$/, '');
       return {
         url,
+        maxResponseBytes: Math.min(
+          overrides.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+          store.maxResponseBytes ?? Number.POSITIVE_INFINITY,
+        ),
         runs: (route) => counts.get(route) ?? 0,
         hold(route) {
           let open!: () => void;

@@ -1,0 +1,178 @@
+import type { AddressInfo } from 'node:net';
+import {
+  DeleteTableCommand,
+  DynamoDBClient,
+  type DynamoDBClientConfig,
+  ListTablesCommand,
+} from '@aws-sdk/client-dynamodb';
+import { reachServer } from '@idem/conformance';
+import type { Store } from '@idem/core';
+import { dynamoDbStore } from '@idem/store-dynamodb';
+import { memoryStore } from '@idem/store-memory';
+import { redisStore } from '@idem/store-redis';
+import dynalite from 'dynalite';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+/** One opened store backend: stores on demand, and the cleanup of this run. */
+export interface Backend {
+  /** A store on the backend's shared client; the first call sets up the table. */
+  create(): Promise<Store>;
+  close(): Promise<void>;
+}
+
+/** A server address as it may be printed: without credentials. */
+const redact = (url: string) => url.replace(/\/\/[^@/]*@/, '//');
+
+/**
+ * Open one backend for a run, or say why it is left out. `run` is unique to
+ * this call and safe in Redis keys, SQL identifiers and DynamoDB table names.
+ */
+type Open = (run: string) => Promise<Backend | string>;
+
+export const memory: Open = async () => ({
+  create: async () => memoryStore(),
+  close: async () => {},
+});
+
+/** Redis at REDIS_URL, under a prefix of the run's own; its keys are deleted on close. */
+export const redis: Open = async (run) => {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
+  let cause: Error | undefined; // ioredis rejects with "Connection is closed."; say why
+  probe.on('error', (error: Error) => {
+    cause = error;
+  });
+  try {
+    const up = await reachServer('Redis', redact(url), () =>
+      probe.connect().catch((error: unknown) => {
+        throw cause ?? error;
+      }),
+    );
+    if (!up) return `Redis is not reachable at ${redact(url)}`;
+  } finally {
+    probe.disconnect();
+  }
+  // The options the store's README recommends: a lost Redis answers 503 fast.
+  const client = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 2_000 });
+  client.on('error', () => {}); // a blip fails the check that met it, with the store's 503
+  const prefix = `idem-test:${run}:`;
+  return {
+    create: async () => redisStore({ client, prefix }),
+    async close() {
+      for (let cursor = '0'; ; ) {
+        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        if (keys.length > 0) await client.unlink(...keys);
+        cursor = next;
+        if (cursor === '0') break;
+      }
+      await client.quit();
+    },
+  };
+};
+
+/** The part of `@idem/store-postgres` used here. */
+interface PostgresModule {
+  postgresStore(options: { pool: pg.Pool; table: string }): Store & { migrate(): Promise<void> };
+}
+
+/**
+ * `@idem/store-postgres`, loaded by path from its sources (what its
+ * `@idem/source` export points at) rather than as a dependency: its own tests
+ * use `@idem/hono`, so depending on it here would close the cycle
+ * hono → test-stores → store-postgres → hono, which pnpm and turbo warn about
+ * and `tsc -b` refuses. The specifier is a variable so tsc leaves it alone.
+ */
+async function loadPostgresStore(): Promise<PostgresModule['postgresStore']> {
+  const source = '../../../packages/store-postgres/src/index.ts';
+  return ((await import(source)) as PostgresModule).postgresStore;
+}
+
+/** PostgreSQL at DATABASE_URL, in a table of the run's own, dropped on close. */
+export const postgres: Open = async (run) => {
+  const postgresStore = await loadPostgresStore();
+  const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 });
+  pool.on('error', () => {}); // a lost idle connection is replaced
+  let up = false;
+  try {
+    up = await reachServer('PostgreSQL', redact(url), () => pool.query('SELECT 1'));
+  } finally {
+    if (!up) await pool.end();
+  }
+  if (!up) return `PostgreSQL is not reachable at ${redact(url)}`;
+  const table = `idem_test_${run}`;
+  let migrated: Promise<void> | undefined;
+  return {
+    async create() {
+      const store = postgresStore({ pool, table });
+      migrated ??= store.migrate();
+      await migrated;
+      return store;
+    },
+    async close() {
+      if (migrated) await pool.query(`DROP TABLE IF EXISTS ${table}`);
+      await pool.end();
+    },
+  };
+};
+
+/**
+ * DynamoDB at DYNAMODB_ENDPOINT (DynamoDB Local, AWS), or else a dynalite
+ * started here on an ephemeral loopback port, in a table of the run's own:
+ * deleted on close from a shared endpoint, gone with dynalite otherwise.
+ */
+export const dynamodb: Open = async (run) => {
+  // The SDK warns once per process that its 2027 releases will need Node 22; noise in tests.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const configured = process.env.DYNAMODB_ENDPOINT;
+  const client = (endpoint: string, config: Partial<DynamoDBClientConfig> = {}) =>
+    new DynamoDBClient({
+      endpoint,
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      // dynalite and DynamoDB Local take any credentials; AWS uses the usual chain.
+      ...(process.env.AWS_ACCESS_KEY_ID
+        ? {}
+        : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+      ...config,
+    });
+  let endpoint: string;
+  let stop = async () => {};
+  if (configured) {
+    const probe = client(configured, { maxAttempts: 1 });
+    try {
+      const up = await reachServer('DynamoDB', redact(configured), () =>
+        probe.send(new ListTablesCommand({ Limit: 1 })),
+      );
+      if (!up) return `DynamoDB is not reachable at ${redact(configured)}`;
+    } finally {
+      probe.destroy();
+    }
+    endpoint = configured;
+  } else {
+    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    stop = () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+  }
+  const shared = client(endpoint);
+  const tableName = `idem-test-${run}`;
+  let created: Promise<void> | undefined;
+  return {
+    async create() {
+      created ??= dynamoDbStore({ client: shared, tableName }).createTable();
+      await created;
+      return dynamoDbStore({ client: shared, tableName });
+    },
+    async close() {
+      if (created && configured)
+        await shared.send(new DeleteTableCommand({ TableName: tableName }));
+      shared.destroy();
+      await stop();
+    },
+  };
+};
