@@ -1,0 +1,154 @@
+/**
+ * Micro-benchmarks, each in a process of its own:
+ *
+ * - `fingerprint`: `fingerprintRequest` (canonical JSON + SHA-256) on JSON
+ *   bodies of 100 B, 10 KB and 1 MB, against `JSON.stringify(JSON.parse(body))`
+ *   + SHA-256.
+ * - `memory` (needs --expose-gc): bytes per completed record in the memory
+ *   store, and the process's peak RSS holding 1,000,000 of them.
+ *
+ * `node --expose-gc dist/micro.js '<config>' fingerprint|memory quick|full`;
+ * prints one BENCH_JSON line.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { fingerprintRequest } from '@idem/core';
+import { memoryStore } from '@idem/store-memory';
+import type { FingerprintRow, MemoryResult } from './results.js';
+import { median } from './stats.js';
+
+const mode = process.argv[3];
+const quick = process.argv[4] === 'quick';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A JSON document of about `bytes` bytes, shaped like an order: nested objects, arrays, numbers, escapes, non-ASCII. */
+export function jsonBody(bytes: number): Uint8Array {
+  const head = { amount: 1999, currency: 'eur', customer: 'cus_8Hq2LzXk', capture: true };
+  if (bytes <= 200) {
+    const doc = { ...head, description: '' };
+    const base = JSON.stringify(doc).length;
+    doc.description = 'Order for Ada Lovelace, 1 item'.padEnd(Math.max(0, bytes - base), '.');
+    return encoder.encode(JSON.stringify(doc));
+  }
+  const items: unknown[] = [];
+  const doc = { ...head, description: 'Order with "items" – ünïcode', items };
+  let size = JSON.stringify(doc).length;
+  for (let i = 0; size < bytes; i++) {
+    const item = {
+      sku: `SKU-${String(i).padStart(6, '0')}`,
+      name: `Widget ${i} – blue\tedition`,
+      qty: (i % 7) + 1,
+      price: 12.5 + (i % 100) / 4,
+      tags: ['hardware', i % 2 ? 'sale' : 'new'],
+      meta: { color: 'blue', size: null, weightKg: 0.25 * (i % 9) },
+    };
+    items.push(item);
+    size += JSON.stringify(item).length + 1;
+  }
+  return encoder.encode(JSON.stringify(doc));
+}
+
+async function opsPerSecond(fn: () => unknown, ms: number): Promise<number> {
+  let ops = 0;
+  let batch = 1;
+  const t0 = performance.now();
+  let elapsed = 0;
+  while (elapsed < ms) {
+    for (let i = 0; i < batch; i++) await fn();
+    ops += batch;
+    elapsed = performance.now() - t0;
+    if (elapsed < ms / 20) batch *= 2;
+  }
+  return ops / (elapsed / 1000);
+}
+
+async function fingerprint(): Promise<FingerprintRow[]> {
+  const sizes = [
+    { label: '100 B', bytes: 100 },
+    { label: '10 KB', bytes: 10_000 },
+    { label: '1 MB', bytes: 1_000_000 },
+  ];
+  const rounds = quick ? 1 : 5;
+  const ms = quick ? 40 : 300;
+  const rows: FingerprintRow[] = [];
+  for (const { label, bytes } of sizes) {
+    const body = jsonBody(bytes);
+    const input = { method: 'POST', path: '/payments', body, contentType: 'application/json' };
+    const ours = () => fingerprintRequest(input);
+    const baseline = () =>
+      createHash('sha256')
+        .update(JSON.stringify(JSON.parse(decoder.decode(body))))
+        .digest('hex');
+    // Warm both, then alternate rounds so drift hits both alike.
+    await opsPerSecond(ours, ms / 2);
+    await opsPerSecond(baseline, ms / 2);
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      a.push(await opsPerSecond(ours, ms));
+      b.push(await opsPerSecond(baseline, ms));
+    }
+    const fingerprintOpsPerSec = median(a);
+    const baselineOpsPerSec = median(b);
+    rows.push({
+      label,
+      bytes: body.byteLength,
+      fingerprintOpsPerSec,
+      baselineOpsPerSec,
+      ratio: fingerprintOpsPerSec / baselineOpsPerSec,
+    });
+  }
+  return rows;
+}
+
+async function memory(): Promise<MemoryResult> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const collect = () => {
+    gc();
+    gc();
+  };
+  const maxRecords = 1_000_000;
+  const records = quick ? 20_000 : maxRecords;
+  collect();
+  const baselineRssBytes = process.memoryUsage().rss;
+  const before = process.memoryUsage();
+  const store = memoryStore({ maxRecords });
+  const headers = [['content-type', 'application/json']] as const;
+  let bodyBytes = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < records; i++) {
+    // What the engine hands the store: a hashed store key, a SHA-256 fingerprint, a UUID token.
+    const key = `idem1:${createHash('sha256').update(`key-${i}`).digest('base64url')}`;
+    const fingerprint = createHash('sha256').update(`fp-${i}`).digest('hex');
+    const token = randomUUID();
+    const body = encoder.encode(
+      `{"id":"pay_${i}","amount":1999,"currency":"eur","status":"succeeded"}`,
+    );
+    bodyBytes += body.byteLength;
+    const claim = await store.claim(key, { fingerprint, token, leaseMs: 30_000 });
+    if (!claim.claimed) throw new Error(`claim ${i} refused`);
+    const done = await store.complete(key, token, { status: 201, headers, body }, 86_400_000);
+    if (done !== 'ok') throw new Error(`complete ${i}: ${done}`);
+  }
+  const fillSeconds = (performance.now() - t0) / 1000;
+  collect();
+  const after = process.memoryUsage();
+  if (store.size !== records) throw new Error(`store holds ${store.size} records, not ${records}`);
+  const heap = after.heapUsed - before.heapUsed;
+  const external = after.external - before.external;
+  return {
+    records,
+    maxRecords,
+    bytesPerRecord: (heap + external) / records,
+    heapBytesPerRecord: heap / records,
+    externalBytesPerRecord: external / records,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    baselineRssBytes,
+    fillSeconds,
+    bodyBytes: bodyBytes / records,
+  };
+}
+
+const result = mode === 'memory' ? await memory() : await fingerprint();
+process.stdout.write(`BENCH_JSON ${JSON.stringify(result)}\n`);

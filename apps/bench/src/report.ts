@@ -1,0 +1,528 @@
+/**
+ * Renders BENCHMARKS.md and the chart from a results.json, so a rerun
+ * reproduces both. The analysis of misses (profiles, reasons) is prose kept in
+ * apps/bench/ANALYSIS.md and included verbatim.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  FRAMEWORK_LABEL,
+  FRAMEWORKS,
+  LIBRARY_LABEL,
+  LIBRARY_PACKAGES,
+  type Library,
+  PAYMENT_BODY,
+  STORE_LABEL,
+  STORES,
+  type StoreKind,
+  type Unit,
+  unitId,
+} from './config.js';
+import type { Results, Row } from './results.js';
+import { throughputSvg } from './svg.js';
+
+const CHART = 'apps/bench/results/throughput.svg';
+
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
+const fixed = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '—');
+/** Ratios to bare: 3 decimals below 0.1, where 2 would hide the difference. */
+const ratio = (n: number) => fixed(n, Number.isFinite(n) && n < 0.1 ? 3 : 2);
+const ms = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : '—');
+
+/** A Markdown table, padded the way Biome formats Markdown (so `biome check` passes on the output). */
+function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  align?: string,
+): string {
+  const a = align ?? header.map(() => 'l').join('');
+  const widths = header.map((h, i) =>
+    Math.max(3, h.length, ...rows.map((r) => (r[i] ?? '').length)),
+  );
+  const cells = (r: readonly string[]) =>
+    `| ${widths.map((w, i) => (a[i] === 'r' ? (r[i] ?? '').padStart(w) : (r[i] ?? '').padEnd(w))).join(' | ')} |`;
+  const sep = `| ${widths.map((w, i) => (a[i] === 'r' ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`;
+  return [cells(header), sep, ...rows.map(cells)].join('\n');
+}
+
+function opsText(row: Row): string {
+  const ops = Object.entries(row.storeOpsPerRequest)
+    .filter(([, n]) => n >= 0.005)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, n]) => `${name} ${fixed(n)}`);
+  return ops.length > 0 ? ops.join(', ') : '';
+}
+
+function roundTrips(row: Row): string {
+  if (row.unit.store === 'memory') return '0 (in process)';
+  const ops = opsText(row);
+  return `**${fixed(row.storeCallsPerRequest)}**${ops ? ` (${ops})` : ''}`;
+}
+
+function versions(root: string): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(join(root, 'apps/bench/package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+  };
+  return { ...pkg.dependencies, ...pkg.devDependencies };
+}
+
+const rowsOf = (results: Results, unit: Pick<Unit, 'framework' | 'store'>, library: Library) =>
+  results.rows.filter(
+    (r) =>
+      r.unit.framework === unit.framework &&
+      r.unit.store === unit.store &&
+      r.unit.library === library,
+  );
+const rowOf = (
+  results: Results,
+  unit: Pick<Unit, 'framework' | 'store'>,
+  library: Library,
+  phase: 'fresh' | 'replay',
+) => rowsOf(results, unit, library).find((r) => r.phase === phase);
+
+function throughputTables(results: Results): string {
+  const out: string[] = [];
+  for (const framework of FRAMEWORKS) {
+    const bare = results.bare.find((b) => b.framework === framework);
+    const rows = results.rows.filter((r) => r.unit.framework === framework);
+    if (!bare && rows.length === 0) continue;
+    out.push(`### ${FRAMEWORK_LABEL[framework]}\n`);
+    const lines: string[][] = [];
+    if (bare) {
+      lines.push([
+        'bare framework',
+        '—',
+        '—',
+        `**${int(bare.rps)}**`,
+        '1.00',
+        ms(bare.p50Ms),
+        ms(bare.p99Ms),
+        int(bare.cpuMicrosPerRequest),
+        '—',
+      ]);
+    }
+    for (const store of STORES) {
+      for (const row of rows.filter((r) => r.unit.store === store)) {
+        const ours = row.unit.library === 'idem';
+        const name = ours ? '**idem**' : LIBRARY_LABEL[row.unit.library];
+        const errors = row.non2xx + row.errors;
+        lines.push([
+          name,
+          STORE_LABEL[store],
+          row.phase === 'fresh' ? 'fresh keys' : 'replays',
+          int(row.rps),
+          ours ? `**${ratio(row.ratio)}**` : ratio(row.ratio),
+          ms(row.p50Ms),
+          ms(row.p99Ms),
+          bare
+            ? `${int(row.cpuMicrosPerRequest)} (+${int(row.cpuMicrosPerRequest - bare.cpuMicrosPerRequest)})`
+            : int(row.cpuMicrosPerRequest),
+          `${roundTrips(row)}${errors ? `; ${int(errors)} non-2xx or failed of ${int(row.requests)}` : ''}`,
+        ]);
+      }
+    }
+    out.push(
+      table(
+        [
+          'library',
+          'store',
+          'requests',
+          'req/s',
+          '× bare',
+          'p50 ms',
+          'p99 ms',
+          'server CPU µs/req (+ over bare)',
+          'store round trips per request',
+        ],
+        lines,
+        'lllrrrrrl',
+      ),
+      '',
+    );
+  }
+  return out.join('\n');
+}
+
+function stormTable(results: Results): string {
+  const lines = results.storms.map(({ unit, variant, result }) => {
+    const verdict = result.exactlyOnce
+      ? `**yes**: ${result.keys}/${result.keys} keys once`
+      : `**no**: ${result.keysOnce} keys once, ${result.keysMoreThanOnce} more than once (up to ${result.maxPerKey}×), ${result.keysNever} never`;
+    const statuses = Object.entries(result.statuses)
+      .sort()
+      .map(([code, n]) => `${code}×${n}`)
+      .join(', ');
+    return [
+      FRAMEWORK_LABEL[unit.framework].split(' (')[0]!,
+      STORE_LABEL[unit.store],
+      `${unit.library === 'idem' ? '**idem**' : LIBRARY_LABEL[unit.library]}${variant ? `, ${variant}` : ''}`,
+      verdict,
+      `${result.executions} for ${result.keys} keys`,
+      statuses,
+    ];
+  });
+  return table(
+    [
+      'framework',
+      'store',
+      'library',
+      'handler ran exactly once per key?',
+      'executions',
+      'responses',
+    ],
+    lines,
+  );
+}
+
+interface Verdict {
+  readonly target: string;
+  readonly where: string;
+  readonly figure: string;
+  readonly met: boolean;
+}
+
+function verdicts(results: Results): Verdict[] {
+  const out: Verdict[] = [];
+  for (const framework of FRAMEWORKS) {
+    const where = `${FRAMEWORK_LABEL[framework].split(' (')[0]}, memory`;
+    const fresh = rowOf(results, { framework, store: 'memory' }, 'idem', 'fresh');
+    const replay = rowOf(results, { framework, store: 'memory' }, 'idem', 'replay');
+    if (fresh) {
+      out.push({
+        target: 'memory store, fresh keys ≥ 0.85 × bare',
+        where,
+        figure: `${fixed(fresh.ratio)} × (passes: ${fresh.passRatios.map((r) => fixed(r)).join(', ')})`,
+        met: fresh.ratio >= 0.85,
+      });
+    }
+    if (replay) {
+      out.push({
+        target: 'memory store, replays ≥ 0.95 × bare',
+        where,
+        figure: `${fixed(replay.ratio)} × (passes: ${replay.passRatios.map((r) => fixed(r)).join(', ')})`,
+        met: replay.ratio >= 0.95,
+      });
+    }
+  }
+  for (const store of ['redis', 'postgres', 'dynamodb'] as const) {
+    for (const framework of FRAMEWORKS) {
+      const where = `${FRAMEWORK_LABEL[framework].split(' (')[0]}, ${STORE_LABEL[store]}`;
+      for (const [phase, expected] of [
+        ['fresh', 2],
+        ['replay', 1],
+      ] as const) {
+        const row = rowOf(results, { framework, store }, 'idem', phase);
+        if (!row) continue;
+        out.push({
+          target: `network store: ${expected} round trip${expected > 1 ? 's' : ''} ${phase === 'fresh' ? 'for a first request' : 'for a replay'}`,
+          where,
+          figure: `${fixed(row.storeCallsPerRequest, 3)}${opsText(row) ? ` (${opsText(row)})` : ''}`,
+          met: Math.abs(row.storeCallsPerRequest - expected) < 0.005,
+        });
+      }
+    }
+  }
+  for (const framework of FRAMEWORKS) {
+    for (const store of STORES) {
+      const peers = [
+        ...new Set(
+          results.rows
+            .filter(
+              (r) =>
+                r.unit.framework === framework &&
+                r.unit.store === store &&
+                r.unit.library !== 'idem',
+            )
+            .map((r) => r.unit.library),
+        ),
+      ];
+      for (const peer of peers) {
+        for (const phase of ['fresh', 'replay'] as const) {
+          const ours = rowOf(results, { framework, store }, 'idem', phase);
+          const theirs = rowOf(results, { framework, store }, peer, phase);
+          if (!ours || !theirs) continue;
+          out.push({
+            target: `ahead of ${LIBRARY_LABEL[peer]} (${phase === 'fresh' ? 'fresh keys' : 'replays'})`,
+            where: `${FRAMEWORK_LABEL[framework].split(' (')[0]}, ${STORE_LABEL[store]}`,
+            figure: `idem ${ratio(ours.ratio)} × vs ${ratio(theirs.ratio)} × (${int(ours.rps)} vs ${int(theirs.rps)} req/s)`,
+            met: ours.ratio > theirs.ratio,
+          });
+        }
+      }
+    }
+  }
+  for (const { unit, result } of results.storms.filter(
+    (s) => s.unit.library === 'idem' && !s.variant,
+  )) {
+    out.push({
+      target: 'exactly once in the retry storm',
+      where: `${FRAMEWORK_LABEL[unit.framework].split(' (')[0]}, ${STORE_LABEL[unit.store]}`,
+      figure: `${result.executions} executions for ${result.keys} keys`,
+      met: result.exactlyOnce,
+    });
+  }
+  return out;
+}
+
+function targetsSection(results: Results): string {
+  const all = verdicts(results);
+  const groups = new Map<string, Verdict[]>();
+  for (const v of all) {
+    const key = v.target.startsWith('ahead of')
+      ? 'ahead of every peer on the same framework and store'
+      : v.target;
+    groups.set(key, [...(groups.get(key) ?? []), v]);
+  }
+  const summary = [...groups].map(([target, vs]) => {
+    const met = vs.filter((v) => v.met).length;
+    return [target, `${met} of ${vs.length}`, met === vs.length ? '**met**' : '**missed**'];
+  });
+  const misses = all.filter((v) => !v.met).map((v) => [v.target, v.where, v.figure]);
+  return [
+    table(['target', 'cases met', 'verdict'], summary),
+    '',
+    misses.length > 0
+      ? `Every miss, with its figures (the reasons follow under [Analysis](#analysis)):\n\n${table(['target', 'where', 'measured'], misses)}`
+      : 'Every target is met in this run.',
+  ].join('\n');
+}
+
+function fingerprintSection(results: Results): string {
+  return table(
+    [
+      'JSON body',
+      'bytes',
+      '`fingerprintRequest` ops/s',
+      '`JSON.stringify(JSON.parse)` + SHA-256 ops/s',
+      'ratio',
+    ],
+    results.fingerprint.map((f) => [
+      f.label,
+      int(f.bytes),
+      int(f.fingerprintOpsPerSec),
+      int(f.baselineOpsPerSec),
+      `${fixed(f.ratio)} ×`,
+    ]),
+    'lrrrr',
+  );
+}
+
+function memorySection(results: Results): string {
+  const m = results.memory;
+  if (!m) return 'Not measured in this run.';
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  return table(
+    ['measure', 'value'],
+    [
+      [
+        'completed records held',
+        `${int(m.records)} (\`memoryStore({ maxRecords: ${int(m.maxRecords).replace(/,/g, '_')} })\`)`,
+      ],
+      [
+        'bytes per record (heap + external, after GC)',
+        `**${int(m.bytesPerRecord)}** (heap ${int(m.heapBytesPerRecord)}, external ${int(m.externalBytesPerRecord)})`,
+      ],
+      [
+        'peak RSS of the process',
+        `**${mib(m.peakRssBytes)}** (${mib(m.baselineRssBytes)} before the first record)`,
+      ],
+      ['time to claim and complete them all', `${fixed(m.fillSeconds, 1)} s`],
+    ],
+  );
+}
+
+export function renderMarkdown(results: Results, root: string): string {
+  const s = results.settings;
+  const m = results.machine;
+  const v = versions(root);
+  const analysisPath = join(root, 'apps/bench/ANALYSIS.md');
+  const analysis = existsSync(analysisPath)
+    ? readFileSync(analysisPath, 'utf8')
+        .replace(/^# .*\n+/, '')
+        .trim()
+    : '(no apps/bench/ANALYSIS.md)';
+  const peerList = (Object.keys(LIBRARY_PACKAGES) as (keyof typeof LIBRARY_PACKAGES)[])
+    .filter((lib) => results.libraries.includes(lib))
+    .map(
+      (lib) =>
+        `- ${LIBRARY_LABEL[lib]}: ${LIBRARY_PACKAGES[lib].map((p) => `\`${p}@${v[p] ?? '?'}\``).join(', ')}`,
+    );
+  const failures =
+    results.failures.length > 0
+      ? `\n**Failures in this run:**\n\n${results.failures.map((f) => `- ${f.unit}: ${f.error.split('\n')[0]}`).join('\n')}\n`
+      : '';
+  const skipped =
+    results.skippedStores.length > 0
+      ? `\n**Stores skipped (server unreachable):** ${results.skippedStores.join(', ')}\n`
+      : '';
+  return `# Benchmarks
+
+What idem costs on every request, against the bare frameworks and the
+libraries a user would pick instead, measured side by side in one run on one
+machine, and whether each one runs a handler exactly once when a retry storm
+hits. Every figure below comes from \`apps/bench/results/results.json\`; this
+file and the chart are generated from it by \`pnpm bench\` (do not edit them by
+hand; the prose of the [Analysis](#analysis) section lives in
+\`apps/bench/ANALYSIS.md\`).
+
+Run ${results.runId} on ${results.date.slice(0, 10)}, commit \`${results.commit}\`, ${Math.floor(results.durationSeconds / 60)} min ${results.durationSeconds % 60} s.
+${failures}${skipped}
+![Throughput as a share of the bare framework](${CHART})
+
+## Targets
+
+${targetsSection(results)}
+
+## Machine and method
+
+${table(
+  ['', ''],
+  [
+    ['CPU', `${m.cpu}, ${m.cores} cores (\`/proc/cpuinfo\`), ${m.memoryGiB} GiB`],
+    ['Node', `${m.node} on ${m.os}`],
+    ['load generator', m.generator],
+    [
+      'pinning',
+      m.taskset
+        ? 'server on CPU 0, load generator on CPU 1 (`taskset`); Redis, PostgreSQL and dynalite float'
+        : 'none',
+    ],
+    ['Redis', `${m.redis ?? '—'} on 127.0.0.1`],
+    ['PostgreSQL', `${m.postgres ?? '—'} on 127.0.0.1`],
+    [
+      'DynamoDB',
+      `dynalite ${v.dynalite ?? ''} (an implementation of the DynamoDB API in Node, in memory), in the bench's own process, not pinned`,
+    ],
+  ],
+)}
+
+- **Handler**: the same everywhere: \`POST /payments\` with a ${Buffer.byteLength(PAYMENT_BODY)}-byte JSON body, parsed by the framework; a counter
+  increment; \`201\` with a small JSON receipt. Every configuration sends
+  \`Idempotency-Key\`; the bare framework ignores it.
+- **Servers** run the built packages (\`dist\`), bundled without esbuild's
+  \`keepNames\`, each configuration in a child process of its own, started once
+  and kept for the whole run (its JIT stays its own).
+- **Passes**: ${s.warmupSeconds} s of fresh-key warmup and a short replay warmup per configuration, then
+  ${s.passes} passes of ${s.seconds} s per phase. In each pass, per framework: the bare framework,
+  every configuration (fresh keys, then replays; the order reversed every other pass),
+  and the bare framework again. **× bare** is the configuration's req/s over the mean of
+  the two bare runs of the same pass; tables give the median over passes (req/s, p50, p99, × bare).
+- **Fresh keys**: every request a new key (a first request). **Replays**: every request
+  repeats one completed key.
+- **Store round trips** are counted, not assumed: the server process wraps the
+  \`write\` of every socket to Redis or PostgreSQL and parses what the client
+  sends (a Redis command is one RESP array, whatever the client library; a
+  PostgreSQL round trip is one Sync or simple Query); DynamoDB requests are counted
+  where dynalite receives them, by \`X-Amz-Target\`. Divided by the POSTs the HTTP
+  server received in the same windows.
+- **Retry storm**: ${s.storm.keys} keys, each sent ${s.storm.sendsPerKey} times at once, over ${s.storm.connections} keep-alive connections
+  (a Node client); the handler takes ${s.storm.delayMs} ms in the storm (a payment provider call) and counts its
+  executions per key, which the server reports at the end.
+- **idem's configuration**: the adapters as their READMEs show them, with
+  \`scope: () => 'bench'\` (an app's principal) and every other option at its
+  default; \`memoryStore({ maxRecords: ${int(s.memoryMaxRecords).replace(/,/g, '_')} })\` so fresh keys never evict during the run;
+  \`redisStore\` on ioredis with the README's client options; \`postgresStore\` on a
+  \`pg.Pool\` of 10; \`dynamoDbStore\` on the AWS SDK v3 client.
+
+### Peers
+
+Installed from npm as exact devDependencies of \`@idem/bench\`:
+
+${peerList.join('\n')}
+
+How each is wired (\`apps/bench/src/server/\`):
+
+- **express-idempotency** on Express only (it is Express middleware), with its
+  in-memory default and its Redis adapter. As its README requires, the route
+  checks \`isHit(req)\` and returns early on a replay.
+- **@node-idempotency/core** has no Express, Fastify or Hono package on the
+  registry; it is wired to each as its README describes for any framework:
+  \`onRequest\` before the handler (replaying what it returns, 409 on its
+  in-progress error), the response captured once (\`res.json\` on Express, an
+  \`onSend\` hook on Fastify, the body read once on Hono) and \`onResponse\`
+  awaited before the response goes out. Memory and Redis adapters.
+- **@aws-lambda-powertools/idempotency**: \`makeIdempotent\` around the charge
+  function, \`eventKeyJmesPath: 'key'\`, on its Redis (\`@redis/client\`) and
+  DynamoDB persistence layers, on all three frameworks. Outside Lambda it has no
+  context: in-progress records then never expire (a concurrent duplicate takes
+  them for orphans and runs again) and every call logs a warning, so the bench
+  registers a stand-in context with 30 s remaining, like idem's lease (on
+  Redis the storm also runs once without it, as a server would run it). No
+  \`payloadValidationJmesPath\`: with it, every replay on its Redis layer fails
+  with \`IdempotencyValidationError\`, because completion rewrites the record
+  without the payload hash (seen while wiring it).
+
+Not measured, because they do not install here:
+
+${results.unavailable.map((u) => `- \`${u.name}\`: ${u.reason}`).join('\n')}
+
+## Throughput and latency
+
+Medians of ${s.passes} passes; × bare is the median of per-pass ratios.
+**Server CPU µs/req** is the CPU time the server process used in the
+measurement windows over the requests it received: what one request costs,
+whatever the latency (on this machine, a slower server also pays more for
+waking the load generator on the other core), and the cost a middleware adds
+over the bare framework, in microseconds.
+
+${throughputTables(results)}
+## Retry storm: exactly once?
+
+${stormTable(results)}
+
+## Fingerprint micro-benchmark
+
+\`fingerprintRequest\` from \`@idem/core\` (canonical JSON, so key order,
+whitespace and escapes do not matter, then SHA-256 over method, path, query
+and body) against \`JSON.stringify(JSON.parse(body))\` + SHA-256, on order-like
+JSON documents (nested objects, arrays, numbers, escapes, non-ASCII); median
+ops/s of ${results.settings.quick ? 1 : 5} alternating rounds, in its own process.
+
+${fingerprintSection(results)}
+
+## Memory store footprint
+
+Records claimed and completed through the store API (a hashed store key, a
+SHA-256 fingerprint, a UUID token, a 201 with one header and a
+${results.memory ? int(results.memory.bodyBytes) : '~65'}-byte body), measured after \`global.gc()\` (\`--expose-gc\`) in a process of its own.
+
+${memorySection(results)}
+
+## Analysis
+
+${analysis}
+
+## How to rerun
+
+Needs Redis and PostgreSQL (\`REDIS_URL\`, default \`redis://127.0.0.1:6379\`;
+\`DATABASE_URL\`, default \`postgres://postgres@127.0.0.1:5432/test\`), and wrk for
+steady figures (\`apt-get install wrk\`; without it the bench uses autocannon and
+says so). dynalite starts by itself.
+
+\`\`\`sh
+npx -y pnpm@10 install
+npx -y pnpm@10 bench          # builds, measures (~${Math.max(1, Math.round(results.durationSeconds / 60))} min here), rewrites results.json, this file and the chart
+npx -y pnpm@10 bench:quick    # the CI smoke: every configuration runs, the storm check works; no speed asserted
+npx -y pnpm@10 --filter @idem/bench bench -- --passes 5 --seconds 2   # longer, steadier
+npx -y pnpm@10 --filter @idem/bench report   # re-render this file from results.json
+\`\`\`
+
+Run it on a quiet machine: on 2 cores a second busy process moves every
+figure; the ratios against the bare framework of the same pass move least.
+Per-pass figures are in \`results.json\`.
+`;
+}
+
+export async function renderReport(results: Results, root: string): Promise<string[]> {
+  const chart = join(root, CHART);
+  await mkdir(join(chart, '..'), { recursive: true });
+  await writeFile(chart, throughputSvg(results));
+  const markdown = join(root, 'BENCHMARKS.md');
+  await writeFile(markdown, renderMarkdown(results, root));
+  return [markdown, chart];
+}
+
+export type { StoreKind };
+export { unitId };
