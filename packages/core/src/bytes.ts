@@ -148,7 +148,16 @@ export function u32(n: number): Uint8Array {
   return new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
 }
 
-/** A random owner token (UUID v4) from Web Crypto. */
+let tokenPrefix: string | undefined;
+let tokenCount = 0;
+
+/**
+ * A fresh owner token: a random per-process prefix (a UUID from Web Crypto,
+ * drawn on first use, as Workers forbid randomness at start-up) and a
+ * counter. Unique per claim, which is all fencing needs (tokens never leave
+ * the server), without a call into the platform's random source per request.
+ */
 export function randomToken(): string {
-  return globalThis.crypto.randomUUID();
+  tokenPrefix ??= globalThis.crypto.randomUUID();
+  return `${tokenPrefix}.${(tokenCount++).toString(36)}`;
 }

@@ -29,6 +29,17 @@ export const MAX_DEPTH = 256;
 
 const FAIL = Symbol('not canonical JSON');
 
+const ESCAPES: Record<string, string> = {
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+};
+
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
 const PLAIN_STRING = /[^"\\\u0000-\u001f]*/y;
 
@@ -67,12 +78,14 @@ class Parser {
   object(depth: number): string {
     if (depth >= MAX_DEPTH) throw FAIL;
     this.pos++;
-    const members = new Map<string, string>();
     this.skipWs();
     if (this.text.charCodeAt(this.pos) === 0x7d) {
       this.pos++;
       return '{}';
     }
+    // [decoded key, canonical key, canonical value], sorted below. Arrays, not
+    // a Map: small objects are the common case and this runs per request.
+    const members: Array<[string, string, string]> = [];
     for (;;) {
       this.skipWs();
       if (this.text.charCodeAt(this.pos) !== 0x22) throw FAIL;
@@ -81,20 +94,23 @@ class Parser {
       if (this.text.charCodeAt(this.pos) !== 0x3a) throw FAIL;
       this.pos++;
       this.skipWs();
-      members.delete(key);
-      members.set(key, this.value(depth + 1));
+      members.push([key, JSON.stringify(key), this.value(depth + 1)]);
       this.skipWs();
       const c = this.text.charCodeAt(this.pos++);
       if (c === 0x2c) continue;
       if (c === 0x7d) break;
       throw FAIL;
     }
-    // Default sort compares UTF-16 code units, as RFC 8785 does.
-    const keys = [...members.keys()].sort();
+    // Comparing strings compares UTF-16 code units, as RFC 8785 does. The sort
+    // is stable, so a duplicated key's members stay in order: the last wins,
+    // as in JSON.parse.
+    if (members.length > 1) members.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     let out = '{';
-    for (let i = 0; i < keys.length; i++) {
-      if (i > 0) out += ',';
-      out += `${JSON.stringify(keys[i])}:${members.get(keys[i]!)}`;
+    for (let i = 0; i < members.length; i++) {
+      const member = members[i]!;
+      if (i + 1 < members.length && members[i + 1]![0] === member[0]) continue;
+      if (out.length > 1) out += ',';
+      out += `${member[1]}:${member[2]}`;
     }
     return `${out}}`;
   }
@@ -138,38 +154,17 @@ class Parser {
         return out;
       }
       if (c !== 0x5c) throw FAIL; // control character or end of text
-      const e = t[this.pos + 1];
+      const e = t[this.pos + 1]!;
       this.pos += 2;
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out += e;
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          const hex = t.slice(this.pos, this.pos + 4);
-          if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw FAIL;
-          out += String.fromCharCode(Number.parseInt(hex, 16));
-          this.pos += 4;
-          break;
-        }
-        default:
-          throw FAIL;
+      if (e === 'u') {
+        const hex = t.slice(this.pos, this.pos + 4);
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw FAIL;
+        out += String.fromCharCode(Number.parseInt(hex, 16));
+        this.pos += 4;
+      } else {
+        const char = ESCAPES[e];
+        if (char === undefined) throw FAIL;
+        out += char;
       }
     }
   }

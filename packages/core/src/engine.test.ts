@@ -129,7 +129,7 @@ describe('run: once per key, then replay', () => {
     );
     expect(seen).toEqual({
       storeKey: await scopedKey('s', 'k'),
-      token: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      token: expect.stringMatching(/^[0-9a-f-]{36}\.[0-9a-z]+$/),
       protected: true,
     });
   });

@@ -111,49 +111,43 @@ function peek(res: Response): Unread | undefined {
             ? raw
             : undefined;
     if (body === undefined) return undefined;
-    if (init instanceof Headers) {
-      return { body, headers: init, header: (name) => init.get(name) };
-    }
-    if (init !== undefined && (typeof init !== 'object' || init === null || Array.isArray(init))) {
+    // A header record (Hono's c.json() without c.header()) is read without
+    // building a Headers; headers already built are read as they are.
+    const entries =
+      init && typeof init === 'object' && !(init instanceof Headers) && !Array.isArray(init)
+        ? Object.entries(init)
+        : undefined;
+    if (entries ? !entries.every((e) => typeof e[1] === 'string') : !(init instanceof Headers)) {
       return undefined;
     }
-    const entries = Object.entries((init ?? {}) as Record<string, unknown>);
-    if (!entries.every((e): e is [string, string] => typeof e[1] === 'string')) return undefined;
     return {
       body,
-      headers: entries,
-      header(name) {
-        for (const [n, v] of entries) if (n.toLowerCase() === name) return v;
-        return null;
-      },
+      headers: entries ?? res.headers,
+      header: (name) =>
+        entries
+          ? (entries.find(([n]) => n.toLowerCase() === name)?.[1] ?? null)
+          : res.headers.get(name),
     };
   }
   return undefined;
 }
 
+const TEXTUAL = /json|^text\/|x-www-form-urlencoded/i;
+const decoder = new TextDecoder();
+
 /**
- * The request body as bytes. Hono would answer a later `c.req.json()` or
- * `c.req.text()` from these bytes by wrapping them in a new Response; a lazy
- * text entry in its body cache spares the handler that detour.
+ * Hono answers `c.req.json()` or `c.req.text()` after idem read the body as
+ * bytes by wrapping them in a new Response, a costly detour on every request
+ * that runs the handler. Caching the text spares it, for bodies a handler reads
+ * as text; other bodies keep Hono's own path.
  */
-async function requestBytes(c: Context): Promise<Uint8Array> {
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
+function cacheText(c: Context, bytes: Uint8Array): void {
   const cache = (c.req as { bodyCache?: Record<string, unknown> }).bodyCache;
-  if (cache && !('text' in cache)) {
-    let text: Promise<string> | undefined;
-    Object.defineProperty(cache, 'text', {
-      configurable: true,
-      enumerable: true,
-      get: () => {
-        text ??= Promise.resolve(new TextDecoder().decode(bytes));
-        return text;
-      },
-      set: (value: Promise<string>) => {
-        text = value;
-      },
-    });
+  const type = c.req.header('content-type');
+  if (!cache || 'text' in cache || !type || !TEXTUAL.test(type) || bytes.byteLength > 1 << 20) {
+    return;
   }
-  return bytes;
+  cache.text = Promise.resolve(decoder.decode(bytes));
 }
 
 /**
@@ -170,6 +164,7 @@ export function idempotency<E extends Env = Env>(
   const limit = http.maxResponseBytes;
 
   return async function idempotencyMiddleware(c, next) {
+    let bytes: Uint8Array | undefined;
     const url = c.req.url;
     const q = url.indexOf('?');
     const decision = await http.handle(
@@ -178,7 +173,10 @@ export function idempotency<E extends Env = Env>(
         path: c.req.path,
         query: q === -1 ? '' : url.slice(q + 1),
         header: (name) => c.req.header(name) ?? null,
-        body: () => requestBytes(c),
+        body: async () => {
+          bytes = new Uint8Array(await c.req.arrayBuffer());
+          return bytes;
+        },
       },
       // The same context; `scope` is typed by the app's own Env, without idem's variables.
       c as unknown as Context<E>,
@@ -188,6 +186,7 @@ export function idempotency<E extends Env = Env>(
     if (decision.action === 'respond') return toResponse(decision.response);
 
     c.set('idempotency', decision.context);
+    if (bytes) cacheText(c, bytes);
     try {
       await next();
     } catch (error) {
