@@ -1,16 +1,17 @@
+import { Readable } from 'node:stream';
 import type { ExecutionContext } from '@idem/core';
 import {
-  captureNodeResponse,
   createHttpIdempotency,
+  type HttpExecution,
   type HttpIdempotencyOptions,
   type HttpResponse,
-  type NodeCapture,
   nodeHttpRequest,
   sendNodeResponse,
 } from '@idem/core/http';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { BodyTee } from './body-tee.js';
+import { type Captured, capturePayload, type Payload } from './capture.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,19 +35,18 @@ declare module 'fastify' {
  */
 export type FastifyIdempotencyOptions = HttpIdempotencyOptions<FastifyRequest>;
 
-interface RequestState {
-  tee?: BodyTee;
-  capture?: NodeCapture;
+/** A claimed request whose response is still to be stored. */
+interface Pending {
+  readonly execution: HttpExecution;
+  failed: boolean;
 }
+
+type OnSend = onSendHookHandler<unknown>;
 
 const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, options) => {
   const http = createHttpIdempotency<FastifyRequest>(options);
-  const states = new WeakMap<FastifyRequest, RequestState>();
-  const state = (request: FastifyRequest) => {
-    const found = states.get(request) ?? {};
-    states.set(request, found);
-    return found;
-  };
+  const tees = new WeakMap<FastifyRequest, BodyTee>();
+  const pending = new WeakMap<FastifyRequest, Pending>();
 
   fastify.decorateRequest('idempotency', null);
 
@@ -54,15 +54,16 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // (Fastify's own or the app's) turns it into request.body: keep a copy of
   // the bytes on their way to the parser.
   fastify.addHook('preParsing', async (request, _reply, payload) => {
+    if (!http.covers(request.method)) return payload;
     const tee = new BodyTee(payload);
-    state(request).tee = tee;
+    tees.set(request, tee);
     return tee;
   });
 
   // preHandler: after authentication hooks (for scope) and body parsing (a
   // request the parser or schema rejects stores nothing), before the handler.
   fastify.addHook('preHandler', async (request, reply) => {
-    const tee = states.get(request)?.tee;
+    const tee = tees.get(request);
     const body = async () => (tee ? tee.bytes() : new Uint8Array(0));
     const decision = await http.handle(nodeHttpRequest(request.raw, request.url, body), request);
     // The copy was only for the fingerprint; a large upload need not be held twice.
@@ -74,15 +75,79 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
       return reply;
     }
     request.idempotency = decision.context;
-    state(request).capture = captureNodeResponse(reply.raw, decision, http.maxResponseBytes);
+    pending.set(request, { execution: decision, failed: false });
   });
 
   // A thrown or rejected handler releases the key, whatever status the error
   // handler then answers with (as Hono's adapter does with c.error).
   fastify.addHook('onError', async (request) => {
-    states.get(request)?.capture?.failed();
+    const claim = pending.get(request);
+    if (claim) claim.failed = true;
+  });
+
+  // The response is stored as the client gets it: after every other onSend
+  // hook (a route's own hooks run after the app's, and this one is appended
+  // last to each route), before anything is written, so a store that rolled
+  // the handler's writes back can still answer 503 instead.
+  const store: OnSend = async (request, reply, payload) => {
+    const claim = pending.get(request);
+    if (!claim) return payload;
+    pending.delete(request);
+    if (claim.failed) {
+      await claim.execution.fail();
+      return payload;
+    }
+    const header = (name: string) => {
+      const value = reply.getHeader(name);
+      return value === undefined ? null : String(value);
+    };
+    let captured: Captured;
+    try {
+      captured = await capturePayload(
+        payload as Payload,
+        http.maxResponseBytes,
+        header('content-type'),
+        header('content-length'),
+      );
+    } catch (error) {
+      // The handler's stream broke: there is no whole response to keep.
+      await claim.execution.fail();
+      throw error;
+    }
+    const instead = await claim.execution.complete({
+      status: reply.statusCode,
+      headers: headerLines(reply.getHeaders()),
+      body: captured.bytes,
+    });
+    if (!instead) return captured.payload;
+    if (captured.payload instanceof Readable) captured.payload.destroy();
+    for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+    return problemPayload(reply, instead);
+  };
+  fastify.addHook('onRoute', (route) => {
+    route.onSend = [...(route.onSend ? [route.onSend].flat() : []), store];
+  });
+
+  // A reply that never went through onSend (hijacked, or written on the raw
+  // response) leaves nothing to store: free the key rather than renew it forever.
+  fastify.addHook('onResponse', async (request) => {
+    const claim = pending.get(request);
+    if (!claim) return;
+    pending.delete(request);
+    await claim.execution.fail();
   });
 };
+
+/** Header lines of a Fastify reply, repeats (`set-cookie` arrays) kept. */
+function headerLines(headers: ReturnType<FastifyReply['getHeaders']>): Array<[string, string]> {
+  const lines: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) lines.push([name, String(v)]);
+    else lines.push([name, String(value)]);
+  }
+  return lines;
+}
 
 /**
  * Replays go out byte for byte on the raw response: the stored response was
@@ -99,10 +164,15 @@ function replay(reply: FastifyReply, response: HttpResponse): void {
 
 /** Problems are new answers: they go through Fastify's reply like any other. */
 function problem(reply: FastifyReply, response: HttpResponse): void {
+  reply.send(problemPayload(reply, response));
+}
+
+/** Status and headers of `response` on the reply; its body as a payload. */
+function problemPayload(reply: FastifyReply, response: HttpResponse): Buffer {
   reply.code(response.status);
   for (const [name, value] of response.headers) reply.header(name, value);
   const { body } = response;
-  reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 /**

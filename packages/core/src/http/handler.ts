@@ -144,6 +144,11 @@ export interface HttpIdempotency<Ctx> {
   ): Promise<HttpDecision>;
   /** Largest response body idem buffers for storage, in bytes. */
   readonly maxResponseBytes: number;
+  /**
+   * Whether requests with this method are covered (`methods` option), so an
+   * adapter can skip per-request work, such as copying the body, for the rest.
+   */
+  covers(method: string): boolean;
 }
 
 const REPLAYED: readonly [string, string] = ['idempotent-replayed', 'true'];
@@ -324,5 +329,9 @@ export function createHttpIdempotency<Ctx>(
     }
   }
 
-  return { handle, maxResponseBytes: engine.options.maxResponseBytes };
+  return {
+    handle,
+    maxResponseBytes: engine.options.maxResponseBytes,
+    covers: (method) => methods.has(method.toUpperCase()),
+  };
 }

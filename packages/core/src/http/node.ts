@@ -144,9 +144,9 @@ export function captureNodeResponse(
   let passing = false;
 
   const target = res as unknown as Record<string, unknown>;
-  const originals = new Map<string, { method: Method; own: boolean }>();
+  const originals = new Map<string, { method: Method }>();
   for (const name of PATCHED) {
-    originals.set(name, { method: target[name] as Method, own: Object.hasOwn(res, name) });
+    originals.set(name, { method: target[name] as Method });
   }
   const original = (name: (typeof PATCHED)[number], ...args: unknown[]) =>
     originals.get(name)!.method.apply(res, args);
@@ -236,14 +236,19 @@ export function captureNodeResponse(
     },
   };
 
-  /** Take idem's methods out where nothing wrapped them; wrapped ones now delegate. */
+  /**
+   * Put the original methods back where nothing wrapped idem's (wrapped ones
+   * now delegate), and let the state getters report the real state again. By
+   * assignment, never `delete`: deleting properties turns the response into
+   * a slow dictionary-mode object for the rest of its life in Node's code.
+   */
   const unpatch = () => {
-    for (const [name, { method, own }] of originals) {
-      if (target[name] !== patched[name as (typeof PATCHED)[number]]) continue;
-      if (own) target[name] = method;
-      else delete target[name];
+    for (const [name, { method }] of originals) {
+      if (target[name] === patched[name as (typeof PATCHED)[number]]) target[name] = method;
     }
-    for (const name of STATE) delete target[name];
+    for (const name of STATE) {
+      Object.defineProperty(res, name, { configurable: true, get: inherited(res, name) });
+    }
   };
 
   const through = (action: () => void) => {
@@ -263,8 +268,14 @@ export function captureNodeResponse(
     unpatch();
     through(() => {
       if (flushRequested && pending.length === 0 && !ended) original('flushHeaders');
-      for (const chunk of pending) original('write', chunk);
-      if (ended) original('end', endCallback);
+      if (!ended) {
+        for (const chunk of pending) original('write', chunk);
+      } else if (pending.length === 0) {
+        original('end', endCallback);
+      } else {
+        // One end() with the whole body: Node sends the head and body together.
+        original('end', pending.length === 1 ? pending[0] : concatBytes(pending), endCallback);
+      }
     });
   };
 
@@ -272,7 +283,9 @@ export function captureNodeResponse(
     // The handler may still be writing: what it writes from now on has no client.
     mode = 'swallow';
     chunks = [];
-    for (const name of STATE) delete target[name];
+    for (const name of STATE) {
+      Object.defineProperty(res, name, { configurable: true, get: inherited(res, name) });
+    }
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     through(() => {
       res.statusCode = response.status;
@@ -337,6 +350,16 @@ export function captureNodeResponse(
       handlerFailed = true;
     },
   };
+}
+
+/** The getter `name` has on `object`'s prototype chain, bound to `object`. */
+function inherited(object: object, name: string): () => unknown {
+  for (let proto = Object.getPrototypeOf(object); proto; proto = Object.getPrototypeOf(proto)) {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+    if (descriptor?.get) return descriptor.get.bind(object);
+    if (descriptor) return () => (descriptor as { value?: unknown }).value;
+  }
+  return () => undefined;
 }
 
 function setHeaders(res: NodeResponseLike, headers: Iterable<readonly [string, string]>): void {
