@@ -10,7 +10,7 @@ import {
 } from '@idem/core/http';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
-import { BodyTee } from './body-tee.js';
+import { BodyCopy } from './body-copy.js';
 import { type Captured, capturePayload, type Payload } from './capture.js';
 
 declare module 'fastify' {
@@ -45,7 +45,7 @@ type OnSend = onSendHookHandler<unknown>;
 
 const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, options) => {
   const http = createHttpIdempotency<FastifyRequest>(options);
-  const tees = new WeakMap<FastifyRequest, BodyTee>();
+  const copies = new WeakMap<FastifyRequest, BodyCopy>();
   const pending = new WeakMap<FastifyRequest, Pending>();
 
   fastify.decorateRequest('idempotency', null);
@@ -54,20 +54,23 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // (Fastify's own or the app's) turns it into request.body: keep a copy of
   // the bytes on their way to the parser.
   fastify.addHook('preParsing', async (request, _reply, payload) => {
-    if (!http.covers(request.method)) return payload;
-    const tee = new BodyTee(payload);
-    tees.set(request, tee);
-    return tee;
+    if (http.covers(request.method)) copies.set(request, new BodyCopy(payload));
+    return payload;
   });
 
   // preHandler: after authentication hooks (for scope) and body parsing (a
   // request the parser or schema rejects stores nothing), before the handler.
   fastify.addHook('preHandler', async (request, reply) => {
-    const tee = tees.get(request);
-    const body = async () => (tee ? tee.bytes() : new Uint8Array(0));
+    const copy = copies.get(request);
+    const body = async () =>
+      copy
+        ? copy.bytes(request.body, (stream) => {
+            request.body = stream;
+          })
+        : new Uint8Array(0);
     const decision = await http.handle(nodeHttpRequest(request.raw, request.url, body), request);
     // The copy was only for the fingerprint; a large upload need not be held twice.
-    tee?.forget();
+    copy?.forget();
     if (decision.action === 'pass') return;
     if (decision.action === 'respond') {
       if (decision.replayed) replay(reply, decision.response);
