@@ -137,15 +137,13 @@ export function referenceServer(flaw: Flaw = 'none') {
       if (decision.action === 'respond') {
         return sendNodeResponse(res, flawed(decision.response, decision.replayed));
       }
-      const capture =
-        decision.action === 'execute'
-          ? captureNodeResponse(res, decision, http.maxResponseBytes)
-          : undefined;
+      if (decision.action === 'execute') {
+        captureNodeResponse(res, decision, http.maxResponseBytes);
+      }
       try {
         await routes(res, url, body);
       } catch {
-        // What a framework's error handler does: the capture learns the handler threw.
-        capture?.failed();
+        // What a framework's error handler does: a 500, which releases the key.
         res.statusCode = 500;
         res.end('internal error');
       }

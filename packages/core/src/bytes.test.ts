@@ -3,16 +3,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fcOptions } from '../test/fc.js';
-import {
-  concatBytes,
-  randomToken,
-  sha256,
-  toBase64Url,
-  toHex,
-  u32,
-  utf8,
-  utf16Bytes,
-} from './bytes.js';
+import { concatBytes, randomToken, sha256, toBase64Url, toHex, utf8, utf16Bytes } from './bytes.js';
 
 // Node's Buffer and crypto are the oracle here; src itself must not use them.
 const bytes = fc.uint8Array({ maxLength: 300 });
@@ -69,17 +60,6 @@ describe('bytes helpers against Node as an oracle', () => {
     fc.assert(
       fc.property(fc.array(bytes, { maxLength: 5 }), (parts) => {
         expect(Buffer.from(concatBytes(parts)).equals(Buffer.concat(parts))).toBe(true);
-      }),
-      fcOptions(200),
-    );
-  });
-
-  it('u32 is a big-endian unsigned 32-bit integer', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0xffffffff }), (n) => {
-        const b = Buffer.alloc(4);
-        b.writeUInt32BE(n);
-        expect(Buffer.from(u32(n)).equals(b)).toBe(true);
       }),
       fcOptions(200),
     );

@@ -143,11 +143,6 @@ export function utf16Bytes(text: string): Uint8Array {
   return out;
 }
 
-/** Four-byte big-endian length prefix. */
-export function u32(n: number): Uint8Array {
-  return new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
-}
-
 let tokenPrefix: string | undefined;
 let tokenCount = 0;
 

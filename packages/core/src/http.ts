@@ -29,7 +29,6 @@ export { storableHeaders } from './http/headers.js';
 export {
   captureNodeResponse,
   type HttpExecution,
-  type NodeCapture,
   type NodeRequestLike,
   type NodeResponseLike,
   nodeHttpRequest,

@@ -90,15 +90,6 @@ export function sendNodeResponse(res: NodeResponseLike, response: HttpResponse):
   else res.end(response.body);
 }
 
-/** What the adapter tells the capture beyond what the response itself shows. */
-export interface NodeCapture {
-  /**
-   * The handler threw and the framework's error handler is answering: release
-   * the key instead of storing that answer (Fastify's `onError` hook).
-   */
-  failed(): void;
-}
-
 type Callback = (error?: Error | null) => void;
 type Method = (...args: unknown[]) => unknown;
 const PATCHED = ['writeHead', 'write', 'end', 'flushHeaders'] as const;
@@ -129,7 +120,7 @@ export function captureNodeResponse(
   res: NodeResponseLike,
   execution: HttpExecution,
   limit: number,
-): NodeCapture {
+): void {
   type Mode = 'buffer' | 'hold' | 'through' | 'swallow' | 'off';
   let mode: Mode = 'buffer';
   let chunks: Uint8Array[] = [];
@@ -138,7 +129,6 @@ export function captureNodeResponse(
   let flushRequested = false;
   let ended = false;
   let endCallback: Callback | undefined;
-  let handlerFailed = false;
   // Set while idem itself writes through the original methods: Node's own
   // end() calls this.writeHead(), which must then reach the original too.
   let passing = false;
@@ -308,10 +298,6 @@ export function captureNodeResponse(
   }
 
   function finish() {
-    if (handlerFailed) {
-      settle(execution.fail().then(() => undefined));
-      return;
-    }
     settle(
       execution.complete({ status: res.statusCode, headers: headers(), body: concatBytes(chunks) }),
     );
@@ -344,12 +330,6 @@ export function captureNodeResponse(
     unpatch();
     void execution.fail();
   });
-
-  return {
-    failed() {
-      handlerFailed = true;
-    },
-  };
 }
 
 /** The getter `name` has on `object`'s prototype chain, bound to `object`. */
