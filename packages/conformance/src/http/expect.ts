@@ -1,3 +1,4 @@
+import { sameBytes } from '../bytes.js';
 import type { Reply } from './client.js';
 import { check } from './harness.js';
 
@@ -23,13 +24,6 @@ const PER_RESPONSE = new Set([
   'set-cookie',
   'idempotent-replayed',
 ]);
-
-/** Byte-for-byte equality. */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function describe(reply: Reply): string {
   const text = reply.text();

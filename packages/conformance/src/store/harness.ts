@@ -5,6 +5,7 @@ import {
   type StoredResponse,
   scopedKey,
 } from '@idem/core';
+import { sameBytes } from '../bytes.js';
 
 /** How a store tells time, which decides how the suite tests expiry. */
 export type ClockKind =
@@ -189,13 +190,6 @@ export class ConformanceError extends Error {
 /** Fail with `message` unless `condition` holds. */
 export function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new ConformanceError(message);
-}
-
-/** Byte-for-byte equality without a Node dependency. */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function describeResponse(r: StoredResponse): string {

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
+import { sameBytes } from '../../bytes.js';
 import { fcParameters } from '../../fc.js';
 import type { Reply } from '../client.js';
 import { EVENTS, fixtureBytes } from '../contract.js';
-import { expectFresh, expectProblem, expectReplay, sameBytes } from '../expect.js';
+import { expectFresh, expectProblem, expectReplay } from '../expect.js';
 import { type CheckSpec, check } from '../harness.js';
 
 const octets = 'application/octet-stream';
