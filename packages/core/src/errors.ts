@@ -132,9 +132,12 @@ export class RolledBackError extends IdempotencyError {
   }
 }
 
-/** The options passed to idem are not usable. */
+/**
+ * The options passed to idem are not usable, or a store is not set up (a
+ * missing table): the message names the fix, `cause` carries the backend's error.
+ */
 export class ConfigurationError extends IdempotencyError {
-  constructor(message: string) {
-    super('CONFIGURATION', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIGURATION', message, options);
   }
 }
