@@ -83,7 +83,7 @@ async function run(
         if (signal.aborted) throw signal.reason;
         throw new IdempotentFetchError(
           'BODY_UNREADABLE',
-          'The request body could not be read, so it could not be sent (nor resent on a retry). Pass the body as a string, bytes, a Blob, FormData or a stream that ends.',
+          'The request body could not be read whole, so nothing was sent. Pass a string, bytes, a Blob, FormData or a stream that ends.',
           { key, cause },
         );
       },
@@ -92,7 +92,7 @@ async function run(
     if (read === 'too-large') {
       throw new IdempotentFetchError(
         'BODY_TOO_LARGE',
-        `The request body is over maxBodyBytes (${o.maxBodyBytes} bytes); it is kept in memory to be resent byte for byte on a retry. Raise maxBodyBytes, or send large uploads without the idempotent fetch.`,
+        `The request body is over maxBodyBytes (${o.maxBodyBytes} bytes), the most kept in memory for retries; nothing was sent. Raise maxBodyBytes.`,
         { key },
       );
     }
@@ -151,7 +151,7 @@ async function run(
       if (attempt >= o.maxAttempts) {
         throw new IdempotentFetchError(
           'ATTEMPTS_EXHAUSTED',
-          `${method} ${url} got no response in ${attempt} attempts; the last one failed with: ${describe(failure)}. It may have run on the server: send it again with idempotency: { key: '${key}' } to get its result without running it twice.`,
+          `${method} ${url} got no response in ${attempt} attempts (last: ${describe(failure)}).${comeBack(key)}`,
           { key, attempts: attempt, cause: failure },
         );
       }
@@ -199,10 +199,13 @@ function within<T>(
 function deadlineExceeded(o: Resolved, key: string, attempts: number, cause?: unknown) {
   return new IdempotentFetchError(
     'DEADLINE_EXCEEDED',
-    `No response within deadlineMs (${o.deadlineMs} ms) after ${attempts} attempt(s). The request may have run on the server: send it again with idempotency: { key: '${key}' } to get its result without running it twice.`,
+    `No response within deadlineMs (${o.deadlineMs} ms), ${attempts} attempt(s).${comeBack(key)}`,
     { key, attempts, ...(cause !== undefined && { cause }) },
   );
 }
+
+const comeBack = (key: string) =>
+  ` It may have run: send it again with idempotency: { key: '${key}' } to get its result without running it twice.`;
 
 function describe(error: unknown): string {
   const cause = error instanceof Error ? error.cause : undefined;
