@@ -192,7 +192,7 @@ describe('network failures and timeouts', () => {
   it('never reads an event stream ahead, even with bufferResponses', async () => {
     const s = await serve(() => ({
       hangMs: 10,
-      then: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: 'data: 1\n\n' },
+      after: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: 'data: 1\n\n' },
     }));
     const { fetch } = client();
     const response = await fetch(s.url, post());
@@ -201,13 +201,13 @@ describe('network failures and timeouts', () => {
 
   it('abandons an attempt after attemptTimeoutMs and retries it with the same key', async () => {
     const s = await serve((n) =>
-      n === 0 ? { hangMs: 3000, then: { status: 201 } } : { status: 201, body: 'second' },
+      n === 0 ? { hangMs: 3000, after: { status: 201 } } : { status: 201, body: 'second' },
     );
     const { fetch, events } = client({ attemptTimeoutMs: 300 });
     const response = await fetch(s.url, post());
     expect(await response.text()).toBe('second');
     expect(idempotencyInfo(response)?.attempts).toBe(2);
-    expect((events[0]?.error as DOMException).name).toBe('TimeoutError');
+    expect((events[0]!.error as DOMException).name).toBe('TimeoutError');
     expect(new Set(keysOf(s)).size).toBe(1);
   });
 

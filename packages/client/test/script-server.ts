@@ -20,7 +20,7 @@ export type Reply =
       readonly breakAfter?: number;
     }
   | { readonly destroy: true }
-  | { readonly hangMs: number; readonly then?: Reply };
+  | { readonly hangMs: number; readonly after?: Reply };
 
 /** A running {@link scriptServer}. */
 export interface ScriptServer {
@@ -52,8 +52,8 @@ export async function scriptServer(
     while ('hangMs' in reply) {
       const ms = reply.hangMs;
       await new Promise((r) => setTimeout(r, ms));
-      if (!reply.then || res.destroyed) return;
-      reply = reply.then;
+      if (!reply.after || res.destroyed) return;
+      reply = reply.after;
     }
     if ('destroy' in reply) {
       req.socket.destroy();
