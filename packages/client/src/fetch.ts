@@ -98,7 +98,7 @@ async function run(
     }
     body = read;
   }
-  const base: RequestInit = isRequest(input) ? { ...requestInit(input), ...init } : { ...init };
+  const base: RequestInit = isRequest(input) ? { ...requestInit(request), ...init } : { ...init };
   delete base.body;
 
   for (let attempt = 1; ; attempt++) {
@@ -146,6 +146,7 @@ async function run(
       if (final || attempt >= o.maxAttempts || Date.now() + delayMs >= deadline) {
         return attachInfo(response, { key, attempts: attempt, replayed });
       }
+      signal.removeEventListener('abort', onAbort);
       discard(response);
     } else {
       if (attempt >= o.maxAttempts) {
