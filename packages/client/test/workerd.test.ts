@@ -47,7 +47,7 @@ async function payThroughWorker(upstream: string, reference: string): Promise<Pa
     script,
     compatibilityDate: '2025-09-01',
     compatibilityFlags: [],
-    bindings: { UPSTREAM: upstream, ATTEMPT_TIMEOUT_MS: '1000' },
+    bindings: { UPSTREAM: upstream, ATTEMPT_TIMEOUT_MS: '2000' },
   });
   const response = await mf.dispatchFetch('http://worker.example/checkout', {
     method: 'POST',
@@ -60,7 +60,7 @@ describe('in workerd (miniflare)', () => {
   const breaks: Record<string, Fault> = {
     'dropped after the server charged': { response: 'drop' },
     'cut in the middle by a reset': { response: 'reset' },
-    'held past the attempt timeout': { delayResponseMs: 3000 },
+    'held past the attempt timeout': { delayResponseMs: 8000 },
   };
   it.each(
     Object.entries(breaks).flatMap(([name, fault]) =>
