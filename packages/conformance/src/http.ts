@@ -1,6 +1,6 @@
 /**
  * `@idem/conformance/http`: one black-box suite, over real HTTP, that every
- * idem adapter passes, so Hono, Express and Fastify answer SPEC §3 the same way.
+ * idem adapter passes, so Hono, Express and Fastify give every HTTP answer of docs/SEMANTICS.md the same way.
  *
  * An adapter's test hands the suite a factory that starts its framework on an
  * ephemeral port with idem mounted from the options it is given and the fixed
@@ -106,7 +106,7 @@ export function httpChecks(options: HttpSuiteOptions, store: string): readonly H
  * Declare the HTTP conformance suite as vitest tests, one `describe` block per
  * store: pass-through methods, keys, replays, handler outcomes, concurrency,
  * fingerprints, store failures, scopes, bodies and problems (every row of
- * SPEC §3). `FC_NUM_RUNS` and `FC_SEED` steer the properties; a failure prints
+ * docs/SEMANTICS.md). `FC_NUM_RUNS` and `FC_SEED` steer the properties; a failure prints
  * its seed.
  */
 export function httpSuite(options: HttpSuiteOptions): void {

@@ -1,7 +1,7 @@
 import type { ClaimResult, OwnerResult, StoredRecord, StoredResponse } from './store.js';
 
 /**
- * The idempotency key lifecycle of SPEC §2 as data: states, events and the
+ * The idempotency key lifecycle of docs/SEMANTICS.md (Lifecycle) as data: states, events and the
  * transition function, all pure. The memory store runs on it directly and the
  * conformance suite uses it as the reference model every other store is checked against.
  *
@@ -75,7 +75,7 @@ export const ABSENT: RecordState = Object.freeze({ state: 'absent' });
 
 /**
  * The state as it must be observed at `now`: an in-progress record whose lease
- * ran out, or a completed record past its expiry, is absent (SPEC §2).
+ * ran out, or a completed record past its expiry, is absent (docs/SEMANTICS.md, Lifecycle).
  */
 export function observe(record: RecordState, now: number): RecordState {
   if (record.state === 'in_progress' && now >= record.leaseExpiresAt) return ABSENT;

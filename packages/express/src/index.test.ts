@@ -306,7 +306,7 @@ for (const [major, express] of [
         '{ "a": {"c": "\\u00e9"}, "b": [1, 2] }',
         '{"b":[2,1],"a":{"c":"é"}}',
       ],
-      // Forms are raw bytes (SPEC §3); a parser mounted first leaves fields,
+      // Forms are raw bytes (docs/SEMANTICS.md, Fingerprints); a parser mounted first leaves fields,
       // re-encoded as browsers encode them, so a standard form matches itself.
       [
         'urlencoded',

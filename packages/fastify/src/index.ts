@@ -16,10 +16,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /**
      * The claim the handler runs under, set by `@idem/fastify` when it runs
-     * the handler (`null` when idem passed the request through). Hand it to a
-     * transactional store to commit the handler's writes with the record.
+     * the handler (`undefined` when idem passed the request through). Hand it
+     * to a transactional store to commit the handler's writes with the record.
      */
-    idempotency: ExecutionContext | null;
+    idempotency: ExecutionContext | undefined;
   }
 }
 
@@ -58,7 +58,7 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   const pending = new WeakMap<FastifyRequest, Pending>();
   const tooLarge = new WeakSet<FastifyRequest>();
 
-  fastify.decorateRequest('idempotency', null);
+  fastify.decorateRequest('idempotency', undefined);
 
   // The fingerprint needs the body as sent, whichever content-type parser
   // (Fastify's own or the app's) turns it into request.body: keep a copy of

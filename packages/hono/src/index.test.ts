@@ -348,14 +348,17 @@ describe('@idem/hono', () => {
     expect(runs).toBe(1);
   });
 
-  it('types the claim it hands to handlers as c.get("idempotency")', async () => {
+  it('types the claim it hands to handlers as c.get("idempotency"), undefined when not covered', async () => {
     type Env = { Variables: IdempotencyVariables & { tenant: string } };
     const app = new Hono<Env>();
     app.use(idempotency<Env>({ store: memoryStore(), scope: () => 't' }));
+    app.get('/p', (c) => c.json({ claim: c.get('idempotency') ?? 'none' }));
     app.post('/p', (c) => {
       const claim = c.get('idempotency');
+      if (!claim) return c.json({ error: 'not protected' }, 500);
       return c.json({ storeKey: claim.storeKey, token: claim.token, protected: claim.protected });
     });
+    expect(await (await app.request('/p')).json()).toEqual({ claim: 'none' });
     const res = await app.request('/p', { method: 'POST', headers: { 'idempotency-key': 'k' } });
     expect(await res.json()).toMatchObject({
       protected: true,

@@ -16,7 +16,8 @@ import type { Context, Env, MiddlewareHandler } from 'hono';
  * handler's writes with the record.
  */
 export interface IdempotencyVariables {
-  idempotency: ExecutionContext;
+  /** `undefined` when idem passed the request through (a method it does not cover, or no key when keys are optional). */
+  idempotency: ExecutionContext | undefined;
 }
 
 /**

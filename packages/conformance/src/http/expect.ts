@@ -8,7 +8,7 @@ export type { ProblemKind };
 /** The default `type` prefix (`problemTypeBase`). */
 export const PROBLEM_BASE = 'urn:idem:problem:';
 
-/** Headers a replay may legitimately differ in (SPEC §3), plus idem's own marker. */
+/** Headers a replay may legitimately differ in (docs/SEMANTICS.md, Replayed headers), plus idem's own marker. */
 const PER_RESPONSE = new Set([
   'date',
   'connection',

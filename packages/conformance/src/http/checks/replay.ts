@@ -175,7 +175,7 @@ export const replayChecks: readonly CheckSpec[] = [
     async body(h) {
       const t = await h.start({ maxRequestBytes: 2 * MiB });
       // A store may keep less than 1 MiB (DynamoDB: 350 KiB). Over its limit,
-      // SPEC §3's "response too large" applies: the first answer goes out
+      // "response too large" (docs/SEMANTICS.md) applies: the first answer goes out
       // whole, a retry gets 410 response-not-stored, nothing runs twice, and
       // a truncated replay is never an option.
       const retried = (retry: Reply, first: Reply, what: string) => {
