@@ -54,6 +54,7 @@ export {
   type RouteName,
   type TestServer,
 } from './http/contract.js';
+import { env } from './env.js';
 export { HttpConformanceError } from './http/harness.js';
 export type { HttpCheck, HttpCheckGroup, HttpSuiteOptions } from './http/options.js';
 
@@ -66,12 +67,6 @@ const ALL: readonly CheckSpec[] = [
   ...isolationChecks,
   ...problemChecks,
 ];
-
-function env(name: string): string | undefined {
-  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[
-    name
-  ];
-}
 
 /**
  * The suite's checks for one store, as plain async functions that throw an

@@ -191,7 +191,7 @@ export function captureNodeResponse(
         original('end', endCallback);
       } else {
         // One end() with the whole body: Node sends the head and body together.
-        original('end', pending.length === 1 ? pending[0] : concatBytes(pending), endCallback);
+        original('end', concatBytes(pending), endCallback);
       }
     });
   };
