@@ -91,6 +91,8 @@ interface Tx {
 // READ COMMITTED (or in a deadlock); each attempt is still one round trip.
 const RETRYABLE = new Set(['40001', '40P01', '23505']);
 const MAX_ATTEMPTS = 20;
+// Connections tried for a transaction whose BEGIN fails (a connection that died idle).
+const BEGIN_ATTEMPTS = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const ms = (param: string) => `statement_timestamp() + ${param}::float8 * interval '1 millisecond'`;
@@ -173,18 +175,40 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
   // Transactions opened by transaction(), by owner token, until complete or release.
   const open = new Map<string, Tx>();
 
+  /**
+   * Check a client out with our 'error' listener already attached. It goes on
+   * inside the pool's callback, synchronously: the pool can hand over a client
+   * in the middle of the socket read that also carries its backend's FATAL
+   * error (pg_terminate_backend, failover, restart), and a listener added
+   * after `await pool.connect()` comes a microtask too late: the 'error'
+   * event would find none and crash the process.
+   */
+  function checkout(): Promise<PoolClient> {
+    return new Promise((resolve, reject) => {
+      pool.connect((error, client) => {
+        if (error || !client) return reject(error ?? new Error('pg Pool gave no client'));
+        client.on('error', ignore); // the next query on a dead client fails instead
+        resolve(client);
+      });
+    });
+  }
+
   async function begin(token: string): Promise<PoolClient> {
-    let client: PoolClient | undefined;
     try {
-      client = await pool.connect();
-      // A checked-out client whose backend dies emits 'error'; without a
-      // listener that would crash the process. The next query fails instead.
-      client.on('error', ignore);
-      await client.query('BEGIN');
-      return client;
+      for (let attempt = 1; ; attempt++) {
+        const client = await checkout();
+        try {
+          await client.query('BEGIN');
+          return client;
+        } catch (error) {
+          finish(client, error);
+          // BEGIN failed on a connection that died idle in the pool: nothing
+          // ran on it yet, so a fresh one is safe.
+          if (attempt >= BEGIN_ATTEMPTS) throw error;
+        }
+      }
     } catch (error) {
       open.delete(token);
-      if (client) finish(client, error);
       throw error;
     }
   }
