@@ -10,6 +10,7 @@ import {
   type StoredResponse,
 } from '@idem/core';
 import type { Pool, PoolClient, QueryResult } from 'pg';
+import { checkPool, refuseUnknown, setupError } from './config.js';
 import { DEFAULT_TABLE, schemaSql, tableName } from './schema.js';
 
 export { schemaSql } from './schema.js';
@@ -109,12 +110,8 @@ const ms = (param: string) => `statement_timestamp() + ${param}::float8 * interv
  * ```
  */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
-  const pool = options?.pool;
-  if (!pool || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
-    throw new ConfigurationError(
-      'postgresStore: pass a pg Pool as { pool: new pg.Pool({ connectionString }) }.',
-    );
-  }
+  const pool = checkPool(options?.pool);
+  refuseUnknown('postgresStore', options, ['pool', 'table']);
   const table = options.table ?? DEFAULT_TABLE;
   const t = tableName(table).sql;
 
@@ -161,7 +158,9 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
         return await pool.query<R>(text, values);
       } catch (error) {
         const code = (error as { code?: string }).code;
-        if (attempt >= MAX_ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
+        if (attempt >= MAX_ATTEMPTS || !code || !RETRYABLE.has(code)) {
+          throw setupError(error, table);
+        }
         // Jittered backoff, so contenders of one hot key stop colliding.
         await sleep(Math.random() * Math.min(2 ** attempt, 50));
       }
@@ -342,8 +341,9 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
       );
     },
 
-    async purgeExpired(purge: PurgeOptions = {}): Promise<number> {
-      const batchSize = purge.batchSize ?? 1000;
+    async purgeExpired(purge?: PurgeOptions): Promise<number> {
+      if (purge !== undefined) refuseUnknown('purgeExpired', purge, ['batchSize']);
+      const batchSize = purge?.batchSize ?? 1000;
       if (!Number.isInteger(batchSize) || batchSize < 1) {
         throw new ConfigurationError(
           `purgeExpired: batchSize must be a positive integer, got ${String(batchSize)}.`,
