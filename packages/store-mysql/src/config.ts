@@ -82,7 +82,8 @@ export function setupError(error: unknown, table: string): unknown {
       return new ConfigurationError(`mysqlStore: the table ${table} does not exist: ${fix}.`, {
         cause: error,
       });
-    case 1305: // ER_SP_DOES_NOT_EXIST
+    case 1305: // ER_SP_DOES_NOT_EXIST: a procedure (or a savepoint, which is no setup error)
+      if (!/^PROCEDURE /.test((error as { sqlMessage?: string }).sqlMessage ?? '')) return error;
       return new ConfigurationError(
         `mysqlStore: the stored procedures of the table ${table} do not exist: ${fix}.`,
         { cause: error },
