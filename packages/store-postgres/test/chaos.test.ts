@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { ExecutionContext } from '@idem/core';
@@ -86,9 +87,9 @@ describe.skipIf(!up)('chaos: backends terminated during a retry storm', () => {
 
   it('no crash, no double execution, every payment answered 2xx with its one row', async () => {
     const watch = watchCrashes();
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const server = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: paymentsApp().fetch, port: 0, hostname: '127.0.0.1' }, () =>
-        resolve(s),
+        resolve(s as Server),
       );
     });
     const { port } = server.address() as AddressInfo;
