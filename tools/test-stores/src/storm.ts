@@ -69,6 +69,8 @@ export interface StormReport {
   readonly unexpected: Unexpected[];
   /** The longest time a payment took to get its first 2xx, in ms. */
   slowestMs: number;
+  /** Payments that took over a second to get their first 2xx (a key blocked until its lease ran out). */
+  overOneSecond: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -95,6 +97,7 @@ export async function retryStorm(options: RetryStormOptions): Promise<StormRepor
     answers: new Map(),
     unexpected: [],
     slowestMs: 0,
+    overOneSecond: 0,
   };
 
   /** One request: its status and body, or undefined when the client abandoned it. */
@@ -149,7 +152,9 @@ export async function retryStorm(options: RetryStormOptions): Promise<StormRepor
         done = false;
       }
       if (done) {
-        report.slowestMs = Math.max(report.slowestMs, Date.now() - started);
+        const took = Date.now() - started;
+        report.slowestMs = Math.max(report.slowestMs, took);
+        if (took > 1_000) report.overOneSecond++;
         return;
       }
       // Shorter than Retry-After (1 s), so the storm stays a storm.
@@ -190,5 +195,5 @@ export function stormSummary(name: string, report: StormReport, extra: string): 
     Object.entries(record)
       .map(([k, v]) => `${k}: ${v}`)
       .join(', ') || 'none';
-  return `${name}: ${report.payments} payments, ${report.requests} requests (${report.abandoned} abandoned, ${report.replays} replays), statuses {${count(report.statuses)}}, 503s {${count(report.unavailable)}}, ${extra}, slowest payment ${report.slowestMs} ms`;
+  return `${name}: ${report.payments} payments, ${report.requests} requests (${report.abandoned} abandoned, ${report.replays} replays), statuses {${count(report.statuses)}}, 503s {${count(report.unavailable)}}, ${extra}, slowest payment ${report.slowestMs} ms, ${report.overOneSecond} over 1 s`;
 }
