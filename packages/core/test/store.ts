@@ -67,9 +67,9 @@ export function testStore(options: TestStoreOptions = {}): TestStore {
   }
 
   function apply<E extends LifecycleEvent>(key: string, event: E): LifecycleResults[E['type']] {
-    const { state, result } = transition(records.get(key) ?? ABSENT, event);
-    if (state.kind === 'absent') records.delete(key);
-    else records.set(key, state);
+    const { next, result } = transition(records.get(key) ?? ABSENT, event);
+    if (next.state === 'absent') records.delete(key);
+    else records.set(key, next);
     return result;
   }
 

@@ -194,8 +194,8 @@ describe('@idem/hono', () => {
     expect(runs.get('http-exception')).toBe(2);
   });
 
-  it('stores 5xx with storeServerErrors', async () => {
-    const { app, runs } = setup({ storeServerErrors: true });
+  it('stores 5xx when shouldStore keeps them (Stripe parity)', async () => {
+    const { app, runs } = setup({ shouldStore: () => true });
     await post(app, '/status/500', { key: 'k' });
     const replay = await post(app, '/status/500', { key: 'k' });
     expect(replay.status).toBe(500);

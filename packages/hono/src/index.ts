@@ -173,8 +173,8 @@ export function idempotency<E extends Env = Env>(
         path: c.req.path,
         query: q === -1 ? '' : url.slice(q + 1),
         header: (name) => c.req.header(name) ?? null,
-        body: async () => {
-          bytes = new Uint8Array(await c.req.arrayBuffer());
+        body: async (limit) => {
+          bytes = await readBody(c, limit);
           return bytes;
         },
       },
@@ -190,12 +190,12 @@ export function idempotency<E extends Env = Env>(
     try {
       await next();
     } catch (error) {
-      await decision.fail();
+      await decision.release();
       throw error;
     }
     // Hono catches handler errors itself and leaves them in c.error.
     if (c.error) {
-      await decision.fail();
+      await decision.release();
       return;
     }
     const res = c.res;
@@ -232,7 +232,7 @@ export function idempotency<E extends Env = Env>(
       captured = await captureBody(res.body, limit);
     } catch (error) {
       // The handler's body stream broke: there is no whole response to keep.
-      await decision.fail();
+      await decision.release();
       throw error;
     }
     const instead = await decision.complete({
@@ -253,6 +253,32 @@ export function idempotency<E extends Env = Env>(
           : captured.bytes;
     replaceResponse(c, new Response(body as BodyInit | null, res));
   };
+}
+
+/**
+ * The request body, at most `limit` bytes (`undefined` past it). A body of
+ * declared length (the handler already refused one over the limit) is read
+ * Hono's way, which caches it for the handler; one of unknown length is read
+ * from the stream and stopped as soon as it outgrows the limit, then cached
+ * for the handler the way Hono caches it.
+ */
+async function readBody(c: Context, limit: number): Promise<Uint8Array | undefined> {
+  const stream = c.req.raw.body;
+  if (stream === null || c.req.header('content-length') !== undefined) {
+    return new Uint8Array(await c.req.arrayBuffer());
+  }
+  const captured = await captureBody(stream, limit);
+  if (captured.bytes === null) {
+    await captured.stream.cancel();
+    return undefined;
+  }
+  const { bytes } = captured;
+  const cache = (c.req as { bodyCache?: Record<string, unknown> }).bodyCache;
+  if (cache) {
+    const copy = bytes.slice().buffer;
+    cache.arrayBuffer = Promise.resolve(copy);
+  }
+  return bytes;
 }
 
 function replaceResponse(c: Context, response: Response): void {

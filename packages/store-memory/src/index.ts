@@ -60,10 +60,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
   function apply<E extends LifecycleEvent>(key: string, event: E) {
     const before = records.get(key) ?? ABSENT;
-    const { state, result } = transition(before, event);
-    if (state === before) return result;
+    const { next, result } = transition(before, event);
+    if (next === before) return result;
     records.delete(key);
-    if (state.kind !== 'absent') records.set(key, state);
+    if (next.state !== 'absent') records.set(key, next);
     return result;
   }
 
@@ -71,7 +71,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     const t = now();
     let deleted = 0;
     for (const [key, state] of records) {
-      if (observe(state, t).kind === 'absent') {
+      if (observe(state, t).state === 'absent') {
         records.delete(key);
         deleted++;
       }
@@ -91,11 +91,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     // ones; Map order is insertion order, and completions re-insert.
     for (const [key, state] of records) {
       if (records.size <= target) return;
-      if (observe(state, t).kind === 'absent') records.delete(key);
+      if (observe(state, t).state === 'absent') records.delete(key);
     }
     for (const [key, state] of records) {
       if (records.size <= target) return;
-      if (state.kind === 'completed') records.delete(key);
+      if (state.state === 'completed') records.delete(key);
     }
     if (records.size >= maxRecords) {
       throw new StoreUnavailableError(
@@ -111,7 +111,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     },
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
       const current = records.get(key);
-      if (current === undefined || observe(current, now()).kind === 'absent') makeRoom();
+      if (current === undefined || observe(current, now()).state === 'absent') makeRoom();
       return apply(key, { type: 'claim', now: now(), ...request });
     },
     async complete(
@@ -137,7 +137,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const state = records.get(key);
       if (state === undefined) return undefined;
       const live = observe(state, now());
-      if (live.kind === 'absent') {
+      if (live.state === 'absent') {
         records.delete(key);
         return undefined;
       }
