@@ -1,4 +1,5 @@
 import {
+  bindTransaction,
   type ClaimRequest,
   type ClaimResult,
   ConfigurationError,
@@ -326,6 +327,8 @@ status = ${status}, headers = ${headers}, body = ${body} WHERE ${owned(key, toke
       if (tx === undefined) {
         tx = { key: context.storeKey, connection: begin(context.token) };
         open.set(context.token, tx);
+        // The engine then reports the operation's success only once the commit is confirmed.
+        bindTransaction(context);
       }
       return tx.connection;
     },

@@ -27,11 +27,25 @@ const PAYMENTS = 1_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type AppEnv = { Variables: { idempotency: ExecutionContext } };
+/** Store errors the engine met, by operation. */
+const storeErrors: Record<string, number> = {};
 
 function paymentsApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   // A short lease: a key whose owner lost its connection frees itself soon.
-  app.use('/payments', idempotency<AppEnv>({ store, leaseMs: 3_000, scope: () => 'chaos' }));
+  app.use(
+    '/payments',
+    idempotency<AppEnv>({
+      store,
+      leaseMs: 3_000,
+      scope: () => 'chaos',
+      hooks: {
+        storeError: ({ operation }) => {
+          storeErrors[operation] = (storeErrors[operation] ?? 0) + 1;
+        },
+      },
+    }),
+  );
   app.post('/payments', async (c) => {
     const { reference, amount } = await c.req.json<{ reference: string; amount: number }>();
     try {
@@ -129,7 +143,7 @@ describe.skipIf(!up)('chaos: connections killed during a retry storm', () => {
       stormSummary(
         'mysql chaos',
         report,
-        `${kills} connections killed, ${paymentRows} payment rows, ${doubled} double executions, ${watch.crashes.length} uncaught`,
+        `${kills} connections killed, ${paymentRows} payment rows, ${doubled} double executions, ${watch.crashes.length} uncaught, store errors ${JSON.stringify(storeErrors)}`,
       ),
     );
 

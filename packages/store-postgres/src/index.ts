@@ -1,4 +1,5 @@
 import {
+  bindTransaction,
   type ClaimRequest,
   type ClaimResult,
   ConfigurationError,
@@ -329,6 +330,8 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
       if (tx === undefined) {
         tx = { key: context.storeKey, client: begin(context.token) };
         open.set(context.token, tx);
+        // The engine then reports the operation's success only once the commit is confirmed.
+        bindTransaction(context);
       }
       return tx.client;
     },
