@@ -1,4 +1,6 @@
 import { ConfigurationError } from '@idem/core';
+import type { Pool } from 'mysql2/promise';
+import { errno } from './config.js';
 
 /** The table `mysqlStore` uses when none is given. */
 export const DEFAULT_TABLE = 'idem_records';
@@ -187,4 +189,42 @@ export function schemaSql(table: string = DEFAULT_TABLE): string {
 ${tableDdl(n)};
 
 ${routines.join('\n')}`;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Create the table and the procedures if missing, on one connection of the
+ * pool, and check that `max_allowed_packet` fits `maxResponseBytes`.
+ */
+export async function migrate(pool: Pool, n: Names, maxResponseBytes: number): Promise<void> {
+  const connection = await pool.getConnection();
+  try {
+    // The procedures keep the sql_mode they are created under: a strict one.
+    // The lock keeps instances that start together apart.
+    await connection.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'");
+    await connection.query(`SELECT GET_LOCK('idem-migrate:${n.bare}', 30)`);
+    await connection.query(tableDdl(n));
+    for (const procedure of procedures(n)) {
+      // 1304: created meanwhile by another instance; the name carries the version.
+      await connection.query(procedure.sql).catch((error: unknown) => {
+        if (errno(error) !== 1304) throw error;
+      });
+    }
+    const [rows] = await connection.query({
+      sql: 'SELECT @@max_allowed_packet',
+      rowsAsArray: true,
+    });
+    const packet = Number((rows as unknown[][])[0]![0]);
+    // Bodies and headers travel hex-encoded: twice their size, plus room for headers.
+    const needed = 2 * maxResponseBytes + MiB;
+    if (packet < needed) {
+      throw new ConfigurationError(
+        `mysqlStore: the server's max_allowed_packet is ${packet} bytes, but completing a ${maxResponseBytes}-byte response (maxResponseBytes, sent hex-encoded) needs ${needed}: raise max_allowed_packet, or pass maxResponseBytes: ${Math.max(0, Math.floor((packet - MiB) / 2))} or less.`,
+      );
+    }
+  } finally {
+    // Its session carries the sql_mode and the lock: do not hand it back.
+    connection.destroy();
+  }
 }
