@@ -1,11 +1,9 @@
 import {
-  bindTransaction,
   type ClaimRequest,
   type ClaimResult,
   ConfigurationError,
   type ExecutionContext,
   type OwnerResult,
-  RolledBackError,
   type Store,
   type StoredRecord,
   type StoredResponse,
@@ -13,6 +11,7 @@ import {
 import type { Pool, PoolClient, QueryResult } from 'pg';
 import { checkPool, refuseUnknown, setupError } from './config.js';
 import { DEFAULT_TABLE, schemaSql, tableName } from './schema.js';
+import { transactions } from './transactions.js';
 
 export { schemaSql } from './schema.js';
 
@@ -80,12 +79,6 @@ interface Row {
   body: Uint8Array | null;
 }
 
-/** An open transaction bound to an owner token. */
-interface Tx {
-  readonly key: string;
-  readonly client: Promise<PoolClient>;
-}
-
 // Errors that mean "this statement lost a race and changed nothing": retried,
 // so a claim race always resolves to a claim result (serialization failure,
 // deadlock, unique violation under a stricter default isolation level).
@@ -93,8 +86,6 @@ interface Tx {
 // READ COMMITTED (or in a deadlock); each attempt is still one round trip.
 const RETRYABLE = new Set(['40001', '40P01', '23505']);
 const MAX_ATTEMPTS = 20;
-// Connections tried for a transaction whose BEGIN fails (a connection that died idle).
-const BEGIN_ATTEMPTS = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const ms = (param: string) => `statement_timestamp() + ${param}::float8 * interval '1 millisecond'`;
@@ -172,92 +163,7 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
   // No owner token can hold NUL (PostgreSQL text cannot), so such a token owns nothing.
   const foreign = (token: string) => typeof token !== 'string' || token.includes('\0');
 
-  // Transactions opened by transaction(), by owner token, until complete or release.
-  const open = new Map<string, Tx>();
-
-  /**
-   * Check a client out with our 'error' listener already attached. It goes on
-   * inside the pool's callback, synchronously: the pool can hand over a client
-   * in the middle of the socket read that also carries its backend's FATAL
-   * error (pg_terminate_backend, failover, restart), and a listener added
-   * after `await pool.connect()` comes a microtask too late: the 'error'
-   * event would find none and crash the process.
-   */
-  function checkout(): Promise<PoolClient> {
-    return new Promise((resolve, reject) => {
-      pool.connect((error, client) => {
-        if (error || !client) return reject(error ?? new Error('pg Pool gave no client'));
-        client.on('error', ignore); // the next query on a dead client fails instead
-        resolve(client);
-      });
-    });
-  }
-
-  async function begin(token: string): Promise<PoolClient> {
-    try {
-      for (let attempt = 1; ; attempt++) {
-        const client = await checkout();
-        try {
-          await client.query('BEGIN');
-          return client;
-        } catch (error) {
-          finish(client, error);
-          // BEGIN failed on a connection that died idle in the pool: nothing
-          // ran on it yet, so a fresh one is safe.
-          if (attempt >= BEGIN_ATTEMPTS) throw error;
-        }
-      }
-    } catch (error) {
-      open.delete(token);
-      throw error;
-    }
-  }
-
-  function finish(client: PoolClient, error?: unknown): void {
-    client.off('error', ignore);
-    try {
-      // An error destroys the connection: its transaction state is unknown.
-      client.release(error === undefined ? undefined : error instanceof Error ? error : true);
-    } catch {
-      // Already released by the caller against our advice: nothing to return.
-    }
-  }
-
-  /** The open transaction of `token` for `key`, taken out of the registry. */
-  async function takeTx(key: string, token: string): Promise<PoolClient | undefined> {
-    const tx = open.get(token);
-    if (tx === undefined || tx.key !== key) return undefined;
-    open.delete(token);
-    return tx.client.catch(() => undefined);
-  }
-
-  async function commitWith(client: PoolClient, values: unknown[]): Promise<OwnerResult> {
-    let error: unknown;
-    try {
-      if ((await client.query(COMPLETE, values)).rowCount !== 1) {
-        await client.query('ROLLBACK');
-        finish(client);
-        throw new RolledBackError(
-          new Error('The lease ran out before completion; another request owns the key now.'),
-        );
-      }
-      // COMMIT of a transaction that failed earlier answers ROLLBACK, not an error.
-      if ((await client.query('COMMIT')).command === 'COMMIT') {
-        finish(client);
-        return 'ok';
-      }
-      error = new Error('The transaction had failed earlier; PostgreSQL rolled it back.');
-      finish(client);
-    } catch (caught) {
-      if (caught instanceof RolledBackError) throw caught;
-      // Terminated backend, lost connection, failed COMMIT: nothing was kept
-      // (or, if COMMIT reached the server, the record is completed and the
-      // engine's release finds it stale, so a retry gets the replay).
-      error = caught;
-      finish(client, caught);
-    }
-    throw new RolledBackError(error);
-  }
+  const tx = transactions(pool);
 
   return {
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
@@ -285,22 +191,15 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
         JSON.stringify(response.headers),
         Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength),
       ];
-      const client = await takeTx(key, token);
-      if (client) return commitWith(client, values);
+      const client = await tx.take(key, token);
+      if (client) return tx.commit(client, COMPLETE, values);
       if (foreign(token)) return 'stale';
       return owner(await query(COMPLETE, values));
     },
 
     async release(key: string, token: string): Promise<OwnerResult> {
-      const client = await takeTx(key, token);
-      if (client) {
-        try {
-          await client.query('ROLLBACK');
-          finish(client);
-        } catch (error) {
-          finish(client, error);
-        }
-      }
+      const client = await tx.take(key, token);
+      if (client) await tx.rollback(client);
       if (foreign(token)) return 'stale';
       return owner(await query(RELEASE, [key, token]));
     },
@@ -315,26 +214,7 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
       return rows[0] && toRecord(rows[0]);
     },
 
-    async transaction(context: ExecutionContext): Promise<PoolClient> {
-      if (typeof context?.token !== 'string') {
-        throw new ConfigurationError(
-          "postgresStore.transaction: pass the execution context idem gave the operation: run()'s argument, Hono's c.get('idempotency'), Express's req.idempotency or Fastify's request.idempotency.",
-        );
-      }
-      if (!context.protected || !context.token) {
-        throw new ConfigurationError(
-          'postgresStore.transaction: this execution is unprotected (the store failed and failOpen let it run), so there is no record to commit with. Check context.protected and run your queries on the pool, or set failOpen: false.',
-        );
-      }
-      let tx = open.get(context.token);
-      if (tx === undefined) {
-        tx = { key: context.storeKey, client: begin(context.token) };
-        open.set(context.token, tx);
-        // The engine then reports the operation's success only once the commit is confirmed.
-        bindTransaction(context);
-      }
-      return tx.client;
-    },
+    transaction: (context: ExecutionContext): Promise<PoolClient> => tx.bind(context),
 
     async migrate(): Promise<void> {
       // One simple-query string runs as one implicit transaction; the advisory
@@ -361,8 +241,6 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
     },
   };
 }
-
-function ignore(): void {}
 
 function toRecord(row: Row): StoredRecord {
   if (row.state === 'in_progress') {
