@@ -10,7 +10,12 @@ export { bindTransaction, type ExecutionContext } from './engine/context.js';
 export type { BeginInput, Decision, Engine, Replay } from './engine/engine.js';
 export type { Execution, ReleaseReason } from './engine/execution.js';
 export { isNotStoredMarker } from './engine/not-stored.js';
-export type { IdempotencyLogger, IdempotencyOptions, ResolvedOptions } from './engine/options.js';
+export {
+  type IdempotencyLogger,
+  type IdempotencyOptions,
+  type ResolvedOptions,
+  refuseUnknownOptions,
+} from './engine/options.js';
 export {
   createIdempotency,
   type Idempotency,

@@ -112,7 +112,7 @@ function formFields(value: unknown, prefix = ''): Array<[string, string]> {
   return [[prefix, String(value)]];
 }
 
-/** The whole body, or `undefined` as soon as it outgrows `limit` (the rest is left unread). */
+/** The whole body, or `undefined` as soon as it outgrows `limit` (the rest is dropped unread). */
 function readAll(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -131,7 +131,9 @@ function readAll(req: IncomingMessage, limit: number): Promise<Uint8Array | unde
         return;
       }
       stop();
-      req.pause();
+      // The rest is read and dropped, never held, so the client finishes
+      // sending and reads the 413 (a stalled upload would hang it).
+      req.resume();
       resolve(undefined);
     };
     const onEnd = () => {

@@ -196,7 +196,10 @@ function capStream(payload: Readable, limit: number, onOver: () => void): Readab
       size += chunk.byteLength;
       if (size <= limit) return callback(null, chunk);
       onOver();
+      // The rest is read and dropped, never held, so the client finishes
+      // sending and reads the 413 (a stalled upload would hang it).
       payload.unpipe(capped);
+      payload.resume();
       callback(new BodyTooLarge('idem: the request body is over maxRequestBytes.'));
     },
   });

@@ -120,3 +120,14 @@ export async function reachableStores(options: ReachableStoresOptions = {}): Pro
     },
   };
 }
+
+export {
+  type BlackHole,
+  blackHole,
+  completeNeverSettles,
+  describeHungStores,
+  type HungStore,
+  hungStores,
+  type PayServer,
+  type StartPayServer,
+} from './hung.js';

@@ -5,7 +5,7 @@ import { type ExecutionContext, isTransactional } from './context.js';
 import { isNotStoredMarker, notStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';
 import type { Renewal } from './renewal.js';
-import { invoke, type StoreCalls, StoreTimeoutError } from './store-calls.js';
+import { invoke, type StoreCalls } from './store-calls.js';
 
 /**
  * Why a key is given back: the operation `failed` (threw), or it answered
@@ -134,8 +134,13 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
     }
   }
 
-  /** Keep trying while the lease holds, so a retry gets a replay, not a second execution. */
-  async function retry(response: StoredResponse, unknown: boolean): Promise<void> {
+  /**
+   * Keep trying while the lease holds, so a retry gets a replay, not a
+   * second execution. An attempt that failed may still have landed (its
+   * reply was lost, or came too late): a later "stale" is checked against
+   * the record before it is reported as a lost lease.
+   */
+  async function retry(response: StoredResponse): Promise<void> {
     for (let delay = 50; Date.now() + delay < lease.deadline; delay = Math.min(delay * 2, 2_000)) {
       await sleep(delay);
       try {
@@ -144,12 +149,10 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
           'complete',
           invoke(() => attempt(response)),
         );
-        // Stale after an attempt that timed out: that attempt may have landed.
-        if (outcome.result === 'stale' && unknown && (await landed())) executed(outcome.kept);
+        if (outcome.result === 'stale' && (await landed())) executed(outcome.kept);
         else settled(outcome);
         return;
       } catch (error) {
-        if (error instanceof StoreTimeoutError) unknown = true;
         if (isIdempotencyError(error, 'ROLLED_BACK')) return giveBack('failed');
       }
     }
@@ -194,7 +197,7 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
           throw new StoreUnavailableError('complete', error);
         }
         // The response still goes out; the completion goes on in the background.
-        const background = retry(toStore, error instanceof StoreTimeoutError);
+        const background = retry(toStore);
         waitUntil?.(background);
       }
     },
