@@ -12,6 +12,7 @@ import { memoryStore } from '@idem/store-memory';
 import { redisStore } from '@idem/store-redis';
 import dynalite from 'dynalite';
 import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 
 /** One opened store backend: stores on demand, and the cleanup of this run. */
@@ -112,6 +113,50 @@ export const postgres: Open = async (run) => {
     },
     async close() {
       if (migrated) await pool.query(`DROP TABLE IF EXISTS ${table}`);
+      await pool.end();
+    },
+  };
+};
+
+/** The part of `@idem/store-mysql` used here. */
+interface MysqlModule {
+  mysqlStore(options: { pool: mysql.Pool; table: string }): Store & { migrate(): Promise<void> };
+}
+
+/** `@idem/store-mysql`, loaded by path from its sources for the reason given at loadPostgresStore. */
+async function loadMysqlStore(): Promise<MysqlModule['mysqlStore']> {
+  const source = '../../../packages/store-mysql/src/index.ts';
+  return ((await import(source)) as MysqlModule).mysqlStore;
+}
+
+/** MySQL or MariaDB at MYSQL_URL, in a table of the run's own, dropped with its procedures on close. */
+export const mysqlBackend: Open = async (run) => {
+  const mysqlStore = await loadMysqlStore();
+  const url = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+  const pool = mysql.createPool({ uri: url, connectionLimit: 10, connectTimeout: 5_000 });
+  let up = false;
+  try {
+    up = await reachServer('MySQL/MariaDB', redact(url), () => pool.query('SELECT 1'));
+  } finally {
+    if (!up) await pool.end();
+  }
+  if (!up) return `MySQL/MariaDB is not reachable at ${redact(url)}`;
+  const table = `idem_test_${run}`;
+  let migrated: Promise<void> | undefined;
+  return {
+    async create() {
+      const store = mysqlStore({ pool, table });
+      migrated ??= store.migrate();
+      await migrated;
+      return store;
+    },
+    async close() {
+      if (migrated) {
+        for (const routine of ['claim', 'begin', 'commit']) {
+          await pool.query(`DROP PROCEDURE IF EXISTS ${table}_${routine}_v1`);
+        }
+        await pool.query(`DROP TABLE IF EXISTS ${table}`);
+      }
       await pool.end();
     },
   };

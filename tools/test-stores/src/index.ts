@@ -1,8 +1,8 @@
 /**
  * `@idem/test-stores` (private, test-only): every store the adapters' HTTP
  * conformance tests run on, each behind the same `reachServer` rule as the
- * stores' own tests. Memory always; Redis, PostgreSQL and DynamoDB when their
- * server answers: locally a server that does not is skipped with a loud
+ * stores' own tests. Memory always; Redis, PostgreSQL, MySQL/MariaDB and
+ * DynamoDB when their server answers: locally a server that does not is skipped with a loud
  * banner, with `CI=true` it fails the test file.
  *
  * ```ts
@@ -12,23 +12,29 @@
  * ```
  *
  * This is a workspace package, not part of `@idem/conformance`, so the
- * published suite never depends on ioredis, pg, the AWS SDK or dynalite.
+ * published suite never depends on ioredis, pg, mysql2, the AWS SDK or dynalite.
  *
  * @packageDocumentation
  */
 import type { Store } from '@idem/core';
-import { type Backend, dynamodb, memory, postgres, redis } from './backends.js';
+import { type Backend, dynamodb, memory, mysqlBackend, postgres, redis } from './backends.js';
 
 /** The stores this helper knows. */
-export type StoreName = 'memory' | 'redis' | 'postgres' | 'dynamodb';
+export type StoreName = 'memory' | 'redis' | 'postgres' | 'mysql' | 'dynamodb';
 
 /** Every {@link StoreName}, in the order the suites run them. */
-export const STORE_NAMES: readonly StoreName[] = ['memory', 'redis', 'postgres', 'dynamodb'];
+export const STORE_NAMES: readonly StoreName[] = [
+  'memory',
+  'redis',
+  'postgres',
+  'mysql',
+  'dynamodb',
+];
 
 /** Options of {@link reachableStores}. */
 export interface ReachableStoresOptions {
   /**
-   * Names this run's Redis prefix, PostgreSQL table and DynamoDB table
+   * Names this run's Redis prefix, PostgreSQL and MySQL tables and DynamoDB table
    * (with a random suffix), so test files running at once never meet.
    * @default 'http'
    */
@@ -45,7 +51,7 @@ export interface ReachableStoresOptions {
 export interface TestStores {
   /**
    * A factory per store whose server answered, for `httpSuite({ stores })`.
-   * The first call of a factory creates its table (PostgreSQL, DynamoDB);
+   * The first call of a factory creates its table (PostgreSQL, MySQL, DynamoDB);
    * every call hands out a store on the file's one shared client.
    */
   readonly stores: Readonly<Record<string, () => Promise<Store>>>;
@@ -59,6 +65,7 @@ const OPEN: Readonly<Record<StoreName, (run: string) => Promise<Backend | string
   memory,
   redis,
   postgres,
+  mysql: mysqlBackend,
   dynamodb,
 };
 
@@ -79,6 +86,7 @@ function chosen(only: readonly StoreName[]): StoreName[] {
  * Probe the stores' servers (at once) and return a factory for each one that
  * answered: Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`),
  * PostgreSQL at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+ * MySQL or MariaDB at `MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`),
  * DynamoDB at `DYNAMODB_ENDPOINT`, or else a dynalite started in this process
  * on an ephemeral port. With `CI=true` an unreachable server rejects.
  */
