@@ -5,6 +5,7 @@ import {
   type CrashPoint,
   crashRun,
   DATABASE_URL,
+  expectAppliedOnce,
   type Figures,
   figures,
   formatFigures,
@@ -113,29 +114,8 @@ describe.skipIf(!postgresUp || !rabbitUp)('RabbitMQ consumers killed at their cr
 
   async function appliedOnce(s: Scenario): Promise<Figures> {
     const { run, ledgerRows, f, left } = await scenario(s);
-    expect(f.kills).toBe(s.kills.length);
-    expect({ sideEffects: f.sideEffects, duplicates: f.duplicates, lost: f.lost }).toEqual({
-      sideEffects: s.count,
-      duplicates: 0,
-      lost: 0,
-    });
+    expectAppliedOnce(run, ledgerRows, f, s.kills.length);
     expect(left).toEqual({ queued: 0, deadLettered: 0 });
-    expect(f.deadLettered).toBe(0);
-    expect(f.redeliveries).toBeGreaterThan(0);
-    for (const kill of run.kills) {
-      const appliedBy = ledgerRows.byMessage.get(kill.messageId);
-      if (kill.point === 'after-write') {
-        // Its INSERT died with its transaction: another consumer applied it.
-        expect(appliedBy).not.toContain(kill.consumer);
-      } else {
-        // Its commit stood: the redelivery got the stored result.
-        const acks = run.settled.filter(
-          (e) => e.messageId === kill.messageId && e.action === 'ack',
-        );
-        expect(acks.at(-1)?.status).toBe('replayed');
-      }
-    }
-    expect(f.replayed).toBeGreaterThanOrEqual(f.killsBeforeAck);
     return f;
   }
 

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { CrashPoint, FromChild, SettledEvent, ToChild } from './protocol.js';
 
+export { expectAppliedOnce } from './expect.js';
 export { type Figures, figures, formatFigures, type Ledger, readLedger } from './figures.js';
 export { DATABASE_URL, reachPostgres, testPool, uniqueName } from './postgres.js';
 export type { CrashPoint, SettledEvent } from './protocol.js';
