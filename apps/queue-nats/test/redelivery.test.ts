@@ -1,166 +1,31 @@
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { postgresStore } from '@idem/store-postgres';
-import {
-  type CrashPoint,
-  crashRun,
-  DATABASE_URL,
-  expectAppliedOnce,
-  type Figures,
-  figures,
-  formatFigures,
-  reachPostgres,
-  readLedger,
-  testPool,
-  uniqueName,
-} from '@idem/test-queues';
-import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crashSuite, reachPostgres } from '@idem/test-queues';
+import { describe } from 'vitest';
 import { createLedger } from '../src/ledger.ts';
-import { publishCredits } from '../src/publish.ts';
-import { assertStreams } from '../src/topology.ts';
-import { NATS_URL, reachNats } from './broker.ts';
+import { reachNats } from './broker.ts';
+import { testQueues } from './queues.ts';
 
-// Consumers run in child processes and are SIGKILLed at their crash points:
-// after the ledger INSERT but before idem's COMMIT, and after `run` resolved
-// but before the ack. JetStream redelivers what was not acked once the ack
-// wait runs out; idem makes every redelivery either a replay or the first
-// real execution.
+// Consumers run in child processes (consumer-process.ts) and are SIGKILLed at
+// their crash points: after the ledger INSERT but before idem's COMMIT, and
+// after `run` resolved but before the ack. JetStream redelivers what was not
+// acked once the ack wait runs out; idem makes every redelivery either a
+// replay or the first real execution.
 
 const postgresUp = await reachPostgres();
 const natsUp = await reachNats();
-const child = fileURLToPath(new URL('./consumer-process.ts', import.meta.url));
-// The ack wait is shorter than the lease, so a message whose consumer died
-// before its commit comes back while the dead consumer's claim still holds.
-const ACK_WAIT_MS = 2_000;
-const LEASE_MS = 4_000;
-const KILLS: CrashPoint[] = [
-  'after-write',
-  'before-ack',
-  'after-write',
-  'before-ack',
-  'after-write',
-  'before-ack',
-];
 
 describe.skipIf(!postgresUp || !natsUp)(
   'NATS JetStream consumers killed at their crash points',
   () => {
-    const pool = testPool();
-    let nc: NatsConnection;
-    let jsm: JetStreamManager;
-
-    beforeAll(async () => {
-      nc = await connect({ servers: NATS_URL });
-      jsm = await jetstreamManager(nc);
+    crashSuite({
+      broker: 'NATS JetStream',
+      child: fileURLToPath(new URL('./consumer-process.ts', import.meta.url)),
+      // An ack wait shorter than the lease: a message whose consumer died
+      // before its commit comes back while the dead consumer's claim holds.
+      open: testQueues({ ackWaitMs: 2_000 }),
+      createLedger,
+      leaseMs: 4_000,
+      shared: 'durable consumer',
     });
-    afterAll(async () => {
-      await nc?.close();
-      await pool.end();
-    });
-
-    interface Scenario {
-      readonly label: string;
-      readonly consumers: number;
-      readonly count: number;
-      readonly kills: readonly CrashPoint[];
-      readonly withoutIdem?: boolean;
-    }
-
-    /** Publish `count` credits, run the consumers with their kills, and read the ledger. */
-    async function scenario(s: Scenario) {
-      const records = uniqueName('idem_records');
-      const ledger = uniqueName('idem_ledger');
-      const streams = await assertStreams(jsm, uniqueName('idem_credits'), {
-        ackWaitMs: ACK_WAIT_MS,
-      });
-      try {
-        await postgresStore({ pool, table: records }).migrate();
-        await createLedger(pool, ledger);
-        const ids = Array.from({ length: s.count }, () => randomUUID());
-        await publishCredits(
-          jetstream(nc),
-          streams.subject,
-          ids.map((messageId, i) => ({
-            messageId,
-            credit: { account: `acct-${i % 17}`, amountCents: 100 + i },
-          })),
-        );
-        const run = await crashRun({
-          child,
-          env: {
-            NATS_URL,
-            DATABASE_URL,
-            STREAMS: JSON.stringify(streams),
-            RECORDS_TABLE: records,
-            LEDGER_TABLE: ledger,
-            LEASE_MS: String(LEASE_MS),
-            RETRY_DELAY_MS: '250',
-            WITHOUT_IDEM: s.withoutIdem ? '1' : '0',
-          },
-          ids,
-          consumers: s.consumers,
-          kills: s.kills,
-          spacing: Math.floor((2 * s.count) / (s.kills.length + 1)),
-        });
-        const ledgerRows = await readLedger(pool, ledger);
-        const f = figures(run, ledgerRows, ids);
-        console.log(formatFigures(`NATS JetStream, ${s.label}`, f));
-        // Every message acked (a work-queue stream deletes acked messages), nothing parked.
-        const left = {
-          queued: (await jsm.streams.info(streams.stream)).state.messages,
-          deadLettered: (await jsm.streams.info(streams.deadStream)).state.messages,
-        };
-        return { run, ledgerRows, f, left };
-      } finally {
-        await jsm.streams.delete(streams.stream);
-        await jsm.streams.delete(streams.deadStream);
-        await pool.query(`DROP TABLE IF EXISTS ${records}, ${ledger}`);
-      }
-    }
-
-    async function appliedOnce(s: Scenario): Promise<Figures> {
-      const { run, ledgerRows, f, left } = await scenario(s);
-      expectAppliedOnce(run, ledgerRows, f, s.kills.length);
-      expect(left).toEqual({ queued: 0, deadLettered: 0 });
-      return f;
-    }
-
-    it('one consumer at a time, replaced after each kill: every message applied once', async () => {
-      await appliedOnce({
-        label: 'one consumer at a time',
-        consumers: 1,
-        count: 300,
-        kills: KILLS,
-      });
-    }, 60_000);
-
-    it('two consumers competing on one durable consumer, one killed at a time: every message applied once', async () => {
-      const f = await appliedOnce({
-        label: 'two competing consumers',
-        consumers: 2,
-        count: 400,
-        kills: KILLS,
-      });
-      // A message killed before its commit came back after the ack wait, while
-      // the dead consumer's claim was still leased: held, not run twice.
-      expect(f.heldInFlight).toBeGreaterThan(0);
-    }, 60_000);
-
-    it('the control: without idem, the same consumer killed before its acks applies messages twice', async () => {
-      const kills: CrashPoint[] = ['before-ack', 'before-ack', 'before-ack'];
-      const { f } = await scenario({
-        label: 'control, without idem',
-        consumers: 1,
-        count: 150,
-        kills,
-        withoutIdem: true,
-      });
-      expect(f.kills).toBe(kills.length);
-      expect(f.lost).toBe(0);
-      // Each kill left at least its own committed, unacked message to be applied again.
-      expect(f.duplicates).toBeGreaterThanOrEqual(kills.length);
-    }, 60_000);
   },
 );

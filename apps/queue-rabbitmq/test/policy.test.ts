@@ -1,137 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { createIdempotency } from '@idem/core';
-import { postgresStore } from '@idem/store-postgres';
-import { reachPostgres, readLedger, testPool, uniqueName } from '@idem/test-queues';
-import amqp from 'amqplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Consumer, consumeCredits, type Settled } from '../src/consumer.ts';
+import { policySuite, reachPostgres } from '@idem/test-queues';
+import { describe, expect, it } from 'vitest';
 import { createLedger } from '../src/ledger.ts';
-import { publishCredits } from '../src/publish.ts';
-import { assertQueues } from '../src/topology.ts';
-import { AMQP_URL, reachRabbitMQ } from './broker.ts';
+import { reachRabbitMQ } from './broker.ts';
+import { testQueues } from './queues.ts';
 
 // What the consumer does with each outcome of `run`, against the real broker
-// and database: poison messages, messages it cannot key, a reused id, and a
-// store that is not there.
+// and database: the shared policy tests, and a reused message id.
 
 const postgresUp = await reachPostgres();
 const rabbitUp = await reachRabbitMQ();
-const MAX_DELIVERIES = 3;
 
 describe.skipIf(!postgresUp || !rabbitUp)(
   'RabbitMQ consumer: what it does with each outcome',
   () => {
-    const pool = testPool(12);
-    let connection: amqp.ChannelModel;
-    let publisher: amqp.ConfirmChannel;
-    let queue: string;
-    let deadLetters: string;
-    let records: string;
-    let ledger: string;
-    let consumer: Consumer | undefined;
-    const events: Settled[] = [];
+    const { setUp, until, of, pool } = policySuite({ open: testQueues(), createLedger });
 
-    beforeAll(async () => {
-      connection = await amqp.connect(AMQP_URL);
-      publisher = await connection.createConfirmChannel();
-    });
-    afterEach(async () => {
-      await consumer?.close();
-      consumer = undefined;
-      events.length = 0;
-      await publisher.deleteQueue(queue);
-      await publisher.deleteQueue(deadLetters);
-      await pool.query(`DROP TABLE IF EXISTS ${records}, ${ledger}`);
-    });
-    afterAll(async () => {
-      await connection?.close();
-      await pool.end();
-    });
-
-    /** Fresh queues and tables; the records table only with `migrate`. */
-    async function setUp(migrate = true) {
-      queue = uniqueName('idem_credits');
-      records = uniqueName('idem_records');
-      ledger = uniqueName('idem_ledger');
-      ({ deadLetters } = await assertQueues(publisher, queue));
-      const store = postgresStore({ pool, table: records });
-      if (migrate) await store.migrate();
-      await createLedger(pool, ledger);
-      consumer = await consumeCredits({
-        channel: await connection.createChannel(),
-        queue,
-        idem: createIdempotency({ store, logger: false }),
-        store,
-        ledger,
-        retryDelayMs: 50,
-        maxDeliveries: MAX_DELIVERIES,
-        onSettled: (settled) => events.push(settled),
-      });
-      return store;
-    }
-
-    async function until(done: () => boolean, what: string): Promise<void> {
-      for (const deadline = Date.now() + 15_000; !done(); ) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-
-    const of = (id: string) => events.filter((e) => e.messageId === id);
-
-    it('a message whose operation keeps failing is retried, then dead-lettered, and leaves no trace', async () => {
-      await setUp();
-      const [poison, good] = [randomUUID(), randomUUID()];
-      await publishCredits(publisher, queue, [
-        { messageId: poison, credit: { account: 'a', amountCents: 0 } }, // violates the ledger's CHECK
-        { messageId: good, credit: { account: 'a', amountCents: 100 } },
-      ]);
-      await until(() => of(poison).some((e) => e.action === 'dead-letter'), 'the dead letter');
-      await until(() => of(good).some((e) => e.action === 'ack'), 'the good message');
-
-      expect(of(poison).map((e) => [e.action, e.deliveries])).toEqual([
-        ['retry', 1],
-        ['retry', 2],
-        ['dead-letter', 3],
-      ]);
-      expect(of(poison).at(-1)?.reason).toMatch(/check constraint/);
-      const parked = await publisher.get(deadLetters, { noAck: true });
-      expect(parked === false ? 'nothing parked' : parked.properties.messageId).toBe(poison);
-      const { byMessage } = await readLedger(pool, ledger);
-      expect([...byMessage.keys()]).toEqual([good]);
-      // Each failure released its key: only the good message has a record.
-      const { rows } = await pool.query(`SELECT state FROM ${records}`);
-      expect(rows).toEqual([{ state: 'completed' }]);
-    }, 30_000);
-
-    it('a message without an id, or whose body is not a credit, is dead-lettered at once', async () => {
-      await setUp();
-      publisher.sendToQueue(queue, Buffer.from('{"account":"a","amountCents":100}'));
-      publisher.sendToQueue(queue, Buffer.from('not json'), { messageId: randomUUID() });
-      await publisher.waitForConfirms();
-      await until(() => events.length === 2, 'both messages');
-
-      expect(events.map((e) => [e.action, e.reason, e.deliveries]).sort()).toEqual([
-        ['dead-letter', 'no message id', 1],
-        ['dead-letter', 'not a credit', 1],
-      ]);
-      expect((await publisher.checkQueue(deadLetters)).messageCount).toBe(2);
-      expect((await readLedger(pool, ledger)).rows).toBe(0);
-    }, 30_000);
-
-    it('a reused message id with another body is dead-lettered, and the first message stands', async () => {
-      await setUp();
+    it('a republished message is replayed; a reused message id with another body is dead-lettered, and the first message stands', async () => {
+      const { queue, ledger } = await setUp();
       const id = randomUUID();
       const credit = { account: 'a', amountCents: 100 };
-      await publishCredits(publisher, queue, [{ messageId: id, credit }]);
+      await queue.publish([{ messageId: id, credit }]);
       await until(() => of(id).length === 1, 'the first message');
       // A publisher that retries sends the same body: a replay, acked.
-      await publishCredits(publisher, queue, [{ messageId: id, credit }]);
+      await queue.publish([{ messageId: id, credit }]);
       await until(() => of(id).length === 2, 'the republished message');
       // A publisher that reuses an id for another message: refused.
-      await publishCredits(publisher, queue, [
-        { messageId: id, credit: { account: 'a', amountCents: 999 } },
-      ]);
+      await queue.publish([{ messageId: id, credit: { account: 'a', amountCents: 999 } }]);
       await until(() => of(id).length === 3, 'the reused id');
 
       expect(of(id).map((e) => [e.action, e.status ?? e.reason])).toEqual([
@@ -141,31 +36,7 @@ describe.skipIf(!postgresUp || !rabbitUp)(
       ]);
       const { rows } = await pool.query(`SELECT amount_cents FROM ${ledger}`);
       expect(rows).toEqual([{ amount_cents: 100 }]);
-    }, 30_000);
-
-    it('while the store is down, messages are retried past maxDeliveries, never dead-lettered, and applied once when it is back', async () => {
-      const store = await setUp(false); // no records table: every claim fails
-      const ids = Array.from({ length: 10 }, () => randomUUID());
-      await publishCredits(
-        publisher,
-        queue,
-        ids.map((messageId, i) => ({ messageId, credit: { account: 'a', amountCents: 100 + i } })),
-      );
-      await until(
-        () => events.some((e) => e.deliveries > MAX_DELIVERIES),
-        `a delivery past maxDeliveries (${MAX_DELIVERIES})`,
-      );
-      expect(events.every((e) => e.action === 'retry' && e.reason === 'STORE_UNAVAILABLE')).toBe(
-        true,
-      );
-      expect((await readLedger(pool, ledger)).rows).toBe(0);
-
-      await store.migrate();
-      await until(() => ids.every((id) => of(id).some((e) => e.action === 'ack')), 'every message');
-      expect(events.filter((e) => e.action === 'dead-letter')).toEqual([]);
-      const { rows, byMessage } = await readLedger(pool, ledger);
-      expect(rows).toBe(ids.length);
-      expect([...byMessage.keys()].sort()).toEqual([...ids].sort());
+      expect(await queue.parked()).toEqual([id]);
     }, 30_000);
   },
 );

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { Figures, Ledger } from './figures.js';
-import type { CrashRun } from './index.js';
+import type { CrashRun } from './run.js';
 
 /**
  * Check a crash run with idem: every message applied exactly once, each kill

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { CrashRun } from './index.js';
+import type { CrashRun } from './run.js';
 
 /** The side effects: the ledger rows, by message id, with the consumer that wrote each. */
 export interface Ledger {
