@@ -98,7 +98,9 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
             request.body = stream;
           })
         : new Uint8Array(0);
-    const decision = await http.handle(nodeHttpRequest(request.raw, request.url, body), request);
+    const route = () => request.routeOptions.url;
+    const described = nodeHttpRequest(request.raw, request.url, body, route);
+    const decision = await http.handle(described, request);
     // The copy was only for the fingerprint; a large upload need not be held twice.
     copy?.forget();
     if (decision.action === 'pass') return;

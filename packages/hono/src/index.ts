@@ -121,6 +121,8 @@ export function idempotency<E extends Env = Env>(
         path: c.req.path,
         query: q === -1 ? '' : url.slice(q + 1),
         header: (name) => c.req.header(name) ?? null,
+        // The handler's route: the last one matched (idem's own is a middleware's).
+        route: () => c.req.matchedRoutes.at(-1)?.path,
         body: async (limit) => {
           bytes = await readBody(c, limit);
           return bytes;

@@ -1,11 +1,11 @@
-import { randomToken } from '../bytes.js';
+import { randomToken, sha256Hasher } from '../bytes.js';
 import {
   FingerprintMismatchError,
   RequestInFlightError,
   ResultNotStoredError,
   StoreUnavailableError,
 } from '../errors.js';
-import { emit } from '../hooks.js';
+import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
 import { scopedKey } from '../scope.js';
 import type { ClaimResult, StoredResponse } from '../store.js';
 import { type Execution, protectedExecution, unprotectedExecution } from './execution.js';
@@ -28,6 +28,12 @@ export interface BeginInput {
    * (Cloudflare Workers' `ctx.waitUntil`).
    */
   readonly waitUntil?: (promise: Promise<unknown>) => void;
+  /** The HTTP request, for hook events (the HTTP layer sets it). */
+  readonly request?: {
+    readonly method: string;
+    readonly path: string;
+    readonly route?: string | undefined;
+  };
 }
 
 /** The key was completed before: here is its stored result. */
@@ -66,20 +72,36 @@ export function createEngine(options: IdempotencyOptions): Engine {
   const { store, hooks } = opts;
   const calls = storeCalls(opts);
   const env = { options: opts, calls, renewal: leaseRenewal(opts, calls) };
+  // Hook events name the scope by its hash; computed only when someone listens.
+  const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
+
+  async function eventOf(input: BeginInput, storeKey: string): Promise<HookEvent> {
+    if (!observed) return { storeKey, scopeHash: '' };
+    const scopeHash = (await sha256Hasher().update(input.scope).base64url()).slice(0, 22);
+    const { request } = input;
+    if (!request) return { storeKey, scopeHash };
+    return {
+      storeKey,
+      scopeHash,
+      method: request.method,
+      path: request.path,
+      ...(request.route === undefined ? {} : { route: request.route }),
+    };
+  }
 
   /** One claim with a fresh owner token; a failure becomes `StoreUnavailableError`. */
   async function claim(
     input: BeginInput,
-    storeKey: string,
+    event: HookEvent,
   ): Promise<{ readonly result: ClaimResult; readonly token: string }> {
     const token = randomToken();
     const startedAt = Date.now();
     const request = { fingerprint: input.fingerprint, token, leaseMs: opts.leaseMs };
-    const sent = invoke(() => store.claim(storeKey, request));
+    const sent = invoke(() => store.claim(event.storeKey, request));
     try {
-      return { result: await calls.within(storeKey, 'claim', sent), token };
+      return { result: await calls.within(event, 'claim', sent), token };
     } catch (error) {
-      const background = giveBackLostClaim(storeKey, token, sent, startedAt);
+      const background = giveBackLostClaim(event, token, sent, startedAt);
       input.waitUntil?.(background);
       throw new StoreUnavailableError('claim', error);
     }
@@ -92,7 +114,7 @@ export function createEngine(options: IdempotencyOptions): Engine {
    * lease. Bounded: past the lease the record frees itself anyway.
    */
   async function giveBackLostClaim(
-    storeKey: string,
+    event: HookEvent,
     token: string,
     sent: Promise<ClaimResult>,
     startedAt: number,
@@ -106,42 +128,56 @@ export function createEngine(options: IdempotencyOptions): Engine {
       sleep(Math.max(0, until - Date.now())).then(() => 'expired'),
     ]);
     if (answer === 'refused' || answer === 'expired') return;
-    await calls.giveBack(storeKey, token, until);
+    await calls.giveBack(event, token, until);
   }
 
   async function begin(input: BeginInput): Promise<Decision> {
+    const begunAt = Date.now();
     const storeKey = await scopedKey(input.scope, input.key);
-    const deadline = Date.now() + opts.waitTimeoutMs;
+    const event = await eventOf(input, storeKey);
+    emit(hooks, 'started', event);
+    const finished = (outcome: FinishedOutcome, status?: number) =>
+      emit(hooks, 'finished', {
+        ...event,
+        outcome,
+        ...(status === undefined ? {} : { status }),
+        durationMs: Date.now() - begunAt,
+      });
+    const deadline = begunAt + opts.waitTimeoutMs;
     for (let delay = 25; ; delay = Math.min(delay * 2, 1_000)) {
       let claimed: Awaited<ReturnType<typeof claim>>;
       try {
-        claimed = await claim(input, storeKey);
+        claimed = await claim(input, event);
       } catch (error) {
+        finished('store_unavailable');
         if (opts.failOpen) return unprotectedExecution(storeKey);
         throw error;
       }
+      const claimMs = Date.now() - begunAt;
       const { result, token } = claimed;
       if (result.claimed) {
         const { fingerprint, waitUntil } = input;
-        return protectedExecution(env, { storeKey, token, fingerprint, waitUntil });
+        return protectedExecution(env, { event, token, fingerprint, waitUntil, begunAt, claimMs });
       }
       const record = result.record;
       // A fingerprint mismatch is reported before the in-flight check: the
       // client made a mistake, and waiting would not fix it.
       if (record.fingerprint !== input.fingerprint) {
-        emit(hooks, 'mismatch', { storeKey });
+        if (hooks.mismatch) emit(hooks, 'mismatch', { ...event, claimMs });
+        finished('mismatch');
         throw new FingerprintMismatchError();
       }
       if (record.state === 'completed') {
-        if (isNotStoredMarker(record.response)) {
-          emit(hooks, 'replayed', { storeKey, stored: false });
-          throw new ResultNotStoredError(record.response.status);
-        }
-        emit(hooks, 'replayed', { storeKey, stored: true });
+        const { status } = record.response;
+        const stored = !isNotStoredMarker(record.response);
+        if (hooks.replayed) emit(hooks, 'replayed', { ...event, stored, status, claimMs });
+        finished(stored ? 'replayed' : 'not_stored', status);
+        if (!stored) throw new ResultNotStoredError(status);
         return { kind: 'replay', storeKey, response: record.response };
       }
       if (opts.concurrent === 'reject' || Date.now() + delay > deadline) {
-        emit(hooks, 'conflict', { storeKey });
+        if (hooks.conflict) emit(hooks, 'conflict', { ...event, claimMs });
+        finished('conflict');
         throw new RequestInFlightError(opts.retryAfterSeconds);
       }
       await sleep(delay);

@@ -1,10 +1,11 @@
-import { emit } from '../hooks.js';
+import { emit, type HookEvent } from '../hooks.js';
 import type { ResolvedOptions } from './options.js';
-import { invoke, type StoreCalls } from './store-calls.js';
+import type { StoreCalls } from './store-calls.js';
 
 /** A running execution's lease, as the renewal ticker keeps it. */
 export interface Lease {
-  readonly storeKey: string;
+  /** Names the record in hook events. */
+  readonly event: HookEvent;
   readonly token: string;
   /** When the last successful renewal (or the claim) was sent. */
   renewedAt: number;
@@ -18,7 +19,7 @@ export interface Lease {
 /** Keeps the leases of running executions alive until they finish. */
 export interface Renewal {
   /** Start renewing a lease claimed just now. */
-  start(storeKey: string, token: string): Lease;
+  start(event: HookEvent, token: string): Lease;
   /** Stop renewing it; returns whether it was still being renewed. */
   stop(lease: Lease): boolean;
 }
@@ -54,16 +55,14 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
   async function renew(lease: Lease, sentAt: number): Promise<void> {
     lease.renewing = true;
     try {
-      const { storeKey, token } = lease;
-      const result = await calls.within(
-        storeKey,
-        'renew',
-        invoke(() => store.renew(storeKey, token, leaseMs)),
+      const { event, token } = lease;
+      const result = await calls.call(event, 'renew', () =>
+        store.renew(event.storeKey, token, leaseMs),
       );
       if (result === 'stale') {
         // Once the operation finished, a renewal that crossed its completion
         // is stale for a good reason: only a live operation lost its lease.
-        if (running.delete(lease)) emit(hooks, 'leaseLost', { storeKey });
+        if (running.delete(lease)) emit(hooks, 'leaseLost', event);
         return;
       }
       lease.renewedAt = sentAt;
@@ -77,10 +76,10 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
   }
 
   return {
-    start(storeKey, token) {
+    start(event, token) {
       const now = Date.now();
       const lease: Lease = {
-        storeKey,
+        event,
         token,
         renewedAt: now,
         deadline: now + leaseMs,

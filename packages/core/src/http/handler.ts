@@ -40,6 +40,11 @@ export interface HttpRequest {
    */
   readonly keyLines?: readonly string[];
   /**
+   * The route pattern the request matched (`/payments/:id`), when the
+   * framework knows it before the handler runs; read only for hook events.
+   */
+  route?(): string | undefined;
+  /**
    * The raw request body bytes, read only for covered requests that carry a
    * valid key. Read at most `limit` bytes: resolve to `undefined`, without
    * reading further, as soon as the body is longer.
@@ -233,7 +238,9 @@ export function createHttpIdempotency<Ctx>(
   }
   const keepSetCookie = options.replaySetCookie ?? false;
   const typeBase = options.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE;
-  const { logger } = engine.options;
+  const { logger, hooks } = engine.options;
+  // Hook events carry the request; built only when someone listens.
+  const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
   let warnedShared = false;
 
   const defaultScope = (request: HttpRequest): string => {
@@ -308,7 +315,7 @@ export function createHttpIdempotency<Ctx>(
       context: execution.context,
       async complete(response) {
         if (!shouldStore(response.status)) {
-          await execution.release('not_kept');
+          await execution.release('not_kept', response.status);
           return undefined;
         }
         const stored =
@@ -383,6 +390,9 @@ export function createHttpIdempotency<Ctx>(
         key: parsed.key,
         fingerprint,
         ...(waitUntil ? { waitUntil } : {}),
+        ...(observed && {
+          request: { method: request.method, path: request.path, route: request.route?.() },
+        }),
       });
     } catch (error) {
       if (isIdempotencyError(error)) {
