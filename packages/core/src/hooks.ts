@@ -158,3 +158,27 @@ export function emit<K extends keyof IdempotencyHooks>(
     // A broken hook must never break the request it observes.
   }
 }
+
+/**
+ * One set of hooks that calls each of `all` in turn (`@idem/otel`'s and your
+ * own, say). A hook that throws does not stop the others.
+ */
+export function combineHooks(...all: IdempotencyHooks[]): IdempotencyHooks {
+  const combined: Record<string, (event: never) => void> = {};
+  const names = new Set(all.flatMap((hooks) => Object.keys(hooks)));
+  for (const name of names) {
+    const list = all
+      .map((hooks) => hooks[name as keyof IdempotencyHooks] as ((event: never) => void) | undefined)
+      .filter((hook): hook is (event: never) => void => typeof hook === 'function');
+    combined[name] = (event) => {
+      for (const hook of list) {
+        try {
+          hook(event);
+        } catch {
+          // A broken hook must never break the request it observes, nor its siblings.
+        }
+      }
+    };
+  }
+  return combined as IdempotencyHooks;
+}

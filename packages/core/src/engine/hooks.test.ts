@@ -171,3 +171,22 @@ describe('hook events carry what an operator needs', () => {
     expect(of('finished').map((e) => e.outcome)).toEqual(['store_unavailable']);
   });
 });
+
+describe('combineHooks', () => {
+  it('calls every set of hooks in turn; one that throws stops none of the others', async () => {
+    const { combineHooks } = await import('../hooks.js');
+    const calls: string[] = [];
+    const hooks = combineHooks(
+      { started: () => void calls.push('a'), finished: () => void calls.push('a done') },
+      {
+        started: () => {
+          throw new Error('broken');
+        },
+      },
+      { started: () => void calls.push('c') },
+    );
+    const idem = createIdempotency({ store: testStore(), hooks, logger: false });
+    await idem.run('k', () => 1);
+    expect(calls).toEqual(['a', 'c', 'a done']);
+  });
+});
