@@ -3,6 +3,11 @@
  * scope) and, for HTTP, which request.
  */
 export interface HookEvent {
+  /**
+   * Names one request, unique in this process (a counter): pairs a request's
+   * `started` with its `finished` when duplicates of one key are in flight.
+   */
+  readonly id: number;
   /** The store key: a SHA-256 of scope and idempotency key, never the raw key. */
   readonly storeKey: string;
   /**

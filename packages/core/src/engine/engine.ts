@@ -66,6 +66,9 @@ export interface Engine {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Requests begun in this process: the `id` of hook events. */
+let requests = 0;
+
 /** Create the two-phase engine. */
 export function createEngine(options: IdempotencyOptions): Engine {
   const opts = resolveOptions(options);
@@ -76,11 +79,13 @@ export function createEngine(options: IdempotencyOptions): Engine {
   const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
 
   async function eventOf(input: BeginInput, storeKey: string): Promise<HookEvent> {
-    if (!observed) return { storeKey, scopeHash: '' };
+    const id = ++requests;
+    if (!observed) return { id, storeKey, scopeHash: '' };
     const scopeHash = (await sha256Hasher().update(input.scope).base64url()).slice(0, 22);
     const { request } = input;
-    if (!request) return { storeKey, scopeHash };
+    if (!request) return { id, storeKey, scopeHash };
     return {
+      id,
       storeKey,
       scopeHash,
       method: request.method,

@@ -190,3 +190,23 @@ describe('combineHooks', () => {
     expect(calls).toEqual(['a', 'c', 'a done']);
   });
 });
+
+describe('event ids', () => {
+  it('pair each started with its finished while duplicates of one key are in flight', async () => {
+    const { of, hooks } = recorded();
+    const idem = createIdempotency({ store: testStore(), hooks, logger: false });
+    const held = gate();
+    const first = idem.run('k', () => held.promise);
+    await Promise.allSettled([idem.run('k', () => 2), idem.run('k', () => 3)]);
+    held.open();
+    await first;
+    const started = of('started').map((e) => e.id as number);
+    const finished = of('finished').map((e) => [e.id, e.outcome]);
+    expect(new Set(started).size).toBe(3);
+    expect(finished).toEqual([
+      [started[1], 'conflict'],
+      [started[2], 'conflict'],
+      [started[0], 'executed'],
+    ]);
+  });
+});
