@@ -23,24 +23,18 @@ export function tableName(table: string): string {
 export function schemaStatements(table: string = DEFAULT_TABLE): string[] {
   const t = tableName(table);
   return [
+    // The columns are explained in the README; the DDL stays bare, as it ships in Workers' bundles.
     `CREATE TABLE IF NOT EXISTS "${t}" (
-  -- The store key: 'idem1:' and a digest of scope and idempotency key.
-  key         TEXT    PRIMARY KEY,
-  -- Digest of the request that claimed the key.
-  fingerprint TEXT    NOT NULL,
-  state       TEXT    NOT NULL CHECK (state IN ('in_progress', 'completed')),
-  -- Owner (fencing) token while in progress; NULL once completed.
-  token       TEXT,
-  -- Live until, in epoch milliseconds of SQLite's clock: the lease deadline
-  -- while in progress, the expiry once completed. A row past it is treated as
-  -- absent at once and deleted by purgeExpired().
-  expires_at  INTEGER NOT NULL,
-  -- The stored response, once completed: status, [[name, value], ...] as JSON, raw body.
-  status      INTEGER,
-  headers     TEXT,
-  body        BLOB,
+  key TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('in_progress', 'completed')),
+  token TEXT,
+  expires_at INTEGER NOT NULL,
+  status INTEGER,
+  headers TEXT,
+  body BLOB,
   CHECK (state = 'in_progress' AND token IS NOT NULL
-      OR state = 'completed' AND status IS NOT NULL AND headers IS NOT NULL AND body IS NOT NULL)
+    OR state = 'completed' AND status IS NOT NULL AND headers IS NOT NULL AND body IS NOT NULL)
 );`,
     `CREATE INDEX IF NOT EXISTS "${t}_expires_at_idx" ON "${t}" (expires_at);`,
   ];
@@ -56,5 +50,5 @@ export function schemaStatements(table: string = DEFAULT_TABLE): string[] {
  * @default table 'idem_records'
  */
 export function schemaSql(table: string = DEFAULT_TABLE): string {
-  return `-- Idempotency records of @idem/store-d1: one row per store key.\n${schemaStatements(table).join('\n')}\n`;
+  return `-- @idem/store-d1: one row per store key (see the package's README).\n${schemaStatements(table).join('\n')}\n`;
 }
