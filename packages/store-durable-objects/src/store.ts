@@ -95,6 +95,10 @@ export function durableObjectStore(options: DurableObjectStoreOptions): DurableO
       if (message.includes('new_sqlite_classes')) {
         throw new ConfigurationError(`durableObjectStore: ${NEEDS_SQLITE}`, { cause: error });
       }
+      if (message.includes('workerd export condition')) {
+        // The object class came from the package's entry for other runtimes.
+        throw new ConfigurationError(message.replace(/^[\w ]*Error: /, ''), { cause: error });
+      }
       if (/does not (support|implement)|not a function|perform/i.test(message)) {
         throw new ConfigurationError(
           "durableObjectStore: the namespace's objects do not answer the store's calls. Bind it to the class the package exports: `export { IdempotencyObject } from '@idem/store-durable-objects'` in your Worker's main module, with class_name = \"IdempotencyObject\", and bundle with the workerd export condition (wrangler does).",

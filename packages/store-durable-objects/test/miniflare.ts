@@ -3,10 +3,10 @@ import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 import type { DurableObjectNamespaceLike } from '../src/index.js';
 
-/** test/worker.ts bundled as wrangler would (the workerd export condition). */
-export async function bundleTestWorker(): Promise<string> {
+/** A test Worker (./worker.ts by default) bundled as wrangler would (the workerd export condition). */
+export async function bundleTestWorker(entry = 'worker.ts'): Promise<string> {
   const result = await build({
-    entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))],
+    entryPoints: [fileURLToPath(new URL(`./${entry}`, import.meta.url))],
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -44,16 +44,22 @@ export interface Objects {
  * through miniflare's binding proxies: every call goes into workerd, to the
  * key's object.
  */
-export async function startObjects(options: { sqlite?: boolean } = {}): Promise<Objects> {
+export async function startObjects(
+  options: { sqlite?: boolean; outsideWorkerd?: boolean } = {},
+): Promise<Objects> {
   const useSQLite = options.sqlite ?? true;
+  // ./outside-worker.ts exports only the object class of the package's other entry.
+  const others = options.outsideWorkerd
+    ? { INSPECTED: 'IdempotencyObject', OTHER: 'IdempotencyObject' }
+    : { INSPECTED: 'InspectedObject', OTHER: 'SomeOtherObject' };
   const mf = new Miniflare({
     modules: true,
-    script: await bundleTestWorker(),
+    script: await bundleTestWorker(options.outsideWorkerd ? 'outside-worker.ts' : 'worker.ts'),
     compatibilityDate: '2025-09-01',
     durableObjects: {
       IDEMPOTENCY: { className: 'IdempotencyObject', useSQLite },
-      INSPECTED: { className: 'InspectedObject', useSQLite },
-      OTHER: { className: 'SomeOtherObject', useSQLite },
+      INSPECTED: { className: others.INSPECTED, useSQLite },
+      OTHER: { className: others.OTHER, useSQLite },
     },
   });
   const namespace = (await mf.getDurableObjectNamespace(

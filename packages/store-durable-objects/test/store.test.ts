@@ -86,6 +86,20 @@ describe('options and setup', () => {
       await kv.dispose();
     }
   });
+
+  it('a class bundled without the workerd export condition answers ConfigurationError naming it', async () => {
+    const outside = await startObjects({ outsideWorkerd: true });
+    try {
+      const res = await outside.mf.dispatchFetch(`http://worker/claim/${await freshKey()}`, {
+        method: 'POST',
+      });
+      const answer = (await res.json()) as { code?: string; message: string };
+      expect(answer.code).toBe('CONFIGURATION');
+      expect(answer.message).toMatch(/^IdempotencyObject was loaded .* workerd export condition/);
+    } finally {
+      await outside.dispose();
+    }
+  });
 });
 
 describe('one round trip per operation', () => {
