@@ -113,12 +113,31 @@ describe('example Worker on the memory store (per isolate)', () => {
   });
 });
 
-describe('example Worker on DynamoDB (dynalite over HTTP, from inside workerd)', () => {
-  let w: Awaited<ReturnType<typeof twoIsolates>>;
+type Isolates = Awaited<ReturnType<typeof twoIsolates>>;
+
+/** Both isolates race `n` duplicates of one payment; exactly one may charge. */
+async function expectOneCharge(w: Isolates, key: string, n: number) {
+  const replies = await Promise.all(
+    Array.from({ length: n }, (_, i) => w.pay(i % 2 ? 'a' : 'b', key)),
+  );
+  const charged = replies.filter((r) => r.status === 201 && r.replayed === null);
+  expect(charged).toHaveLength(1);
+  for (const r of replies) {
+    if (r === charged[0]) continue;
+    // A duplicate either found the first in flight (409) or finished (replay).
+    if (r.status === 409) expect(r.body.type).toBe('urn:idem:problem:request-in-flight');
+    else expect(r).toEqual({ ...charged[0], replayed: 'true' });
+  }
+}
+
+/**
+ * What a store every isolate shares must do: the example Worker on two
+ * isolates `open` starts, within the current describe block.
+ */
+function sharedAcrossIsolates(open: () => Promise<Isolates>): void {
+  let w: Isolates;
   beforeAll(async () => {
-    // The Worker reaches dynalite on 127.0.0.1: miniflare's default outbound
-    // network allows private and loopback addresses (Cloudflare's does not).
-    w = await twoIsolates({ ...FAKE_AWS, IDEM_TABLE: TABLE, DYNAMODB_ENDPOINT: dynamo.endpoint });
+    w = await open();
   }, 120_000);
   afterAll(() => w?.mf.dispose());
 
@@ -130,8 +149,16 @@ describe('example Worker on DynamoDB (dynalite over HTTP, from inside workerd)',
   });
 
   it('lets exactly one of parallel duplicates across isolates charge', async () => {
-    await expectOneCharge(w, 'order-2');
+    for (let round = 0; round < 5; round++) await expectOneCharge(w, `order-race-${round}`, 12);
   });
+}
+
+describe('example Worker on DynamoDB (dynalite over HTTP, from inside workerd)', () => {
+  // The Worker reaches dynalite on 127.0.0.1: miniflare's default outbound
+  // network allows private and loopback addresses (Cloudflare's does not).
+  sharedAcrossIsolates(() =>
+    twoIsolates({ ...FAKE_AWS, IDEM_TABLE: TABLE, DYNAMODB_ENDPOINT: dynamo.endpoint }),
+  );
 
   it('answers 503, without charging, when DynamoDB is unreachable', async () => {
     const down = await twoIsolates({
@@ -150,38 +177,12 @@ describe('example Worker on DynamoDB (dynalite over HTTP, from inside workerd)',
   }, 120_000);
 });
 
-/** Both isolates race `n` duplicates of one payment; exactly one may charge. */
-async function expectOneCharge(w: Awaited<ReturnType<typeof twoIsolates>>, key: string, n = 8) {
-  const replies = await Promise.all(
-    Array.from({ length: n }, (_, i) => w.pay(i % 2 ? 'a' : 'b', key)),
-  );
-  const charged = replies.filter((r) => r.status === 201 && r.replayed === null);
-  expect(charged).toHaveLength(1);
-  for (const r of replies) {
-    if (r === charged[0]) continue;
-    if (r.status === 409) expect(r.body.type).toBe('urn:idem:problem:request-in-flight');
-    else expect(r).toEqual({ ...charged[0], replayed: 'true' });
-  }
-}
-
 describe('example Worker on D1 (one database bound to both isolates)', () => {
-  let w: Awaited<ReturnType<typeof twoIsolates>>;
-  beforeAll(async () => {
-    w = await twoIsolates({}, () => ({ d1Databases: { IDEM_DB: 'idem-worker-example' } }));
+  sharedAcrossIsolates(async () => {
+    const w = await twoIsolates({}, () => ({ d1Databases: { IDEM_DB: 'idem-worker-example' } }));
     // The table, created from Node as a deploy step would (wrangler d1 migrations apply).
     await d1Store({ database: await w.mf.getD1Database('IDEM_DB', 'a') }).migrate();
-  }, 120_000);
-  afterAll(() => w?.mf.dispose());
-
-  it('replays a charge made on one isolate to a retry on another', async () => {
-    const first = await w.pay('a', 'order-1');
-    expect(first).toMatchObject({ status: 201, replayed: null, body: { amount: 100 } });
-    expect(await w.pay('b', 'order-1')).toEqual({ ...first, replayed: 'true' });
-    expect(await w.pay('a', 'order-1')).toEqual({ ...first, replayed: 'true' });
-  });
-
-  it('lets exactly one of parallel duplicates across isolates charge', async () => {
-    for (let round = 0; round < 5; round++) await expectOneCharge(w, `order-race-${round}`, 12);
+    return w;
   });
 
   it('answers 503, without charging, when the table was never created', async () => {
@@ -198,11 +199,10 @@ describe('example Worker on D1 (one database bound to both isolates)', () => {
 });
 
 describe('example Worker on Durable Objects (one namespace bound to both isolates)', () => {
-  let w: Awaited<ReturnType<typeof twoIsolates>>;
-  beforeAll(async () => {
-    // Worker a defines the namespace (its export IdempotencyObject, SQLite
-    // storage as new_sqlite_classes declares); b binds the same one.
-    w = await twoIsolates({}, (name) => ({
+  // Worker a defines the namespace (its export IdempotencyObject, with SQLite
+  // storage as new_sqlite_classes declares); b binds the same one.
+  sharedAcrossIsolates(() =>
+    twoIsolates({}, (name) => ({
       durableObjects: {
         IDEMPOTENCY: {
           className: 'IdempotencyObject',
@@ -210,18 +210,6 @@ describe('example Worker on Durable Objects (one namespace bound to both isolate
           ...(name === 'b' ? { scriptName: 'a' } : {}),
         },
       },
-    }));
-  }, 120_000);
-  afterAll(() => w?.mf.dispose());
-
-  it('replays a charge made on one isolate to a retry on another', async () => {
-    const first = await w.pay('b', 'order-1');
-    expect(first).toMatchObject({ status: 201, replayed: null, body: { amount: 100 } });
-    expect(await w.pay('a', 'order-1')).toEqual({ ...first, replayed: 'true' });
-    expect(await w.pay('b', 'order-1')).toEqual({ ...first, replayed: 'true' });
-  });
-
-  it('lets exactly one of parallel duplicates across isolates charge', async () => {
-    for (let round = 0; round < 5; round++) await expectOneCharge(w, `order-race-${round}`, 12);
-  });
+    })),
+  );
 });

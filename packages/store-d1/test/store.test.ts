@@ -157,11 +157,14 @@ describe('one round trip per operation', () => {
 });
 
 describe('bodies up to D1 row limits', () => {
-  it('keeps a body of maxResponseBytes byte-exact', async () => {
+  it('keeps a body of maxResponseBytes byte-exact, also when it is a view into a larger buffer', async () => {
     const key = await freshKey();
     const owner = claim();
     await store.claim(key, owner);
-    const body = new Uint8Array(store.maxResponseBytes).map((_, i) => (i * 7 + (i >> 9)) & 0xff);
+    const buffer = new Uint8Array(store.maxResponseBytes + 100).map(
+      (_, i) => (i * 7 + (i >> 9)) & 0xff,
+    );
+    const body = buffer.subarray(100);
     const headers = [['content-type', 'application/octet-stream']] as const;
     expect(await store.complete(key, owner.token, response(body, headers), 60_000)).toBe('ok');
     const record = await store.read(key);

@@ -12,20 +12,7 @@ import { ConfigurationError } from '@idem/core';
 import { idempotencyObjectOn } from './object.js';
 import type { IdempotencyObjectClass, IdempotencyObjectInstance } from './protocol.js';
 
-export type {
-  DurableObjectStateLike,
-  IdempotencyObjectClass,
-  IdempotencyObjectInstance,
-  Operation,
-  Reply,
-  SqlStorageLike,
-} from './protocol.js';
-export {
-  type DurableObjectNamespaceLike,
-  type DurableObjectStore,
-  type DurableObjectStoreOptions,
-  durableObjectStore,
-} from './store.js';
+export * from './api.js';
 
 /** Stands in for workerd's `DurableObject` outside workerd. */
 abstract class OutsideWorkerd {

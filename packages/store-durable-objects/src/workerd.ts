@@ -10,20 +10,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { idempotencyObjectOn } from './object.js';
 import type { IdempotencyObjectClass, IdempotencyObjectInstance } from './protocol.js';
 
-export type {
-  DurableObjectStateLike,
-  IdempotencyObjectClass,
-  IdempotencyObjectInstance,
-  Operation,
-  Reply,
-  SqlStorageLike,
-} from './protocol.js';
-export {
-  type DurableObjectNamespaceLike,
-  type DurableObjectStore,
-  type DurableObjectStoreOptions,
-  durableObjectStore,
-} from './store.js';
+export * from './api.js';
 
 /**
  * The store's Durable Object class. Export it from your Worker's main module
