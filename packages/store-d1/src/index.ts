@@ -157,6 +157,18 @@ status = ?4, headers = ?5, body = ?6 WHERE ${owned(sqliteNow('?7'))}`;
   const PURGE = `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t}
 WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
 
+  // Each statement is prepared once per store and bound per call: binding
+  // makes a new statement, and saves miniflare's proxy a call per operation.
+  const prepared = new Map<string, D1StatementLike>();
+  const statement = (sql: string): D1StatementLike => {
+    let found = prepared.get(sql);
+    if (found === undefined) {
+      found = database.prepare(sql);
+      prepared.set(sql, found);
+    }
+    return found;
+  };
+
   /** The injected clock's reading, or NULL for SQLite's. */
   const now = (): number | null => (clock ? clock() : null);
 
@@ -190,8 +202,8 @@ WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
       const { fingerprint, token, leaseMs } = request;
       const [, read] = await send(() =>
         database.batch([
-          database.prepare(CLAIM_WRITE).bind(key, fingerprint, token, leaseMs, now()),
-          database.prepare(CLAIM_READ).bind(key, token),
+          statement(CLAIM_WRITE).bind(key, fingerprint, token, leaseMs, now()),
+          statement(CLAIM_READ).bind(key, token),
         ]),
       );
       const row = read?.results?.[0] as Row | undefined;
@@ -216,11 +228,17 @@ WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
         encoder.encode(headers).byteLength +
         size;
       if (rowBytes > ROW_LIMIT) throw new ResponseTooLargeError(rowBytes, ROW_LIMIT);
-      const statement = database
-        .prepare(COMPLETE)
-        .bind(key, token, ttlMs, response.status, headers, response.body, now());
+      const completion = statement(COMPLETE).bind(
+        key,
+        token,
+        ttlMs,
+        response.status,
+        headers,
+        response.body,
+        now(),
+      );
       try {
-        return await changed(statement);
+        return await changed(completion);
       } catch (error) {
         if (/too big|SQLITE_TOOBIG/i.test(String((error as { message?: unknown })?.message))) {
           throw new ResponseTooLargeError(rowBytes, ROW_LIMIT);
@@ -230,15 +248,15 @@ WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
     },
 
     release(key: string, token: string): Promise<OwnerResult> {
-      return changed(database.prepare(RELEASE).bind(key, token, now()));
+      return changed(statement(RELEASE).bind(key, token, now()));
     },
 
     renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
-      return changed(database.prepare(RENEW).bind(key, token, leaseMs, now()));
+      return changed(statement(RENEW).bind(key, token, leaseMs, now()));
     },
 
     async read(key: string): Promise<StoredRecord | undefined> {
-      const row = await send(() => database.prepare(READ).bind(key, now()).first());
+      const row = await send(() => statement(READ).bind(key, now()).first());
       return row ? toRecord(row as unknown as Row) : undefined;
     },
 
@@ -255,7 +273,7 @@ WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
       }
       let total = 0;
       for (;;) {
-        const result = await send(() => database.prepare(PURGE).bind(batchSize, now()).run());
+        const result = await send(() => statement(PURGE).bind(batchSize, now()).run());
         const deleted = result.meta.changes ?? 0;
         total += deleted;
         if (deleted < batchSize) return total;

@@ -11,6 +11,7 @@ storeSuite({
   name: 'd1 (miniflare binding proxy, SQLite clock)',
   clock: 'server', // leases and expiry judged by SQLite's julianday('now')
   sharedBackend: true,
+  timeoutMs: 180_000, // each call crosses miniflare's proxy into workerd: slow on a loaded machine
   createStore: () => d1Store({ database: d1.database, table }),
 });
 
@@ -20,6 +21,7 @@ storeSuite({
   name: 'd1 (miniflare binding proxy, injected clock)',
   clock: 'injectable',
   sharedBackend: true,
+  timeoutMs: 180_000, // each call crosses miniflare's proxy into workerd: slow on a loaded machine
   createStore: ({ now }) => d1Store({ database: d1.database, table, now }),
   teardown: () => d1.dispose(),
 });

@@ -10,6 +10,7 @@ storeSuite({
   name: "durable objects (miniflare binding proxy, the object's clock)",
   clock: 'server', // leases and expiry judged by each object's Date.now() when the call arrives
   sharedBackend: true,
+  timeoutMs: 180_000, // each call crosses miniflare's proxy into workerd: slow on a loaded machine
   createStore: () => durableObjectStore({ namespace: objects.namespace }),
 });
 
@@ -19,6 +20,7 @@ storeSuite({
   name: 'durable objects (miniflare binding proxy, injected clock)',
   clock: 'injectable',
   sharedBackend: true,
+  timeoutMs: 180_000, // each call crosses miniflare's proxy into workerd: slow on a loaded machine
   createStore: ({ now }) => durableObjectStore({ namespace: objects.namespace, now }),
   teardown: () => objects.dispose(),
 });
