@@ -157,8 +157,9 @@ status = ?4, headers = ?5, body = ?6 WHERE ${owned(sqliteNow('?7'))}`;
   const PURGE = `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t}
 WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
 
-  // Each statement is prepared once per store and bound per call: binding
-  // makes a new statement, and saves miniflare's proxy a call per operation.
+  // Each statement is prepared once per store and bound per call (binding
+  // makes a new statement). A prepared statement holds no request's I/O, so
+  // an app built once per isolate reuses them; miniflare's proxy saves a call.
   const prepared = new Map<string, D1StatementLike>();
   const statement = (sql: string): D1StatementLike => {
     let found = prepared.get(sql);
@@ -191,8 +192,8 @@ WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
     }
   }
 
-  const changed = async (statement: D1StatementLike): Promise<OwnerResult> =>
-    (await send(() => statement.run())).meta.changes === 1 ? 'ok' : 'stale';
+  const changed = async (bound: D1StatementLike): Promise<OwnerResult> =>
+    (await send(() => bound.run())).meta.changes === 1 ? 'ok' : 'stale';
 
   return {
     table,
@@ -247,11 +248,11 @@ WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
       }
     },
 
-    release(key: string, token: string): Promise<OwnerResult> {
+    async release(key: string, token: string): Promise<OwnerResult> {
       return changed(statement(RELEASE).bind(key, token, now()));
     },
 
-    renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
+    async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
       return changed(statement(RENEW).bind(key, token, leaseMs, now()));
     },
 

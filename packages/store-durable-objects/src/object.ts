@@ -152,9 +152,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       const next = sql.exec('SELECT min(purge_at) AS at FROM idem_records').toArray()[0]?.at;
       const { storage } = this.#state;
       if (typeof next === 'number') return storage.setAlarm(next);
+      // An object with no stored data costs nothing and is forgotten. No call
+      // can slip in before deleteAll(): a Durable Object's input gate holds
+      // every other event while its storage operations run.
       this.#sql = undefined;
       await storage.deleteAlarm();
-      // An object with no stored data costs nothing and is forgotten.
       await storage.deleteAll();
     }
   };
