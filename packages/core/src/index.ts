@@ -10,6 +10,12 @@ export { bindTransaction, type ExecutionContext } from './engine/context.js';
 export type { BeginInput, Decision, Engine, Replay } from './engine/engine.js';
 export type { Execution, ReleaseReason } from './engine/execution.js';
 export { isNotStoredMarker } from './engine/not-stored.js';
+export type {
+  InspectedRecord,
+  Operators,
+  RecordAddress,
+  ReleaseOptions,
+} from './engine/operators.js';
 export {
   type IdempotencyLogger,
   type IdempotencyOptions,
@@ -36,7 +42,13 @@ export {
   StoreUnavailableError,
 } from './errors.js';
 export { canonicalQuery, type FingerprintInput, fingerprintRequest } from './fingerprint.js';
-export type { HookEvent, IdempotencyHooks } from './hooks.js';
+export {
+  combineHooks,
+  type FinishedOutcome,
+  type HookEvent,
+  type IdempotencyHooks,
+  type StoreOperation,
+} from './hooks.js';
 export { MAX_KEY_LENGTH, type ParsedKey, parseIdempotencyKey } from './key.js';
 export {
   ABSENT,
