@@ -98,7 +98,8 @@ export async function consumeCredits(options: ConsumerOptions): Promise<Consumer
     const credit = parseCredit(message.content);
     if (typeof messageId !== 'string' || messageId === '' || credit === undefined) {
       const reason = credit === undefined ? 'not a credit' : 'no message id';
-      return { messageId: undefined, action: 'dead-letter', reason, deliveries };
+      const id = typeof messageId === 'string' && messageId !== '' ? messageId : undefined;
+      return { messageId: id, action: 'dead-letter', reason, deliveries };
     }
     try {
       const { status } = await idem.run(
