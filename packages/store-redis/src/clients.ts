@@ -1,6 +1,7 @@
 /**
- * The three commands the store sends, binary in and out. Only the shape of
- * the client is described here (no import from its package).
+ * The three commands the store sends, on ioredis or node-redis, binary in and
+ * out. Only the shape of each client is described here (no import from
+ * either package), so neither library's types are needed to use the other.
  */
 
 /** An ioredis client, `new Redis()` or `new Cluster()`: the part the store uses. */
@@ -12,8 +13,33 @@ export interface IoredisClient {
   ): Promise<unknown>;
 }
 
+/** Per-command options of node-redis (`CommandOptions`): the part the store sets. */
+export interface NodeRedisCommandOptions {
+  readonly typeMapping?: Readonly<Record<number, unknown>>;
+}
+
+/** A node-redis client, `createClient()` from `redis` (v5 or newer): the part the store uses. */
+export interface NodeRedisClient {
+  sendCommand(
+    args: ReadonlyArray<string | Buffer>,
+    options?: NodeRedisCommandOptions,
+  ): Promise<unknown>;
+  withTypeMapping(typeMapping: never): unknown;
+}
+
+/** A node-redis cluster client, `createCluster()` from `redis` (v5 or newer): the part the store uses. */
+export interface NodeRedisCluster {
+  sendCommand(
+    firstKey: string | Buffer | undefined,
+    isReadonly: boolean | undefined,
+    args: ReadonlyArray<string | Buffer>,
+    options?: NodeRedisCommandOptions,
+  ): Promise<unknown>;
+  readonly masters: ReadonlyArray<unknown>;
+}
+
 /** Every client {@link redisStore} takes. */
-export type RedisClient = IoredisClient;
+export type RedisClient = IoredisClient | NodeRedisClient | NodeRedisCluster;
 
 /** A Lua script and its SHA1, as `EVALSHA` wants it. */
 export interface Script {
@@ -31,6 +57,10 @@ export interface Commands {
   /** `EVALSHA`, or `EVAL` when Redis does not have the script (yet). */
   run(script: Script, key: string, args: ReadonlyArray<Buffer | string>): Promise<unknown>;
 }
+
+// node-redis replies with strings unless told otherwise: bulk strings (RESP
+// type '$', RESP_TYPES.BLOB_STRING = 36) come back as Buffers with this.
+const BUFFERS: NodeRedisCommandOptions = { typeMapping: { 36: Buffer } };
 
 /** Redis refused EVALSHA because its script cache lacks the script: it did not run. */
 const noScript = (error: unknown): boolean =>
@@ -59,10 +89,32 @@ function ioredis(client: IoredisClient): Commands {
   };
 }
 
+function nodeRedis(client: NodeRedisClient | NodeRedisCluster): Commands {
+  const cluster = 'masters' in client;
+  // Every command goes to the key's master (never a replica: a record must be read where it is written).
+  const send = cluster
+    ? (key: string, args: ReadonlyArray<string | Buffer>) =>
+        (client as NodeRedisCluster).sendCommand(key, false, args, BUFFERS)
+    : (_key: string, args: ReadonlyArray<string | Buffer>) =>
+        (client as NodeRedisClient).sendCommand(args, BUFFERS);
+  return {
+    cluster,
+    setIfAbsent: (key, value, ms) =>
+      send(key, ['SET', key, value, 'PX', String(ms), 'NX', 'GET']) as Promise<Buffer | null>,
+    get: (key) => send(key, ['GET', key]) as Promise<Buffer | null>,
+    run: (script, key, args) =>
+      withFallback(script, (command, body) => send(key, [command, body, '1', key, ...args])),
+  };
+}
+
 /** The commands for `client`, or undefined when it is neither an ioredis nor a node-redis client. */
 export function commandsFor(client: unknown): Commands | undefined {
   if (typeof client !== 'object' || client === null) return undefined;
-  const c = client as Partial<IoredisClient>;
+  const c = client as Partial<IoredisClient & NodeRedisClient & NodeRedisCluster>;
+  // ioredis first: its clients have a sendCommand too, with another meaning.
   if (typeof c.callBuffer === 'function') return ioredis(client as IoredisClient);
+  if (typeof c.sendCommand === 'function' && typeof c.withTypeMapping === 'function') {
+    return nodeRedis(client as NodeRedisClient | NodeRedisCluster);
+  }
   return undefined;
 }

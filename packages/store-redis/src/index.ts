@@ -11,7 +11,13 @@ import {
 } from '@idem/core';
 import { type Commands, commandsFor, type RedisClient, type Script } from './clients.js';
 
-export type { IoredisClient, RedisClient } from './clients.js';
+export type {
+  IoredisClient,
+  NodeRedisClient,
+  NodeRedisCluster,
+  NodeRedisCommandOptions,
+  RedisClient,
+} from './clients.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {

@@ -8,8 +8,18 @@ import {
 } from '@idem/core';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { redisStore } from '../src/index.js';
-import { type CommandLog, commandLog, connect, freshPrefix, redisUp, sleep } from './helpers.js';
+import { type RedisClient, redisStore } from '../src/index.js';
+import {
+  type CommandLog,
+  commandLog,
+  connect,
+  connectAs,
+  freshPrefix,
+  LIBRARIES,
+  redisUp,
+  sleep,
+  type TestClient,
+} from './helpers.js';
 
 const up = await redisUp();
 
@@ -28,23 +38,25 @@ const response: StoredResponse = {
   body: new TextEncoder().encode(JSON.stringify({ id: 'ch_123', amount: 1999, status: 'ok' })),
 };
 
-describe.skipIf(!up)('redisStore on a real Redis', () => {
-  let client: Redis;
+describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (library) => {
+  let connection: TestClient;
+  let client: RedisClient;
   let admin: Redis;
   let log: CommandLog;
   beforeAll(async () => {
-    client = await connect();
+    connection = await connectAs(library);
+    client = connection.client;
     admin = await connect();
-    log = await commandLog(client, admin);
+    log = await commandLog(await connection.addr(), admin);
   });
   afterAll(() => {
     log?.close();
-    client?.disconnect();
+    connection?.close();
     admin?.disconnect();
   });
 
   it("keeps one Redis string per record, whose own expiry (PX, on Redis's clock) is the lease, then the TTL", async () => {
-    const prefix = freshPrefix('layout');
+    const prefix = freshPrefix(`layout-${library}`);
     const store = redisStore({ client, prefix });
     const key = await scopedKey('tenant', 'key-1');
     const before = Date.now();
