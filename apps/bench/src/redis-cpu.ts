@@ -230,7 +230,7 @@ function engineRow(client: 'ioredis' | 'node-redis'): Row {
             claimed.set(key, decision);
           },
           async (key) => {
-            await claimed.get(key)!.commit(response, true);
+            await claimed.get(key)!.complete(response);
             claimed.delete(key);
           },
         ],

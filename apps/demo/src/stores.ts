@@ -2,15 +2,15 @@ import type { ExecutionContext, Store } from '@idem/core';
 import { memoryStore } from '@idem/store-memory';
 
 /** The stores the demo can run on, chosen with IDEM_STORE. */
-export const STORE_KINDS = ['memory', 'redis', 'postgres', 'dynamodb'] as const;
+export const STORE_KINDS = ['memory', 'redis', 'postgres', 'mysql', 'dynamodb'] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
 
 export interface DemoStore {
   readonly store: Store;
   readonly label: string;
   /**
-   * Extra work the payments handler does with each charge (Postgres writes the
-   * payment row in the transaction of the request's idempotency record).
+   * Extra work the payments handler does with each charge (Postgres and MySQL
+   * write the payment row in the transaction of the request's idempotency record).
    */
   readonly onCharged?: (
     payment: { reference: string; chargeId: string; amount: number },

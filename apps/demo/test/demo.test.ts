@@ -18,7 +18,7 @@ async function stormAgainst(store: Store | undefined, payments: number) {
     },
   );
   try {
-    const report = await runStorm({ baseUrl: url, payments, sendKeys: store !== undefined });
+    const report = await runStorm({ baseUrl: url, payments, client: store ? 'idem' : 'naive' });
     await new Promise((r) => setTimeout(r, 100)); // abandoned handlers finish charging
     return { report, gateway };
   } finally {

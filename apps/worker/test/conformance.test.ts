@@ -82,7 +82,7 @@ async function answerWorker(request: Request): Promise<Response> {
 async function createServer(app: HttpTestApp): Promise<TestServer> {
   const slot = taken.indexOf(false);
   if (slot === -1) throw new Error(`more than ${SLOTS} test servers at once: raise SLOTS`);
-  const { store, scope, ...options } = app.options;
+  const { store, scope, shouldStore, ...options } = app.options;
   for (const [name, value] of Object.entries(options)) {
     if (holdsFunction(value)) {
       throw new Error(`option ${name} holds functions, which cannot be sent into the Worker`);
@@ -93,6 +93,9 @@ async function createServer(app: HttpTestApp): Promise<TestServer> {
     options,
     store: inWorker.get(store) ?? { kind: 'node' },
     scope: scope !== undefined,
+    ...(shouldStore && {
+      storedStatuses: Array.from({ length: 500 }, (_, i) => 100 + i).filter(shouldStore),
+    }),
   };
   taken[slot] = true;
   apps.set(spec.id, app);

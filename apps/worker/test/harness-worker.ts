@@ -85,9 +85,11 @@ function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
   const app = new Hono();
   // Hono's default error handler, minus its console.error: the suite throws on purpose.
   app.onError((_error, c) => c.text('Internal Server Error', 500));
+  const stored = spec.storedStatuses && new Set(spec.storedStatuses);
   app.use(
     idempotency({
       ...spec.options,
+      ...(stored && { shouldStore: (status: number) => stored.has(status) }),
       store: storeOf(spec.store, env, id),
       ...(spec.scope && {
         scope: (c) => callTest(env, `/scope/${id}`, JSON.stringify([...c.req.raw.headers])),

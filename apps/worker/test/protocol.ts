@@ -25,4 +25,6 @@ export interface ServerSpec {
   readonly store: StoreSpec;
   /** Whether the suite passed a `scope`: it then runs in the test, per request. */
   readonly scope: boolean;
+  /** The statuses the suite's `shouldStore` keeps, evaluated in the test (a function cannot travel). */
+  readonly storedStatuses?: readonly number[];
 }

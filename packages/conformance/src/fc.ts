@@ -1,10 +1,6 @@
 import type { Parameters as FcParameters } from 'fast-check';
 
-type Env = Record<string, string | undefined>;
-
-function env(): Env {
-  return (globalThis as { process?: { env?: Env } }).process?.env ?? {};
-}
+import { env } from './env.js';
 
 /**
  * fast-check parameters honouring the suite's knobs:
@@ -16,13 +12,14 @@ function env(): Env {
  * @param defaultRuns Runs when `FC_NUM_RUNS` is not set.
  */
 export function fcParameters<T>(defaultRuns: number): FcParameters<T> {
-  const vars = env();
-  const runs = Number(vars.FC_NUM_RUNS);
-  const seed = vars.FC_SEED === undefined ? Number.NaN : Number(vars.FC_SEED);
+  const runs = Number(env('FC_NUM_RUNS'));
+  const seedText = env('FC_SEED');
+  const seed = seedText === undefined ? Number.NaN : Number(seedText);
+  const path = env('FC_PATH');
   return {
     numRuns: Number.isInteger(runs) && runs > 0 ? runs : defaultRuns,
     ...(Number.isInteger(seed) ? { seed } : {}),
-    ...(vars.FC_PATH ? { path: vars.FC_PATH } : {}),
+    ...(path ? { path } : {}),
     // Print the seed, the path and the shrunk counterexample on failure.
     verbose: 1,
   };

@@ -1,6 +1,6 @@
 /**
  * `@idem/conformance/http`: one black-box suite, over real HTTP, that every
- * idem adapter passes, so Hono, Express and Fastify answer SPEC §3 the same way.
+ * idem adapter passes, so Hono, Express and Fastify give every HTTP answer of docs/SEMANTICS.md the same way.
  *
  * An adapter's test hands the suite a factory that starts its framework on an
  * ephemeral port with idem mounted from the options it is given and the fixed
@@ -54,6 +54,7 @@ export {
   type RouteName,
   type TestServer,
 } from './http/contract.js';
+import { env } from './env.js';
 export { HttpConformanceError } from './http/harness.js';
 export type { HttpCheck, HttpCheckGroup, HttpSuiteOptions } from './http/options.js';
 
@@ -66,12 +67,6 @@ const ALL: readonly CheckSpec[] = [
   ...isolationChecks,
   ...problemChecks,
 ];
-
-function env(name: string): string | undefined {
-  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[
-    name
-  ];
-}
 
 /**
  * The suite's checks for one store, as plain async functions that throw an
@@ -106,7 +101,7 @@ export function httpChecks(options: HttpSuiteOptions, store: string): readonly H
  * Declare the HTTP conformance suite as vitest tests, one `describe` block per
  * store: pass-through methods, keys, replays, handler outcomes, concurrency,
  * fingerprints, store failures, scopes, bodies and problems (every row of
- * SPEC §3). `FC_NUM_RUNS` and `FC_SEED` steer the properties; a failure prints
+ * docs/SEMANTICS.md). `FC_NUM_RUNS` and `FC_SEED` steer the properties; a failure prints
  * its seed.
  */
 export function httpSuite(options: HttpSuiteOptions): void {

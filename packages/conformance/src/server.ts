@@ -1,3 +1,5 @@
+import { env } from './env.js';
+
 /**
  * Check that a test server (Redis, PostgreSQL, …) answers before a suite uses it.
  *
@@ -17,8 +19,7 @@ export async function reachServer(
     return true;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    const ci = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
-      ?.env?.CI;
+    const ci = env('CI');
     if (ci === 'true' || ci === '1') {
       throw new Error(
         `${name} is not reachable at ${where} (${reason}) and CI=true: refusing to skip its tests. Start ${name} or point the test at one.`,

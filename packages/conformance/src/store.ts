@@ -26,13 +26,8 @@ export type {
   StoreFactoryContext,
   StoreSuiteOptions,
 } from './store/harness.js';
+import { env } from './env.js';
 export { ConformanceError } from './store/harness.js';
-
-function env(name: string): string | undefined {
-  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[
-    name
-  ];
-}
 
 /**
  * The suite's checks as plain async functions that throw a `ConformanceError`

@@ -10,22 +10,17 @@ import {
   toRecord,
   transition,
 } from '@idem/core';
-import {
-  captureNodeResponse,
-  createHttpIdempotency,
-  type HttpResponse,
-  nodeHttpRequest,
-  sendNodeResponse,
-} from '@idem/core/http';
+import { createHttpIdempotency, type HttpResponse } from '@idem/core/http';
+import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
 import { EVENTS, fixtureBytes, type HttpTestApp, type TestServer } from '../src/http.js';
 
 /** A store on the reference lifecycle, in a Map (the memory store would be a dependency cycle). */
 export function referenceStore(): Store {
   const records = new Map<string, RecordState>();
   const apply = (key: string, event: LifecycleEvent) => {
-    const { state, result } = transition(records.get(key) ?? ABSENT, event);
-    if (state.kind === 'absent') records.delete(key);
-    else records.set(key, state);
+    const { next, result } = transition(records.get(key) ?? ABSENT, event);
+    if (next.state === 'absent') records.delete(key);
+    else records.set(key, next);
     return result;
   };
   return {
@@ -73,7 +68,7 @@ export function referenceServer(flaw: Flaw = 'none') {
             ? ''
             : scope((name) => req.headers[name.toLowerCase()] as string),
       }),
-      ...(flaw === '5xx stored' ? { storeServerErrors: true } : {}),
+      ...(flaw === '5xx stored' ? { shouldStore: () => true } : {}),
       ...(flaw === 'Set-Cookie replayed' ? { replaySetCookie: true } : {}),
       ...(flaw === 'nothing covered' ? { methods: [] } : {}),
     });
@@ -131,14 +126,17 @@ export function referenceServer(flaw: Flaw = 'none') {
         read ??= readBody(req);
         return read;
       };
-      const fingerprinted = async () =>
-        flaw === 'body not fingerprinted' ? new Uint8Array(0) : await body();
+      const fingerprinted = async (limit: number) => {
+        if (flaw === 'body not fingerprinted') return new Uint8Array(0);
+        const bytes = await body();
+        return bytes.byteLength > limit ? undefined : bytes;
+      };
       const decision = await http.handle(nodeHttpRequest(req, req.url ?? '/', fingerprinted), req);
       if (decision.action === 'respond') {
         return sendNodeResponse(res, flawed(decision.response, decision.replayed));
       }
       if (decision.action === 'execute') {
-        captureNodeResponse(res, decision, http.maxResponseBytes);
+        captureNodeResponse(res, decision, { limit: http.maxResponseBytes });
       }
       try {
         await routes(res, url, body);

@@ -56,7 +56,7 @@ const caughtBy: Record<Exclude<Flaw, 'none'>, string> = {
   'replay drops a header': 'a retry gets it back byte for byte',
   'body not fingerprinted': 'another body, path, method or query',
   'scope ignored': 'scopes never meet',
-  '5xx stored': '5xx answers and thrown errors release the key',
+  '5xx stored': 'transient answers (5xx, 408, 425, 429) and thrown errors release the key',
   'Set-Cookie replayed': 'a retry gets it back byte for byte',
   'nothing covered': 'without a key gets 400 key-missing',
 };

@@ -36,25 +36,25 @@ function flawedStore(flaw: Flaw, now: () => number): Store {
 
   // Deadlines pushed to infinity: the store never notices a lease or TTL ran out.
   const immortal = (s: RecordState): RecordState =>
-    s.kind === 'in_progress'
+    s.state === 'in_progress'
       ? { ...s, leaseExpiresAt: Number.POSITIVE_INFINITY }
-      : s.kind === 'completed'
+      : s.state === 'completed'
         ? { ...s, expiresAt: Number.POSITIVE_INFINITY }
         : s;
 
   function apply(k: string, event: LifecycleEvent) {
     const stored = records.get(key(k)) ?? ABSENT;
     const before = flaw === 'expiry ignored' ? immortal(stored) : stored;
-    if (flaw === 'no token check' && before.kind === 'in_progress' && 'token' in event) {
+    if (flaw === 'no token check' && before.state === 'in_progress' && 'token' in event) {
       event = { ...event, token: before.token };
     }
     if (flaw === 'renew does nothing' && event.type === 'renew') {
       return transition(before, event).result === 'ok' ? 'ok' : 'stale';
     }
-    const { state, result } = transition(before, event);
-    if (state === before) return result;
-    if (state.kind === 'absent') records.delete(key(k));
-    else records.set(key(k), state);
+    const { next, result } = transition(before, event);
+    if (next === before) return result;
+    if (next.state === 'absent') records.delete(key(k));
+    else records.set(key(k), next);
     return result;
   }
 
@@ -64,9 +64,9 @@ function flawedStore(flaw: Flaw, now: () => number): Store {
       if (flaw === 'check-then-set claim') {
         const seen = live(records.get(key(k)));
         await new Promise((r) => setTimeout(r, 0));
-        if (seen.kind !== 'absent') return { claimed: false, record: toRecord(seen)! };
+        if (seen.state !== 'absent') return { claimed: false, record: toRecord(seen)! };
         records.set(key(k), {
-          kind: 'in_progress',
+          state: 'in_progress',
           fingerprint: request.fingerprint,
           token: request.token,
           leaseExpiresAt: now() + request.leaseMs,

@@ -7,8 +7,9 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-/** Concatenate byte arrays. */
+/** Concatenate byte arrays; a single part is returned as it is, not copied. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
   let length = 0;
   for (const p of parts) length += p.byteLength;
   const out = new Uint8Array(length);

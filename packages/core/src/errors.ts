@@ -1,7 +1,5 @@
 /** Stable machine-readable codes carried by every idem error. */
 export type IdempotencyErrorCode =
-  | 'KEY_MISSING'
-  | 'KEY_INVALID'
   | 'FINGERPRINT_MISMATCH'
   | 'REQUEST_IN_FLIGHT'
   | 'STORE_UNAVAILABLE'
@@ -9,6 +7,14 @@ export type IdempotencyErrorCode =
   | 'RESULT_NOT_STORED'
   | 'ROLLED_BACK'
   | 'CONFIGURATION';
+
+/**
+ * Marks idem's errors whichever copy of `@idem/core` made them: a CommonJS
+ * and an ESM build loaded side by side, or two versions in node_modules, each
+ * have their own classes, so `instanceof` fails across them. `Symbol.for`
+ * yields the same symbol in every copy.
+ */
+const BRAND = Symbol.for('idem.error');
 
 /** Base class of every error idem throws; `code` is stable across releases. */
 export class IdempotencyError extends Error {
@@ -19,31 +25,32 @@ export class IdempotencyError extends Error {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+    // Not enumerable: logs and JSON show the error, not the brand.
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
-/** The request carried no idempotency key although one is required. */
-export class MissingKeyError extends IdempotencyError {
-  constructor() {
-    super(
-      'KEY_MISSING',
-      'This request needs an Idempotency-Key header: send a unique value (for example a UUID) and reuse it on every retry of the same request.',
-    );
-  }
-}
-
-/** The idempotency key is empty, too long, not printable ASCII, or sent twice. */
-export class InvalidKeyError extends IdempotencyError {
-  /** Why the key was rejected. */
-  readonly reason: string;
-
-  constructor(reason: string) {
-    super(
-      'KEY_INVALID',
-      `Invalid Idempotency-Key: ${reason}. Send one header line holding 1 to 255 printable ASCII characters, bare (abc) or as a quoted string ("abc").`,
-    );
-    this.reason = reason;
-  }
+/**
+ * Whether `error` is an idem error (with `code`, when given), made by any copy
+ * of `@idem/core`. Match errors with this, never with `instanceof`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await idem.run(message.id, () => send(message));
+ * } catch (error) {
+ *   if (isIdempotencyError(error, 'REQUEST_IN_FLIGHT')) return requeue(message);
+ *   throw error;
+ * }
+ * ```
+ */
+export function isIdempotencyError<C extends IdempotencyErrorCode>(
+  error: unknown,
+  code?: C,
+): error is IdempotencyError & { readonly code: C } {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { readonly [BRAND]?: unknown; readonly code?: unknown };
+  return e[BRAND] === true && (code === undefined ? typeof e.code === 'string' : e.code === code);
 }
 
 /** The key was already used for a different request (method, path, query or body). */
@@ -70,14 +77,26 @@ export class RequestInFlightError extends IdempotencyError {
   }
 }
 
-/** The store failed or could not be reached; the operation was not run. */
+/**
+ * The store failed, or did not answer within `storeTimeoutMs`. From a claim
+ * (`operation: 'claim'`): the operation was not run. From a transactional
+ * completion (`operation: 'complete'`): the operation ran, but whether its
+ * transaction committed is not known yet; a retry with the same key replays
+ * its result if it did, or runs it once if it did not.
+ */
 export class StoreUnavailableError extends IdempotencyError {
+  /** The store operation that failed: `'claim'` or `'complete'`. */
+  readonly operation: string;
+
   constructor(operation: string, cause: unknown) {
     super(
       'STORE_UNAVAILABLE',
-      `The idempotency store failed during ${operation}; the operation was not run. Check the store's connection, or set failOpen: true to run operations unprotected while it is down.`,
+      operation === 'complete'
+        ? "The idempotency store did not confirm the operation's transaction in time, so its outcome is not known yet. Retry with the same key: the retry gets the result if it committed, or runs the operation once if it did not."
+        : `The idempotency store failed during ${operation}; the operation was not run. Check the store's connection, or set failOpen: true to run operations unprotected while it is down.`,
       { cause },
     );
+    this.operation = operation;
   }
 }
 

@@ -21,7 +21,7 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * SHA-256 fingerprint (64 hex characters, never truncated) of method, path,
- * query and body (SPEC §3). JSON bodies are canonicalized first so key order,
+ * query and body (docs/SEMANTICS.md, Fingerprints). JSON bodies are canonicalized first so key order,
  * whitespace and escapes do not matter; every other body, and JSON that does
  * not parse, is hashed as raw bytes.
  *

@@ -1,7 +1,7 @@
 /** Fields every hook event carries. */
 export interface HookEvent {
   /** The store key: a SHA-256 of scope and idempotency key, never the raw key. */
-  readonly keyHash: string;
+  readonly storeKey: string;
 }
 
 /**
@@ -22,10 +22,18 @@ export interface IdempotencyHooks {
   conflict?(event: HookEvent): void;
   /** A key was reused for a different request. */
   mismatch?(event: HookEvent): void;
-  /** A key was released: the operation failed, or its result is not kept. */
-  released?(event: HookEvent & { readonly reason: 'not_stored' | 'failed' }): void;
-  /** The store threw during `operation`. */
-  storeError?(event: HookEvent & { readonly operation: string; readonly error: unknown }): void;
+  /** A key was released: the operation failed, or its answer is not kept (a transient status, `shouldStore`). */
+  released?(event: HookEvent & { readonly reason: 'failed' | 'not_kept' }): void;
+  /**
+   * The store failed, or did not answer within `storeTimeoutMs`, during
+   * `operation`. Handling this hook replaces idem's default logging of store errors.
+   */
+  storeError?(
+    event: HookEvent & {
+      readonly operation: 'claim' | 'complete' | 'release' | 'renew' | 'read';
+      readonly error: unknown;
+    },
+  ): void;
   /** The owner's token went stale (its lease ran out and was taken over). */
   leaseLost?(event: HookEvent): void;
   /** A result could not be stored before the lease ran out: a retry may run the operation again. */

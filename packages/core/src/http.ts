@@ -11,27 +11,17 @@ export {
   isNullBodyStatus,
   streamsThrough,
 } from './http/body.js';
-export {
-  encodeFormFields,
-  isFormContentType,
-  parseFormFields,
-} from './http/form.js';
+export { encodeFormFields, isFormContentType } from './http/form.js';
 export {
   type CompletedResponse,
   createHttpIdempotency,
   type HttpDecision,
+  type HttpExecution,
   type HttpIdempotency,
   type HttpIdempotencyOptions,
   type HttpRequest,
   type HttpResponse,
+  isFinalStatus,
 } from './http/handler.js';
 export { storableHeaders } from './http/headers.js';
-export {
-  captureNodeResponse,
-  type HttpExecution,
-  type NodeRequestLike,
-  type NodeResponseLike,
-  nodeHttpRequest,
-  sendNodeResponse,
-} from './http/node.js';
 export { DEFAULT_PROBLEM_TYPE_BASE, type ProblemKind, problemResponse } from './http/problem.js';

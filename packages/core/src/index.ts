@@ -1,26 +1,34 @@
-export { canonicalizeJsonText, canonicalizeValue, canonicalNumber } from './canonical-json.js';
+/**
+ * `@idem/core`: run any operation exactly once per idempotency key. The
+ * engine, the record lifecycle, fingerprints, scoping, errors, and the
+ * `Store` contract every store implements.
+ *
+ * @packageDocumentation
+ */
+export { canonicalizeJsonText, canonicalizeValue } from './canonical-json.js';
+export { bindTransaction, type ExecutionContext } from './engine/context.js';
+export type { BeginInput, Decision, Engine, Replay } from './engine/engine.js';
+export type { Execution, ReleaseReason } from './engine/execution.js';
+export { isNotStoredMarker } from './engine/not-stored.js';
 export {
-  type BeginInput,
-  createIdempotency,
-  type Decision,
-  type Execution,
-  type ExecutionContext,
-  type Idempotency,
+  type IdempotencyLogger,
   type IdempotencyOptions,
-  isNotStoredMarker,
-  type Outcome,
-  type Replay,
   type ResolvedOptions,
+  refuseUnknownOptions,
+} from './engine/options.js';
+export {
+  createIdempotency,
+  type Idempotency,
+  type Outcome,
   type ResultCodec,
   type RunOptions,
-} from './engine.js';
+} from './engine/run.js';
 export {
   ConfigurationError,
   FingerprintMismatchError,
   IdempotencyError,
   type IdempotencyErrorCode,
-  InvalidKeyError,
-  MissingKeyError,
+  isIdempotencyError,
   RequestInFlightError,
   ResponseTooLargeError,
   ResultNotStoredError,

@@ -64,11 +64,18 @@ function trimOws(value: string): string {
   return value.slice(start, end);
 }
 
+// RFC 8941 §3.1.2 parameters: `;` SP* key [ `=` bare-item ], where a bare item
+// is an integer or decimal, an sf-string, a token, a byte sequence or a boolean.
+const PARAM_VALUE = String.raw`(?:-?\d{1,15}(?:\.\d{1,3})?|"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"|[A-Za-z*][!#$%&'*+\-.^_\x60|~:/\w]*|:[A-Za-z0-9+/=]*:|\?[01])`;
+const PARAMETERS = new RegExp(String.raw`^(?:; *[a-z*][a-z0-9_\-.*]*(?:=${PARAM_VALUE})?)+$`);
+
 function invalid(reason: string): ParsedKey {
   return { ok: false, missing: false, reason };
 }
 
-// RFC 8941 §4.2.5: parse an sf-string that must span the whole value.
+// RFC 8941 §4.2.5: parse an sf-string, which may be followed by parameters
+// (§3.1.2: `"abc";v=1`). The draft defines the key as an sf-string Item, and
+// Items may carry parameters: they are checked for syntax, then ignored.
 function unquote(value: string): string | ParsedKey {
   let out = '';
   for (let i = 1; i < value.length; i++) {
@@ -80,7 +87,7 @@ function unquote(value: string): string | ParsedKey {
       out += next;
       i++;
     } else if (ch === '"') {
-      if (i !== value.length - 1) {
+      if (i !== value.length - 1 && !PARAMETERS.test(value.slice(i + 1))) {
         return invalid('the header was sent more than once (or holds text after the quoted key)');
       }
       return out;

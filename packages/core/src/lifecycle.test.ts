@@ -23,13 +23,13 @@ const stored: StoredResponse = { status: 201, headers: [['x-a', '1']], body: new
 const result: StoredResponse = { status: 200, headers: [], body: new Uint8Array([2, 3]) };
 
 const inProgress: RecordState = Object.freeze({
-  kind: 'in_progress',
+  state: 'in_progress',
   fingerprint: 'fp',
   token: OWNER,
   leaseExpiresAt: LEASE_END,
 });
 const completed: RecordState = Object.freeze({
-  kind: 'completed',
+  state: 'completed',
   fingerprint: 'fp',
   expiresAt: EXPIRY,
   response: stored,
@@ -74,7 +74,7 @@ function event(name: EventName, now: number): LifecycleEvent {
 }
 
 const claimed = (now: number): RecordState => ({
-  kind: 'in_progress',
+  state: 'in_progress',
   fingerprint: 'fp2',
   token: NEW,
   leaseExpiresAt: now + LEASE_MS,
@@ -100,7 +100,7 @@ const table: Record<StateName, Record<EventName, (now: number) => [RecordState, 
       },
     ],
     'complete(owner)': (now) => [
-      { kind: 'completed', fingerprint: 'fp', expiresAt: now + TTL_MS, response: result },
+      { state: 'completed', fingerprint: 'fp', expiresAt: now + TTL_MS, response: result },
       'ok',
     ],
     'complete(other)': () => [inProgress, 'stale'],
@@ -161,7 +161,7 @@ describe('lifecycle transition table', () => {
     const { state, now } = states[stateName];
     const [nextState, nextResult] = expected(now);
     const out = transition(state, event(eventName, now));
-    expect(out.state).toEqual(nextState);
+    expect(out.next).toEqual(nextState);
     expect(out.result).toEqual(nextResult);
   });
 
@@ -178,7 +178,7 @@ describe('lifecycle transition table', () => {
 describe('lifecycle boundaries: the deadline instant is already expired', () => {
   it('in_progress: now == leaseExpiresAt lets a new claim take over', () => {
     expect(transition(inProgress, event('claim', LEASE_END))).toEqual({
-      state: claimed(LEASE_END),
+      next: claimed(LEASE_END),
       result: { claimed: true },
     });
     expect(transition(inProgress, event('claim', LEASE_END - 1)).result).toMatchObject({
@@ -189,7 +189,7 @@ describe('lifecycle boundaries: the deadline instant is already expired', () => 
   it('in_progress: the owner is stale at now == leaseExpiresAt, live one ms before', () => {
     for (const name of ['complete(owner)', 'release(owner)', 'renew(owner)'] as const) {
       expect(transition(inProgress, event(name, LEASE_END))).toEqual({
-        state: ABSENT,
+        next: ABSENT,
         result: 'stale',
       });
       expect(transition(inProgress, event(name, LEASE_END - 1)).result).toBe('ok');
@@ -209,12 +209,12 @@ describe('lifecycle boundaries: the deadline instant is already expired', () => 
 
   it('renew extends from now, not from the old deadline', () => {
     const out = transition(inProgress, event('renew(owner)', 900));
-    expect(out.state).toEqual({ ...inProgress, leaseExpiresAt: 900 + LEASE_MS });
+    expect(out.next).toEqual({ ...inProgress, leaseExpiresAt: 900 + LEASE_MS });
   });
 
   it('completion starts the TTL from the completion instant', () => {
     const out = transition(inProgress, event('complete(owner)', 999));
-    expect(out.state).toMatchObject({ kind: 'completed', expiresAt: 999 + TTL_MS });
+    expect(out.next).toMatchObject({ state: 'completed', expiresAt: 999 + TTL_MS });
   });
 
   it('toRecord reports live states without the owner token', () => {
@@ -273,10 +273,10 @@ describe('lifecycle properties', () => {
               token,
               leaseMs: s.leaseMs,
             });
-            if (live.kind === 'absent') {
+            if (live.state === 'absent') {
               expect(out.result).toEqual({ claimed: true });
-              expect(out.state).toEqual({
-                kind: 'in_progress',
+              expect(out.next).toEqual({
+                state: 'in_progress',
                 fingerprint: 'fp',
                 token,
                 leaseExpiresAt: now + s.leaseMs,
@@ -284,14 +284,14 @@ describe('lifecycle properties', () => {
             } else {
               // A refused claim changes nothing and reports the live record.
               expect(out.result).toEqual({ claimed: false, record: toRecord(live) });
-              expect(out.state).toBe(live);
+              expect(out.next).toBe(live);
             }
-            state = out.state;
+            state = out.next;
             continue;
           }
           // Owner operations use any token ever minted, or one never minted.
           const token = tokens[s.tokenIndex] ?? `never-${s.tokenIndex}`;
-          const isOwner = live.kind === 'in_progress' && live.token === token;
+          const isOwner = live.state === 'in_progress' && live.token === token;
           const body = new Uint8Array([response++ & 0xff]);
           const ev: LifecycleEvent =
             s.op === 'complete'
@@ -309,15 +309,15 @@ describe('lifecycle properties', () => {
           if (!isOwner) {
             expect(out.result).toBe('stale');
             // Nothing changes but the observation of expiry.
-            expect(out.state).toBe(live);
+            expect(out.next).toBe(live);
           } else {
             expect(out.result).toBe('ok');
           }
-          if (live.kind === 'completed') {
+          if (live.state === 'completed') {
             // A completed result is only replaced by expiry and a new claim.
-            expect(out.state).toBe(live);
+            expect(out.next).toBe(live);
           }
-          state = out.state;
+          state = out.next;
         }
       }),
       fcOptions(500),
@@ -329,7 +329,7 @@ describe('lifecycle properties', () => {
       fc.constant(ABSENT),
       fc.nat(1_000).map(
         (t): RecordState => ({
-          kind: 'in_progress',
+          state: 'in_progress',
           fingerprint: 'f',
           token: 't',
           leaseExpiresAt: t,
@@ -337,7 +337,7 @@ describe('lifecycle properties', () => {
       ),
       fc.nat(1_000).map(
         (t): RecordState => ({
-          kind: 'completed',
+          state: 'completed',
           fingerprint: 'f',
           expiresAt: t,
           response: result,

@@ -1,7 +1,7 @@
 import type { ClaimResult, OwnerResult, StoredRecord, StoredResponse } from './store.js';
 
 /**
- * The idempotency key lifecycle of SPEC §2 as data: states, events and the
+ * The idempotency key lifecycle of docs/SEMANTICS.md (Lifecycle) as data: states, events and the
  * transition function, all pure. The memory store runs on it directly and the
  * conformance suite uses it as the reference model every other store is checked against.
  *
@@ -18,15 +18,15 @@ import type { ClaimResult, OwnerResult, StoredRecord, StoredResponse } from './s
 
 /** What a store holds for one key, including expired leftovers. */
 export type RecordState =
-  | { readonly kind: 'absent' }
+  | { readonly state: 'absent' }
   | {
-      readonly kind: 'in_progress';
+      readonly state: 'in_progress';
       readonly fingerprint: string;
       readonly token: string;
       readonly leaseExpiresAt: number;
     }
   | {
-      readonly kind: 'completed';
+      readonly state: 'completed';
       readonly fingerprint: string;
       readonly expiresAt: number;
       readonly response: StoredResponse;
@@ -66,46 +66,46 @@ export interface LifecycleResults {
 
 /** A transition's outcome: the next state and the caller's result. */
 export interface Transition<E extends LifecycleEvent['type']> {
-  readonly state: RecordState;
+  readonly next: RecordState;
   readonly result: LifecycleResults[E];
 }
 
 /** The absent state, shared. */
-export const ABSENT: RecordState = Object.freeze({ kind: 'absent' });
+export const ABSENT: RecordState = Object.freeze({ state: 'absent' });
 
 /**
  * The state as it must be observed at `now`: an in-progress record whose lease
- * ran out, or a completed record past its expiry, is absent (SPEC §2).
+ * ran out, or a completed record past its expiry, is absent (docs/SEMANTICS.md, Lifecycle).
  */
-export function observe(state: RecordState, now: number): RecordState {
-  if (state.kind === 'in_progress' && now >= state.leaseExpiresAt) return ABSENT;
-  if (state.kind === 'completed' && now >= state.expiresAt) return ABSENT;
-  return state;
+export function observe(record: RecordState, now: number): RecordState {
+  if (record.state === 'in_progress' && now >= record.leaseExpiresAt) return ABSENT;
+  if (record.state === 'completed' && now >= record.expiresAt) return ABSENT;
+  return record;
 }
 
 /** The record `read` (and a refused `claim`) reports for a state, or `undefined` when absent. */
-export function toRecord(state: RecordState): StoredRecord | undefined {
-  switch (state.kind) {
+export function toRecord(record: RecordState): StoredRecord | undefined {
+  switch (record.state) {
     case 'absent':
       return undefined;
     case 'in_progress':
       return {
         state: 'in_progress',
-        fingerprint: state.fingerprint,
-        leaseExpiresAt: state.leaseExpiresAt,
+        fingerprint: record.fingerprint,
+        leaseExpiresAt: record.leaseExpiresAt,
       };
     case 'completed':
       return {
         state: 'completed',
-        fingerprint: state.fingerprint,
-        expiresAt: state.expiresAt,
-        response: state.response,
+        fingerprint: record.fingerprint,
+        expiresAt: record.expiresAt,
+        response: record.response,
       };
   }
 }
 
-function owns(state: RecordState, token: string): boolean {
-  return state.kind === 'in_progress' && state.token === token;
+function owns(record: RecordState, token: string): boolean {
+  return record.state === 'in_progress' && record.token === token;
 }
 
 const STALE = 'stale' as const;
@@ -120,13 +120,13 @@ const transitions: {
   claim(live, e) {
     // The owner's own token: a client library resent this very claim after a
     // lost reply (tokens are fresh per claim). It owns the key; nothing changes.
-    if (owns(live, e.token)) return { state: live, result: { claimed: true } };
-    if (live.kind !== 'absent') {
-      return { state: live, result: { claimed: false, record: toRecord(live)! } };
+    if (owns(live, e.token)) return { next: live, result: { claimed: true } };
+    if (live.state !== 'absent') {
+      return { next: live, result: { claimed: false, record: toRecord(live)! } };
     }
     return {
-      state: {
-        kind: 'in_progress',
+      next: {
+        state: 'in_progress',
         fingerprint: e.fingerprint,
         token: e.token,
         leaseExpiresAt: e.now + e.leaseMs,
@@ -135,10 +135,10 @@ const transitions: {
     };
   },
   complete(live, e) {
-    if (!owns(live, e.token) || live.kind !== 'in_progress') return { state: live, result: STALE };
+    if (!owns(live, e.token) || live.state !== 'in_progress') return { next: live, result: STALE };
     return {
-      state: {
-        kind: 'completed',
+      next: {
+        state: 'completed',
         fingerprint: live.fingerprint,
         expiresAt: e.now + e.ttlMs,
         response: e.response,
@@ -147,24 +147,24 @@ const transitions: {
     };
   },
   release(live, e) {
-    if (!owns(live, e.token)) return { state: live, result: STALE };
-    return { state: ABSENT, result: 'ok' };
+    if (!owns(live, e.token)) return { next: live, result: STALE };
+    return { next: ABSENT, result: 'ok' };
   },
   renew(live, e) {
-    if (!owns(live, e.token) || live.kind !== 'in_progress') return { state: live, result: STALE };
-    return { state: { ...live, leaseExpiresAt: e.now + e.leaseMs }, result: 'ok' };
+    if (!owns(live, e.token) || live.state !== 'in_progress') return { next: live, result: STALE };
+    return { next: { ...live, leaseExpiresAt: e.now + e.leaseMs }, result: 'ok' };
   },
 };
 
 /**
- * Apply `event` to `state`. Expired state is observed as absent first, so a
- * stale owner can never act on a record whose lease ran out.
+ * Apply `event` to `record`. An expired record is observed as absent first,
+ * so a stale owner can never act on a record whose lease ran out.
  */
 export function transition<E extends LifecycleEvent>(
-  state: RecordState,
+  record: RecordState,
   event: E,
 ): Transition<E['type']> {
-  const live = observe(state, event.now);
+  const live = observe(record, event.now);
   const apply = transitions[event.type] as (l: RecordState, e: E) => Transition<E['type']>;
   return apply(live, event);
 }

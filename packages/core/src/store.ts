@@ -1,11 +1,14 @@
 /**
- * The contract between idem's engine and a storage backend.
+ * The contract between idem's engine and a storage backend: the single
+ * accurate source for store authors (docs/writing-a-store.md tells the same
+ * in prose, with the test file to write).
  *
- * A store keeps one record per store key (an opaque, bounded string the engine
- * derives from scope and idempotency key) and implements the lifecycle of
- * SPEC §2 with exactly one atomic backend operation per method. Stores are
- * deliberately dumb: they never decide protocol questions (fingerprint
- * mismatch, replay, 409), they only keep records and compare owner tokens.
+ * A store keeps one record per store key (an opaque string of at most 64
+ * characters the engine derives from scope and idempotency key) and keeps
+ * the lifecycle of docs/SEMANTICS.md (Lifecycle) with exactly one atomic
+ * backend operation per method. Stores are deliberately dumb: they never
+ * decide protocol questions (fingerprint mismatch, replay, 409), they only
+ * keep records and compare owner tokens.
  *
  * Liveness rules every store must follow (the shared conformance suite checks them):
  *
@@ -16,6 +19,13 @@
  *   exactly like an absent record, even if the backend has not deleted it yet.
  * - "now" is the store's clock: the server's clock for backends that have one
  *   (Redis, PostgreSQL), an injectable clock otherwise.
+ *
+ * Extras beyond the five methods are named alike in every store: `migrate()`
+ * (create the table, safe to run concurrently), `createTable()` (for
+ * backends whose tables belong in infrastructure code, development only),
+ * `purgeExpired()` (delete dead records, for a cron job), `schemaSql` (the
+ * DDL to apply yourself), and `transaction(context)` (for stores that commit
+ * the operation's own writes with its record).
  *
  * @packageDocumentation
  */
@@ -80,14 +90,33 @@ export type OwnerResult = 'ok' | 'stale';
  * one atomic backend round trip (never read-then-write), and run
  * `@idem/conformance`'s store suite against your implementation.
  *
- * Methods throw on backend failure (connection lost, timeout, throttling);
- * the engine turns any throw into a {@link StoreUnavailableError}. The one
- * exception is {@link ResponseTooLargeError}, which a store throws from
- * `complete` when the response exceeds what it can keep.
+ * How the engine treats what a store throws:
+ *
+ * - Any method may throw on backend failure (connection lost, timeout,
+ *   throttling), and may take as long as its client takes: the engine bounds
+ *   every call by `storeTimeoutMs` itself. A failed or timed-out `claim`
+ *   becomes a `StoreUnavailableError` (HTTP 503; the operation does not run)
+ *   and its token is given back with `release` in the background. A failed
+ *   `complete` is retried in the background while the lease holds; failed
+ *   `release` and `renew` calls are reported and left to the lease. Every
+ *   failure is reported (`hooks.storeError`, or the log).
+ * - `ResponseTooLargeError` from `complete`: the response exceeds what the
+ *   store can keep; the engine records "ran, not stored" instead.
+ * - `RolledBackError` from `complete`: the operation's own writes and the
+ *   record were committed in one transaction that failed; nothing took
+ *   effect, the engine releases the key and the caller gets a 503. Only
+ *   stores with transactional completion throw it; they call
+ *   `bindTransaction(context)` when they open the operation's transaction.
+ * - `ConfigurationError` (with the backend's error as `cause`): the store is
+ *   not set up (a missing table); its message names the fix ("run `await
+ *   store.migrate()`"). The engine logs it loudly once and answers 503.
+ *
+ * Errors are recognised by their `code`, so a store built against another
+ * copy or version of `@idem/core` works the same.
  */
 export interface Store {
   /**
-   * Atomically claim `key`.
+   * Atomically claim `storeKey`.
    *
    * Creates an `in_progress` record owned by `request.token` with a lease of
    * `request.leaseMs` when there is no live record (absent, completed but
@@ -97,7 +126,7 @@ export interface Store {
    * client library resent a claim whose reply was lost), it reports
    * `claimed: true`, so a lost reply never blocks a key for a whole lease.
    */
-  claim(key: string, request: ClaimRequest): Promise<ClaimResult>;
+  claim(storeKey: string, request: ClaimRequest): Promise<ClaimResult>;
 
   /**
    * Store the final response, if `token` owns the live in-progress record:
@@ -105,7 +134,7 @@ export interface Store {
    * A stale token changes nothing, so a stale completion never overwrites a newer result.
    */
   complete(
-    key: string,
+    storeKey: string,
     token: string,
     response: StoredResponse,
     ttlMs: number,
@@ -115,18 +144,23 @@ export interface Store {
    * Delete the in-progress record, if `token` owns it, so the next claim runs
    * the operation again (used when the operation failed).
    */
-  release(key: string, token: string): Promise<OwnerResult>;
+  release(storeKey: string, token: string): Promise<OwnerResult>;
 
   /** Extend the owner's lease to `leaseMs` from now, if `token` still owns the record. */
-  renew(key: string, token: string, leaseMs: number): Promise<OwnerResult>;
+  renew(storeKey: string, token: string, leaseMs: number): Promise<OwnerResult>;
 
-  /** The live record for `key`, or `undefined` if there is none. */
-  read(key: string): Promise<StoredRecord | undefined>;
+  /**
+   * The live record for `storeKey`, or `undefined` if there is none. The engine
+   * reads only to check whether a completion whose reply was lost did land
+   * (and the operator calls use it); the conformance suite uses it to check
+   * every other method's effect.
+   */
+  read(storeKey: string): Promise<StoredRecord | undefined>;
 
   /**
    * The largest response body, in bytes, this store can keep. Larger results
-   * are handled as "response too large" by the engine (SPEC §3) instead of
-   * being sent to `complete`.
+   * are recorded as "ran, not stored" by the engine (docs/SEMANTICS.md,
+   * Responses too large to store) instead of being sent to `complete`.
    * @default Infinity
    */
   readonly maxResponseBytes?: number;

@@ -160,8 +160,8 @@ describe('edge check: core without Node built-ins', () => {
       function tinyStore() {
         const records = new Map();
         const apply = (key, event) => {
-          const { state, result } = transition(records.get(key) ?? ABSENT, event);
-          records.set(key, state);
+          const { next, result } = transition(records.get(key) ?? ABSENT, event);
+          records.set(key, next);
           return result;
         };
         return {

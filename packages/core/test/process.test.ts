@@ -34,8 +34,8 @@ it('keeps a Node script alive through a bounded wait and a completion retry', as
     const records = new Map();
     let failComplete = 1;
     const apply = (key, event) => {
-      const { state, result } = transition(records.get(key) ?? ABSENT, event);
-      records.set(key, state);
+      const { next, result } = transition(records.get(key) ?? ABSENT, event);
+      records.set(key, next);
       return result;
     };
     const store = {

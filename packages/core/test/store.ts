@@ -22,6 +22,13 @@ export interface TestStore extends Store {
   failNext(operation: StoreOperation, times?: number, error?: unknown): void;
   /** Make every call of `operation` throw `error` until {@link TestStore.heal}. */
   failAlways(operation: StoreOperation, error?: unknown): void;
+  /** Make the next `times` calls of `operation` never settle (a store that accepts and never answers). */
+  hangNext(operation: StoreOperation, times?: number): void;
+  /**
+   * Make the next `times` calls of `operation` take effect and then throw, as
+   * when the store ran the command but its reply was lost.
+   */
+  loseReplyNext(operation: StoreOperation, times?: number): void;
   /** Stop every injected failure. */
   heal(): void;
   /** The live state of `key` now (absent when expired). */
@@ -55,21 +62,35 @@ export function testStore(options: TestStoreOptions = {}): TestStore {
     renew: 0,
     read: 0,
   };
-  const failures = new Map<StoreOperation, { times: number; error: unknown }>();
+  type Mode = 'throw' | 'hang' | 'lose reply';
+  const failures = new Map<StoreOperation, { times: number; error: unknown; mode: Mode }>();
 
-  function enter(operation: StoreOperation): void {
+  /** Count the call; returns how an injected failure wants it to go, if any. */
+  function enter(operation: StoreOperation): Mode | undefined {
     calls[operation]++;
     const failure = failures.get(operation);
-    if (!failure) return;
+    if (!failure) return undefined;
     if (failure.times !== Number.POSITIVE_INFINITY && --failure.times <= 0)
       failures.delete(operation);
-    throw failure.error;
+    if (failure.mode === 'throw') throw failure.error;
+    return failure.mode;
+  }
+
+  const never = new Promise<never>(() => {});
+
+  /** Run `apply` as the injected failure wants: normally, never answered, or answered with a lost reply. */
+  async function perform<R>(operation: StoreOperation, apply: () => R): Promise<R> {
+    const mode = enter(operation);
+    if (mode === 'hang') return never;
+    const result = apply();
+    if (mode === 'lose reply') throw new Error(`the reply to ${operation} was lost`);
+    return result;
   }
 
   function apply<E extends LifecycleEvent>(key: string, event: E): LifecycleResults[E['type']] {
-    const { state, result } = transition(records.get(key) ?? ABSENT, event);
-    if (state.kind === 'absent') records.delete(key);
-    else records.set(key, state);
+    const { next, result } = transition(records.get(key) ?? ABSENT, event);
+    if (next.state === 'absent') records.delete(key);
+    else records.set(key, next);
     return result;
   }
 
@@ -77,10 +98,16 @@ export function testStore(options: TestStoreOptions = {}): TestStore {
     records,
     calls,
     failNext(operation, times = 1, error = new Error(`injected ${operation} failure`)) {
-      failures.set(operation, { times, error });
+      failures.set(operation, { times, error, mode: 'throw' });
     },
     failAlways(operation, error = new Error(`injected ${operation} failure`)) {
-      failures.set(operation, { times: Number.POSITIVE_INFINITY, error });
+      failures.set(operation, { times: Number.POSITIVE_INFINITY, error, mode: 'throw' });
+    },
+    hangNext(operation, times = 1) {
+      failures.set(operation, { times, error: undefined, mode: 'hang' });
+    },
+    loseReplyNext(operation, times = 1) {
+      failures.set(operation, { times, error: undefined, mode: 'lose reply' });
     },
     heal() {
       failures.clear();
@@ -88,29 +115,26 @@ export function testStore(options: TestStoreOptions = {}): TestStore {
     live(key) {
       return observe(records.get(key) ?? ABSENT, now());
     },
-    async claim(key, request) {
-      enter('claim');
-      return apply(key, { type: 'claim', now: now(), ...request });
+    claim(key, request) {
+      return perform('claim', () => apply(key, { type: 'claim', now: now(), ...request }));
     },
-    async complete(key, token, response, ttlMs) {
-      enter('complete');
-      const limit = options.maxResponseBytes;
-      if (limit !== undefined && response.body.byteLength > limit) {
-        throw options.tooLarge?.(response.body.byteLength, limit) ?? new Error('too large');
-      }
-      return apply(key, { type: 'complete', now: now(), token, response, ttlMs });
+    complete(key, token, response, ttlMs) {
+      return perform('complete', () => {
+        const limit = options.maxResponseBytes;
+        if (limit !== undefined && response.body.byteLength > limit) {
+          throw options.tooLarge?.(response.body.byteLength, limit) ?? new Error('too large');
+        }
+        return apply(key, { type: 'complete', now: now(), token, response, ttlMs });
+      });
     },
-    async release(key, token) {
-      enter('release');
-      return apply(key, { type: 'release', now: now(), token });
+    release(key, token) {
+      return perform('release', () => apply(key, { type: 'release', now: now(), token }));
     },
-    async renew(key, token, leaseMs) {
-      enter('renew');
-      return apply(key, { type: 'renew', now: now(), token, leaseMs });
+    renew(key, token, leaseMs) {
+      return perform('renew', () => apply(key, { type: 'renew', now: now(), token, leaseMs }));
     },
-    async read(key): Promise<StoredRecord | undefined> {
-      enter('read');
-      return toRecord(observe(records.get(key) ?? ABSENT, now()));
+    read(key): Promise<StoredRecord | undefined> {
+      return perform('read', () => toRecord(observe(records.get(key) ?? ABSENT, now())));
     },
     ...(options.announceLimit && options.maxResponseBytes !== undefined
       ? { maxResponseBytes: options.maxResponseBytes }

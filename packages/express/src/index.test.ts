@@ -306,7 +306,7 @@ for (const [major, express] of [
         '{ "a": {"c": "\\u00e9"}, "b": [1, 2] }',
         '{"b":[2,1],"a":{"c":"é"}}',
       ],
-      // Forms are raw bytes (SPEC §3); a parser mounted first leaves fields,
+      // Forms are raw bytes (docs/SEMANTICS.md, Fingerprints); a parser mounted first leaves fields,
       // re-encoded as browsers encode them, so a standard form matches itself.
       [
         'urlencoded',
@@ -445,10 +445,35 @@ describe('@idem/express when the client goes away', () => {
     expect(runs).toBe(1);
   });
 
-  it('releases the key when the client hangs up in the middle of the response', async () => {
+  it('never runs twice when the client leaves after the handler started writing: its answer is stored when it ends', async () => {
     let runs = 0;
+    let finish!: () => void;
     const app = express5();
     app.use(idempotency({ store: memoryStore(), scope: () => 't' }));
+    app.post('/', async (_req, res) => {
+      runs++;
+      res.setHeader('content-type', 'text/plain');
+      res.write('charged ');
+      await new Promise<void>((r) => (finish = r));
+      res.end(`${runs}`);
+    });
+    const url = await listen(app);
+    const socket = hangUp(url, 'k', 'pay', true);
+    await until(() => runs === 1);
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    finish();
+    await new Promise((r) => setTimeout(r, 20));
+    const retry = await post(url, { key: 'k', body: 'pay', type: 'text/plain' });
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await retry.text()).toBe('charged 1');
+    expect(runs).toBe(1);
+  });
+
+  it('records "ran, not stored" when the handler never ends after the client left: the retry gets 410', async () => {
+    let runs = 0;
+    const app = express5();
+    app.use(idempotency({ store: memoryStore(), scope: () => 't', leaseMs: 200, ttlMs: 60_000 }));
     app.post('/', (_req, res) => {
       runs++;
       res.setHeader('content-type', 'text/plain');
@@ -459,9 +484,10 @@ describe('@idem/express when the client goes away', () => {
     const socket = hangUp(url, 'k', 'pay', true);
     await until(() => runs === 1);
     socket.destroy();
-    await new Promise((r) => setTimeout(r, 50));
-    // The retry runs the handler again (and hangs like the first: the server closes it).
-    post(url, { key: 'k', body: 'pay', type: 'text/plain' }).catch(() => {});
-    await until(() => runs === 2);
+    await new Promise((r) => setTimeout(r, 400));
+    const retry = await post(url, { key: 'k', body: 'pay', type: 'text/plain' });
+    expect(retry.status).toBe(410);
+    expect(await retry.json()).toMatchObject({ type: 'urn:idem:problem:response-not-stored' });
+    expect(runs).toBe(1);
   });
 });

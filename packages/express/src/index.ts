@@ -1,11 +1,6 @@
 import type { ExecutionContext } from '@idem/core';
-import {
-  captureNodeResponse,
-  createHttpIdempotency,
-  type HttpIdempotencyOptions,
-  nodeHttpRequest,
-  sendNodeResponse,
-} from '@idem/core/http';
+import { createHttpIdempotency, type HttpIdempotencyOptions } from '@idem/core/http';
+import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
 import type { Request, RequestHandler } from 'express';
 import { requestBody } from './request-body.js';
 
@@ -48,7 +43,7 @@ export function idempotency(options: ExpressIdempotencyOptions): RequestHandler 
 
   return function idempotencyMiddleware(req, res, next) {
     // originalUrl: req.url loses the path the middleware is mounted on.
-    const request = nodeHttpRequest(req, req.originalUrl, () => requestBody(req));
+    const request = nodeHttpRequest(req, req.originalUrl, (limit) => requestBody(req, limit));
     http
       .handle(request, req)
       .then((decision) => {
@@ -57,7 +52,10 @@ export function idempotency(options: ExpressIdempotencyOptions): RequestHandler 
         req.idempotency = decision.context;
         // Errors (thrown, rejected, next(err)) reach the response through
         // Express's error handling: a 5xx releases the key like any other 5xx.
-        captureNodeResponse(res, decision, http.maxResponseBytes);
+        captureNodeResponse(res, decision, {
+          limit: http.maxResponseBytes,
+          abandonAfterMs: http.leaseMs,
+        });
         next();
       })
       .catch(next);

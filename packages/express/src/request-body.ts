@@ -60,20 +60,32 @@ export function keepRawBody(req: IncomingMessage, _res: unknown, buffer: Uint8Ar
  *    (`express.json()`) is JSON-serialized, and idem fingerprints JSON
  *    canonically, so key order and whitespace never mattered anyway.
  */
-export async function requestBody(req: ParsedRequest): Promise<Uint8Array> {
+export async function requestBody(
+  req: ParsedRequest,
+  limit: number,
+): Promise<Uint8Array | undefined> {
   const raw = req.rawBody;
-  if (raw instanceof Uint8Array) return raw;
-  if (typeof raw === 'string') return Buffer.from(raw);
+  if (raw instanceof Uint8Array) return within(raw, limit);
+  if (typeof raw === 'string') return within(Buffer.from(raw), limit);
   if (!req.readableDidRead && !req.readableEnded && req._body !== true) {
-    const bytes = await readAll(req);
-    replay(req, bytes);
+    const bytes = await readAll(req, limit);
+    if (bytes !== undefined) replay(req, bytes);
     return bytes;
   }
-  if (req.body !== undefined) return fromParsed(req.body, req.headers['content-type']);
+  if (req.body !== undefined)
+    return within(fromParsed(req.body, req.headers['content-type']), limit);
   throw new RequestBodyError(
     'BODY_CONSUMED',
     'idem: the request body was read before idempotency() ran and nothing kept it. Mount idempotency() before the middleware that reads the body, or keep the raw bytes with a body-parser verify hook: express.json({ verify: keepRawBody }).',
   );
+}
+
+/**
+ * A body a parser already read is held whatever its size (its own `limit`
+ * applied); idem still answers 413 past its own, like every adapter.
+ */
+function within(bytes: Uint8Array, limit: number): Uint8Array | undefined {
+  return bytes.byteLength > limit ? undefined : bytes;
 }
 
 function fromParsed(body: unknown, contentType: string | undefined): Uint8Array {
@@ -100,29 +112,46 @@ function formFields(value: unknown, prefix = ''): Array<[string, string]> {
   return [[prefix, String(value)]];
 }
 
-function readAll(req: IncomingMessage): Promise<Uint8Array> {
+/** The whole body, or `undefined` as soon as it outgrows `limit` (the rest is dropped unread). */
+function readAll(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const done = (error?: Error) => {
+    let size = 0;
+    const stop = () => {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
       req.off('aborted', onAborted);
-      if (error) reject(error);
-      else resolve(Buffer.concat(chunks));
     };
     const onData = (chunk: Buffer | string) => {
-      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += bytes.byteLength;
+      if (size <= limit) {
+        chunks.push(bytes);
+        return;
+      }
+      stop();
+      // The rest is read and dropped, never held, so the client finishes
+      // sending and reads the 413 (a stalled upload would hang it).
+      req.resume();
+      resolve(undefined);
     };
-    const onEnd = () => done();
-    const onError = (error: Error) =>
-      done(
+    const onEnd = () => {
+      stop();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error) => {
+      stop();
+      reject(
         new RequestBodyError('BODY_UNREADABLE', 'idem: the request body could not be read.', {
           cause: error,
         }),
       );
-    const onAborted = () =>
-      done(new RequestBodyError('BODY_UNREADABLE', 'idem: the client aborted the request body.'));
+    };
+    const onAborted = () => {
+      stop();
+      reject(new RequestBodyError('BODY_UNREADABLE', 'idem: the client aborted the request body.'));
+    };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

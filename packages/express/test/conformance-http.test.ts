@@ -7,7 +7,7 @@ import express4 from 'express4';
 import { afterAll } from 'vitest';
 import { idempotency } from '../src/index.js';
 
-// Memory, and Redis, PostgreSQL and DynamoDB whose server answers (CI=true: all of them).
+// Memory, and Redis, PostgreSQL, MySQL/MariaDB and DynamoDB whose server answers (CI=true: all of them).
 // Both majors share them; each check uses keys of its own.
 const stores = await reachableStores({ label: 'express' });
 afterAll(() => stores.close());

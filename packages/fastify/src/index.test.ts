@@ -160,14 +160,14 @@ describe('@idem/fastify', () => {
     expect(runs).toBe(3);
   });
 
-  it('hands the claim to the handler as request.idempotency, null when not covered', async () => {
+  it('hands the claim to the handler as request.idempotency, undefined when not covered', async () => {
     const url = await start((app) => {
       app.post('/', async (req) => req.idempotency);
-      app.get('/', async (req) => ({ claim: req.idempotency }));
+      app.get('/', async (req) => ({ claim: req.idempotency ?? 'none' }));
     });
     const claim = await (await post(url, { key: 'k' })).json();
     expect(claim).toMatchObject({ protected: true, storeKey: expect.stringMatching(/^idem1:/) });
-    expect(await (await fetch(url)).json()).toEqual({ claim: null });
+    expect(await (await fetch(url)).json()).toEqual({ claim: 'none' });
   });
 
   it('covers routes registered after it in child plugins', async () => {
@@ -220,6 +220,52 @@ describe('@idem/fastify', () => {
     const retry = await post(url, { key: 'k', body: '{}' });
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(await retry.json()).toEqual({ charged: 1 });
+    expect(runs).toBe(1);
+  });
+
+  it('covers routes registered before the plugin whole: a retry replays, never runs again', async () => {
+    let runs = 0;
+    const app = Fastify();
+    apps.push(app);
+    app.post('/early', async (_req, reply) => reply.code(201).send({ charged: ++runs }));
+    await app.register(idempotency, { store: memoryStore(), scope: () => 'tenant' });
+    app.post('/late', async (_req, reply) => reply.code(201).send({ charged: ++runs }));
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    for (const route of ['early', 'late']) {
+      expect((await post(`${url}/${route}`)).status, `${route} without a key`).toBe(400);
+      const before = runs;
+      await replays(`${url}/${route}`, route);
+      expect(runs - before, route).toBe(1);
+    }
+  });
+
+  it('never runs twice when the client leaves while a streamed answer is being written', async () => {
+    let runs = 0;
+    let finish!: () => void;
+    const url = await start((app) => {
+      app.post('/', async (_req, reply) => {
+        runs++;
+        const body = new Readable({ read() {} });
+        body.push('charged ');
+        new Promise<void>((r) => (finish = r)).then(() => {
+          body.push(String(runs));
+          body.push(null);
+        });
+        return reply.type('text/plain').send(body);
+      });
+    });
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    socket.write(
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIdempotency-Key: k\r\nContent-Length: 2\r\n\r\n{}',
+    );
+    for (let i = 0; i < 100 && runs === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 20));
+    finish();
+    await new Promise((r) => setTimeout(r, 50));
+    const retry = await post(url, { key: 'k', body: '{}' });
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await retry.text()).toBe('charged 1');
     expect(runs).toBe(1);
   });
 });

@@ -1,13 +1,12 @@
-import { Readable } from 'node:stream';
-import type { ExecutionContext } from '@idem/core';
+import { Readable, Transform } from 'node:stream';
+import { type ExecutionContext, parseIdempotencyKey } from '@idem/core';
 import {
   createHttpIdempotency,
   type HttpExecution,
   type HttpIdempotencyOptions,
   type HttpResponse,
-  nodeHttpRequest,
-  sendNodeResponse,
 } from '@idem/core/http';
+import { nodeHeaderLines, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { BodyCopy } from './body-copy.js';
@@ -17,10 +16,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /**
      * The claim the handler runs under, set by `@idem/fastify` when it runs
-     * the handler (`null` when idem passed the request through). Hand it to a
-     * transactional store to commit the handler's writes with the record.
+     * the handler (`undefined` when idem passed the request through). Hand it
+     * to a transactional store to commit the handler's writes with the record.
      */
-    idempotency: ExecutionContext | null;
+    idempotency: ExecutionContext | undefined;
   }
 }
 
@@ -43,19 +42,50 @@ interface Pending {
 
 type OnSend = onSendHookHandler<unknown>;
 
+/** Marks the routes whose own onSend hooks end with idem's (see `onRoute` below). */
+const COVERED = Symbol.for('idem.fastify.route');
+
+/** Thrown into a chunked request body that outgrows `maxRequestBytes`. */
+class BodyTooLarge extends Error {
+  readonly statusCode = 413;
+  readonly code = 'IDEM_REQUEST_TOO_LARGE';
+}
+
 const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, options) => {
   const http = createHttpIdempotency<FastifyRequest>(options);
+  const limit = http.maxRequestBytes;
   const copies = new WeakMap<FastifyRequest, BodyCopy>();
   const pending = new WeakMap<FastifyRequest, Pending>();
+  const tooLarge = new WeakSet<FastifyRequest>();
 
-  fastify.decorateRequest('idempotency', null);
+  fastify.decorateRequest('idempotency', undefined);
 
   // The fingerprint needs the body as sent, whichever content-type parser
   // (Fastify's own or the app's) turns it into request.body: keep a copy of
-  // the bytes on their way to the parser.
-  fastify.addHook('preParsing', async (request, _reply, payload) => {
-    if (http.covers(request.method)) copies.set(request, new BodyCopy(payload));
-    return payload;
+  // the bytes on their way to the parser. Only bodies idem will read are
+  // limited: covered methods with a key.
+  fastify.addHook('preParsing', async (request, reply, payload) => {
+    if (!http.covers(request.method)) return payload;
+    // A request without a valid key is answered (400) or passed through
+    // without idem reading its body: it is not idem's to limit.
+    if (!parseIdempotencyKey(request.headers['idempotency-key'] ?? null).ok) {
+      copies.set(request, new BodyCopy(payload));
+      return payload;
+    }
+    const declared = request.headers['content-length'];
+    if (declared !== undefined) {
+      if (Number(declared) > limit) {
+        problem(reply, http.tooLarge());
+        return reply;
+      }
+      copies.set(request, new BodyCopy(payload));
+      return payload;
+    }
+    // Unknown length: stop reading as soon as it outgrows the limit, so no
+    // parser buffers more. Only such bodies pay for a second stream.
+    const capped = capStream(payload, limit, () => tooLarge.add(request));
+    copies.set(request, new BodyCopy(capped));
+    return capped;
   });
 
   // preHandler: after authentication hooks (for scope) and body parsing (a
@@ -92,12 +122,12 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // hook (a route's own hooks run after the app's, and this one is appended
   // last to each route), before anything is written, so a store that rolled
   // the handler's writes back can still answer 503 instead.
-  const store: OnSend = async (request, reply, payload) => {
+  const store = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const claim = pending.get(request);
     if (!claim) return payload;
     pending.delete(request);
     if (claim.failed) {
-      await claim.execution.fail();
+      await claim.execution.release();
       return payload;
     }
     const header = (name: string) => {
@@ -114,12 +144,12 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
       );
     } catch (error) {
       // The handler's stream broke: there is no whole response to keep.
-      await claim.execution.fail();
+      await claim.execution.release();
       throw error;
     }
     const instead = await claim.execution.complete({
       status: reply.statusCode,
-      headers: headerLines(reply.getHeaders()),
+      headers: nodeHeaderLines(reply.getHeaders()),
       body: captured.bytes,
     });
     if (!instead) return captured.payload;
@@ -128,7 +158,24 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     return problemPayload(reply, instead);
   };
   fastify.addHook('onRoute', (route) => {
-    route.onSend = [...(route.onSend ? [route.onSend].flat() : []), store];
+    route.config = { ...(route.config as object), [COVERED]: true } as typeof route.config;
+    route.onSend = [...(route.onSend ? [route.onSend].flat() : []), store as OnSend];
+  });
+
+  // Routes registered before the plugin get the app-level hooks above (they
+  // apply to every route of the context, whenever it was added) but not the
+  // route-level onSend that onRoute appends: store their answers from an
+  // app-level onSend instead, so they are covered whole, never half. The
+  // 413 for a chunked body that outgrew the limit is shaped here too.
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    if (tooLarge.has(request)) {
+      tooLarge.delete(request);
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+      return problemPayload(reply, http.tooLarge());
+    }
+    const config = request.routeOptions.config as { readonly [COVERED]?: boolean } | undefined;
+    if (config?.[COVERED]) return payload;
+    return store(request, reply, payload);
   });
 
   // A reply that never went through onSend (hijacked, or written on the raw
@@ -137,19 +184,29 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     const claim = pending.get(request);
     if (!claim) return;
     pending.delete(request);
-    await claim.execution.fail();
+    await claim.execution.release();
   });
 };
 
-/** Header lines of a Fastify reply, repeats (`set-cookie` arrays) kept. */
-function headerLines(headers: ReturnType<FastifyReply['getHeaders']>): Array<[string, string]> {
-  const lines: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) lines.push([name, String(v)]);
-    else lines.push([name, String(value)]);
-  }
-  return lines;
+/** `payload`, failing with a 413 as soon as more than `limit` bytes went through. */
+function capStream(payload: Readable, limit: number, onOver: () => void): Readable {
+  let size = 0;
+  const capped = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      size += chunk.byteLength;
+      if (size <= limit) return callback(null, chunk);
+      onOver();
+      // The rest is read and dropped, never held, so the client finishes
+      // sending and reads the 413 (a stalled upload would hang it).
+      payload.unpipe(capped);
+      payload.resume();
+      callback(new BodyTooLarge('idem: the request body is over maxRequestBytes.'));
+    },
+  });
+  // Fastify's parsers read these from the payload they are given.
+  Object.assign(capped, { receivedEncodedLength: 0 });
+  payload.on('error', (error) => capped.destroy(error));
+  return payload.pipe(capped);
 }
 
 /**

@@ -5,7 +5,7 @@ import Fastify from 'fastify';
 import { afterAll } from 'vitest';
 import { idempotency } from '../src/index.js';
 
-// Memory, and Redis, PostgreSQL and DynamoDB whose server answers (CI=true: all of them).
+// Memory, and Redis, PostgreSQL, MySQL/MariaDB and DynamoDB whose server answers (CI=true: all of them).
 const stores = await reachableStores({ label: 'fastify' });
 afterAll(() => stores.close());
 

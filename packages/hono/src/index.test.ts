@@ -194,8 +194,8 @@ describe('@idem/hono', () => {
     expect(runs.get('http-exception')).toBe(2);
   });
 
-  it('stores 5xx with storeServerErrors', async () => {
-    const { app, runs } = setup({ storeServerErrors: true });
+  it('stores 5xx when shouldStore keeps them (Stripe parity)', async () => {
+    const { app, runs } = setup({ shouldStore: () => true });
     await post(app, '/status/500', { key: 'k' });
     const replay = await post(app, '/status/500', { key: 'k' });
     expect(replay.status).toBe(500);
@@ -348,14 +348,17 @@ describe('@idem/hono', () => {
     expect(runs).toBe(1);
   });
 
-  it('types the claim it hands to handlers as c.get("idempotency")', async () => {
+  it('types the claim it hands to handlers as c.get("idempotency"), undefined when not covered', async () => {
     type Env = { Variables: IdempotencyVariables & { tenant: string } };
     const app = new Hono<Env>();
     app.use(idempotency<Env>({ store: memoryStore(), scope: () => 't' }));
+    app.get('/p', (c) => c.json({ claim: c.get('idempotency') ?? 'none' }));
     app.post('/p', (c) => {
       const claim = c.get('idempotency');
+      if (!claim) return c.json({ error: 'not protected' }, 500);
       return c.json({ storeKey: claim.storeKey, token: claim.token, protected: claim.protected });
     });
+    expect(await (await app.request('/p')).json()).toEqual({ claim: 'none' });
     const res = await app.request('/p', { method: 'POST', headers: { 'idempotency-key': 'k' } });
     expect(await res.json()).toMatchObject({
       protected: true,

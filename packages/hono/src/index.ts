@@ -9,6 +9,7 @@ import {
   streamsThrough,
 } from '@idem/core/http';
 import type { Context, Env, MiddlewareHandler } from 'hono';
+import { peek } from './peek.js';
 
 /**
  * The context variables the middleware sets: `c.get('idempotency')` is the
@@ -16,7 +17,8 @@ import type { Context, Env, MiddlewareHandler } from 'hono';
  * handler's writes with the record.
  */
 export interface IdempotencyVariables {
-  idempotency: ExecutionContext;
+  /** `undefined` when idem passed the request through (a method it does not cover, or no key when keys are optional). */
+  idempotency: ExecutionContext | undefined;
 }
 
 /**
@@ -78,60 +80,6 @@ function waitUntilOf(c: Context): (p: Promise<unknown>) => void {
   };
 }
 
-const encoder = new TextEncoder();
-
-/** A response as the handler built it, read without consuming or rebuilding it. */
-interface Unread {
-  readonly body: Uint8Array;
-  readonly headers: Iterable<readonly [string, string]>;
-  header(name: string): string | null;
-}
-
-/**
- * The body and headers of a response from @hono/node-server's lightweight
- * `Response`, without reading it. That class keeps what it was built with (a
- * string or bytes, and a header record) in a symbol-keyed cache; reading
- * `res.body` or `res.headers` would build a real Response, a stream and a
- * `Headers` around them, a third of the cost of a small request. Anything else
- * (a real Response, a stream body, unusual headers) returns `undefined`, and
- * the response is read the standard way.
- */
-function peek(res: Response): Unread | undefined {
-  for (const symbol of Object.getOwnPropertySymbols(res)) {
-    if (symbol.description !== 'cache') continue;
-    const cache = (res as unknown as Record<symbol, unknown>)[symbol];
-    if (!Array.isArray(cache) || cache[0] !== res.status) return undefined;
-    const [, raw, init] = cache as [number, unknown, unknown];
-    const body =
-      raw === null
-        ? new Uint8Array(0)
-        : typeof raw === 'string'
-          ? encoder.encode(raw)
-          : raw instanceof Uint8Array
-            ? raw
-            : undefined;
-    if (body === undefined) return undefined;
-    // A header record (Hono's c.json() without c.header()) is read without
-    // building a Headers; headers already built are read as they are.
-    const entries =
-      init && typeof init === 'object' && !(init instanceof Headers) && !Array.isArray(init)
-        ? Object.entries(init)
-        : undefined;
-    if (entries ? !entries.every((e) => typeof e[1] === 'string') : !(init instanceof Headers)) {
-      return undefined;
-    }
-    return {
-      body,
-      headers: entries ?? res.headers,
-      header: (name) =>
-        entries
-          ? (entries.find(([n]) => n.toLowerCase() === name)?.[1] ?? null)
-          : res.headers.get(name),
-    };
-  }
-  return undefined;
-}
-
 const TEXTUAL = /json|^text\/|x-www-form-urlencoded/i;
 const decoder = new TextDecoder();
 
@@ -173,8 +121,8 @@ export function idempotency<E extends Env = Env>(
         path: c.req.path,
         query: q === -1 ? '' : url.slice(q + 1),
         header: (name) => c.req.header(name) ?? null,
-        body: async () => {
-          bytes = new Uint8Array(await c.req.arrayBuffer());
+        body: async (limit) => {
+          bytes = await readBody(c, limit);
           return bytes;
         },
       },
@@ -190,12 +138,12 @@ export function idempotency<E extends Env = Env>(
     try {
       await next();
     } catch (error) {
-      await decision.fail();
+      await decision.release();
       throw error;
     }
     // Hono catches handler errors itself and leaves them in c.error.
     if (c.error) {
-      await decision.fail();
+      await decision.release();
       return;
     }
     const res = c.res;
@@ -232,7 +180,7 @@ export function idempotency<E extends Env = Env>(
       captured = await captureBody(res.body, limit);
     } catch (error) {
       // The handler's body stream broke: there is no whole response to keep.
-      await decision.fail();
+      await decision.release();
       throw error;
     }
     const instead = await decision.complete({
@@ -253,6 +201,32 @@ export function idempotency<E extends Env = Env>(
           : captured.bytes;
     replaceResponse(c, new Response(body as BodyInit | null, res));
   };
+}
+
+/**
+ * The request body, at most `limit` bytes (`undefined` past it). A body of
+ * declared length (the handler already refused one over the limit) is read
+ * Hono's way, which caches it for the handler; one of unknown length is read
+ * from the stream and stopped as soon as it outgrows the limit, then cached
+ * for the handler the way Hono caches it.
+ */
+async function readBody(c: Context, limit: number): Promise<Uint8Array | undefined> {
+  const stream = c.req.raw.body;
+  if (stream === null || c.req.header('content-length') !== undefined) {
+    return new Uint8Array(await c.req.arrayBuffer());
+  }
+  const captured = await captureBody(stream, limit);
+  if (captured.bytes === null) {
+    await captured.stream.cancel();
+    return undefined;
+  }
+  const { bytes } = captured;
+  const cache = (c.req as { bodyCache?: Record<string, unknown> }).bodyCache;
+  if (cache) {
+    const copy = bytes.slice().buffer;
+    cache.arrayBuffer = Promise.resolve(copy);
+  }
+  return bytes;
 }
 
 function replaceResponse(c: Context, response: Response): void {

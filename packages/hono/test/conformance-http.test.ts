@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { afterAll } from 'vitest';
 import { idempotency } from '../src/index.js';
 
-// Memory, and Redis, PostgreSQL and DynamoDB whose server answers (CI=true: all of them).
+// Memory, and Redis, PostgreSQL, MySQL/MariaDB and DynamoDB whose server answers (CI=true: all of them).
 const stores = await reachableStores({ label: 'hono' });
 afterAll(() => stores.close());
 

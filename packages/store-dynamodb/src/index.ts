@@ -145,7 +145,7 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): DynamoDbStore {
   /** Errors that need no DynamoDB expertise to fix say so; the rest pass unchanged. */
   function explain(error: unknown): unknown {
     if (nameOf(error) === 'ResourceNotFoundException') {
-      return new Error(
+      return new ConfigurationError(
         `dynamoDbStore: table "${tableName}" was not found. Create it (see the README's table definition), call store.createTable() in development, or check the client's region and endpoint.`,
         { cause: error },
       );
@@ -159,14 +159,14 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): DynamoDbStore {
     let parsed: RecordState | undefined;
     if (state?.S === 'in_progress' && fingerprint?.S !== undefined && leaseExpiresAt?.N) {
       parsed = {
-        kind: 'in_progress',
+        state: 'in_progress',
         fingerprint: fingerprint.S,
         token: token?.S ?? '',
         leaseExpiresAt: Number(leaseExpiresAt.N),
       };
     } else if (state?.S === 'completed' && fingerprint?.S !== undefined && expiresAt?.N) {
       parsed = {
-        kind: 'completed',
+        state: 'completed',
         fingerprint: fingerprint.S,
         expiresAt: Number(expiresAt.N),
         response: {
@@ -246,7 +246,7 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): DynamoDbStore {
           old = item ? recordOf(item, at) : await get(key, at);
         }
         // Our own earlier attempt (an SDK retry after a lost response) won: we own it.
-        if (old?.kind === 'in_progress' && old.token === request.token) return { claimed: true };
+        if (old?.state === 'in_progress' && old.token === request.token) return { claimed: true };
         const record = old && toRecord(old);
         if (record) return { claimed: false, record };
         // The record went away between the failed write and the read: try again.

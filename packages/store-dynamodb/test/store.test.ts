@@ -191,7 +191,7 @@ describe.skipIf(!backend.up)('dynamoDbStore', () => {
     const idem = createIdempotency({ store });
     const decision = await idem.begin({ scope: 's', key: `${key}-engine`, fingerprint: 'fp' });
     expect(decision.kind).toBe('execute');
-    if (decision.kind === 'execute') await decision.commit(huge, true);
+    if (decision.kind === 'execute') await decision.complete(huge);
     await expect(
       idem.begin({ scope: 's', key: `${key}-engine`, fingerprint: 'fp' }),
     ).rejects.toBeInstanceOf(ResultNotStoredError);

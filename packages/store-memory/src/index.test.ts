@@ -81,3 +81,42 @@ describe('memoryStore', () => {
     expect(() => memoryStore({ maxRecords: 1.5 })).toThrow(/maxRecords/);
   });
 });
+
+describe('memoryStore hands out copies', () => {
+  it('a caller that changes a replayed body or the completed response changes no later replay', async () => {
+    const store = memoryStore({ now: clock().now });
+    const response: StoredResponse = {
+      status: 201,
+      headers: [['x-a', '1']],
+      body: new Uint8Array([1, 2, 3]),
+    };
+    await store.claim('k', claim('t'));
+    await store.complete('k', 't', response, 60_000);
+    (response.body as Uint8Array)[0] = 9;
+    const first = await store.claim('k', claim('u'));
+    const replayed = first.claimed ? undefined : first.record;
+    if (replayed?.state !== 'completed') throw new Error('expected a replay');
+    (replayed.response.body as Uint8Array)[1] = 9;
+    expect(() => (replayed.response.headers as Array<unknown>).push(['x-b', '2'])).toThrow();
+    const read = await store.read('k');
+    if (read?.state !== 'completed') throw new Error('expected the completed record');
+    expect([...read.response.body]).toEqual([1, 2, 3]);
+    expect(read.response.headers).toEqual([['x-a', '1']]);
+    (read.response.body as Uint8Array)[2] = 9;
+    const again = await store.claim('k', claim('v'));
+    expect(
+      !again.claimed && again.record.state === 'completed' && [...again.record.response.body],
+    ).toEqual([1, 2, 3]);
+  });
+
+  it('refuses bad and unknown options with a ConfigurationError naming the fix', () => {
+    expect(() => memoryStore({ maxRecords: 0 })).toThrow(/maxRecords must be a positive integer/);
+    expect(() => memoryStore({ maxRecord: 5 } as never)).toThrow(/no option "maxRecord"/);
+    expect(() => memoryStore({ now: 5 } as never)).toThrow(/now must be a function/);
+    for (const bad of [{ maxRecords: -1 }, { maxRecord: 5 }, { now: 'x' }]) {
+      expect(() => memoryStore(bad as never)).toThrow(
+        expect.objectContaining({ code: 'CONFIGURATION' }),
+      );
+    }
+  });
+});

@@ -2,10 +2,12 @@ import {
   ABSENT,
   type ClaimRequest,
   type ClaimResult,
+  ConfigurationError,
   type LifecycleEvent,
   type OwnerResult,
   observe,
   type RecordState,
+  refuseUnknownOptions,
   type Store,
   type StoredRecord,
   type StoredResponse,
@@ -43,16 +45,34 @@ export interface MemoryStore extends Store {
 }
 
 /**
+ * A record as it leaves the store: a body of its own (bytes cannot be
+ * frozen), so a caller that changes a replayed body never changes the next replay.
+ */
+function handOut(record: StoredRecord): StoredRecord {
+  if (record.state !== 'completed') return record;
+  const { response } = record;
+  return { ...record, response: { ...response, body: response.body.slice() } };
+}
+
+/**
  * The reference store: every operation is one synchronous step on a `Map`, so
  * it is atomic within a process (JavaScript runs it to completion). Records
  * are not shared between processes or isolates: use it for one instance,
  * tests and the demo, and a network store when you run several instances.
  */
 export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
+  refuseUnknownOptions(options, ['maxRecords', 'now'], 'memoryStore()');
   const maxRecords = options.maxRecords ?? 100_000;
   const now = options.now ?? Date.now;
   if (!Number.isInteger(maxRecords) || maxRecords < 1) {
-    throw new TypeError(`memoryStore: maxRecords must be a positive integer, got ${maxRecords}.`);
+    throw new ConfigurationError(
+      `memoryStore: maxRecords must be a positive integer, got ${maxRecords}.`,
+    );
+  }
+  if (typeof now !== 'function') {
+    throw new ConfigurationError(
+      'memoryStore: now must be a function returning epoch milliseconds, such as Date.now.',
+    );
   }
   // Map iteration order is insertion order; completions re-insert, so the
   // front holds the oldest records: the first to expire and to be evicted.
@@ -60,10 +80,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
   function apply<E extends LifecycleEvent>(key: string, event: E) {
     const before = records.get(key) ?? ABSENT;
-    const { state, result } = transition(before, event);
-    if (state === before) return result;
+    const { next, result } = transition(before, event);
+    if (next === before) return result;
     records.delete(key);
-    if (state.kind !== 'absent') records.set(key, state);
+    if (next.state !== 'absent') records.set(key, next);
     return result;
   }
 
@@ -71,7 +91,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     const t = now();
     let deleted = 0;
     for (const [key, state] of records) {
-      if (observe(state, t).kind === 'absent') {
+      if (observe(state, t).state === 'absent') {
         records.delete(key);
         deleted++;
       }
@@ -91,11 +111,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     // ones; Map order is insertion order, and completions re-insert.
     for (const [key, state] of records) {
       if (records.size <= target) return;
-      if (observe(state, t).kind === 'absent') records.delete(key);
+      if (observe(state, t).state === 'absent') records.delete(key);
     }
     for (const [key, state] of records) {
       if (records.size <= target) return;
-      if (state.kind === 'completed') records.delete(key);
+      if (state.state === 'completed') records.delete(key);
     }
     if (records.size >= maxRecords) {
       throw new StoreUnavailableError(
@@ -111,8 +131,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     },
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
       const current = records.get(key);
-      if (current === undefined || observe(current, now()).kind === 'absent') makeRoom();
-      return apply(key, { type: 'claim', now: now(), ...request });
+      if (current === undefined || observe(current, now()).state === 'absent') makeRoom();
+      const result = apply(key, { type: 'claim', now: now(), ...request });
+      return result.claimed ? result : { claimed: false, record: handOut(result.record) };
     },
     async complete(
       key: string,
@@ -120,9 +141,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       response: StoredResponse,
       ttlMs: number,
     ): Promise<OwnerResult> {
+      // Kept as a copy with frozen headers: what the caller holds can change
+      // nothing here, and the headers can be handed out without copying.
       const copy: StoredResponse = {
         status: response.status,
-        headers: response.headers.map(([n, v]) => [n, v] as const),
+        headers: Object.freeze(response.headers.map(([n, v]) => Object.freeze([n, v] as const))),
         body: response.body.slice(),
       };
       return apply(key, { type: 'complete', now: now(), token, response: copy, ttlMs });
@@ -137,11 +160,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const state = records.get(key);
       if (state === undefined) return undefined;
       const live = observe(state, now());
-      if (live.kind === 'absent') {
+      if (live.state === 'absent') {
         records.delete(key);
         return undefined;
       }
-      return toRecord(live);
+      return handOut(toRecord(live)!);
     },
     sweep,
     clear() {

@@ -4,13 +4,14 @@ import {
   ConfigurationError,
   type ExecutionContext,
   type OwnerResult,
-  RolledBackError,
   type Store,
   type StoredRecord,
   type StoredResponse,
 } from '@idem/core';
 import type { Pool, PoolClient, QueryResult } from 'pg';
+import { checkPool, refuseUnknown, setupError } from './config.js';
 import { DEFAULT_TABLE, schemaSql, tableName } from './schema.js';
+import { transactions } from './transactions.js';
 
 export { schemaSql } from './schema.js';
 
@@ -78,12 +79,6 @@ interface Row {
   body: Uint8Array | null;
 }
 
-/** An open transaction bound to an owner token. */
-interface Tx {
-  readonly key: string;
-  readonly client: Promise<PoolClient>;
-}
-
 // Errors that mean "this statement lost a race and changed nothing": retried,
 // so a claim race always resolves to a claim result (serialization failure,
 // deadlock, unique violation under a stricter default isolation level).
@@ -107,12 +102,8 @@ const ms = (param: string) => `statement_timestamp() + ${param}::float8 * interv
  * ```
  */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
-  const pool = options?.pool;
-  if (!pool || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
-    throw new ConfigurationError(
-      'postgresStore: pass a pg Pool as { pool: new pg.Pool({ connectionString }) }.',
-    );
-  }
+  const pool = checkPool(options?.pool);
+  refuseUnknown('postgresStore', options, ['pool', 'table']);
   const table = options.table ?? DEFAULT_TABLE;
   const t = tableName(table).sql;
 
@@ -159,7 +150,9 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
         return await pool.query<R>(text, values);
       } catch (error) {
         const code = (error as { code?: string }).code;
-        if (attempt >= MAX_ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
+        if (attempt >= MAX_ATTEMPTS || !code || !RETRYABLE.has(code)) {
+          throw setupError(error, table);
+        }
         // Jittered backoff, so contenders of one hot key stop colliding.
         await sleep(Math.random() * Math.min(2 ** attempt, 50));
       }
@@ -170,70 +163,7 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
   // No owner token can hold NUL (PostgreSQL text cannot), so such a token owns nothing.
   const foreign = (token: string) => typeof token !== 'string' || token.includes('\0');
 
-  // Transactions opened by transaction(), by owner token, until complete or release.
-  const open = new Map<string, Tx>();
-
-  async function begin(token: string): Promise<PoolClient> {
-    let client: PoolClient | undefined;
-    try {
-      client = await pool.connect();
-      // A checked-out client whose backend dies emits 'error'; without a
-      // listener that would crash the process. The next query fails instead.
-      client.on('error', ignore);
-      await client.query('BEGIN');
-      return client;
-    } catch (error) {
-      open.delete(token);
-      if (client) finish(client, error);
-      throw error;
-    }
-  }
-
-  function finish(client: PoolClient, error?: unknown): void {
-    client.off('error', ignore);
-    try {
-      // An error destroys the connection: its transaction state is unknown.
-      client.release(error === undefined ? undefined : error instanceof Error ? error : true);
-    } catch {
-      // Already released by the caller against our advice: nothing to return.
-    }
-  }
-
-  /** The open transaction of `token` for `key`, taken out of the registry. */
-  async function takeTx(key: string, token: string): Promise<PoolClient | undefined> {
-    const tx = open.get(token);
-    if (tx === undefined || tx.key !== key) return undefined;
-    open.delete(token);
-    return tx.client.catch(() => undefined);
-  }
-
-  async function commitWith(client: PoolClient, values: unknown[]): Promise<OwnerResult> {
-    let error: unknown;
-    try {
-      if ((await client.query(COMPLETE, values)).rowCount !== 1) {
-        await client.query('ROLLBACK');
-        finish(client);
-        throw new RolledBackError(
-          new Error('The lease ran out before completion; another request owns the key now.'),
-        );
-      }
-      // COMMIT of a transaction that failed earlier answers ROLLBACK, not an error.
-      if ((await client.query('COMMIT')).command === 'COMMIT') {
-        finish(client);
-        return 'ok';
-      }
-      error = new Error('The transaction had failed earlier; PostgreSQL rolled it back.');
-      finish(client);
-    } catch (caught) {
-      if (caught instanceof RolledBackError) throw caught;
-      // Terminated backend, lost connection, failed COMMIT: nothing was kept
-      // (or, if COMMIT reached the server, the record is completed and the
-      // engine's release finds it stale, so a retry gets the replay).
-      error = caught;
-      finish(client, caught);
-    }
-    throw new RolledBackError(error);
-  }
+  const tx = transactions(pool);
 
   return {
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
@@ -261,22 +191,15 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
         JSON.stringify(response.headers),
         Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength),
       ];
-      const client = await takeTx(key, token);
-      if (client) return commitWith(client, values);
+      const client = await tx.take(key, token);
+      if (client) return tx.commit(client, COMPLETE, values);
       if (foreign(token)) return 'stale';
       return owner(await query(COMPLETE, values));
     },
 
     async release(key: string, token: string): Promise<OwnerResult> {
-      const client = await takeTx(key, token);
-      if (client) {
-        try {
-          await client.query('ROLLBACK');
-          finish(client);
-        } catch (error) {
-          finish(client, error);
-        }
-      }
+      const client = await tx.take(key, token);
+      if (client) await tx.rollback(client);
       if (foreign(token)) return 'stale';
       return owner(await query(RELEASE, [key, token]));
     },
@@ -291,24 +214,7 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
       return rows[0] && toRecord(rows[0]);
     },
 
-    async transaction(context: ExecutionContext): Promise<PoolClient> {
-      if (typeof context?.token !== 'string') {
-        throw new ConfigurationError(
-          "postgresStore.transaction: pass the execution context idem gave the operation: run()'s argument, Hono's c.get('idempotency'), Express's req.idempotency or Fastify's request.idempotency.",
-        );
-      }
-      if (!context.protected || !context.token) {
-        throw new ConfigurationError(
-          'postgresStore.transaction: this execution is unprotected (the store failed and failOpen let it run), so there is no record to commit with. Check context.protected and run your queries on the pool, or set failOpen: false.',
-        );
-      }
-      let tx = open.get(context.token);
-      if (tx === undefined) {
-        tx = { key: context.storeKey, client: begin(context.token) };
-        open.set(context.token, tx);
-      }
-      return tx.client;
-    },
+    transaction: (context: ExecutionContext): Promise<PoolClient> => tx.bind(context),
 
     async migrate(): Promise<void> {
       // One simple-query string runs as one implicit transaction; the advisory
@@ -318,8 +224,9 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
       );
     },
 
-    async purgeExpired(purge: PurgeOptions = {}): Promise<number> {
-      const batchSize = purge.batchSize ?? 1000;
+    async purgeExpired(purge?: PurgeOptions): Promise<number> {
+      if (purge !== undefined) refuseUnknown('purgeExpired', purge, ['batchSize']);
+      const batchSize = purge?.batchSize ?? 1000;
       if (!Number.isInteger(batchSize) || batchSize < 1) {
         throw new ConfigurationError(
           `purgeExpired: batchSize must be a positive integer, got ${String(batchSize)}.`,
@@ -334,8 +241,6 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
     },
   };
 }
-
-function ignore(): void {}
 
 function toRecord(row: Row): StoredRecord {
   if (row.state === 'in_progress') {

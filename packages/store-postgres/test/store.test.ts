@@ -10,9 +10,10 @@ import {
 } from '@idem/core';
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore, schemaSql } from '../src/index.js';
-import { countStatements, endPools, idle, newPool, uniqueTable, up } from './db.js';
+import { countStatements, DATABASE_URL, endPools, idle, newPool, uniqueTable, up } from './db.js';
 
 const table = uniqueTable('idem_store');
 const admin = newPool();
@@ -50,7 +51,115 @@ describe('schema', () => {
     ]) {
       expect(() => postgresStore({ pool: admin, table: bad }), bad).toThrow(ConfigurationError);
     }
-    expect(() => postgresStore({ pool: undefined as never })).toThrow(/pass a pg Pool/);
+  });
+});
+
+describe('bad options throw a ConfigurationError naming the fix, never a TypeError', () => {
+  const refused = (make: () => unknown, message: RegExp) => {
+    let error: unknown;
+    try {
+      make();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as ConfigurationError).code).toBe('CONFIGURATION');
+    expect((error as Error).message).toMatch(message);
+  };
+
+  it('refuses anything but a Pool: nothing, a Client, a checked-out client', async () => {
+    for (const bad of [undefined, null, 'postgres://x', 42]) {
+      refused(() => postgresStore(bad as never), /pass a pg Pool/);
+    }
+    refused(() => postgresStore({} as never), /pass a pg Pool/);
+    refused(
+      () => postgresStore({ pool: new pg.Client({ connectionString: DATABASE_URL }) as never }),
+      /pool is a pg Client.*pass a pg Pool: \{ pool: new pg.Pool/,
+    );
+    if (up) {
+      const client = await admin.connect();
+      refused(() => postgresStore({ pool: client as never }), /pass the Pool itself/);
+      client.release();
+    }
+  });
+
+  it('refuses unknown option names (a typo would silently use the default)', () => {
+    refused(
+      () => postgresStore({ pool: admin, tabel: 'x' } as never),
+      /unknown option "tabel"; the options are pool, table/,
+    );
+    const store = postgresStore({ pool: admin });
+    return Promise.all([
+      expect(store.purgeExpired({ batch: 5 } as never)).rejects.toThrow(
+        /purgeExpired: unknown option "batch"; the options are batchSize/,
+      ),
+      expect(store.purgeExpired(null as never)).rejects.toBeInstanceOf(ConfigurationError),
+      expect(store.purgeExpired({ batchSize: -1 })).rejects.toBeInstanceOf(ConfigurationError),
+    ]);
+  });
+});
+
+describe.skipIf(!up)('a store whose table was never created', () => {
+  const missing = uniqueTable('idem_never_migrated');
+  const store = postgresStore({ pool: admin, table: missing });
+  const fix = /run `await store\.migrate\(\)` or apply schema\.sql/;
+
+  it('throws from every operation a ConfigurationError naming the fix and the table, with the database error as cause', async () => {
+    const key = await freshKey();
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['claim', () => store.claim(key, claim())],
+      ['complete', () => store.complete(key, 'token', response('x'), 60_000)],
+      ['release', () => store.release(key, 'token')],
+      ['renew', () => store.renew(key, 'token', 30_000)],
+      ['read', () => store.read(key)],
+      ['purgeExpired', () => store.purgeExpired()],
+    ];
+    for (const [name, call] of calls) {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, name).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message, name).toMatch(fix);
+      expect((error as Error).message, name).toContain(missing);
+      expect(((error as Error).cause as { code: string }).code, name).toBe('42P01');
+    }
+  });
+
+  it('answers clients a plain 503 and hands the ConfigurationError to the storeError hook', async () => {
+    const seen: unknown[] = [];
+    const app = new Hono();
+    app.use(
+      idempotency({
+        store,
+        scope: () => '',
+        hooks: { storeError: ({ error }) => seen.push(error) },
+      }),
+    );
+    app.post('/', (c) => c.text('ran', 201));
+    const res = await app.request('/', { method: 'POST', headers: { 'idempotency-key': 'k' } });
+    expect(res.status).toBe(503);
+    const body = await res.text();
+    expect(JSON.parse(body).type).toBe('urn:idem:problem:store-unavailable');
+    expect(body).not.toContain(missing); // nothing internal reaches the client
+    expect(seen).toHaveLength(1);
+    expect((seen[0] as ConfigurationError).code).toBe('CONFIGURATION');
+    expect((seen[0] as Error).message).toMatch(fix);
+  });
+
+  it('names a table of another shape too (a column is missing)', async () => {
+    const foreign = uniqueTable('idem_foreign_shape');
+    await admin.query(`CREATE TABLE ${foreign} (key text PRIMARY KEY)`);
+    try {
+      const error = await postgresStore({ pool: admin, table: foreign })
+        .read(await freshKey())
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toMatch(/lacks a column the store needs/);
+      expect(((error as Error).cause as { code: string }).code).toBe('42703');
+    } finally {
+      await admin.query(`DROP TABLE IF EXISTS ${foreign}`);
+    }
   });
 });
 

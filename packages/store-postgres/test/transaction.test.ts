@@ -195,9 +195,13 @@ describe.skipIf(!up)('transactional completion', () => {
         store: { ...store, claim: () => Promise.reject(new Error('down')) },
         failOpen: true,
       });
-      await expect(down.run('unprotected', (ctx) => store.transaction(ctx))).rejects.toThrow(
-        /unprotected/,
-      );
+      // The failed claim's token is given back in the background: wait for it.
+      const background: Promise<unknown>[] = [];
+      const waitUntil = (p: Promise<unknown>) => background.push(p);
+      await expect(
+        down.run('unprotected', (ctx) => store.transaction(ctx), { waitUntil }),
+      ).rejects.toThrow(/unprotected/);
+      await Promise.all(background);
       await expect(store.transaction(undefined as never)).rejects.toThrow(
         /pass the execution context/,
       );

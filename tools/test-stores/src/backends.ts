@@ -9,9 +9,9 @@ import { reachServer } from '@idem/conformance';
 import type { Store } from '@idem/core';
 import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
-import { type RedisClient, redisStore } from '@idem/store-redis';
 import dynalite from 'dynalite';
 import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { createClient } from 'redis';
 
@@ -54,9 +54,21 @@ async function redisReachable(url: string): Promise<boolean> {
   }
 }
 
+/** The part of `@idem/store-redis` used here. */
+interface RedisModule {
+  redisStore(options: { client: unknown; prefix?: string }): Store;
+}
+
+/** `@idem/store-redis`, loaded by path from its sources for the reason given at loadPostgresStore. */
+export async function loadRedisStore(): Promise<RedisModule['redisStore']> {
+  const source = '../../../packages/store-redis/src/index.ts';
+  return ((await import(source)) as RedisModule).redisStore;
+}
+
 /** A Redis client as a backend needs it: for the store, for cleaning up, and to close. */
 interface RedisConnection {
-  readonly client: RedisClient;
+  /** An ioredis or node-redis client. */
+  readonly client: unknown;
   /** The keys under `pattern`, a SCAN page at a time; deletes each page. */
   unlinkMatching(pattern: string): Promise<void>;
   close(): Promise<void>;
@@ -67,6 +79,7 @@ function redisOn(connect: (url: string) => Promise<RedisConnection>): Open {
   return async (run) => {
     const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     if (!(await redisReachable(url))) return `Redis is not reachable at ${redact(url)}`;
+    const redisStore = await loadRedisStore();
     const connection = await connect(url);
     const prefix = `idem-test:${run}:`;
     return {
@@ -129,9 +142,9 @@ interface PostgresModule {
 /**
  * `@idem/store-postgres`, loaded by path from its sources (what its
  * `@idem/source` export points at) rather than as a dependency: its own tests
- * use `@idem/hono`, so depending on it here would close the cycle
- * hono → test-stores → store-postgres → hono, which pnpm and turbo warn about
- * and `tsc -b` refuses. The specifier is a variable so tsc leaves it alone.
+ * use `@idem/hono` and this package, so depending on it here would close the
+ * cycle hono → test-stores → store-postgres → hono, which pnpm and turbo warn
+ * about and `tsc -b` refuses (the same holds for store-redis and store-mysql). The specifier is a variable so tsc leaves it alone.
  */
 async function loadPostgresStore(): Promise<PostgresModule['postgresStore']> {
   const source = '../../../packages/store-postgres/src/index.ts';
@@ -162,6 +175,50 @@ export const postgres: Open = async (run) => {
     },
     async close() {
       if (migrated) await pool.query(`DROP TABLE IF EXISTS ${table}`);
+      await pool.end();
+    },
+  };
+};
+
+/** The part of `@idem/store-mysql` used here. */
+interface MysqlModule {
+  mysqlStore(options: { pool: mysql.Pool; table: string }): Store & { migrate(): Promise<void> };
+}
+
+/** `@idem/store-mysql`, loaded by path from its sources for the reason given at loadPostgresStore. */
+async function loadMysqlStore(): Promise<MysqlModule['mysqlStore']> {
+  const source = '../../../packages/store-mysql/src/index.ts';
+  return ((await import(source)) as MysqlModule).mysqlStore;
+}
+
+/** MySQL or MariaDB at MYSQL_URL, in a table of the run's own, dropped with its procedures on close. */
+export const mysqlBackend: Open = async (run) => {
+  const mysqlStore = await loadMysqlStore();
+  const url = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+  const pool = mysql.createPool({ uri: url, connectionLimit: 10, connectTimeout: 5_000 });
+  let up = false;
+  try {
+    up = await reachServer('MySQL/MariaDB', redact(url), () => pool.query('SELECT 1'));
+  } finally {
+    if (!up) await pool.end();
+  }
+  if (!up) return `MySQL/MariaDB is not reachable at ${redact(url)}`;
+  const table = `idem_test_${run}`;
+  let migrated: Promise<void> | undefined;
+  return {
+    async create() {
+      const store = mysqlStore({ pool, table });
+      migrated ??= store.migrate();
+      await migrated;
+      return store;
+    },
+    async close() {
+      if (migrated) {
+        for (const routine of ['claim', 'begin', 'commit']) {
+          await pool.query(`DROP PROCEDURE IF EXISTS ${table}_${routine}_v1`);
+        }
+        await pool.query(`DROP TABLE IF EXISTS ${table}`);
+      }
       await pool.end();
     },
   };

@@ -2,8 +2,8 @@
  * `@idem/test-stores` (private, test-only): every store the adapters' HTTP
  * conformance tests run on, each behind the same `reachServer` rule as the
  * stores' own tests. Memory always; Redis (through ioredis as `redis`, and
- * through node-redis as `redis-node`), PostgreSQL and DynamoDB when their
- * server answers: locally a server that does not is skipped with a loud
+ * through node-redis as `redis-node`), PostgreSQL, MySQL/MariaDB and DynamoDB
+ * when their server answers: locally a server that does not is skipped with a loud
  * banner, with `CI=true` it fails the test file.
  *
  * ```ts
@@ -13,16 +13,24 @@
  * ```
  *
  * This is a workspace package, not part of `@idem/conformance`, so the
- * published suite never depends on ioredis, node-redis, pg, the AWS SDK or
- * dynalite.
+ * published suite never depends on ioredis, node-redis, pg, mysql2, the AWS
+ * SDK or dynalite.
  *
  * @packageDocumentation
  */
 import type { Store } from '@idem/core';
-import { type Backend, dynamodb, memory, postgres, redis, redisNode } from './backends.js';
+import {
+  type Backend,
+  dynamodb,
+  memory,
+  mysqlBackend,
+  postgres,
+  redis,
+  redisNode,
+} from './backends.js';
 
 /** The stores this helper knows. */
-export type StoreName = 'memory' | 'redis' | 'redis-node' | 'postgres' | 'dynamodb';
+export type StoreName = 'memory' | 'redis' | 'redis-node' | 'postgres' | 'mysql' | 'dynamodb';
 
 /** Every {@link StoreName}, in the order the suites run them. */
 export const STORE_NAMES: readonly StoreName[] = [
@@ -30,13 +38,14 @@ export const STORE_NAMES: readonly StoreName[] = [
   'redis',
   'redis-node',
   'postgres',
+  'mysql',
   'dynamodb',
 ];
 
 /** Options of {@link reachableStores}. */
 export interface ReachableStoresOptions {
   /**
-   * Names this run's Redis prefix, PostgreSQL table and DynamoDB table
+   * Names this run's Redis prefix, PostgreSQL and MySQL tables and DynamoDB table
    * (with a random suffix), so test files running at once never meet.
    * @default 'http'
    */
@@ -53,7 +62,7 @@ export interface ReachableStoresOptions {
 export interface TestStores {
   /**
    * A factory per store whose server answered, for `httpSuite({ stores })`.
-   * The first call of a factory creates its table (PostgreSQL, DynamoDB);
+   * The first call of a factory creates its table (PostgreSQL, MySQL, DynamoDB);
    * every call hands out a store on the file's one shared client.
    */
   readonly stores: Readonly<Record<string, () => Promise<Store>>>;
@@ -68,6 +77,7 @@ const OPEN: Readonly<Record<StoreName, (run: string) => Promise<Backend | string
   redis,
   'redis-node': redisNode,
   postgres,
+  mysql: mysqlBackend,
   dynamodb,
 };
 
@@ -88,6 +98,7 @@ function chosen(only: readonly StoreName[]): StoreName[] {
  * Probe the stores' servers (at once) and return a factory for each one that
  * answered: Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`, through both clients),
  * PostgreSQL at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+ * MySQL or MariaDB at `MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`),
  * DynamoDB at `DYNAMODB_ENDPOINT`, or else a dynalite started in this process
  * on an ephemeral port. With `CI=true` an unreachable server rejects.
  */
@@ -121,3 +132,14 @@ export async function reachableStores(options: ReachableStoresOptions = {}): Pro
     },
   };
 }
+
+export {
+  type BlackHole,
+  blackHole,
+  completeNeverSettles,
+  describeHungStores,
+  type HungStore,
+  hungStores,
+  type PayServer,
+  type StartPayServer,
+} from './hung.js';

@@ -30,7 +30,8 @@ export interface Send {
   readonly method?: string;
   /** The `Idempotency-Key` header value; omitted when `undefined`. */
   readonly key?: string | undefined;
-  readonly body?: Uint8Array | string | undefined;
+  /** A stream is sent chunked, without `Content-Length`. */
+  readonly body?: Uint8Array | string | ReadableStream<Uint8Array> | undefined;
   readonly contentType?: string | undefined;
   readonly headers?: Readonly<Record<string, string>>;
   /** Aborts the request (for duplicates that must not wait forever). */
@@ -48,6 +49,7 @@ export async function send(base: string, path: string, init: Send = {}): Promise
     method,
     headers,
     ...(hasBody && init.body !== undefined ? { body: init.body as BodyInit } : {}),
+    ...(init.body instanceof ReadableStream ? { duplex: 'half' } : {}),
     ...(init.signal ? { signal: init.signal } : {}),
   });
   const body = new Uint8Array(await response.arrayBuffer());

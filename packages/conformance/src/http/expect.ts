@@ -1,20 +1,14 @@
+import type { ProblemKind } from '@idem/core/http';
 import { sameBytes } from '../bytes.js';
 import type { Reply } from './client.js';
 import { check } from './harness.js';
 
-/** Every kind of problem idem answers with (SPEC §3), by its `type` suffix. */
-export type ProblemKind =
-  | 'key-missing'
-  | 'key-invalid'
-  | 'fingerprint-mismatch'
-  | 'request-in-flight'
-  | 'store-unavailable'
-  | 'response-not-stored';
+export type { ProblemKind };
 
 /** The default `type` prefix (`problemTypeBase`). */
 export const PROBLEM_BASE = 'urn:idem:problem:';
 
-/** Headers a replay may legitimately differ in (SPEC §3), plus idem's own marker. */
+/** Headers a replay may legitimately differ in (docs/SEMANTICS.md, Replayed headers), plus idem's own marker. */
 const PER_RESPONSE = new Set([
   'date',
   'connection',

@@ -29,7 +29,7 @@ export interface HttpSuiteOptions {
    * `describe` block. Every check uses keys of its own, so a factory may hand
    * out one shared client. Checks that depend on how much a store keeps read
    * the store's `maxResponseBytes` (e.g. DynamoDB's 350 KiB): over it, they
-   * expect SPEC's "response too large" answer instead of a replay.
+   * expect the "response too large" answer (docs/SEMANTICS.md) instead of a replay.
    *
    * @example { memory: () => memoryStore() }
    */

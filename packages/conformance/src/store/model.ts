@@ -48,8 +48,8 @@ function pickToken(m: Model, key: number, pick: TokenPick): string {
 
 /** Apply an event to the model; in server mode `now` is this process's clock. */
 function step<E extends LifecycleEvent>(m: Model, key: number, event: E) {
-  const { state, result } = transition(m.records[key]!, event);
-  m.records[key] = state;
+  const { next, result } = transition(m.records[key]!, event);
+  m.records[key] = next;
   return result;
 }
 

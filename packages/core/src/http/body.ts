@@ -1,3 +1,5 @@
+import { concatBytes } from '../bytes.js';
+
 /** A response body read for storage: whole, or too large (then `stream` still yields every byte). */
 export type CapturedBody =
   | { readonly bytes: Uint8Array }
@@ -23,14 +25,7 @@ export async function captureBody(
     size += value.byteLength;
     if (size > limit) return { bytes: null, stream: resume(chunks, reader) };
   }
-  if (chunks.length === 1) return { bytes: chunks[0]! };
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
-  return { bytes };
+  return { bytes: concatBytes(chunks) };
 }
 
 function resume(

@@ -1,16 +1,13 @@
+import type { ExecutionContext } from '../engine/context.js';
+import { createEngine, type Decision } from '../engine/engine.js';
+import type { Execution } from '../engine/execution.js';
+import { notStoredMarker } from '../engine/not-stored.js';
 import {
-  createEngine,
-  type Execution,
-  type ExecutionContext,
+  ENGINE_OPTIONS,
   type IdempotencyOptions,
-  notStoredMarker,
-} from '../engine.js';
-import {
-  ConfigurationError,
-  IdempotencyError,
-  type RequestInFlightError,
-  RolledBackError,
-} from '../errors.js';
+  refuseUnknownOptions,
+} from '../engine/options.js';
+import { ConfigurationError, type IdempotencyError, isIdempotencyError } from '../errors.js';
 import { fingerprintRequest } from '../fingerprint.js';
 import { parseIdempotencyKey } from '../key.js';
 import type { StoredResponse } from '../store.js';
@@ -42,8 +39,12 @@ export interface HttpRequest {
    * them (Node's `rawHeaders`); otherwise omit it and the joined value is used.
    */
   readonly keyLines?: readonly string[];
-  /** The raw request body bytes, read only for covered requests that carry a valid key. */
-  body(): Promise<Uint8Array>;
+  /**
+   * The raw request body bytes, read only for covered requests that carry a
+   * valid key. Read at most `limit` bytes: resolve to `undefined`, without
+   * reading further, as soon as the body is longer.
+   */
+  body(limit: number): Promise<Uint8Array | undefined>;
 }
 
 /** Options shared by every HTTP adapter; `Ctx` is the framework's request or context. */
@@ -75,11 +76,19 @@ export interface HttpIdempotencyOptions<Ctx> extends IdempotencyOptions {
    */
   readonly mismatchStatus?: number;
   /**
-   * Store and replay 5xx responses too (Stripe parity). By default a 5xx (or a
-   * thrown error) releases the key so an immediate retry runs again.
-   * @default false
+   * Which of the handler's answers are stored and replayed; for the others
+   * the key is released, so the client's retry runs the handler again. A
+   * thrown handler always releases the key.
+   * @default isFinalStatus: everything except 5xx, 408, 425 and 429 (answers a retry may change)
    */
-  readonly storeServerErrors?: boolean;
+  readonly shouldStore?: (status: number) => boolean;
+  /**
+   * Largest request body idem reads to fingerprint, in bytes. A longer body
+   * (by its `Content-Length`, or as it arrives) answers `413` before more than
+   * this is read; nothing is stored. Requests idem does not cover are not read.
+   * @default 1_048_576 (1 MiB)
+   */
+  readonly maxRequestBytes?: number;
   /**
    * Store and replay `Set-Cookie` headers. Off by default so a replay never
    * hands out a session cookie minted for the first attempt.
@@ -91,11 +100,6 @@ export interface HttpIdempotencyOptions<Ctx> extends IdempotencyOptions {
    * @default 'urn:idem:problem:'
    */
   readonly problemTypeBase?: string;
-  /**
-   * Where idem's one-time configuration warnings go.
-   * @default console
-   */
-  readonly logger?: { warn(message: string): void };
 }
 
 /** What an adapter must do with a request. */
@@ -106,7 +110,7 @@ export type HttpDecision =
   | { readonly action: 'respond'; readonly response: HttpResponse; readonly replayed: boolean }
   /**
    * Run the handler once. Then hand its response to `complete` and send it
-   * unchanged, or call `fail` if it threw.
+   * unchanged, or call `release` if it threw.
    */
   | {
       readonly action: 'execute';
@@ -118,21 +122,27 @@ export type HttpDecision =
        */
       readonly context: ExecutionContext;
       /**
-       * Store (2xx, 4xx) or release (5xx) per the options. Resolves once the
-       * store answered. Pass `body: null` when the body was too large (or an
-       * endless stream) to buffer: idem then records that the request ran
-       * without keeping its response, so it is neither replayed truncated
-       * nor run again.
+       * Store the handler's answer, or release the key when `shouldStore`
+       * does not keep its status. Resolves once the store answered, or the
+       * store's time limit passed. Pass `body: null` when the body was too
+       * large (or an endless stream) to buffer: idem then records that the
+       * request ran without keeping its response, so it is neither replayed
+       * truncated nor run again.
        *
-       * Resolves to `undefined` when the handler's response goes out as it is,
-       * or to a response to send instead: a `503` problem when a transactional
-       * store rolled the handler's writes back with the record, so the client
-       * is never told of an effect that did not happen.
+       * Resolves to `undefined` when the handler's response goes out as it
+       * is, or to a response to send instead: a `503` problem when a
+       * transactional store rolled the handler's writes back with the record
+       * (`rolled-back`), or could not confirm its commit in time
+       * (`store-unavailable`), so the client is never told of an effect that
+       * may not have happened.
        */
       complete(response: CompletedResponse): Promise<HttpResponse | undefined>;
-      /** The handler threw or the client went away: release the key. */
-      fail(): Promise<void>;
+      /** The handler threw: release the key so the client's retry runs it again. */
+      release(): Promise<void>;
     };
+
+/** The `execute` decision of {@link HttpDecision}. */
+export type HttpExecution = Extract<HttpDecision, { readonly action: 'execute' }>;
 
 /** The framework-neutral HTTP layer every adapter translates to. */
 export interface HttpIdempotency<Ctx> {
@@ -144,12 +154,44 @@ export interface HttpIdempotency<Ctx> {
   ): Promise<HttpDecision>;
   /** Largest response body idem buffers for storage, in bytes. */
   readonly maxResponseBytes: number;
+  /** Largest request body idem reads, in bytes. */
+  readonly maxRequestBytes: number;
+  /** The lease, in milliseconds: how long a claimed key waits for an owner that went quiet. */
+  readonly leaseMs: number;
   /**
    * Whether requests with this method are covered (`methods` option), so an
    * adapter can skip per-request work, such as copying the body, for the rest.
    */
   covers(method: string): boolean;
+  /** The `413` problem for a request body over `maxRequestBytes`, for adapters that meet it first. */
+  tooLarge(): HttpResponse;
 }
+
+/** Statuses a retry may change: server errors, 408, 425 and 429. */
+const TRANSIENT = new Set([408, 425, 429]);
+
+/**
+ * The default of `shouldStore`: whether a status is a final answer, kept and
+ * replayed. Server errors (5xx), 408 (timeout), 425 (too early) and 429 (too
+ * many requests) are transient: the key is released so a retry runs again.
+ * Compose your own policy with it, e.g. Stripe's, which keeps 5xx too:
+ * `shouldStore: (status) => status >= 500 || isFinalStatus(status)`.
+ */
+export function isFinalStatus(status: number): boolean {
+  return status < 500 && !TRANSIENT.has(status);
+}
+
+/** HTTP option names, beside the engine's. */
+const HTTP_OPTIONS = [
+  'scope',
+  'methods',
+  'required',
+  'mismatchStatus',
+  'shouldStore',
+  'maxRequestBytes',
+  'replaySetCookie',
+  'problemTypeBase',
+];
 
 const REPLAYED: readonly [string, string] = ['idempotent-replayed', 'true'];
 const PASS: HttpDecision = Object.freeze({ action: 'pass' });
@@ -162,6 +204,7 @@ export function createHttpIdempotency<Ctx>(
   options: HttpIdempotencyOptions<Ctx>,
 ): HttpIdempotency<Ctx> {
   const engine = createEngine(options);
+  refuseUnknownOptions(options, [...ENGINE_OPTIONS, ...HTTP_OPTIONS], 'idempotency()');
   const methods = new Set((options.methods ?? ['POST', 'PATCH']).map((m) => m.toUpperCase()));
   const required = options.required ?? true;
   const mismatchStatus = options.mismatchStatus ?? 422;
@@ -170,17 +213,33 @@ export function createHttpIdempotency<Ctx>(
       `idem: mismatchStatus must be a 4xx status, got ${mismatchStatus}.`,
     );
   }
-  const storeServerErrors = options.storeServerErrors ?? false;
+  const shouldStore = options.shouldStore ?? isFinalStatus;
+  if (typeof shouldStore !== 'function') {
+    throw new ConfigurationError(
+      'idem: shouldStore must be a function of the status, such as (status) => status < 500.',
+    );
+  }
+  const maxRequestBytes = options.maxRequestBytes ?? 1024 * 1024;
+  if (!Number.isInteger(maxRequestBytes) || maxRequestBytes < 0) {
+    throw new ConfigurationError(
+      `idem: maxRequestBytes must be a whole number of bytes, zero or more, got ${String(maxRequestBytes)}.`,
+    );
+  }
+  const scopeOf = options.scope;
+  if (scopeOf !== undefined && typeof scopeOf !== 'function') {
+    throw new ConfigurationError(
+      `idem: scope must be a function of the request that returns the tenant or user id, such as scope: (c) => c.get('accountId'); got ${typeof scopeOf}.`,
+    );
+  }
   const keepSetCookie = options.replaySetCookie ?? false;
   const typeBase = options.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE;
-  const logger = options.logger ?? console;
-  const scopeOf = options.scope;
+  const { logger } = engine.options;
   let warnedShared = false;
 
   const defaultScope = (request: HttpRequest): string => {
     const authorization = request.header('authorization');
     if (authorization) return `authorization:${authorization}`;
-    if (!warnedShared) {
+    if (!warnedShared && logger !== false) {
       warnedShared = true;
       logger.warn(
         [
@@ -197,49 +256,61 @@ export function createHttpIdempotency<Ctx>(
     return '';
   };
 
-  const problem = (
+  const problemOf = (
     kind: ProblemKind,
     status: number,
     detail: string,
     headers?: Array<[string, string]>,
-  ) =>
-    ({
-      action: 'respond',
-      replayed: false,
-      response: problemResponse(kind, status, detail, {
-        typeBase,
-        ...(headers ? { headers } : {}),
-      }),
-    }) as const;
+  ) => problemResponse(kind, status, detail, { typeBase, ...(headers ? { headers } : {}) });
 
-  function fromError(error: IdempotencyError): HttpDecision {
+  const problem = (...args: Parameters<typeof problemOf>): HttpDecision => ({
+    action: 'respond',
+    replayed: false,
+    response: problemOf(...args),
+  });
+
+  const tooLarge = () =>
+    problemOf(
+      'request-too-large',
+      413,
+      `The request body is over ${maxRequestBytes} bytes, the most this endpoint reads for an idempotent request. Send a smaller body.`,
+    );
+
+  function fromError(error: IdempotencyError): HttpResponse {
     switch (error.code) {
       case 'FINGERPRINT_MISMATCH':
-        return problem('fingerprint-mismatch', mismatchStatus, error.message);
+        return problemOf('fingerprint-mismatch', mismatchStatus, error.message);
       case 'REQUEST_IN_FLIGHT':
-        return problem('request-in-flight', 409, error.message, [
-          ['retry-after', String((error as RequestInFlightError).retryAfterSeconds)],
+        return problemOf('request-in-flight', 409, error.message, [
+          ['retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds)],
         ]);
       case 'RESULT_NOT_STORED':
-        return problem('response-not-stored', 410, error.message);
+        return problemOf('response-not-stored', 410, error.message);
       case 'STORE_UNAVAILABLE':
-        return problem(
+        return problemOf(
           'store-unavailable',
           503,
-          'The idempotency store is unavailable, so the request was not processed. Retry later with the same key.',
+          (error as { operation?: string }).operation === 'complete'
+            ? error.message
+            : 'The idempotency store is unavailable, so the request was not processed. Retry later with the same key.',
           [['retry-after', '1']],
         );
+      case 'ROLLED_BACK':
+        return problemOf('rolled-back', 503, error.message, [['retry-after', '1']]);
       default:
         throw error;
     }
   }
 
-  function executeDecision(execution: Execution): HttpDecision {
+  function executeDecision(execution: Execution): HttpExecution {
     return {
       action: 'execute',
       context: execution.context,
       async complete(response) {
-        const keep = response.status < 500 || storeServerErrors;
+        if (!shouldStore(response.status)) {
+          await execution.release('not_kept');
+          return undefined;
+        }
         const stored =
           response.body === null
             ? notStoredMarker(response.status, -1)
@@ -249,18 +320,15 @@ export function createHttpIdempotency<Ctx>(
                 body: response.body,
               };
         try {
-          await execution.commit(stored, keep);
+          await execution.complete(stored);
           return undefined;
         } catch (error) {
-          if (!(error instanceof RolledBackError)) throw error;
-          return problemResponse('rolled-back', 503, error.message, {
-            typeBase,
-            headers: [['retry-after', '1']],
-          });
+          if (isIdempotencyError(error)) return fromError(error);
+          throw error;
         }
       },
-      fail() {
-        return execution.abandon();
+      release() {
+        return execution.release('failed');
       },
     };
   }
@@ -288,50 +356,59 @@ export function createHttpIdempotency<Ctx>(
         `Invalid Idempotency-Key: ${parsed.reason}. Send one header line holding 1 to 255 printable ASCII characters, bare (abc) or quoted ("abc").`,
       );
     }
+    const declared = Number(request.header('content-length') ?? 0);
+    if (declared > maxRequestBytes)
+      return { action: 'respond', replayed: false, response: tooLarge() };
     const [scope, body] = await Promise.all([
       scopeOf ? scopeOf(ctx) : defaultScope(request),
-      request.body(),
+      request.body(maxRequestBytes),
     ]);
+    if (body === undefined) return { action: 'respond', replayed: false, response: tooLarge() };
     if (typeof scope !== 'string') {
       throw new ConfigurationError(
         `idem: the scope option must return a string, got ${typeof scope}.`,
       );
     }
-    const contentType = request.header('content-type');
     const fingerprint = await fingerprintRequest({
       method: request.method,
       path: request.path,
       query: request.query,
       body,
-      contentType,
+      contentType: request.header('content-type'),
     });
+    let decision: Decision;
     try {
-      const decision = await engine.begin({
+      decision = await engine.begin({
         scope,
         key: parsed.key,
         fingerprint,
         ...(waitUntil ? { waitUntil } : {}),
       });
-      if (decision.kind === 'execute') return executeDecision(decision);
-      const stored = decision.response;
-      return {
-        action: 'respond',
-        replayed: true,
-        response: {
-          status: stored.status,
-          headers: [...stored.headers, REPLAYED],
-          body: stored.body,
-        },
-      };
     } catch (error) {
-      if (error instanceof IdempotencyError) return fromError(error);
+      if (isIdempotencyError(error)) {
+        return { action: 'respond', replayed: false, response: fromError(error) };
+      }
       throw error;
     }
+    if (decision.kind === 'execute') return executeDecision(decision);
+    const stored = decision.response;
+    return {
+      action: 'respond',
+      replayed: true,
+      response: {
+        status: stored.status,
+        headers: [...stored.headers, REPLAYED],
+        body: stored.body,
+      },
+    };
   }
 
   return {
     handle,
     maxResponseBytes: engine.options.maxResponseBytes,
+    maxRequestBytes,
+    leaseMs: engine.options.leaseMs,
     covers: (method) => methods.has(method.toUpperCase()),
+    tooLarge,
   };
 }

@@ -1,4 +1,4 @@
-/** Headers never stored nor replayed (SPEC §3): hop-by-hop, recomputed, or idem's own. */
+/** Headers never stored nor replayed (docs/SEMANTICS.md, Replayed headers): hop-by-hop, recomputed, or idem's own. */
 const ALWAYS_DROPPED = new Set([
   'connection',
   'keep-alive',

@@ -9,7 +9,8 @@ export type ProblemKind =
   | 'request-in-flight'
   | 'store-unavailable'
   | 'response-not-stored'
-  | 'rolled-back';
+  | 'rolled-back'
+  | 'request-too-large';
 
 const TITLES: Record<ProblemKind, string> = {
   'key-missing': 'Idempotency-Key header missing',
@@ -19,6 +20,7 @@ const TITLES: Record<ProblemKind, string> = {
   'store-unavailable': 'Idempotency store unavailable',
   'response-not-stored': 'Original response too large to replay',
   'rolled-back': 'Request rolled back with its idempotency record',
+  'request-too-large': 'Request body too large for an idempotent request',
 };
 
 /**

@@ -114,10 +114,11 @@ export const replayChecks: readonly CheckSpec[] = [
   },
   {
     group: 'outcomes',
-    name: '5xx answers and thrown errors release the key: a retry runs again',
+    name: 'transient answers (5xx, 408, 425, 429) and thrown errors release the key: a retry runs again',
     async body(h) {
       const t = await h.start();
-      for (const status of [500, 503]) {
+      const transient = [500, 503, 408, 425, 429];
+      for (const status of transient) {
         const key = h.key();
         for (let i = 1; i <= 2; i++) {
           const r = await t.send(`/echo?status=${status}`, { key, body: 'x', contentType: octets });
@@ -129,8 +130,8 @@ export const replayChecks: readonly CheckSpec[] = [
         }
       }
       check(
-        t.runs('echo') === 4,
-        `each 5xx must run again on retry: expected 4 runs, got ${t.runs('echo')}`,
+        t.runs('echo') === 2 * transient.length,
+        `each transient answer must run again on retry: expected ${2 * transient.length} runs, got ${t.runs('echo')}`,
       );
       for (const path of ['/throw', '/throw?async=1']) {
         const key = h.key();
@@ -154,9 +155,9 @@ export const replayChecks: readonly CheckSpec[] = [
   },
   {
     group: 'outcomes',
-    name: 'storeServerErrors: true stores and replays 5xx answers',
+    name: 'shouldStore decides which statuses are kept: with () => true a 5xx is stored and replayed',
     async body(h) {
-      const t = await h.start({ storeServerErrors: true });
+      const t = await h.start({ shouldStore: () => true });
       const key = h.key();
       const first = await t.send('/echo?status=500', { key, body: 'x', contentType: octets });
       check(first.status === 500, `expected the handler's 500, got ${first.status}`);
@@ -172,9 +173,9 @@ export const replayChecks: readonly CheckSpec[] = [
     group: 'bodies',
     name: "1 MiB request and response bodies replay byte for byte, or get 410 over the store's limit",
     async body(h) {
-      const t = await h.start();
+      const t = await h.start({ maxRequestBytes: 2 * MiB });
       // A store may keep less than 1 MiB (DynamoDB: 350 KiB). Over its limit,
-      // SPEC §3's "response too large" applies: the first answer goes out
+      // "response too large" (docs/SEMANTICS.md) applies: the first answer goes out
       // whole, a retry gets 410 response-not-stored, nothing runs twice, and
       // a truncated replay is never an option.
       const retried = (retry: Reply, first: Reply, what: string) => {
@@ -215,6 +216,39 @@ export const replayChecks: readonly CheckSpec[] = [
         t.runs('echo') === 1 && t.runs('bytes') === 1,
         `each 1 MiB request must run once, got ${t.runs('echo')} and ${t.runs('bytes')} runs`,
       );
+    },
+  },
+  {
+    group: 'bodies',
+    name: 'a request body over maxRequestBytes answers 413, declared or streamed; nothing runs, nothing is stored',
+    async body(h) {
+      const t = await h.start({ maxRequestBytes: 1000 });
+      const key = h.key();
+      const big = fixtureBytes(64 * 1024);
+      const declared = await t.send('/echo', { key, body: big, contentType: octets });
+      expectProblem(declared, 'request-too-large', 413, 'a body of declared length over the limit');
+      const streamed = await t.send('/echo', {
+        key,
+        body: new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let at = 0; at < big.byteLength; at += 500) {
+              controller.enqueue(big.slice(at, at + 500));
+            }
+            controller.close();
+          },
+        }),
+        contentType: octets,
+      });
+      expectProblem(streamed, 'request-too-large', 413, 'a streamed body over the limit');
+      check(t.runs('echo') === 0, `a refused body must not run the handler, got ${t.runs('echo')}`);
+      const small = fixtureBytes(1000);
+      const fits = await t.send('/echo', { key, body: small, contentType: octets });
+      check(
+        fits.status === 200 && sameBytes(fits.body, small),
+        `the same key with a body within the limit must run (nothing was stored), got ${fits.status}`,
+      );
+      expectFresh(fits, 'a body of exactly maxRequestBytes');
+      check(t.runs('echo') === 1, `expected 1 run, got ${t.runs('echo')}`);
     },
   },
   {

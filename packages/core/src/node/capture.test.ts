@@ -2,17 +2,19 @@ import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createHttpIdempotency } from '../http/handler.js';
 import { ABSENT, observe, type RecordState, toRecord, transition } from '../lifecycle.js';
 import type { ClaimResult, OwnerResult, Store } from '../store.js';
-import { createHttpIdempotency } from './handler.js';
-import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from './node.js';
+import { captureNodeResponse } from './capture.js';
+import { nodeHttpRequest } from './request.js';
+import { sendNodeResponse } from './response.js';
 
 function mapStore(): Store {
   const records = new Map<string, RecordState>();
   const apply = (key: string, event: Parameters<typeof transition>[1]) => {
-    const { state, result } = transition(records.get(key) ?? ABSENT, event);
-    if (state.kind === 'absent') records.delete(key);
-    else records.set(key, state);
+    const { next, result } = transition(records.get(key) ?? ABSENT, event);
+    if (next.state === 'absent') records.delete(key);
+    else records.set(key, next);
     return result;
   };
   const now = () => Date.now();
@@ -45,7 +47,8 @@ async function serve(handler: (res: ServerResponse) => void, maxResponseBytes?: 
     const body = async () => new Uint8Array(0);
     const decision = await http.handle(nodeHttpRequest(req, req.url ?? '/', body), req);
     if (decision.action === 'respond') return sendNodeResponse(res, decision.response);
-    if (decision.action === 'execute') captureNodeResponse(res, decision, http.maxResponseBytes);
+    if (decision.action === 'execute')
+      captureNodeResponse(res, decision, { limit: http.maxResponseBytes });
     runs++;
     handler(res);
   });

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { fcOptions } from '../test/fc.js';
-import { gate, type TestStoreOptions, testStore } from '../test/store.js';
-import { createIdempotency, type IdempotencyOptions, isNotStoredMarker } from './engine.js';
+import { fcOptions } from '../../test/fc.js';
+import { gate, type TestStoreOptions, testStore } from '../../test/store.js';
 import {
   ConfigurationError,
   FingerprintMismatchError,
@@ -12,9 +11,12 @@ import {
   ResultNotStoredError,
   RolledBackError,
   StoreUnavailableError,
-} from './errors.js';
-import type { IdempotencyHooks } from './hooks.js';
-import { scopedKey } from './scope.js';
+} from '../errors.js';
+import type { IdempotencyHooks } from '../hooks.js';
+import { scopedKey } from '../scope.js';
+import { isNotStoredMarker } from './not-stored.js';
+import type { IdempotencyOptions } from './options.js';
+import { createIdempotency } from './run.js';
 
 type HookName = keyof IdempotencyHooks;
 const HOOKS: HookName[] = [
@@ -30,10 +32,10 @@ const HOOKS: HookName[] = [
 
 /** Hooks that record every event, in order. */
 function recorder() {
-  const events: Array<{ name: HookName; event: { keyHash: string } & Record<string, unknown> }> =
+  const events: Array<{ name: HookName; event: { storeKey: string } & Record<string, unknown> }> =
     [];
   const hooks = Object.fromEntries(
-    HOOKS.map((name) => [name, (event: { keyHash: string }) => events.push({ name, event })]),
+    HOOKS.map((name) => [name, (event: { storeKey: string }) => events.push({ name, event })]),
   ) as IdempotencyHooks;
   const named = (name: HookName) => events.filter((e) => e.name === name).map((e) => e.event);
   return { events, hooks, named };
@@ -297,7 +299,7 @@ describe('run: failures of the operation', () => {
     const shouldStore = (v: { ok: boolean }) => v.ok;
     expect((await idem.run('k', op, { shouldStore })).status).toBe('executed');
     expect(store.records.size).toBe(0);
-    expect(named('released')).toEqual([expect.objectContaining({ reason: 'not_stored' })]);
+    expect(named('released')).toEqual([expect.objectContaining({ reason: 'not_kept' })]);
     expect(named('executed')).toEqual([expect.objectContaining({ stored: false })]);
     expect((await idem.run('k', op, { shouldStore })).status).toBe('executed');
     expect(op.runs).toBe(2);
@@ -492,7 +494,7 @@ describe('run: results too large to store', () => {
     expect(error).toMatchObject({ code: 'RESULT_NOT_STORED', originalStatus: 200 });
     expect(op.runs).toBe(1);
     const state = store.live(await scopedKey('', 'k'));
-    expect(state.kind === 'completed' && isNotStoredMarker(state.response)).toBe(true);
+    expect(state.state === 'completed' && isNotStoredMarker(state.response)).toBe(true);
     expect(named('executed')).toEqual([expect.objectContaining({ stored: false })]);
     expect(named('replayed')).toEqual([expect.objectContaining({ stored: false })]);
   });
@@ -564,7 +566,7 @@ describe('hooks', () => {
       await Promise.all('abcdef'.split('').map((k) => scopedKey(scope, key(k)))),
     );
     for (const { name, event } of events) {
-      expect(hashes.has(event.keyHash), name).toBe(true);
+      expect(hashes.has(event.storeKey), name).toBe(true);
       const text = JSON.stringify(event, (_k, v) => (v instanceof Error ? v.message : v));
       expect(text).not.toContain('RAW-KEY');
       expect(text).not.toContain('TENANT');
@@ -591,21 +593,21 @@ describe('hooks', () => {
 });
 
 describe('begin: the two-phase API', () => {
-  it('commit and abandon act once: later calls are no-ops', async () => {
+  it('complete and release act once: later calls are no-ops', async () => {
     const { idem, store } = setup();
     const d = await idem.begin({ scope: 's', key: 'k', fingerprint: 'f' });
     expect(d.kind).toBe('execute');
     if (d.kind !== 'execute') return;
-    expect(d.protected).toBe(true);
-    expect(d.keyHash).toBe(await scopedKey('s', 'k'));
+    expect(d.context.protected).toBe(true);
+    expect(d.storeKey).toBe(await scopedKey('s', 'k'));
     const response = { status: 201, headers: [['x', '1']] as const, body: new Uint8Array([1, 2]) };
-    await d.commit(response, true);
-    await d.commit({ status: 500, headers: [], body: new Uint8Array() }, true);
-    await d.abandon();
+    await d.complete(response);
+    await d.complete({ status: 500, headers: [], body: new Uint8Array() });
+    await d.release();
     expect(store.calls.complete).toBe(1);
     expect(store.calls.release).toBe(0);
     const replay = await idem.begin({ scope: 's', key: 'k', fingerprint: 'f' });
-    expect(replay).toEqual({ kind: 'replay', keyHash: d.keyHash, response });
+    expect(replay).toEqual({ kind: 'replay', storeKey: d.storeKey, response });
   });
 });
 

@@ -1,126 +1,61 @@
-/**
- * Translation between Node's `http` request/response objects and the
- * framework-neutral layer, shared by the Express and Fastify adapters (both
- * answer through a Node `ServerResponse`). The types are structural, so
- * `@idem/core` needs neither Node's types nor its modules, and stays runnable
- * on edge runtimes that never call these functions.
- *
- * @packageDocumentation
- */
 import { concatBytes, utf8 } from '../bytes.js';
-import { isNullBodyStatus, streamsThrough } from './body.js';
-import type { HttpDecision, HttpRequest, HttpResponse } from './handler.js';
-
-/** A Node header value as `getHeaders()` reports it. */
-type NodeHeaderValue = string | number | readonly string[];
-
-/** The parts of Node's `http.IncomingMessage` idem reads. */
-export interface NodeRequestLike {
-  readonly method?: string | undefined;
-  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
-  /** Header names and values as received, alternating: the only place two header lines stay two. */
-  readonly rawHeaders: readonly string[];
-}
-
-/**
- * The parts of Node's `http.ServerResponse` idem uses. Methods are declared
- * with method syntax so a real `ServerResponse` (or a framework's subclass)
- * fits without casts.
- */
-export interface NodeResponseLike {
-  statusCode: number;
-  statusMessage: string;
-  readonly headersSent: boolean;
-  getHeaders(): Record<string, NodeHeaderValue | undefined>;
-  getHeaderNames(): string[];
-  setHeader(name: string, value: NodeHeaderValue): unknown;
-  removeHeader(name: string): void;
-  writeHead(...args: unknown[]): unknown;
-  write(...args: unknown[]): boolean;
-  end(...args: unknown[]): unknown;
-  flushHeaders(): void;
-  on(event: 'close', listener: () => void): unknown;
-}
-
-/** The `execute` decision of {@link HttpDecision}. */
-export type HttpExecution = Extract<HttpDecision, { readonly action: 'execute' }>;
-
-/**
- * Describe a Node request for `HttpIdempotency.handle`.
- *
- * @param url The request target as received, path and query (Express:
- *   `req.originalUrl`, since `req.url` loses the mount path; Fastify: `request.url`).
- * @param body Reads the raw body bytes; called only for requests idem covers.
- */
-export function nodeHttpRequest(
-  req: NodeRequestLike,
-  url: string,
-  body: () => Promise<Uint8Array>,
-): HttpRequest {
-  const q = url.indexOf('?');
-  const keyLines: string[] = [];
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() === 'idempotency-key') {
-      keyLines.push(req.rawHeaders[i + 1]!);
-    }
-  }
-  return {
-    method: req.method ?? 'GET',
-    path: q === -1 ? url : url.slice(0, q),
-    query: q === -1 ? '' : url.slice(q + 1),
-    header(name) {
-      const value = req.headers[name.toLowerCase()];
-      if (value === undefined) return null;
-      return typeof value === 'string' ? value : value.join(', ');
-    },
-    keyLines,
-    body,
-  };
-}
-
-/**
- * Send a replay or a problem on a Node response. Headers set earlier on the
- * response (by middleware that ran before idem) stay unless the stored
- * response names them too; `Content-Length` is recomputed by Node.
- */
-export function sendNodeResponse(res: NodeResponseLike, response: HttpResponse): void {
-  res.statusCode = response.status;
-  setHeaders(res, response.headers);
-  if (isNullBodyStatus(response.status)) res.end();
-  else res.end(response.body);
-}
+import { isNullBodyStatus, streamsThrough } from '../http/body.js';
+import type { HttpExecution, HttpResponse } from '../http/handler.js';
+import {
+  type NodeHeaderValue,
+  type NodeResponseLike,
+  nodeHeaderLines,
+  setHeaders,
+} from './response.js';
 
 type Callback = (error?: Error | null) => void;
 type Method = (...args: unknown[]) => unknown;
 const PATCHED = ['writeHead', 'write', 'end', 'flushHeaders'] as const;
 const STATE = ['headersSent', 'writableEnded'] as const;
 
+/** Options of {@link captureNodeResponse}. */
+export interface CaptureOptions {
+  /** Largest body held for storage, in bytes (`HttpIdempotency.maxResponseBytes`). */
+  readonly limit: number;
+  /**
+   * After the client went away, how long the handler may still take to end
+   * its response before the key is recorded as "ran, not stored".
+   * @default 30_000
+   */
+  readonly abandonAfterMs?: number;
+}
+
 /**
  * Capture what the handler sends on a Node response and hand it to the
- * execution, writing nothing to the client until the store has answered:
+ * execution, writing nothing to the client until the store has answered.
+ * The capture moves through these modes:
  *
- * - Within `limit` bytes the response is held whole, passed to
- *   `execution.complete`, then sent exactly as the handler wrote it (or the
- *   replacement `complete` returned, such as a 503 for a rolled-back write).
- * - A `text/event-stream`, a declared `Content-Length` over the limit, or a
- *   body that grows past it is recorded as "ran, not stored" and then streams
- *   through untouched, head and buffered chunks first.
- * - If the connection closes after the handler started its response but
- *   before it ended it, the key is released: there is no whole response to keep.
- *   If it closes before the handler answered at all, nothing happens yet: the
- *   handler is still working, and its answer is stored when it ends, so a
- *   client that timed out and retries gets a replay, not a second execution.
+ * | mode      | what writes do                  | left when                                                            | to        |
+ * | --------- | ------------------------------- | -------------------------------------------------------------------- | --------- |
+ * | `buffer`  | held in memory                  | `end()` within `limit`: `complete` with the whole body               | `hold`    |
+ * |           |                                 | event stream, declared length or body over `limit`: `complete(null)` | `hold`    |
+ * |           |                                 | client gone and no `end()` within `abandonAfterMs`: `complete(null)` | `off`     |
+ * | `hold`    | held (the store is answering)   | the store answered: send what was held                               | `through` (`off` once ended) |
+ * |           |                                 | `complete` returned a replacement (a 503): send it instead           | `swallow` |
+ * | `through` | written to the client           | the handler ends                                                     | `off`     |
+ * | `swallow` | dropped (nobody will read them) | never                                                                |           |
+ * | `off`     | Node's own methods, unpatched   | never                                                                |           |
+ *
+ * Once the handler has run, a client that disconnects never releases the
+ * key: it ran, so its answer is stored when it ends (and the client's retry
+ * gets the replay), or, if it never ends, recorded as "ran, not stored".
  *
  * While the response is held, `headersSent` and `writableEnded` report what
- * the handler did, so frameworks (Express's final handler, Fastify's stream
- * errors) act as they would without idem. Wrappers installed on the response
- * after this call (compression, say) keep working: they wrap the capture.
+ * the handler did, so frameworks (Express's final handler) act as they
+ * would without idem. Wrappers installed on the response after this call
+ * (compression, say) keep working: they wrap the capture.
  */
 export function captureNodeResponse(
   res: NodeResponseLike,
   execution: HttpExecution,
-  limit: number,
+  options: CaptureOptions,
 ): void {
+  const { limit, abandonAfterMs = 30_000 } = options;
   type Mode = 'buffer' | 'hold' | 'through' | 'swallow' | 'off';
   let mode: Mode = 'buffer';
   let chunks: Uint8Array[] = [];
@@ -146,15 +81,7 @@ export function captureNodeResponse(
     if (typeof callback === 'function') queueMicrotask(() => (callback as Callback)());
   };
 
-  const headers = (): Array<[string, string]> => {
-    const list: Array<[string, string]> = [];
-    for (const [name, value] of Object.entries(res.getHeaders())) {
-      if (value === undefined) continue;
-      if (Array.isArray(value)) for (const v of value) list.push([name, String(v)]);
-      else list.push([name, String(value)]);
-    }
-    return list;
-  };
+  const headers = () => nodeHeaderLines(res.getHeaders());
 
   const take = (chunk: unknown, encoding: unknown) => {
     if (chunk === undefined || chunk === null) return;
@@ -264,7 +191,7 @@ export function captureNodeResponse(
         original('end', endCallback);
       } else {
         // One end() with the whole body: Node sends the head and body together.
-        original('end', pending.length === 1 ? pending[0] : concatBytes(pending), endCallback);
+        original('end', concatBytes(pending), endCallback);
       }
     });
   };
@@ -320,15 +247,19 @@ export function captureNodeResponse(
 
   res.on('close', () => {
     // A response already decided, streaming or done is not ours to touch.
-    if (mode !== 'buffer') return;
-    // No answer begun yet: the handler is still working (the client timed out,
-    // say). Keep the claim; its answer is stored when it ends.
-    if (!headStarted && !ended) return;
-    // Cut off mid-response: there is no whole response to store.
-    mode = 'off';
-    chunks = [];
-    unpatch();
-    void execution.fail();
+    if (mode !== 'buffer' || ended) return;
+    // The client left before the handler finished its answer. The handler
+    // ran (it may have charged the card): its answer is stored when it ends,
+    // so the client's retry gets a replay. A handler that never ends is
+    // recorded as "ran, not stored", so the retry gets 410, never a second run.
+    const timer = setTimeout(() => {
+      if (mode !== 'buffer' || ended) return;
+      mode = 'off';
+      chunks = [];
+      unpatch();
+      void execution.complete({ status: res.statusCode, headers: headers(), body: null });
+    }, abandonAfterMs);
+    (timer as { unref?: () => void }).unref?.();
   });
 }
 
@@ -340,17 +271,6 @@ function inherited(object: object, name: string): () => unknown {
     if (descriptor) return () => (descriptor as { value?: unknown }).value;
   }
   return () => undefined;
-}
-
-function setHeaders(res: NodeResponseLike, headers: Iterable<readonly [string, string]>): void {
-  const grouped = new Map<string, string[]>();
-  for (const [name, value] of headers) {
-    const list = grouped.get(name);
-    if (list) list.push(value);
-    else grouped.set(name, [value]);
-  }
-  for (const [name, values] of grouped)
-    res.setHeader(name, values.length === 1 ? values[0]! : values);
 }
 
 function headerText(res: NodeResponseLike, name: string): string | null {

@@ -1,0 +1,227 @@
+import { IdempotentFetchError } from './errors.js';
+
+/** What {@link IdempotentFetchOptions.onRetry} is told before each retry. */
+export interface RetryEvent {
+  /** The idempotency key, the same on every attempt of the call. */
+  readonly key: string;
+  /** The request's method. */
+  readonly method: string;
+  /** The request's URL. */
+  readonly url: string;
+  /** The attempt that just failed: 1 for the first request. */
+  readonly attempt: number;
+  /** How long the client waits before the next attempt, in ms. */
+  readonly delayMs: number;
+  /** The status that is being retried, when the attempt got a response. */
+  readonly status?: number;
+  /** Why the attempt failed when it got no response (network error or attempt timeout). */
+  readonly error?: unknown;
+}
+
+/** How calls are retried; every option can also be set for one call (`idempotency` in `init`). */
+export interface RetryOptions {
+  /**
+   * Requests sent at most for one call, the first included.
+   * @default 5
+   */
+  readonly maxAttempts?: number;
+  /**
+   * How long one attempt may take, until its whole response body has arrived
+   * (see `bufferResponses`); a slower attempt is abandoned and retried with
+   * the same key. `Infinity` for no limit.
+   * @default 30000
+   */
+  readonly attemptTimeoutMs?: number;
+  /**
+   * How long the whole call may take, waits between attempts included; when it
+   * runs out the call fails with `DEADLINE_EXCEEDED`. `Infinity` for no limit.
+   * @default 90000
+   */
+  readonly deadlineMs?: number;
+  /**
+   * The backoff's first ceiling: the n-th retry waits a random time between 0
+   * and `min(maxDelayMs, baseDelayMs · 2^(n-1))` (full jitter).
+   * @default 200
+   */
+  readonly baseDelayMs?: number;
+  /**
+   * The backoff's largest ceiling.
+   * @default 10000
+   */
+  readonly maxDelayMs?: number;
+  /**
+   * The longest wait a server's `Retry-After` gets: a longer one is cut to this.
+   * @default 30000
+   */
+  readonly maxRetryAfterMs?: number;
+  /**
+   * Statuses worth another attempt with the same key: the request is in
+   * flight (409), too early (425), throttled (429), or the server or a proxy
+   * failed (500, 502, 503, 504). Any other status is returned as it is, and so
+   * is any response marked `Idempotent-Replayed: true` (a stored answer does
+   * not change).
+   * @default [409, 425, 429, 500, 502, 503, 504]
+   */
+  readonly retryStatuses?: readonly number[];
+  /**
+   * Called before each retry (for logging or metrics). An error it throws
+   * ends the call with that error.
+   */
+  readonly onRetry?: (event: RetryEvent) => void;
+}
+
+/** Options of `createIdempotentFetch`. */
+export interface IdempotentFetchOptions extends RetryOptions {
+  /**
+   * The `fetch` that sends each attempt. Looked up on `globalThis` at call
+   * time when not given, so polyfills and request mocks installed later work.
+   * @default globalThis.fetch
+   */
+  readonly fetch?: (input: Request | string | URL, init?: RequestInit) => Promise<Response>;
+  /**
+   * Methods that get a key and retries. Other methods go to `fetch`
+   * untouched, once; a call can opt in with `init.idempotency`.
+   * @default ['POST', 'PATCH']
+   */
+  readonly methods?: readonly string[];
+  /**
+   * The request header that carries the key.
+   * @default 'Idempotency-Key'
+   */
+  readonly header?: string;
+  /**
+   * Mints a key for a call that brings none.
+   * @default () => crypto.randomUUID()
+   */
+  readonly generateKey?: () => string;
+  /**
+   * The largest request body buffered for resending, in bytes; a larger body
+   * fails the call with `BODY_TOO_LARGE` before anything is sent.
+   * @default 10485760
+   */
+  readonly maxBodyBytes?: number;
+  /**
+   * Read each response body whole before resolving, so that a connection that
+   * breaks in the middle of a body is retried with the same key (and the
+   * caller gets the replay) instead of failing in `response.json()`. Event
+   * streams (`text/event-stream`) are never read ahead. Off: the call resolves
+   * at the response headers, as `fetch` does.
+   * @default true
+   */
+  readonly bufferResponses?: boolean;
+}
+
+/** Per-call options: `idempotentFetch(url, { method: 'POST', body, idempotency: { key } })`. */
+export interface CallOptions extends RetryOptions {
+  /**
+   * This call's key (1 to 255 printable ASCII characters), e.g. an order id
+   * kept across page reloads. Default: the `Idempotency-Key` header set in
+   * `init.headers`, else a new key from `generateKey`.
+   */
+  readonly key?: string;
+}
+
+/** Options after defaults, validated. */
+export interface Resolved extends Required<Omit<IdempotentFetchOptions, 'fetch' | 'onRetry'>> {
+  readonly fetch: IdempotentFetchOptions['fetch'];
+  readonly onRetry: RetryOptions['onRetry'];
+}
+
+const DEFAULTS = {
+  maxAttempts: 5,
+  attemptTimeoutMs: 30_000,
+  deadlineMs: 90_000,
+  baseDelayMs: 200,
+  maxDelayMs: 10_000,
+  maxRetryAfterMs: 30_000,
+  retryStatuses: [409, 425, 429, 500, 502, 503, 504],
+  methods: ['POST', 'PATCH'],
+  header: 'Idempotency-Key',
+  maxBodyBytes: 10 * 1024 * 1024,
+  bufferResponses: true,
+  generateKey: randomKey,
+} as const;
+
+/** A random UUID (v4); built by hand where `crypto.randomUUID` is missing (insecure browser contexts). */
+function randomKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const MAX_TIMER = 2 ** 31 - 1;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Apply defaults and check every option; throws `CONFIGURATION` naming the fix. */
+export function resolveOptions(options: IdempotentFetchOptions, base?: Resolved): Resolved {
+  if (typeof options !== 'object' || options === null) {
+    throw configuration(
+      'options must be an object, e.g. createIdempotentFetch({ maxAttempts: 3 })',
+    );
+  }
+  const r = { ...(base ?? DEFAULTS), ...defined(options) } as Resolved;
+  const count = (name: 'maxAttempts' | 'maxBodyBytes') => {
+    if (!Number.isInteger(r[name]) || r[name] < 1) {
+      throw configuration(`${name} must be a positive integer, got ${String(r[name])}`);
+    }
+  };
+  count('maxAttempts');
+  count('maxBodyBytes');
+  for (const name of [
+    'attemptTimeoutMs',
+    'deadlineMs',
+    'baseDelayMs',
+    'maxDelayMs',
+    'maxRetryAfterMs',
+  ] as const) {
+    const value = r[name];
+    // setTimeout fires at once for delays over 2^31 - 1 ms: refuse them rather than spin.
+    if (typeof value !== 'number' || !(value >= 0 && (value <= MAX_TIMER || value === Infinity))) {
+      throw configuration(
+        `${name} must be a number of milliseconds from 0 to ${MAX_TIMER} (or Infinity), got ${String(value)}`,
+      );
+    }
+  }
+  if (r.attemptTimeoutMs === 0 || r.deadlineMs === 0) {
+    throw configuration('attemptTimeoutMs and deadlineMs must be above 0 (Infinity: no limit)');
+  }
+  if (!Array.isArray(r.retryStatuses) || !r.retryStatuses.every(isStatus)) {
+    throw configuration('retryStatuses must be an array of HTTP statuses (100-599), e.g. [503]');
+  }
+  if (
+    !Array.isArray(r.methods) ||
+    !r.methods.every((m) => typeof m === 'string' && TOKEN.test(m))
+  ) {
+    throw configuration("methods must be an array of method names, e.g. ['POST', 'PATCH']");
+  }
+  if (typeof r.header !== 'string' || !TOKEN.test(r.header)) {
+    throw configuration(`header must be a header name such as 'Idempotency-Key', got ${r.header}`);
+  }
+  for (const name of ['fetch', 'onRetry', 'generateKey'] as const) {
+    if (r[name] !== undefined && typeof r[name] !== 'function') {
+      throw configuration(`${name} must be a function`);
+    }
+  }
+  if (typeof r.bufferResponses !== 'boolean')
+    throw configuration('bufferResponses must be a boolean');
+  return { ...r, methods: r.methods.map((m) => m.toUpperCase()) };
+}
+
+/** A copy of `options` without `undefined` values, so they do not hide defaults. */
+function defined<T extends object>(options: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined) (out as Record<string, unknown>)[name] = value;
+  }
+  return out;
+}
+
+const isStatus = (s: unknown) =>
+  Number.isInteger(s) && (s as number) >= 100 && (s as number) <= 599;
+
+function configuration(message: string): IdempotentFetchError {
+  return new IdempotentFetchError('CONFIGURATION', `@idem/client: ${message}.`);
+}

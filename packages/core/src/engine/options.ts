@@ -1,0 +1,199 @@
+import { ConfigurationError } from '../errors.js';
+import type { IdempotencyHooks } from '../hooks.js';
+import type { Store } from '../store.js';
+
+/** Where idem's warnings and store error reports go: `console`, or your logger. */
+export interface IdempotencyLogger {
+  warn(message: string, ...details: unknown[]): void;
+  /** Used for store errors when present; `warn` otherwise. */
+  error?(message: string, ...details: unknown[]): void;
+}
+
+/** Policies shared by the generic engine and every HTTP adapter. */
+export interface IdempotencyOptions {
+  /** Where records live. */
+  readonly store: Store;
+  /**
+   * How long an in-flight claim blocks duplicates before another caller may
+   * take over. The owner renews it while the operation runs, so this only
+   * bounds how long a crashed owner blocks its key.
+   * @default 30_000
+   */
+  readonly leaseMs?: number;
+  /**
+   * How long a completed result is kept and replayed, from completion.
+   * @default 86_400_000 (24 hours)
+   */
+  readonly ttlMs?: number;
+  /**
+   * What a duplicate does while the first execution is still running:
+   * `'reject'` answers at once with `RequestInFlightError` (HTTP 409);
+   * `'wait'` polls with backoff for up to `waitTimeoutMs`, then replays the
+   * result (or runs the operation, if the first attempt failed and released the key).
+   * @default 'reject'
+   */
+  readonly concurrent?: 'reject' | 'wait';
+  /**
+   * Longest time a duplicate waits under `concurrent: 'wait'` before it gets
+   * `RequestInFlightError`.
+   * @default 10_000
+   */
+  readonly waitTimeoutMs?: number;
+  /**
+   * Seconds a `RequestInFlightError` asks the client to wait (`Retry-After`).
+   * @default 1
+   */
+  readonly retryAfterSeconds?: number;
+  /**
+   * When the store fails before the operation starts: `false` refuses to run
+   * it (`StoreUnavailableError`, HTTP 503); `true` runs it unprotected.
+   * @default false
+   */
+  readonly failOpen?: boolean;
+  /**
+   * Longest time any single store call may take. A claim that takes longer
+   * fails like an unreachable store (HTTP 503, the operation does not run);
+   * a completion that takes longer never holds the response back: it goes
+   * on in the background while the lease holds. Set it above your store's
+   * own command timeout, so the store reports its errors first.
+   * @default 5_000
+   */
+  readonly storeTimeoutMs?: number;
+  /**
+   * Largest result body kept, in bytes; larger results are recorded as
+   * "ran, not stored" (never replayed truncated, never run again). The store's
+   * own `maxResponseBytes` applies too, whichever is smaller.
+   * @default 10_485_760 (10 MiB)
+   */
+  readonly maxResponseBytes?: number;
+  /** Observability callbacks; keys are reported hashed. */
+  readonly hooks?: IdempotencyHooks;
+  /**
+   * Where idem writes what an operator must see: store errors (the first at
+   * once, then at most one summary line a minute, unless you handle them in
+   * `hooks.storeError`), a store that is not set up (once, loudly), and
+   * one-time configuration warnings. `false` silences it.
+   * @default console
+   */
+  readonly logger?: IdempotencyLogger | false;
+}
+
+/** {@link IdempotencyOptions} with every default applied. */
+export type ResolvedOptions = Required<Omit<IdempotencyOptions, 'hooks' | 'logger'>> & {
+  readonly hooks: IdempotencyHooks;
+  readonly logger: IdempotencyLogger | false;
+};
+
+/** Option names the engine knows; anything else is most likely a typo. */
+export const ENGINE_OPTIONS: readonly string[] = [
+  'store',
+  'leaseMs',
+  'ttlMs',
+  'concurrent',
+  'waitTimeoutMs',
+  'retryAfterSeconds',
+  'failOpen',
+  'storeTimeoutMs',
+  'maxResponseBytes',
+  'hooks',
+  'logger',
+];
+
+function positive(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigurationError(
+      `idem: ${name} must be a positive number of milliseconds, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+// NaN or a negative number would silently disable a check (`size > NaN` is
+// false) or print an unparsable header: refuse them at construction.
+function atLeastZero(name: string, value: number, unit: string, finite: boolean): number {
+  if (
+    typeof value !== 'number' ||
+    Number.isNaN(value) ||
+    value < 0 ||
+    (finite && !Number.isFinite(value))
+  ) {
+    throw new ConfigurationError(
+      `idem: ${name} must be ${finite ? 'a finite' : 'a'} number of ${unit}, zero or more, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+/** Apply the defaults and refuse unusable options with a {@link ConfigurationError} that names the fix. */
+export function resolveOptions(options: IdempotencyOptions): ResolvedOptions {
+  const store = options?.store;
+  if (
+    !store ||
+    !['claim', 'complete', 'release', 'renew', 'read'].every(
+      (method) => typeof (store as unknown as Record<string, unknown>)[method] === 'function',
+    )
+  ) {
+    throw new ConfigurationError(
+      'idem: pass a store, for example { store: memoryStore() } from @idem/store-memory.',
+    );
+  }
+  const logger = options.logger ?? console;
+  if (logger !== false && typeof logger?.warn !== 'function') {
+    throw new ConfigurationError(
+      'idem: logger must have a warn(message) method (console does), or be false to silence idem.',
+    );
+  }
+  const resolved: ResolvedOptions = {
+    store,
+    leaseMs: positive('leaseMs', options.leaseMs ?? 30_000),
+    ttlMs: positive('ttlMs', options.ttlMs ?? 86_400_000),
+    concurrent: options.concurrent ?? 'reject',
+    waitTimeoutMs: positive('waitTimeoutMs', options.waitTimeoutMs ?? 10_000),
+    // Retry-After takes whole seconds.
+    retryAfterSeconds: Math.ceil(
+      atLeastZero('retryAfterSeconds', options.retryAfterSeconds ?? 1, 'seconds', true),
+    ),
+    failOpen: options.failOpen ?? false,
+    storeTimeoutMs: positive('storeTimeoutMs', options.storeTimeoutMs ?? 5_000),
+    maxResponseBytes: Math.min(
+      atLeastZero('maxResponseBytes', options.maxResponseBytes ?? 10 * 1024 * 1024, 'bytes', false),
+      store.maxResponseBytes ?? Number.POSITIVE_INFINITY,
+    ),
+    hooks: options.hooks ?? {},
+    logger,
+  };
+  if (resolved.concurrent !== 'reject' && resolved.concurrent !== 'wait') {
+    throw new ConfigurationError(
+      `idem: concurrent must be 'reject' or 'wait', got ${String(resolved.concurrent)}.`,
+    );
+  }
+  if (resolved.ttlMs < resolved.leaseMs) {
+    throw new ConfigurationError(
+      'idem: ttlMs must be at least leaseMs: a result must outlive the lease that produced it.',
+    );
+  }
+  if (typeof resolved.hooks !== 'object' || resolved.hooks === null) {
+    throw new ConfigurationError(
+      'idem: hooks must be an object of callbacks, such as { storeError(event) {} }.',
+    );
+  }
+  return resolved;
+}
+
+/**
+ * Refuse option names nobody reads: from JavaScript, a typo (`leaseMS`,
+ * `storeTimeout`) would otherwise silently leave the default in force.
+ */
+export function refuseUnknownOptions(
+  options: object,
+  known: readonly string[],
+  where: string,
+): void {
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) {
+      throw new ConfigurationError(
+        `idem: ${where} has no option "${name}". Known options: ${known.join(', ')}.`,
+      );
+    }
+  }
+}

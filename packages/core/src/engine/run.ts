@@ -1,0 +1,145 @@
+import { sha256Hasher, utf8 } from '../bytes.js';
+import { canonicalizeValue } from '../canonical-json.js';
+import { ConfigurationError } from '../errors.js';
+import type { ExecutionContext } from './context.js';
+import { createEngine, type Decision, type Engine } from './engine.js';
+import { notStoredMarker } from './not-stored.js';
+import { ENGINE_OPTIONS, type IdempotencyOptions, refuseUnknownOptions } from './options.js';
+
+/** Options of one {@link Idempotency.run} call. */
+export interface RunOptions<T> {
+  /**
+   * The scope the key belongs to (queue, tenant, job name).
+   * @default ''
+   */
+  readonly scope?: string;
+  /**
+   * What the operation is asked to do; a reused key with a different payload
+   * throws `FingerprintMismatchError`. Fingerprinted as canonical JSON.
+   * @default undefined (only the key identifies the operation)
+   */
+  readonly payload?: unknown;
+  /**
+   * Which results are kept for replay; the key is released for the others.
+   * @default () => true
+   */
+  readonly shouldStore?: (value: T) => boolean;
+  /** How results are turned into bytes and back. @default JSON */
+  readonly codec?: ResultCodec<T>;
+  /** See `BeginInput.waitUntil`. */
+  readonly waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+/** Turns a result into bytes and back. */
+export interface ResultCodec<T> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+/** How a {@link Idempotency.run} call ended. */
+export type Outcome<T> =
+  | { readonly status: 'executed'; readonly value: T }
+  | { readonly status: 'replayed'; readonly value: T };
+
+/** The engine: run operations exactly once per (scope, key). */
+export interface Idempotency extends Engine {
+  /**
+   * Run `operation` once for `key` and return its result; every later call with
+   * the same key replays the stored result instead of running it again.
+   * Throws `RequestInFlightError`, `FingerprintMismatchError`,
+   * `StoreUnavailableError` or `ResultNotStoredError`, or whatever the
+   * operation threw (after releasing the key). If `shouldStore` or the codec
+   * throws after the operation ran, that error is thrown too, and the key is
+   * recorded as "ran, not stored" so a retry gets `ResultNotStoredError`
+   * instead of a second execution.
+   */
+  run<T>(
+    key: string,
+    operation: (context: ExecutionContext) => T | Promise<T>,
+    options?: RunOptions<T>,
+  ): Promise<Outcome<T>>;
+}
+
+const JSON_CODEC: ResultCodec<unknown> = {
+  encode: (value) => (value === undefined ? new Uint8Array(0) : utf8(JSON.stringify(value))),
+  decode: (bytes) =>
+    bytes.byteLength === 0 ? undefined : JSON.parse(new TextDecoder().decode(bytes)),
+};
+
+/**
+ * Create the engine. Adapters build on {@link Engine.begin}; queue consumers
+ * and jobs use {@link Idempotency.run}.
+ *
+ * @example
+ * ```ts
+ * const idem = createIdempotency({ store: memoryStore() });
+ * const { value } = await idem.run(message.id, () => chargeCard(message), { scope: 'payments' });
+ * ```
+ */
+export function createIdempotency(options: IdempotencyOptions): Idempotency {
+  const engine = createEngine(options);
+  refuseUnknownOptions(options, ENGINE_OPTIONS, 'createIdempotency()');
+  return {
+    begin: engine.begin,
+    options: engine.options,
+    run: (key, operation, runOptions) => runOnce(engine.begin, key, operation, runOptions),
+  };
+}
+
+async function runOnce<T>(
+  begin: Engine['begin'],
+  key: string,
+  operation: (context: ExecutionContext) => T | Promise<T>,
+  runOptions: RunOptions<T> = {},
+): Promise<Outcome<T>> {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new ConfigurationError(
+      'idem: run() needs a non-empty string key, such as the message id.',
+    );
+  }
+  if (runOptions.scope !== undefined && typeof runOptions.scope !== 'string') {
+    throw new ConfigurationError(
+      `idem: run()'s scope must be a string (a queue, tenant or job name), got ${typeof runOptions.scope}.`,
+    );
+  }
+  const codec = (runOptions.codec ?? JSON_CODEC) as ResultCodec<T>;
+  const fingerprint = await fingerprintPayload(runOptions.payload);
+  const decision: Decision = await begin({
+    scope: runOptions.scope ?? '',
+    key,
+    fingerprint,
+    ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}),
+  });
+  if (decision.kind === 'replay') {
+    return { status: 'replayed', value: codec.decode(decision.response.body) };
+  }
+  let value: T;
+  try {
+    value = await operation(decision.context);
+  } catch (error) {
+    await decision.release('failed');
+    throw error;
+  }
+  let keep: boolean;
+  let body: Uint8Array;
+  try {
+    keep = runOptions.shouldStore ? runOptions.shouldStore(value) : true;
+    body = keep ? codec.encode(value) : new Uint8Array(0);
+  } catch (error) {
+    // The operation ran, but its result cannot be judged or encoded (a
+    // throwing shouldStore or codec, a BigInt for JSON). Releasing the key
+    // would let a retry run it twice, and leaving it claimed would renew the
+    // lease forever: record "ran, not stored", then surface the error.
+    await decision.complete(notStoredMarker(200, -1));
+    throw error;
+  }
+  if (keep) await decision.complete({ status: 200, headers: [], body });
+  else await decision.release('not_kept');
+  return { status: 'executed', value };
+}
+
+async function fingerprintPayload(payload: unknown): Promise<string> {
+  return sha256Hasher()
+    .update(`idem-run1:${canonicalizeValue(payload)}`)
+    .hex();
+}

@@ -1,0 +1,184 @@
+import { isIdempotencyError } from '../errors.js';
+import { emit } from '../hooks.js';
+import type { IdempotencyLogger, ResolvedOptions } from './options.js';
+
+/** The store operations the engine calls. */
+export type StoreOperation = 'claim' | 'complete' | 'release' | 'renew' | 'read';
+
+/** Why a store call gave up: it did not answer within `storeTimeoutMs`. */
+export class StoreTimeoutError extends Error {
+  constructor(operation: StoreOperation, ms: number) {
+    super(
+      `idem: the store did not answer ${operation} within ${ms} ms (storeTimeoutMs). Check the store's server and connection, or raise storeTimeoutMs if it is merely slow.`,
+    );
+    this.name = 'StoreTimeoutError';
+  }
+}
+
+/** Call a store method; a synchronous throw becomes a rejection, as from an async method. */
+export function invoke<R>(call: () => Promise<R>): Promise<R> {
+  try {
+    return call();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** Runs store calls within the time limit and reports their failures. */
+export interface StoreCalls {
+  /**
+   * Settle with `promise`, or reject with a {@link StoreTimeoutError} once
+   * `storeTimeoutMs` passed. Either way a failure is reported (the
+   * `storeError` hook, or the log) before the returned promise rejects.
+   */
+  within<R>(storeKey: string, operation: StoreOperation, promise: Promise<R>): Promise<R>;
+  /** Report a store failure the caller caught itself. */
+  report(storeKey: string, operation: StoreOperation, error: unknown): void;
+}
+
+interface Pending {
+  readonly at: number;
+  readonly expire: () => void;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * One timer for all the store calls in flight, instead of one per call (a
+ * timer made and cleared per request costs measurable throughput). Every call
+ * has the same time limit, so calls expire in the order they started, and a
+ * Set (insertion-ordered) keeps them in that order.
+ */
+function deadlines(ms: number) {
+  const pending = new Set<Pending>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  function arm(): void {
+    if (timer !== undefined) return;
+    const first = pending.values().next();
+    if (first.done) return;
+    // Deliberately not unref'd: a Node script awaiting a hung store must get
+    // its StoreTimeoutError, not exit with the promise unsettled.
+    timer = setTimeout(tick, Math.max(0, first.value.at - Date.now()) + 1);
+  }
+
+  function tick(): void {
+    timer = undefined;
+    const now = Date.now();
+    for (const entry of pending) {
+      if (entry.at > now) break;
+      pending.delete(entry);
+      entry.expire();
+    }
+    arm();
+  }
+
+  // Nothing left to watch: drop the timer, so it never keeps a finished
+  // script alive until the last call's deadline.
+  function settle(entry: Pending): void {
+    pending.delete(entry);
+    if (pending.size === 0 && timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+  }
+
+  return function within<R>(promise: Promise<R>, onTimeout: () => Error): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const entry: Pending = { at: Date.now() + ms, expire: () => reject(onTimeout()) };
+      pending.add(entry);
+      arm();
+      promise.then(
+        (value) => {
+          settle(entry);
+          resolve(value);
+        },
+        (error: unknown) => {
+          settle(entry);
+          reject(error);
+        },
+      );
+    });
+  };
+}
+
+/**
+ * Store errors are logged by default, so an outage is never silent: the first
+ * at once, then one line a minute with how many followed. A store that is not
+ * set up (a `ConfigurationError` from the store, such as a missing table) is
+ * logged loudly once per distinct message, whatever the hooks.
+ */
+function storeErrorLog(logger: IdempotencyLogger) {
+  const write = (message: string, error?: unknown) =>
+    logger.error ? logger.error(message, error) : logger.warn(message, error);
+  const setupErrors = new Set<string>();
+  let windowEnds = 0;
+  let suppressed = 0;
+  let flush: ReturnType<typeof setTimeout> | undefined;
+
+  const summary = () => {
+    flush = undefined;
+    if (suppressed === 0) return;
+    write(`idem: ${suppressed} more store error(s) in the last minute.`);
+    suppressed = 0;
+  };
+
+  return {
+    setup(error: Error): void {
+      if (setupErrors.has(error.message)) return;
+      setupErrors.add(error.message);
+      write(
+        [
+          '',
+          '*** idem: the store is not set up; every protected request answers 503 until it is ***',
+          error.message,
+          '',
+        ].join('\n'),
+        error,
+      );
+    },
+    failure(operation: StoreOperation, error: unknown): void {
+      const now = Date.now();
+      if (now < windowEnds) {
+        suppressed++;
+        if (flush === undefined) {
+          flush = setTimeout(summary, windowEnds - now);
+          (flush as { unref?: () => void }).unref?.();
+        }
+        return;
+      }
+      windowEnds = now + MINUTE;
+      const reason = error instanceof Error ? error.message : String(error);
+      write(
+        `idem: the store failed during ${operation}: ${reason} (further store errors are counted and summarised once a minute; pass hooks.storeError to handle them yourself, or logger: false)`,
+        error,
+      );
+    },
+  };
+}
+
+/** The engine's store calls: bounded in time, failures reported once each. */
+export function storeCalls(options: ResolvedOptions): StoreCalls {
+  const { hooks, logger, storeTimeoutMs } = options;
+  const bound = deadlines(storeTimeoutMs);
+  const log = logger === false ? undefined : storeErrorLog(logger);
+
+  function report(storeKey: string, operation: StoreOperation, error: unknown): void {
+    if (isIdempotencyError(error, 'CONFIGURATION')) log?.setup(error);
+    if (hooks.storeError) emit(hooks, 'storeError', { storeKey, operation, error });
+    else log?.failure(operation, error);
+  }
+
+  return {
+    report,
+    async within(storeKey, operation, promise) {
+      try {
+        return await bound(promise, () => new StoreTimeoutError(operation, storeTimeoutMs));
+      } catch (error) {
+        // Too large is an answer, not a failure: the engine keeps a marker instead.
+        if (!isIdempotencyError(error, 'RESPONSE_TOO_LARGE')) report(storeKey, operation, error);
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * `@idem/core/node`: translation between Node's `http` request and response
+ * objects and the framework-neutral layer of `@idem/core/http`, for adapters
+ * of frameworks that answer through a Node `ServerResponse` (Express,
+ * Fastify). Node-only by purpose; `@idem/core` and `@idem/core/http` stay
+ * free of it so they run on edge runtimes.
+ *
+ * @packageDocumentation
+ */
+export { type CaptureOptions, captureNodeResponse } from './node/capture.js';
+export { type NodeRequestLike, nodeHttpRequest } from './node/request.js';
+export {
+  type NodeHeaderValue,
+  type NodeResponseLike,
+  nodeHeaderLines,
+  sendNodeResponse,
+} from './node/response.js';

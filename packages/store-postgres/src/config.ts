@@ -1,0 +1,66 @@
+import { ConfigurationError } from '@idem/core';
+import type { Pool } from 'pg';
+
+/**
+ * Refuse option names the function does not know (a typo such as `tabel`
+ * would otherwise fall back to a default without a word).
+ */
+export function refuseUnknown(where: string, options: unknown, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigurationError(`${where}: pass an options object: { ${known.join(', ')} }.`);
+  }
+  const unknown = Object.keys(options).filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigurationError(
+      `${where}: unknown option ${unknown.map((name) => JSON.stringify(name)).join(', ')}; the options are ${known.join(', ')}.`,
+    );
+  }
+}
+
+/** `pool` when it is a pg Pool; otherwise a `ConfigurationError` that says what to pass. */
+export function checkPool(pool: unknown): Pool {
+  const candidate = pool as { query?: unknown; connect?: unknown; release?: unknown } | undefined;
+  if (
+    !candidate ||
+    typeof candidate.query !== 'function' ||
+    typeof candidate.connect !== 'function'
+  ) {
+    throw new ConfigurationError(
+      'postgresStore: pass a pg Pool as { pool: new pg.Pool({ connectionString }) }.',
+    );
+  }
+  // A Client answers query() and connect() too; only a Pool counts its clients.
+  if (typeof candidate.release === 'function') {
+    throw new ConfigurationError(
+      'postgresStore: pool is a client checked out of a pg Pool (the result of pool.connect()); pass the Pool itself: { pool }.',
+    );
+  }
+  if (typeof (pool as Pool).totalCount !== 'number') {
+    throw new ConfigurationError(
+      'postgresStore: pool is a pg Client, a single connection; pass a pg Pool: { pool: new pg.Pool({ connectionString }) }. The store serves requests concurrently and holds one connection per transaction(), which one Client cannot do.',
+    );
+  }
+  return pool as Pool;
+}
+
+/**
+ * A database error that means the store is not set up, as a
+ * `ConfigurationError` naming the fix (with the error as its cause); any
+ * other error unchanged. The engine still answers clients a plain 503.
+ */
+export function setupError(error: unknown, table: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === '42P01') {
+    return new ConfigurationError(
+      `postgresStore: the table ${table} does not exist: run \`await store.migrate()\` or apply schema.sql (schemaSql(${JSON.stringify(table)}) for this table name) before serving requests.`,
+      { cause: error },
+    );
+  }
+  if (code === '42703') {
+    return new ConfigurationError(
+      `postgresStore: the table ${table} lacks a column the store needs, so schema.sql did not create it: give the store a table of its own (the table option), then run \`await store.migrate()\` or apply schema.sql.`,
+      { cause: error },
+    );
+  }
+  return error;
+}
