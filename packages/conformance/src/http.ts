@@ -54,7 +54,9 @@ export {
   type RouteName,
   type TestServer,
 } from './http/contract.js';
+
 import { env } from './env.js';
+
 export { HttpConformanceError } from './http/harness.js';
 export type { HttpCheck, HttpCheckGroup, HttpSuiteOptions } from './http/options.js';
 

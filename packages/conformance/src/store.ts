@@ -26,7 +26,9 @@ export type {
   StoreFactoryContext,
   StoreSuiteOptions,
 } from './store/harness.js';
+
 import { env } from './env.js';
+
 export { ConformanceError } from './store/harness.js';
 
 /**

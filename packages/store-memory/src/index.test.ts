@@ -111,7 +111,7 @@ describe('memoryStore hands out copies', () => {
 
   it('refuses bad and unknown options with a ConfigurationError naming the fix', () => {
     expect(() => memoryStore({ maxRecords: 0 })).toThrow(/maxRecords must be a positive integer/);
-    expect(() => memoryStore({ maxRecord: 5 } as never)).toThrow(/no option "maxRecord"/);
+    expect(() => memoryStore({ maxRecord: 5 } as never)).toThrow(/unknown option "maxRecord"/);
     expect(() => memoryStore({ now: 5 } as never)).toThrow(/now must be a function/);
     for (const bad of [{ maxRecords: -1 }, { maxRecord: 5 }, { now: 'x' }]) {
       expect(() => memoryStore(bad as never)).toThrow(

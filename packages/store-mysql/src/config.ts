@@ -4,22 +4,6 @@ import type { Pool } from 'mysql2/promise';
 const USE =
   "pass a mysql2 Pool as { pool: mysql.createPool(uri) } with mysql from 'mysql2/promise'";
 
-/**
- * Refuse option names the function does not know (a typo such as `tabel`
- * would otherwise fall back to a default without a word).
- */
-export function refuseUnknown(where: string, options: unknown, known: readonly string[]): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigurationError(`${where}: pass an options object: { ${known.join(', ')} }.`);
-  }
-  const unknown = Object.keys(options).filter((name) => !known.includes(name));
-  if (unknown.length > 0) {
-    throw new ConfigurationError(
-      `${where}: unknown option ${unknown.map((name) => JSON.stringify(name)).join(', ')}; the options are ${known.join(', ')}.`,
-    );
-  }
-}
-
 interface Candidate {
   query?: unknown;
   getConnection?: unknown;

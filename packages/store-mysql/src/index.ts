@@ -5,12 +5,13 @@ import {
   type ExecutionContext,
   type OwnerResult,
   ResponseTooLargeError,
+  refuseUnknownOptions,
   type Store,
   type StoredRecord,
   type StoredResponse,
 } from '@idem/core';
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import { checkPool, errno, refuseUnknown } from './config.js';
+import { checkPool, errno } from './config.js';
 import { DEFAULT_TABLE, migrate, NOW_MS, names } from './schema.js';
 import { type Cell, fits, hex, statements, text, toRecord, whole } from './sql.js';
 import { transactions } from './transactions.js';
@@ -73,7 +74,7 @@ export interface MysqlStore extends Store {
    * });
    * ```
    */
-  transaction(context: ExecutionContext): Promise<PoolConnection>;
+  transaction(context: ExecutionContext | undefined): Promise<PoolConnection>;
   /**
    * Delete records whose lease or expiry has passed, in batches of
    * `batchSize`, until none are left; returns how many were deleted. Live
@@ -99,7 +100,7 @@ const MiB = 1024 * 1024;
  */
 export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   const pool = checkPool(options?.pool);
-  refuseUnknown('mysqlStore', options, ['pool', 'table', 'maxResponseBytes']);
+  refuseUnknownOptions(options, ['pool', 'table', 'maxResponseBytes'], 'mysqlStore');
   const n = names(options.table ?? DEFAULT_TABLE);
   const maxResponseBytes = options.maxResponseBytes ?? 4 * MiB;
   if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 0) {
@@ -199,7 +200,7 @@ WHERE \`key\` = ${text(key)} AND ${live}`,
     migrate: (): Promise<void> => migrate(pool, n, maxResponseBytes),
 
     async purgeExpired(purge?: PurgeOptions): Promise<number> {
-      if (purge !== undefined) refuseUnknown('purgeExpired', purge, ['batchSize']);
+      if (purge !== undefined) refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired');
       const batchSize = purge?.batchSize ?? 1000;
       if (!Number.isInteger(batchSize) || batchSize < 1) {
         throw new ConfigurationError(

@@ -16,7 +16,7 @@ const BEGIN_ATTEMPTS = 3;
 /** The connections the store checks out itself, and the transactions it hands to handlers. */
 export interface Transactions {
   /** `store.transaction(context)`: the connection of the context's transaction, begun on first call. */
-  bind(context: ExecutionContext): Promise<PoolConnection>;
+  bind(context: ExecutionContext | undefined): Promise<PoolConnection>;
   /** The open transaction of `token` for `key`, taken out of the registry; `undefined` if none. */
   take(key: string, token: string): Promise<PoolConnection | undefined>;
   /** Run the completion CALL in the transaction: 'ok' once committed, else `RolledBackError`. */
@@ -79,6 +79,11 @@ export function transactions(pool: Pool, n: Names, query: Query): Transactions {
     finish,
 
     async bind(context) {
+      if (context === undefined) {
+        throw new ConfigurationError(
+          'mysqlStore.transaction: idem passed this request through (its method is not covered, or it carried no key while keys are optional), so there is no record to commit with. Cover the route with idem, or run your queries on the pool.',
+        );
+      }
       if (typeof context?.token !== 'string') {
         throw new ConfigurationError(
           "mysqlStore.transaction: pass the execution context idem gave the operation: run()'s argument, Hono's c.get('idempotency'), Express's req.idempotency or Fastify's request.idempotency.",

@@ -1,22 +1,6 @@
 import { ConfigurationError } from '@idem/core';
 import type { Pool } from 'pg';
 
-/**
- * Refuse option names the function does not know (a typo such as `tabel`
- * would otherwise fall back to a default without a word).
- */
-export function refuseUnknown(where: string, options: unknown, known: readonly string[]): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigurationError(`${where}: pass an options object: { ${known.join(', ')} }.`);
-  }
-  const unknown = Object.keys(options).filter((name) => !known.includes(name));
-  if (unknown.length > 0) {
-    throw new ConfigurationError(
-      `${where}: unknown option ${unknown.map((name) => JSON.stringify(name)).join(', ')}; the options are ${known.join(', ')}.`,
-    );
-  }
-}
-
 /** `pool` when it is a pg Pool; otherwise a `ConfigurationError` that says what to pass. */
 export function checkPool(pool: unknown): Pool {
   const candidate = pool as { query?: unknown; connect?: unknown; release?: unknown } | undefined;

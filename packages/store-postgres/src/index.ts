@@ -4,12 +4,13 @@ import {
   ConfigurationError,
   type ExecutionContext,
   type OwnerResult,
+  refuseUnknownOptions,
   type Store,
   type StoredRecord,
   type StoredResponse,
 } from '@idem/core';
 import type { Pool, PoolClient, QueryResult } from 'pg';
-import { checkPool, refuseUnknown, setupError } from './config.js';
+import { checkPool, setupError } from './config.js';
 import { DEFAULT_TABLE, schemaSql, tableName } from './schema.js';
 import { transactions } from './transactions.js';
 
@@ -60,7 +61,7 @@ export interface PostgresStore extends Store {
    * });
    * ```
    */
-  transaction(context: ExecutionContext): Promise<PoolClient>;
+  transaction(context: ExecutionContext | undefined): Promise<PoolClient>;
   /**
    * Delete records whose lease or expiry has passed, in batches of
    * `batchSize`, until none are left; returns how many were deleted. Live
@@ -103,7 +104,7 @@ const ms = (param: string) => `statement_timestamp() + ${param}::float8 * interv
  */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const pool = checkPool(options?.pool);
-  refuseUnknown('postgresStore', options, ['pool', 'table']);
+  refuseUnknownOptions(options, ['pool', 'table'], 'postgresStore');
   const table = options.table ?? DEFAULT_TABLE;
   const t = tableName(table).sql;
 
@@ -225,7 +226,7 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
     },
 
     async purgeExpired(purge?: PurgeOptions): Promise<number> {
-      if (purge !== undefined) refuseUnknown('purgeExpired', purge, ['batchSize']);
+      if (purge !== undefined) refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired');
       const batchSize = purge?.batchSize ?? 1000;
       if (!Number.isInteger(batchSize) || batchSize < 1) {
         throw new ConfigurationError(

@@ -13,7 +13,7 @@ const BEGIN_ATTEMPTS = 3;
 /** The transactions the store hands to handlers, by owner token. */
 export interface Transactions {
   /** `store.transaction(context)`: the client of the context's transaction, begun on first call. */
-  bind(context: ExecutionContext): Promise<PoolClient>;
+  bind(context: ExecutionContext | undefined): Promise<PoolClient>;
   /** The open transaction of `token` for `key`, taken out of the registry; `undefined` if none. */
   take(key: string, token: string): Promise<PoolClient | undefined>;
   /** Complete the record in the transaction (`complete` with `values`) and commit; else `RolledBackError`. */
@@ -78,6 +78,11 @@ export function transactions(pool: Pool): Transactions {
 
   return {
     async bind(context) {
+      if (context === undefined) {
+        throw new ConfigurationError(
+          'postgresStore.transaction: idem passed this request through (its method is not covered, or it carried no key while keys are optional), so there is no record to commit with. Cover the route with idem, or run your queries on the pool.',
+        );
+      }
       if (typeof context?.token !== 'string') {
         throw new ConfigurationError(
           "postgresStore.transaction: pass the execution context idem gave the operation: run()'s argument, Hono's c.get('idempotency'), Express's req.idempotency or Fastify's request.idempotency.",

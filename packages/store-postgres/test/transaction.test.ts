@@ -202,12 +202,12 @@ describe.skipIf(!up)('transactional completion', () => {
         down.run('unprotected', (ctx) => store.transaction(ctx), { waitUntil }),
       ).rejects.toThrow(/unprotected/);
       await Promise.all(background);
-      await expect(store.transaction(undefined as never)).rejects.toThrow(
-        /pass the execution context/,
+      // A request idem passed through has no context: a clear error, not a crash.
+      await expect(store.transaction(undefined)).rejects.toThrow(
+        /idem passed this request through/,
       );
-      await expect(store.transaction(undefined as never)).rejects.toBeInstanceOf(
-        ConfigurationError,
-      );
+      await expect(store.transaction(undefined)).rejects.toBeInstanceOf(ConfigurationError);
+      await expect(store.transaction({} as never)).rejects.toThrow(/pass the execution context/);
     });
   });
 

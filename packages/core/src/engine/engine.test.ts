@@ -363,16 +363,32 @@ describe('run: store failures', () => {
     expect((await idem.run('k', () => 'protected')).status).toBe('executed');
   });
 
-  it('a failing release is reported, and the key frees itself when the lease ends', async () => {
-    let now = 1_000;
-    const { idem, store, named } = setup({ leaseMs: 1_000 }, { now: () => now });
+  it('a failing release is reported and retried in the background, within the lease', async () => {
+    const { idem, store, named } = setup({ leaseMs: 1_000 });
     store.failNext('release');
-    await expect(idem.run('k', () => Promise.reject(new Error('op failed')))).rejects.toThrow(
-      'op failed',
-    );
+    const background: Promise<unknown>[] = [];
+    const waitUntil = (p: Promise<unknown>) => void background.push(p);
+    await expect(
+      idem.run('k', () => Promise.reject(new Error('op failed')), { waitUntil }),
+    ).rejects.toThrow('op failed');
     expect(named('storeError')).toEqual([expect.objectContaining({ operation: 'release' })]);
     await expect(idem.run('k', () => 1)).rejects.toThrow(RequestInFlightError);
-    now += 1_000;
+    await Promise.all(background);
+    expect(named('released')).toEqual([expect.objectContaining({ reason: 'failed' })]);
+    expect((await idem.run('k', () => 1)).status).toBe('executed');
+  });
+
+  it('a release that keeps failing leaves the key to its lease', async () => {
+    let now = 1_000;
+    const { idem, store } = setup({ leaseMs: 300 }, { now: () => now });
+    store.failAlways('release');
+    const background: Promise<unknown>[] = [];
+    const waitUntil = (p: Promise<unknown>) => void background.push(p);
+    await idem.run('k', () => Promise.reject(new Error('x')), { waitUntil }).catch(() => {});
+    await Promise.all(background);
+    expect(store.calls.release).toBeGreaterThan(1);
+    await expect(idem.run('k', () => 1)).rejects.toThrow(RequestInFlightError);
+    now += 300;
     expect((await idem.run('k', () => 1)).status).toBe('executed');
   });
 });

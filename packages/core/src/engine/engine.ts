@@ -106,18 +106,7 @@ export function createEngine(options: IdempotencyOptions): Engine {
       sleep(Math.max(0, until - Date.now())).then(() => 'expired'),
     ]);
     if (answer === 'refused' || answer === 'expired') return;
-    for (let delay = 100; Date.now() < until; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        await calls.within(
-          storeKey,
-          'release',
-          invoke(() => store.release(storeKey, token)),
-        );
-        return;
-      } catch {
-        await sleep(Math.min(delay, Math.max(0, until - Date.now())));
-      }
-    }
+    await calls.giveBack(storeKey, token, until);
   }
 
   async function begin(input: BeginInput): Promise<Decision> {

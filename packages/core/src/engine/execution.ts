@@ -120,17 +120,27 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
     }
   }
 
+  /**
+   * Give the key back. The first attempt is awaited; if it fails (a lost
+   * connection), the attempts go on in the background while the lease
+   * lasts, so a retry need not wait for the lease to run out.
+   */
   async function giveBack(reason: ReleaseReason): Promise<void> {
-    try {
-      const result = await calls.within(
-        storeKey,
-        'release',
-        invoke(() => store.release(storeKey, token)),
-      );
+    const answered = (result: OwnerResult | undefined) => {
       if (result === 'stale') emit(hooks, 'leaseLost', { storeKey });
-      else emit(hooks, 'released', { storeKey, reason });
+      else if (result === 'ok') emit(hooks, 'released', { storeKey, reason });
+    };
+    try {
+      answered(
+        await calls.within(
+          storeKey,
+          'release',
+          invoke(() => store.release(storeKey, token)),
+        ),
+      );
     } catch {
-      // Reported by `calls`; the key frees itself when the lease runs out.
+      const background = calls.giveBack(storeKey, token, lease.deadline).then(answered);
+      waitUntil?.(background);
     }
   }
 

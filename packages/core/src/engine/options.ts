@@ -182,18 +182,22 @@ export function resolveOptions(options: IdempotencyOptions): ResolvedOptions {
 
 /**
  * Refuse option names nobody reads: from JavaScript, a typo (`leaseMS`,
- * `storeTimeout`) would otherwise silently leave the default in force.
+ * `tabel`) would otherwise silently leave the default in force. For store
+ * authors too: `refuseUnknownOptions(options, ['pool', 'table'], 'myStore')`.
+ * @param where Names the function in the message, e.g. `'postgresStore'`.
  */
 export function refuseUnknownOptions(
-  options: object,
+  options: unknown,
   known: readonly string[],
   where: string,
 ): void {
-  for (const name of Object.keys(options)) {
-    if (!known.includes(name)) {
-      throw new ConfigurationError(
-        `idem: ${where} has no option "${name}". Known options: ${known.join(', ')}.`,
-      );
-    }
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigurationError(`${where}: pass an options object: { ${known.join(', ')} }.`);
+  }
+  const unknown = Object.keys(options).filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigurationError(
+      `${where}: unknown option ${unknown.map((name) => JSON.stringify(name)).join(', ')}; the options are ${known.join(', ')}.`,
+    );
   }
 }

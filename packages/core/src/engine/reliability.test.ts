@@ -285,7 +285,7 @@ describe('configuration', () => {
   it('refuses option names it does not know, naming the ones it does', () => {
     const store = testStore();
     expect(() => createIdempotency({ store, leaseMS: 10 } as never)).toThrow(
-      /createIdempotency\(\) has no option "leaseMS". Known options: .*leaseMs/,
+      /idem: createIdempotency\(\): unknown option "leaseMS"; the options are .*leaseMs/,
     );
     expect(() => createIdempotency({ store, logger: {} as never })).toThrow(
       /logger must have a warn/,

@@ -78,7 +78,7 @@ const JSON_CODEC: ResultCodec<unknown> = {
  */
 export function createIdempotency(options: IdempotencyOptions): Idempotency {
   const engine = createEngine(options);
-  refuseUnknownOptions(options, ENGINE_OPTIONS, 'createIdempotency()');
+  refuseUnknownOptions(options, ENGINE_OPTIONS, 'idem: createIdempotency()');
   return {
     begin: engine.begin,
     options: engine.options,

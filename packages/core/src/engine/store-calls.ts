@@ -1,5 +1,6 @@
 import { isIdempotencyError } from '../errors.js';
 import { emit } from '../hooks.js';
+import type { OwnerResult } from '../store.js';
 import type { IdempotencyLogger, ResolvedOptions } from './options.js';
 
 /** The store operations the engine calls. */
@@ -26,6 +27,13 @@ export function invoke<R>(call: () => Promise<R>): Promise<R> {
 
 /** Runs store calls within the time limit and reports their failures. */
 export interface StoreCalls {
+  /**
+   * Release `token`'s claim on `storeKey`, trying again with backoff while
+   * the store fails, until it answers or `until` (epoch ms) passes: past the
+   * lease, the record frees itself. Resolves to the store's answer, or
+   * `undefined` when it never came.
+   */
+  giveBack(storeKey: string, token: string, until: number): Promise<OwnerResult | undefined>;
   /**
    * Settle with `promise`, or reject with a {@link StoreTimeoutError} once
    * `storeTimeoutMs` passed. Either way a failure is reported (the
@@ -157,9 +165,12 @@ function storeErrorLog(logger: IdempotencyLogger) {
   };
 }
 
+// Deliberately not unref'd: the work that waits is bounded by a lease.
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** The engine's store calls: bounded in time, failures reported once each. */
 export function storeCalls(options: ResolvedOptions): StoreCalls {
-  const { hooks, logger, storeTimeoutMs } = options;
+  const { hooks, logger, storeTimeoutMs, store } = options;
   const bound = deadlines(storeTimeoutMs);
   const log = logger === false ? undefined : storeErrorLog(logger);
 
@@ -169,15 +180,44 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
     else log?.failure(operation, error);
   }
 
+  async function within<R>(
+    storeKey: string,
+    operation: StoreOperation,
+    promise: Promise<R>,
+  ): Promise<R> {
+    try {
+      return await bound(promise, () => new StoreTimeoutError(operation, storeTimeoutMs));
+    } catch (error) {
+      // Answers, not failures: too large (the engine keeps a marker instead)
+      // and rolled back (a transactional store's commit did not take).
+      if (
+        !isIdempotencyError(error, 'RESPONSE_TOO_LARGE') &&
+        !isIdempotencyError(error, 'ROLLED_BACK')
+      ) {
+        report(storeKey, operation, error);
+      }
+      throw error;
+    }
+  }
+
   return {
     report,
-    async within(storeKey, operation, promise) {
-      try {
-        return await bound(promise, () => new StoreTimeoutError(operation, storeTimeoutMs));
-      } catch (error) {
-        // Too large is an answer, not a failure: the engine keeps a marker instead.
-        if (!isIdempotencyError(error, 'RESPONSE_TOO_LARGE')) report(storeKey, operation, error);
-        throw error;
+    within,
+    async giveBack(storeKey, token, until) {
+      // Every caller has just seen the store fail: wait a little first.
+      for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+        const left = until - Date.now();
+        if (left <= 0) return undefined;
+        await sleep(Math.min(delay, left));
+        try {
+          return await within(
+            storeKey,
+            'release',
+            invoke(() => store.release(storeKey, token)),
+          );
+        } catch {
+          // Reported by within; try again while the lease lasts.
+        }
       }
     },
   };

@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { utf8 } from '../bytes.js';
 import { encodeFormFields, isFormContentType } from './form.js';
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

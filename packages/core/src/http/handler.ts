@@ -204,7 +204,7 @@ export function createHttpIdempotency<Ctx>(
   options: HttpIdempotencyOptions<Ctx>,
 ): HttpIdempotency<Ctx> {
   const engine = createEngine(options);
-  refuseUnknownOptions(options, [...ENGINE_OPTIONS, ...HTTP_OPTIONS], 'idempotency()');
+  refuseUnknownOptions(options, [...ENGINE_OPTIONS, ...HTTP_OPTIONS], 'idem: idempotency()');
   const methods = new Set((options.methods ?? ['POST', 'PATCH']).map((m) => m.toUpperCase()));
   const required = options.required ?? true;
   const mismatchStatus = options.mismatchStatus ?? 422;
