@@ -258,6 +258,43 @@ describe.skipIf(!up)(
       }
     });
 
+    it('node-redis, a claim that ran but whose reply was lost: StoreUnavailableError (not resent), then the engine gives the claim back and the retry runs once', async () => {
+      const proxy = await lossyProxy();
+      const tc = await connectAs('node-redis', { url: proxy.url });
+      try {
+        const prefix = freshPrefix('lost-reply-node-redis');
+        const idem = createIdempotency({
+          store: redisStore({ client: tc.client, prefix }),
+          ttlMs: 60_000,
+        });
+        const key = await scopedKey('', 'pay-9');
+        let runs = 0;
+        proxy.swallowReplies(true);
+        const pending = idem.run('pay-9', () => ++runs);
+        pending.catch(() => {});
+        await until(
+          async () =>
+            (await redisStore({ client: admin, prefix }).read(key))?.state === 'in_progress',
+          'the claim to run in Redis',
+        );
+        proxy.swallowReplies(false);
+        proxy.cutAll(); // node-redis rejects the command in flight and reconnects; it never resends it
+        await expect(pending).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(runs).toBe(0);
+        // No operation ran under the lost token: the engine releases it in the background.
+        await until(
+          async () => (await redisStore({ client: admin, prefix }).read(key)) === undefined,
+          'the lost claim to be given back',
+        );
+        expect(await idem.run('pay-9', () => ++runs)).toEqual({ status: 'executed', value: 1 });
+        expect(await idem.run('pay-9', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+        expect(runs).toBe(1);
+      } finally {
+        tc.close();
+        await proxy.close();
+      }
+    });
+
     it('node-redis, a hung connection (socketTimeout): StoreUnavailableError in bounded time, operation not run', async () => {
       const tc = await connectAs('node-redis', { nodeRedis: nodeRedisOptions(300) });
       try {
