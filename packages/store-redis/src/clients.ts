@@ -3,6 +3,7 @@
  * out. Only the shape of each client is described here (no import from
  * either package), so neither library's types are needed to use the other.
  */
+import { ConfigurationError } from '@idem/core';
 
 /** An ioredis client, `new Redis()` or `new Cluster()`: the part the store uses. */
 export interface IoredisClient {
@@ -78,25 +79,49 @@ function withFallback(
   });
 }
 
+/**
+ * Replies that no retry can cure become a `ConfigurationError` naming the
+ * fix (the engine logs it as a store that is not set up); others pass as they are.
+ */
+function explained(error: unknown): unknown {
+  const message = error instanceof Error ? error.message : '';
+  const fix = message.startsWith('NOPERM')
+    ? 'the Redis user may not run a command the store needs: grant it GET, SET, EVALSHA and EVAL on the prefix (ACL SETUSER <user> +get +set +evalsha +eval ~<prefix>*)'
+    : message.startsWith('WRONGTYPE')
+      ? 'a key under the prefix holds another kind of value: give idem a prefix of its own'
+      : /^ERR syntax error/.test(message)
+        ? 'this Redis refused SET … NX … GET: @idem/store-redis needs Redis 7.0 or newer'
+        : undefined;
+  return fix ? new ConfigurationError(`redisStore: ${fix} (${message}).`, { cause: error }) : error;
+}
+
+const explain = (error: unknown): never => {
+  throw explained(error);
+};
+
 function ioredis(client: IoredisClient): Commands {
   return {
     cluster: client.isCluster === true,
     setIfAbsent: (key, value, ms) =>
-      client.callBuffer('SET', key, value, 'PX', ms, 'NX', 'GET') as Promise<Buffer | null>,
-    get: (key) => client.callBuffer('GET', key) as Promise<Buffer | null>,
+      (client.callBuffer('SET', key, value, 'PX', ms, 'NX', 'GET') as Promise<Buffer | null>).catch(
+        explain,
+      ),
+    get: (key) => (client.callBuffer('GET', key) as Promise<Buffer | null>).catch(explain),
     run: (script, key, args) =>
-      withFallback(script, (command, body) => client.callBuffer(command, body, 1, key, ...args)),
+      withFallback(script, (command, body) =>
+        client.callBuffer(command, body, 1, key, ...args),
+      ).catch(explain),
   };
 }
 
 function nodeRedis(client: NodeRedisClient | NodeRedisCluster): Commands {
   const cluster = 'masters' in client;
   // Every command goes to the key's master (never a replica: a record must be read where it is written).
-  const send = cluster
-    ? (key: string, args: ReadonlyArray<string | Buffer>) =>
-        (client as NodeRedisCluster).sendCommand(key, false, args, BUFFERS)
-    : (_key: string, args: ReadonlyArray<string | Buffer>) =>
-        (client as NodeRedisClient).sendCommand(args, BUFFERS);
+  const send = (key: string, args: ReadonlyArray<string | Buffer>) =>
+    (cluster
+      ? (client as NodeRedisCluster).sendCommand(key, false, args, BUFFERS)
+      : (client as NodeRedisClient).sendCommand(args, BUFFERS)
+    ).catch(explain);
   return {
     cluster,
     setIfAbsent: (key, value, ms) =>
@@ -107,14 +132,25 @@ function nodeRedis(client: NodeRedisClient | NodeRedisCluster): Commands {
   };
 }
 
-/** The commands for `client`, or undefined when it is neither an ioredis nor a node-redis client. */
+/**
+ * The commands for `client`, or undefined when it is neither an ioredis nor a
+ * node-redis client. Throws for a node-redis Sentinel client.
+ */
 export function commandsFor(client: unknown): Commands | undefined {
   if (typeof client !== 'object' || client === null) return undefined;
-  const c = client as Partial<IoredisClient & NodeRedisClient & NodeRedisCluster>;
+  const c = client as Partial<IoredisClient & NodeRedisClient & NodeRedisCluster> & {
+    getMasterNode?: unknown;
+    release?: unknown;
+  };
   // ioredis first: its clients have a sendCommand too, with another meaning.
   if (typeof c.callBuffer === 'function') return ioredis(client as IoredisClient);
-  if (typeof c.sendCommand === 'function' && typeof c.withTypeMapping === 'function') {
-    return nodeRedis(client as NodeRedisClient | NodeRedisCluster);
+  if (typeof c.sendCommand !== 'function' || typeof c.withTypeMapping !== 'function') {
+    return undefined;
   }
-  return undefined;
+  if (typeof c.getMasterNode === 'function' || typeof c.release === 'function') {
+    throw new ConfigurationError(
+      'redisStore: node-redis Sentinel clients (createSentinel) are not supported yet; use ioredis with `sentinels` (new Redis({ sentinels, name })), which follows failovers the same way.',
+    );
+  }
+  return nodeRedis(client as NodeRedisClient | NodeRedisCluster);
 }

@@ -5,6 +5,7 @@ import {
   ConfigurationError,
   type OwnerResult,
   ResponseTooLargeError,
+  refuseUnknownOptions,
   type Store,
   type StoredRecord,
   type StoredResponse,
@@ -142,7 +143,11 @@ function decode(value: Buffer): StoredRecord {
       leaseExpiresAt: value.readUIntBE(at, 6),
     };
   }
-  if (value[0] !== COMPLETED) throw new Error(`not an idem record (kind ${value[0]})`);
+  if (value[0] !== COMPLETED) {
+    throw new ConfigurationError(
+      'redisStore: a key under the prefix holds a value idem did not write: give idem a prefix of its own.',
+    );
+  }
   const headersEnd = 13 + value.readUInt32BE(9);
   const fpEnd = headersEnd + 2 + value.readUInt16BE(headersEnd);
   // A Uint8Array of its own, not a Buffer view that pins the socket's read buffer.
@@ -162,7 +167,7 @@ function decode(value: Buffer): StoredRecord {
 
 const owner = (reply: unknown): OwnerResult => (reply === 1 ? 'ok' : 'stale');
 
-const OPTIONS = new Set(['client', 'prefix', 'maxResponseBytes']);
+const OPTIONS = ['client', 'prefix', 'maxResponseBytes'];
 
 /** Fingerprints of claims in flight one store remembers (a few MB at most). */
 const MAX_REMEMBERED = 10_000;
@@ -172,21 +177,11 @@ function configured(options: RedisStoreOptions): {
   prefix: string;
   maxResponseBytes: number;
 } {
-  const fix =
-    'e.g. redisStore({ client: new Redis(process.env.REDIS_URL) }) with ioredis, or redisStore({ client: await createClient({ url }).connect() }) with node-redis';
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigurationError(`redisStore: pass options with a Redis client, ${fix}.`);
-  }
-  const unknown = Object.keys(options).filter((name) => !OPTIONS.has(name));
-  if (unknown.length > 0) {
-    throw new ConfigurationError(
-      `redisStore: unknown option ${unknown.map((n) => `'${n}'`).join(', ')}; the options are ${[...OPTIONS].join(', ')}.`,
-    );
-  }
+  refuseUnknownOptions(options, OPTIONS, 'redisStore');
   const commands = commandsFor(options.client);
   if (!commands) {
     throw new ConfigurationError(
-      `redisStore: { client } must be an ioredis client (Redis, Cluster) or a node-redis client (createClient(), createCluster()), ${fix}.`,
+      'redisStore: { client } must be an ioredis client (new Redis(url), new Cluster(nodes)) or a connected node-redis client (await createClient({ url }).connect(), createCluster(...)).',
     );
   }
   const prefix = options.prefix ?? 'idem:';
