@@ -36,7 +36,13 @@ export {
   StoreUnavailableError,
 } from './errors.js';
 export { canonicalQuery, type FingerprintInput, fingerprintRequest } from './fingerprint.js';
-export type { HookEvent, IdempotencyHooks } from './hooks.js';
+export {
+  combineHooks,
+  type FinishedOutcome,
+  type HookEvent,
+  type IdempotencyHooks,
+  type StoreOperation,
+} from './hooks.js';
 export { MAX_KEY_LENGTH, type ParsedKey, parseIdempotencyKey } from './key.js';
 export {
   ABSENT,

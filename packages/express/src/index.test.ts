@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { RolledBackError, type Store } from '@idem/core';
+import { type HookEvent, RolledBackError, type Store } from '@idem/core';
 import { memoryStore } from '@idem/store-memory';
 import express5, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import express4 from 'express4';
@@ -489,5 +489,23 @@ describe('@idem/express when the client goes away', () => {
     expect(retry.status).toBe(410);
     expect(await retry.json()).toMatchObject({ type: 'urn:idem:problem:response-not-stored' });
     expect(runs).toBe(1);
+  });
+});
+
+describe('@idem/express hook events', () => {
+  it('carry the method and the full path (Express routes after middleware: no route pattern yet)', async () => {
+    const events: Array<HookEvent & { outcome: string; status?: number }> = [];
+    const app = express5();
+    const router = express5.Router();
+    router.use(idempotency(options({ hooks: { finished: (e) => void events.push(e) } })));
+    router.post('/payments/:id', (_req, res) => void res.status(201).json({ ok: true }));
+    app.use('/v1', router);
+    const url = await listen(app);
+    await post(`${url}/v1/payments/42?x=1`, { key: 'k' });
+    await post(`${url}/v1/payments/42?x=1`, { key: 'k' });
+    expect(events.map((e) => [e.method, e.path, e.route, e.outcome, e.status])).toEqual([
+      ['POST', '/v1/payments/42', undefined, 'executed', 201],
+      ['POST', '/v1/payments/42', undefined, 'replayed', 201],
+    ]);
   });
 });

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
+import type { HookEvent } from '@idem/core';
 import { memoryStore } from '@idem/store-memory';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -267,5 +268,21 @@ describe('@idem/fastify', () => {
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(await retry.text()).toBe('charged 1');
     expect(runs).toBe(1);
+  });
+
+  it('hook events carry the method, the path, the route and the status', async () => {
+    const events: Array<HookEvent & { outcome: string; status?: number }> = [];
+    const url = await start(
+      (app) => {
+        app.post('/payments/:id', async (_req, reply) => reply.code(201).send({ ok: true }));
+      },
+      { hooks: { finished: (e) => void events.push(e) } },
+    );
+    await post(`${url}/payments/42`, { key: 'k' });
+    await post(`${url}/payments/42`, { key: 'k' });
+    expect(events.map((e) => [e.method, e.path, e.route, e.outcome, e.status])).toEqual([
+      ['POST', '/payments/42', '/payments/:id', 'executed', 201],
+      ['POST', '/payments/42', '/payments/:id', 'replayed', 201],
+    ]);
   });
 });

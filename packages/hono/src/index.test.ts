@@ -1,4 +1,4 @@
-import type { Store } from '@idem/core';
+import type { HookEvent, Store } from '@idem/core';
 import { memoryStore } from '@idem/store-memory';
 import fc from 'fast-check';
 import { Hono } from 'hono';
@@ -383,5 +383,34 @@ describe('@idem/hono', () => {
     expect((await send()).status).toBe(500);
     expect((await send()).status).toBe(500);
     expect(runs).toBe(2);
+  });
+});
+
+describe('hook events of HTTP requests', () => {
+  it('carry the method, the path, the route and the status', async () => {
+    const events: Array<[string, HookEvent & { outcome?: string; status?: number }]> = [];
+    const app = new Hono();
+    app.use(
+      idempotency({
+        store: memoryStore(),
+        scope: () => 't',
+        hooks: {
+          started: (e) => void events.push(['started', e]),
+          finished: (e) => void events.push(['finished', e]),
+        },
+      }),
+    );
+    app.post('/payments/:id', (c) => c.json({ id: c.req.param('id') }, 201));
+    const init = { method: 'POST', headers: { 'idempotency-key': 'k' } };
+    await app.request('/payments/42', init);
+    await app.request('/payments/42', init);
+    expect(
+      events.map(([name, e]) => [name, e.method, e.path, e.route, e.outcome, e.status]),
+    ).toEqual([
+      ['started', 'POST', '/payments/42', '/payments/:id', undefined, undefined],
+      ['finished', 'POST', '/payments/42', '/payments/:id', 'executed', 201],
+      ['started', 'POST', '/payments/42', '/payments/:id', undefined, undefined],
+      ['finished', 'POST', '/payments/42', '/payments/:id', 'replayed', 201],
+    ]);
   });
 });

@@ -20,6 +20,9 @@ import { createIdempotency } from './run.js';
 
 type HookName = keyof IdempotencyHooks;
 const HOOKS: HookName[] = [
+  'started',
+  'finished',
+  'storeCall',
   'executed',
   'replayed',
   'conflict',
@@ -300,7 +303,9 @@ describe('run: failures of the operation', () => {
     expect((await idem.run('k', op, { shouldStore })).status).toBe('executed');
     expect(store.records.size).toBe(0);
     expect(named('released')).toEqual([expect.objectContaining({ reason: 'not_kept' })]);
-    expect(named('executed')).toEqual([expect.objectContaining({ stored: false })]);
+    expect(named('finished')).toEqual([
+      expect.objectContaining({ outcome: 'executed_not_stored' }),
+    ]);
     expect((await idem.run('k', op, { shouldStore })).status).toBe('executed');
     expect(op.runs).toBe(2);
   });

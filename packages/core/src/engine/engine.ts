@@ -1,11 +1,12 @@
-import { randomToken } from '../bytes.js';
+import { randomToken, sha256Hasher } from '../bytes.js';
 import {
+  ConfigurationError,
   FingerprintMismatchError,
   RequestInFlightError,
   ResultNotStoredError,
   StoreUnavailableError,
 } from '../errors.js';
-import { emit } from '../hooks.js';
+import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
 import { scopedKey } from '../scope.js';
 import type { ClaimResult, StoredResponse } from '../store.js';
 import { type Execution, protectedExecution, unprotectedExecution } from './execution.js';
@@ -28,6 +29,22 @@ export interface BeginInput {
    * (Cloudflare Workers' `ctx.waitUntil`).
    */
   readonly waitUntil?: (promise: Promise<unknown>) => void;
+  /**
+   * This request's lease, in milliseconds, if not the engine's `leaseMs`.
+   * @default the engine's `leaseMs`
+   */
+  readonly leaseMs?: number;
+  /**
+   * How long this request's result is kept, in milliseconds, if not the engine's `ttlMs`.
+   * @default the engine's `ttlMs`
+   */
+  readonly ttlMs?: number;
+  /** The HTTP request, for hook events (the HTTP layer sets it). */
+  readonly request?: {
+    readonly method: string;
+    readonly path: string;
+    readonly route?: string | undefined;
+  };
 }
 
 /** The key was completed before: here is its stored result. */
@@ -60,26 +77,51 @@ export interface Engine {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Requests begun in this process: the `id` of hook events. */
+let requests = 0;
+
 /** Create the two-phase engine. */
 export function createEngine(options: IdempotencyOptions): Engine {
   const opts = resolveOptions(options);
   const { store, hooks } = opts;
   const calls = storeCalls(opts);
   const env = { options: opts, calls, renewal: leaseRenewal(opts, calls) };
+  // Hook events name the scope by its hash; computed only when someone listens.
+  const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
+
+  async function eventOf(input: BeginInput, storeKey: string): Promise<HookEvent> {
+    const id = ++requests;
+    if (!observed) return { id, storeKey, scopeHash: '' };
+    const scopeHash = (await sha256Hasher().update(input.scope).base64url()).slice(0, 22);
+    const { request } = input;
+    if (!request) return { id, storeKey, scopeHash };
+    return {
+      id,
+      storeKey,
+      scopeHash,
+      method: request.method,
+      path: request.path,
+      ...(request.route === undefined ? {} : { route: request.route }),
+    };
+  }
 
   /** One claim with a fresh owner token; a failure becomes `StoreUnavailableError`. */
   async function claim(
     input: BeginInput,
-    storeKey: string,
+    event: HookEvent,
   ): Promise<{ readonly result: ClaimResult; readonly token: string }> {
     const token = randomToken();
     const startedAt = Date.now();
-    const request = { fingerprint: input.fingerprint, token, leaseMs: opts.leaseMs };
-    const sent = invoke(() => store.claim(storeKey, request));
+    const request = {
+      fingerprint: input.fingerprint,
+      token,
+      leaseMs: input.leaseMs ?? opts.leaseMs,
+    };
+    const sent = invoke(() => store.claim(event.storeKey, request));
     try {
-      return { result: await calls.within(storeKey, 'claim', sent), token };
+      return { result: await calls.within(event, 'claim', sent), token };
     } catch (error) {
-      const background = giveBackLostClaim(storeKey, token, sent, startedAt);
+      const background = giveBackLostClaim(event, token, sent, startedAt, request.leaseMs);
       input.waitUntil?.(background);
       throw new StoreUnavailableError('claim', error);
     }
@@ -92,12 +134,13 @@ export function createEngine(options: IdempotencyOptions): Engine {
    * lease. Bounded: past the lease the record frees itself anyway.
    */
   async function giveBackLostClaim(
-    storeKey: string,
+    event: HookEvent,
     token: string,
     sent: Promise<ClaimResult>,
     startedAt: number,
+    leaseMs: number,
   ): Promise<void> {
-    const until = startedAt + opts.leaseMs;
+    const until = startedAt + leaseMs;
     const answer = await Promise.race([
       sent.then(
         (result) => (result.claimed ? 'claimed' : 'refused'),
@@ -106,42 +149,72 @@ export function createEngine(options: IdempotencyOptions): Engine {
       sleep(Math.max(0, until - Date.now())).then(() => 'expired'),
     ]);
     if (answer === 'refused' || answer === 'expired') return;
-    await calls.giveBack(storeKey, token, until);
+    await calls.giveBack(event, token, until);
   }
 
   async function begin(input: BeginInput): Promise<Decision> {
+    const begunAt = Date.now();
+    const leaseMs = input.leaseMs ?? opts.leaseMs;
+    const ttlMs = input.ttlMs ?? opts.ttlMs;
+    if (!(leaseMs > 0 && Number.isFinite(leaseMs) && ttlMs >= leaseMs && Number.isFinite(ttlMs))) {
+      throw new ConfigurationError(
+        `idem: a request's leaseMs (${leaseMs}) and ttlMs (${ttlMs}) must be positive numbers of milliseconds, ttlMs at least leaseMs.`,
+      );
+    }
     const storeKey = await scopedKey(input.scope, input.key);
-    const deadline = Date.now() + opts.waitTimeoutMs;
+    const event = await eventOf(input, storeKey);
+    emit(hooks, 'started', event);
+    const finished = (outcome: FinishedOutcome, status?: number) =>
+      emit(hooks, 'finished', {
+        ...event,
+        outcome,
+        ...(status === undefined ? {} : { status }),
+        durationMs: Date.now() - begunAt,
+      });
+    const deadline = begunAt + opts.waitTimeoutMs;
     for (let delay = 25; ; delay = Math.min(delay * 2, 1_000)) {
       let claimed: Awaited<ReturnType<typeof claim>>;
       try {
-        claimed = await claim(input, storeKey);
+        claimed = await claim(input, event);
       } catch (error) {
+        finished('store_unavailable');
         if (opts.failOpen) return unprotectedExecution(storeKey);
         throw error;
       }
+      const claimMs = Date.now() - begunAt;
       const { result, token } = claimed;
       if (result.claimed) {
         const { fingerprint, waitUntil } = input;
-        return protectedExecution(env, { storeKey, token, fingerprint, waitUntil });
+        return protectedExecution(env, {
+          event,
+          token,
+          fingerprint,
+          waitUntil,
+          begunAt,
+          claimMs,
+          leaseMs,
+          ttlMs,
+        });
       }
       const record = result.record;
       // A fingerprint mismatch is reported before the in-flight check: the
       // client made a mistake, and waiting would not fix it.
       if (record.fingerprint !== input.fingerprint) {
-        emit(hooks, 'mismatch', { storeKey });
+        if (hooks.mismatch) emit(hooks, 'mismatch', { ...event, claimMs });
+        finished('mismatch');
         throw new FingerprintMismatchError();
       }
       if (record.state === 'completed') {
-        if (isNotStoredMarker(record.response)) {
-          emit(hooks, 'replayed', { storeKey, stored: false });
-          throw new ResultNotStoredError(record.response.status);
-        }
-        emit(hooks, 'replayed', { storeKey, stored: true });
+        const { status } = record.response;
+        const stored = !isNotStoredMarker(record.response);
+        if (hooks.replayed) emit(hooks, 'replayed', { ...event, stored, status, claimMs });
+        finished(stored ? 'replayed' : 'not_stored', status);
+        if (!stored) throw new ResultNotStoredError(status);
         return { kind: 'replay', storeKey, response: record.response };
       }
       if (opts.concurrent === 'reject' || Date.now() + delay > deadline) {
-        emit(hooks, 'conflict', { storeKey });
+        if (hooks.conflict) emit(hooks, 'conflict', { ...event, claimMs });
+        finished('conflict');
         throw new RequestInFlightError(opts.retryAfterSeconds);
       }
       await sleep(delay);

@@ -1,5 +1,5 @@
 import { isIdempotencyError, StoreUnavailableError } from '../errors.js';
-import { emit } from '../hooks.js';
+import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
 import type { OwnerResult, StoredResponse } from '../store.js';
 import { type ExecutionContext, isTransactional } from './context.js';
 import { isNotStoredMarker, notStoredMarker } from './not-stored.js';
@@ -36,8 +36,9 @@ export interface Execution {
   /**
    * Give the key back so the next request runs the operation again.
    * @param reason What the `released` hook reports. @default 'failed'
+   * @param status The answer not kept, for the `finished` hook.
    */
-  release(reason?: ReleaseReason): Promise<void>;
+  release(reason?: ReleaseReason, status?: number): Promise<void>;
 }
 
 /** What an execution needs from its engine. */
@@ -47,12 +48,18 @@ export interface ExecutionEnv {
   readonly renewal: Renewal;
 }
 
-/** The claim an execution holds. */
+/** The claim an execution holds, and what its hook events carry. */
 export interface ClaimHeld {
-  readonly storeKey: string;
+  readonly event: HookEvent;
   readonly token: string;
   readonly fingerprint: string;
   readonly waitUntil: ((promise: Promise<unknown>) => void) | undefined;
+  /** When the request began (for `finished`), and how long its claim took. */
+  readonly begunAt: number;
+  readonly claimMs: number;
+  /** This execution's lease and its result's time to live, in milliseconds. */
+  readonly leaseMs: number;
+  readonly ttlMs: number;
 }
 
 interface Attempt {
@@ -71,26 +78,36 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Execution {
   const { options, calls, renewal } = env;
   const { store, hooks } = options;
-  const { storeKey, token, fingerprint, waitUntil } = claim;
+  const { event, token, fingerprint, waitUntil } = claim;
+  const { storeKey } = event;
   const context: ExecutionContext = { storeKey, token, protected: true };
   const startedAt = Date.now();
-  const lease = renewal.start(storeKey, token);
+  const lease = renewal.start(event, token, claim.leaseMs);
   let finished = false;
+  let durationMs = 0;
+  let attempts = 0;
 
   const finish = () => {
     if (finished) return false;
     finished = true;
+    durationMs = Date.now() - startedAt;
     renewal.stop(lease);
     return true;
   };
 
-  const executed = (stored: boolean) =>
-    emit(hooks, 'executed', { storeKey, durationMs: Date.now() - startedAt, stored });
+  const done = (outcome: FinishedOutcome, status?: number) =>
+    emit(hooks, 'finished', {
+      ...event,
+      outcome,
+      ...(status === undefined ? {} : { status }),
+      durationMs: Date.now() - claim.begunAt,
+    });
 
   /** One completion, falling back to the "ran, not stored" marker when the store finds it too large. */
   async function attempt(response: StoredResponse): Promise<Attempt> {
+    attempts++;
     try {
-      const result = await store.complete(storeKey, token, response, options.ttlMs);
+      const result = await store.complete(storeKey, token, response, claim.ttlMs);
       return { result, kept: !isNotStoredMarker(response) };
     } catch (error) {
       if (!isIdempotencyError(error, 'RESPONSE_TOO_LARGE') || isNotStoredMarker(response)) {
@@ -100,20 +117,32 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
     }
   }
 
-  function settled({ result, kept }: Attempt): void {
+  function stored(stored: boolean, status: number, completeStartedAt: number): void {
+    if (hooks.executed) {
+      emit(hooks, 'executed', {
+        ...event,
+        stored,
+        status,
+        claimMs: claim.claimMs,
+        durationMs,
+        completeMs: Date.now() - completeStartedAt,
+        attempts,
+        renewals: lease.renewals,
+      });
+    }
+    done(stored ? 'executed' : 'executed_not_stored', status);
+  }
+
+  function settled({ result, kept }: Attempt, status: number, completeStartedAt: number): void {
     // Stale: our lease ran out and someone else holds the key; their record stands.
-    if (result === 'stale') emit(hooks, 'leaseLost', { storeKey });
-    executed(result === 'ok' && kept);
+    if (result === 'stale') emit(hooks, 'leaseLost', event);
+    stored(result === 'ok' && kept, status, completeStartedAt);
   }
 
   /** Whether an earlier attempt whose answer never came did complete the record. */
   async function landed(): Promise<boolean> {
     try {
-      const record = await calls.within(
-        storeKey,
-        'read',
-        invoke(() => store.read(storeKey)),
-      );
+      const record = await calls.call(event, 'read', () => store.read(storeKey));
       return record?.state === 'completed' && record.fingerprint === fingerprint;
     } catch {
       return false;
@@ -127,19 +156,15 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
    */
   async function giveBack(reason: ReleaseReason): Promise<void> {
     const answered = (result: OwnerResult | undefined) => {
-      if (result === 'stale') emit(hooks, 'leaseLost', { storeKey });
-      else if (result === 'ok') emit(hooks, 'released', { storeKey, reason });
+      if (result === 'stale') emit(hooks, 'leaseLost', event);
+      else if (result === 'ok' && hooks.released) {
+        emit(hooks, 'released', { ...event, reason, durationMs, renewals: lease.renewals });
+      }
     };
     try {
-      answered(
-        await calls.within(
-          storeKey,
-          'release',
-          invoke(() => store.release(storeKey, token)),
-        ),
-      );
+      answered(await calls.call(event, 'release', () => store.release(storeKey, token)));
     } catch {
-      const background = calls.giveBack(storeKey, token, lease.deadline).then(answered);
+      const background = calls.giveBack(event, token, lease.deadline).then(answered);
       waitUntil?.(background);
     }
   }
@@ -150,29 +175,38 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
    * reply was lost, or came too late): a later "stale" is checked against
    * the record before it is reported as a lost lease.
    */
-  async function retry(response: StoredResponse): Promise<void> {
+  async function retry(response: StoredResponse, completeStartedAt: number): Promise<void> {
     for (let delay = 50; Date.now() + delay < lease.deadline; delay = Math.min(delay * 2, 2_000)) {
       await sleep(delay);
       try {
         const outcome = await calls.within(
-          storeKey,
+          event,
           'complete',
           invoke(() => attempt(response)),
         );
-        if (outcome.result === 'stale' && (await landed())) executed(outcome.kept);
-        else settled(outcome);
+        if (outcome.result === 'stale' && (await landed())) {
+          stored(outcome.kept, response.status, completeStartedAt);
+        } else {
+          settled(outcome, response.status, completeStartedAt);
+        }
         return;
       } catch (error) {
-        if (isIdempotencyError(error, 'ROLLED_BACK')) return giveBack('failed');
+        if (isIdempotencyError(error, 'ROLLED_BACK')) {
+          await giveBack('failed');
+          done('failed');
+          return;
+        }
       }
     }
-    emit(hooks, 'completionFailed', { storeKey });
+    emit(hooks, 'completionFailed', { ...event, attempts });
+    done('executed_not_stored', response.status);
   }
 
   /** A transactional commit that did not answer in time: wait for its outcome in the background. */
   async function awaitCommit(first: Promise<Attempt>): Promise<void> {
     try {
-      settled(await first);
+      const { result } = await first;
+      if (result === 'stale') emit(hooks, 'leaseLost', event);
     } catch (error) {
       // Rolled back after all: nothing took effect, so free the key for the retry.
       if (isIdempotencyError(error, 'ROLLED_BACK')) await giveBack('failed');
@@ -185,13 +219,14 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
     context,
     async complete(response) {
       if (!finish()) return;
+      const completeStartedAt = Date.now();
       const toStore =
         response.body.byteLength > options.maxResponseBytes
           ? notStoredMarker(response.status, response.body.byteLength)
           : response;
       const first = invoke(() => attempt(toStore));
       try {
-        settled(await calls.within(storeKey, 'complete', first));
+        settled(await calls.within(event, 'complete', first), response.status, completeStartedAt);
         return;
       } catch (error) {
         if (isIdempotencyError(error, 'ROLLED_BACK')) {
@@ -199,22 +234,24 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
           // effect, so there is nothing to retry and no success to report.
           // Free the key so the client's retry runs the operation, once.
           await giveBack('failed');
+          done('failed');
           throw error;
         }
         if (isTransactional(context)) {
           const background = awaitCommit(first);
           waitUntil?.(background);
+          done('store_unavailable');
           throw new StoreUnavailableError('complete', error);
         }
         // The response still goes out; the completion goes on in the background.
-        const background = retry(toStore);
+        const background = retry(toStore, completeStartedAt);
         waitUntil?.(background);
       }
     },
-    async release(reason = 'failed') {
+    async release(reason = 'failed', status) {
       if (!finish()) return;
       await giveBack(reason);
-      if (reason === 'not_kept') executed(false);
+      done(reason === 'failed' ? 'failed' : 'executed_not_stored', status);
     },
   };
 }

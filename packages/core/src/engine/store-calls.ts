@@ -1,10 +1,7 @@
 import { isIdempotencyError } from '../errors.js';
-import { emit } from '../hooks.js';
+import { emit, type HookEvent, type StoreOperation } from '../hooks.js';
 import type { OwnerResult } from '../store.js';
 import type { IdempotencyLogger, ResolvedOptions } from './options.js';
-
-/** The store operations the engine calls. */
-export type StoreOperation = 'claim' | 'complete' | 'release' | 'renew' | 'read';
 
 /** Why a store call gave up: it did not answer within `storeTimeoutMs`. */
 export class StoreTimeoutError extends Error {
@@ -25,23 +22,24 @@ export function invoke<R>(call: () => Promise<R>): Promise<R> {
   }
 }
 
-/** Runs store calls within the time limit and reports their failures. */
+/** Runs store calls within the time limit and reports them. */
 export interface StoreCalls {
   /**
-   * Release `token`'s claim on `storeKey`, trying again with backoff while
-   * the store fails, until it answers or `until` (epoch ms) passes: past the
-   * lease, the record frees itself. Resolves to the store's answer, or
-   * `undefined` when it never came.
+   * Settle with `promise` (a store call just made), or reject with a
+   * {@link StoreTimeoutError} once `storeTimeoutMs` passed. A failure is
+   * reported (the `storeError` hook, or the log) before the returned promise
+   * rejects; every call is reported to the `storeCall` hook with its latency.
    */
-  giveBack(storeKey: string, token: string, until: number): Promise<OwnerResult | undefined>;
+  within<R>(event: HookEvent, operation: StoreOperation, promise: Promise<R>): Promise<R>;
+  /** Make a store call and bound it, as {@link StoreCalls.within}. */
+  call<R>(event: HookEvent, operation: StoreOperation, call: () => Promise<R>): Promise<R>;
   /**
-   * Settle with `promise`, or reject with a {@link StoreTimeoutError} once
-   * `storeTimeoutMs` passed. Either way a failure is reported (the
-   * `storeError` hook, or the log) before the returned promise rejects.
+   * Release `token`'s claim, trying again with backoff while the store
+   * fails, until it answers or `until` (epoch ms) passes: past the lease,
+   * the record frees itself. Resolves to the store's answer, or `undefined`
+   * when it never came.
    */
-  within<R>(storeKey: string, operation: StoreOperation, promise: Promise<R>): Promise<R>;
-  /** Report a store failure the caller caught itself. */
-  report(storeKey: string, operation: StoreOperation, error: unknown): void;
+  giveBack(event: HookEvent, token: string, until: number): Promise<OwnerResult | undefined>;
 }
 
 interface Pending {
@@ -173,48 +171,61 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
   const { hooks, logger, storeTimeoutMs, store } = options;
   const bound = deadlines(storeTimeoutMs);
   const log = logger === false ? undefined : storeErrorLog(logger);
+  const timed = hooks.storeCall !== undefined;
 
-  function report(storeKey: string, operation: StoreOperation, error: unknown): void {
+  function report(event: HookEvent, operation: StoreOperation, error: unknown): void {
     if (isIdempotencyError(error, 'CONFIGURATION')) log?.setup(error);
-    if (hooks.storeError) emit(hooks, 'storeError', { storeKey, operation, error });
+    if (hooks.storeError) emit(hooks, 'storeError', { ...event, operation, error });
     else log?.failure(operation, error);
   }
 
   async function within<R>(
-    storeKey: string,
+    event: HookEvent,
     operation: StoreOperation,
     promise: Promise<R>,
   ): Promise<R> {
+    const startedAt = timed ? Date.now() : 0;
     try {
-      return await bound(promise, () => new StoreTimeoutError(operation, storeTimeoutMs));
+      const result = await bound(promise, () => new StoreTimeoutError(operation, storeTimeoutMs));
+      if (timed)
+        emit(hooks, 'storeCall', {
+          ...event,
+          operation,
+          durationMs: Date.now() - startedAt,
+          ok: true,
+        });
+      return result;
     } catch (error) {
       // Answers, not failures: too large (the engine keeps a marker instead)
       // and rolled back (a transactional store's commit did not take).
-      if (
-        !isIdempotencyError(error, 'RESPONSE_TOO_LARGE') &&
-        !isIdempotencyError(error, 'ROLLED_BACK')
-      ) {
-        report(storeKey, operation, error);
-      }
+      const answer =
+        isIdempotencyError(error, 'RESPONSE_TOO_LARGE') || isIdempotencyError(error, 'ROLLED_BACK');
+      if (timed)
+        emit(hooks, 'storeCall', {
+          ...event,
+          operation,
+          durationMs: Date.now() - startedAt,
+          ok: answer,
+        });
+      if (!answer) report(event, operation, error);
       throw error;
     }
   }
 
+  const call = <R>(event: HookEvent, operation: StoreOperation, make: () => Promise<R>) =>
+    within(event, operation, invoke(make));
+
   return {
-    report,
     within,
-    async giveBack(storeKey, token, until) {
+    call,
+    async giveBack(event, token, until) {
       // Every caller has just seen the store fail: wait a little first.
       for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
         const left = until - Date.now();
         if (left <= 0) return undefined;
         await sleep(Math.min(delay, left));
         try {
-          return await within(
-            storeKey,
-            'release',
-            invoke(() => store.release(storeKey, token)),
-          );
+          return await call(event, 'release', () => store.release(event.storeKey, token));
         } catch {
           // Reported by within; try again while the lease lasts.
         }

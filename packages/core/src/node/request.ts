@@ -15,11 +15,13 @@ export interface NodeRequestLike {
  *   `req.originalUrl`, since `req.url` loses the mount path; Fastify: `request.url`).
  * @param body Reads the raw body bytes, at most `limit` of them (see
  *   `HttpRequest.body`); called only for requests idem covers.
+ * @param route The route pattern, where the framework knows it (see `HttpRequest.route`).
  */
 export function nodeHttpRequest(
   req: NodeRequestLike,
   url: string,
   body: HttpRequest['body'],
+  route?: () => string | undefined,
 ): HttpRequest {
   const q = url.indexOf('?');
   const keyLines: string[] = [];
@@ -39,5 +41,6 @@ export function nodeHttpRequest(
     },
     keyLines,
     body,
+    ...(route && { route }),
   };
 }
