@@ -55,6 +55,8 @@ export interface Commands {
   /** `SET key value NX PX ms GET`: the value already there (nothing was set), or null (set). */
   setIfAbsent(key: string, value: Buffer, ms: number): Promise<Buffer | null>;
   get(key: string): Promise<Buffer | null>;
+  /** `DEL key`: for operators' `remove`. */
+  del(key: string): Promise<unknown>;
   /** `EVALSHA`, or `EVAL` when Redis does not have the script (yet). */
   run(script: Script, key: string, args: ReadonlyArray<Buffer | string>): Promise<unknown>;
 }
@@ -86,7 +88,7 @@ function withFallback(
 function explained(error: unknown): unknown {
   const message = error instanceof Error ? error.message : '';
   const fix = message.startsWith('NOPERM')
-    ? 'the Redis user may not run a command the store needs: grant it GET, SET, EVALSHA and EVAL on the prefix (ACL SETUSER <user> +get +set +evalsha +eval ~<prefix>*)'
+    ? 'the Redis user may not run a command the store needs: grant it GET, SET, DEL, EVALSHA and EVAL on the prefix (ACL SETUSER <user> +get +set +del +evalsha +eval ~<prefix>*)'
     : message.startsWith('WRONGTYPE')
       ? 'a key under the prefix holds another kind of value: give idem a prefix of its own'
       : /^ERR syntax error/.test(message)
@@ -107,6 +109,7 @@ function ioredis(client: IoredisClient): Commands {
         explain,
       ),
     get: (key) => (client.callBuffer('GET', key) as Promise<Buffer | null>).catch(explain),
+    del: (key) => client.callBuffer('DEL', key).catch(explain),
     run: (script, key, args) =>
       withFallback(script, (command, body) =>
         client.callBuffer(command, body, 1, key, ...args),
@@ -127,6 +130,7 @@ function nodeRedis(client: NodeRedisClient | NodeRedisCluster): Commands {
     setIfAbsent: (key, value, ms) =>
       send(key, ['SET', key, value, 'PX', String(ms), 'NX', 'GET']) as Promise<Buffer | null>,
     get: (key) => send(key, ['GET', key]) as Promise<Buffer | null>,
+    del: (key) => send(key, ['DEL', key]),
     run: (script, key, args) =>
       withFallback(script, (command, body) => send(key, [command, body, '1', key, ...args])),
   };

@@ -294,6 +294,10 @@ export function redisStore(options: RedisStoreOptions): Store {
       if (claims.get(redisKey)?.token === token) claims.delete(redisKey);
       return owner(await commands.run(SCRIPTS.release, redisKey, [ownerPrefix(token)]));
     },
+    async remove(key: string): Promise<void> {
+      claims.delete(prefix + key);
+      await commands.del(prefix + key);
+    },
     async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
       const lease = wholeMs(leaseMs);
       return replace(
