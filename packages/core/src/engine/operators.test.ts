@@ -28,6 +28,8 @@ describe('operators: inspect and release a record by scope and key', () => {
       expiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
     expect(await idem.inspect({ scope: 'tenant-b', key: 'order-1' })).toBeUndefined();
+    // By the store key hook events carry, too.
+    expect(await idem.inspect({ storeKey: record!.storeKey })).toEqual(record);
   });
 
   it('release frees a stuck key at once; a completed one only with force', async () => {

@@ -4,13 +4,21 @@ import type { StoredRecord } from '../store.js';
 import { isNotStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';
 
-/** Names one record, as a request named it: its scope and its key. */
-export interface RecordAddress {
-  /** The scope: what `scope` returned for the request (`''` when it had none). */
-  readonly scope: string;
-  /** The idempotency key, as the client sent it (unquoted). */
-  readonly key: string;
-}
+/**
+ * Names one record: as a request named it, by its scope and key, or by its
+ * store key, as hook events report it.
+ */
+export type RecordAddress =
+  | {
+      /** The scope: what `scope` returned for the request (`''` when it had none). */
+      readonly scope: string;
+      /** The idempotency key, as the client sent it (unquoted). */
+      readonly key: string;
+    }
+  | {
+      /** The store key, from a hook event (`event.storeKey`) or `inspect()`. */
+      readonly storeKey: string;
+    };
 
 /** A record as an operator sees it. */
 export type InspectedRecord =
@@ -36,14 +44,14 @@ export type InspectedRecord =
     };
 
 /** Options of {@link Operators.release}. */
-export interface ReleaseOptions extends RecordAddress {
+export type ReleaseOptions = RecordAddress & {
   /**
    * Delete a completed record too. Its result is then forgotten: the next
    * request with the key runs the operation again.
    * @default false
    */
   readonly force?: boolean;
-}
+};
 
 /** Calls for operators: find a stuck or wrong record, and free its key. */
 export interface Operators {
@@ -90,17 +98,31 @@ function inspected(storeKey: string, record: StoredRecord): InspectedRecord {
 export function operators(options: ResolvedOptions): Operators {
   const { store } = options;
 
-  function address(input: RecordAddress): void {
-    if (typeof input?.scope !== 'string' || typeof input.key !== 'string' || input.key === '') {
-      throw new ConfigurationError(
-        "idem: name the record by its scope and key, as the request had them: { scope: 'tenant-42', key: '…' } (scope '' when there was none).",
-      );
+  async function storeKeyOf(input: RecordAddress): Promise<string> {
+    if (
+      input &&
+      'storeKey' in input &&
+      typeof input.storeKey === 'string' &&
+      input.storeKey !== ''
+    ) {
+      return input.storeKey;
     }
+    if (
+      input &&
+      'scope' in input &&
+      typeof input.scope === 'string' &&
+      typeof input.key === 'string' &&
+      input.key !== ''
+    ) {
+      return scopedKey(input.scope, input.key);
+    }
+    throw new ConfigurationError(
+      "idem: name the record by its scope and key, as the request had them ({ scope: 'tenant-42', key: '…' }, scope '' when there was none), or by the storeKey of its hook events.",
+    );
   }
 
   async function inspect(input: RecordAddress): Promise<InspectedRecord | undefined> {
-    address(input);
-    const storeKey = await scopedKey(input.scope, input.key);
+    const storeKey = await storeKeyOf(input);
     const record = await store.read(storeKey);
     return record && inspected(storeKey, record);
   }
