@@ -49,6 +49,8 @@ export interface Sdk {
   histogram(name: string): Promise<HistogramPoint[]>;
   /** The descriptor (unit, description) of an instrument that recorded something. */
   descriptor(name: string): Promise<MetricDescriptor | undefined>;
+  /** The instrumentation scopes that recorded metrics. */
+  meterScopes(): Promise<Array<{ readonly name: string; readonly version?: string | undefined }>>;
 }
 
 /**
@@ -94,6 +96,13 @@ export function sdk(): Sdk {
     },
     async descriptor(name) {
       return (await metric(name))?.descriptor;
+    },
+    async meterScopes() {
+      const { resourceMetrics } = await reader.collect();
+      return resourceMetrics.scopeMetrics.map(({ scope }) => ({
+        name: scope.name,
+        version: scope.version,
+      }));
     },
   };
 }

@@ -139,11 +139,21 @@ async function fastify(o: AppOptions): Promise<Running> {
   };
 }
 
-/** The three adapters, each with the route pattern it reports (Express knows none before routing). */
-export const ADAPTERS = [
+/** An adapter under test, and what its hook events tell. */
+export interface Adapter {
+  readonly name: string;
+  start(options: AppOptions): Promise<Running>;
+  /** Whether events carry the route pattern (Express's middleware runs before routing). */
+  readonly routes: boolean;
+  /** The outcome of a handler that throws. */
+  readonly throwIs: 'failed' | 'executed_not_stored';
+}
+
+/** The three adapters. */
+export const ADAPTERS: readonly Adapter[] = [
   { name: 'hono', start: hono, routes: true, throwIs: 'failed' },
   // Express gives middleware no view of a throw: its error handling's 500 is
   // an answer not kept, so the key is released as for any 5xx.
   { name: 'express', start: expressApp, routes: false, throwIs: 'executed_not_stored' },
   { name: 'fastify', start: fastify, routes: true, throwIs: 'failed' },
-] as const;
+];
