@@ -30,7 +30,7 @@ export const ATTR_HTTP_REQUEST_METHOD = 'http.request.method';
 export const ATTR_HTTP_ROUTE = 'http.route';
 /** OpenTelemetry's `url.path`: the request path without the query. Spans only. */
 export const ATTR_URL_PATH = 'url.path';
-/** OpenTelemetry's `error.type`: the error's `code`, else its class name; `_OTHER` when unknown. */
+/** OpenTelemetry's `error.type`, on failed store calls: `_OTHER` (the hook events do not carry the error's type). */
 export const ATTR_ERROR_TYPE = 'error.type';
 
 /** Histogram (s) of requests from `started` to `finished`, by `idem.outcome`. */
@@ -55,7 +55,7 @@ export const METRIC_IDEM_COMPLETION_RETRIES = 'idem.completion.retries';
 export const METRIC_IDEM_COMPLETION_FAILURES = 'idem.completion.failures';
 /** Histogram (s) of store calls, by `idem.store.operation`. */
 export const METRIC_IDEM_STORE_DURATION = 'idem.store.duration';
-/** Counter of store calls that failed or timed out, by operation and `error.type`. */
+/** Counter of store calls that failed or timed out, by operation. */
 export const METRIC_IDEM_STORE_ERRORS = 'idem.store.errors';
 
 /** Span of one protected request, from `started` to `finished`: `idem <outcome>`. */
