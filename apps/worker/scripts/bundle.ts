@@ -9,8 +9,9 @@ import { type BuildOptions, build } from 'esbuild';
  * - `conditions`: the ones wrangler uses (`workerd`, `worker`, `browser`),
  *   plus `@idem/source` so the workspace's packages are bundled from their
  *   TypeScript sources and nothing has to be built first.
- * - nothing is external: a `node:` import anywhere fails the build, so the
- *   bundle runs without `nodejs_compat`.
+ * - only workerd's built-in modules (`cloudflare:workers`, which the Durable
+ *   Objects store's class extends) are external, as with wrangler: a `node:`
+ *   import anywhere fails the build, so the bundle runs without `nodejs_compat`.
  */
 export const workerBuildOptions: BuildOptions = {
   bundle: true,
@@ -18,6 +19,7 @@ export const workerBuildOptions: BuildOptions = {
   platform: 'browser',
   conditions: ['@idem/source', 'workerd', 'worker', 'browser'],
   target: 'es2022',
+  external: ['cloudflare:*'],
   logLevel: 'silent',
 };
 

@@ -1,11 +1,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Store } from '@idem/core';
+import { type D1DatabaseLike, d1Store } from '@idem/store-d1';
+import { type DurableObjectNamespaceLike, durableObjectStore } from '@idem/store-durable-objects';
 import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
 import { FetchHttpHandler } from '@smithy/fetch-http-handler';
 
-/** The Worker's bindings (`[vars]` and secrets in wrangler.toml). */
+/** The Worker's bindings (wrangler.toml: Durable Objects, D1, `[vars]` and secrets). */
 export interface WorkerEnv {
+  /** The namespace of `IdempotencyObject` (`[[durable_objects.bindings]]`): records in Durable Objects. */
+  readonly IDEMPOTENCY?: DurableObjectNamespaceLike;
+  /** A D1 database (`[[d1_databases]]`) holding the `idem_records` table: records in D1. */
+  readonly IDEM_DB?: D1DatabaseLike;
   /** The DynamoDB table of idem's records; without it, records stay in this isolate's memory. */
   readonly IDEM_TABLE?: string;
   /** @default 'us-east-1' */
@@ -40,13 +46,35 @@ export function dynamoDbClient(env: WorkerEnv): DynamoDBClient {
   });
 }
 
+/** The stores this Worker can run on. */
+export type StoreKind = 'durable-objects' | 'd1' | 'dynamodb' | 'memory';
+
 /**
- * The store for this isolate: DynamoDB when `IDEM_TABLE` is bound, else
- * memory. A memory store lives in one isolate: Cloudflare runs many isolates
- * (per location, and new ones whenever it likes), so a retry that lands on
- * another isolate runs again. Use it for development only.
+ * Which store the bindings ask for: the first bound of `IDEMPOTENCY`
+ * (Durable Objects), `IDEM_DB` (D1) and `IDEM_TABLE` (DynamoDB), else memory.
+ */
+export function storeKind(env: WorkerEnv): StoreKind {
+  if (env.IDEMPOTENCY) return 'durable-objects';
+  if (env.IDEM_DB) return 'd1';
+  if (env.IDEM_TABLE) return 'dynamodb';
+  return 'memory';
+}
+
+/**
+ * The store for this isolate (see {@link storeKind}). A memory store lives in
+ * ONE isolate: Cloudflare runs many isolates (per location, and new ones
+ * whenever it likes), so a retry that lands on another isolate runs again.
+ * Use it for development only.
  */
 export function storeFor(env: WorkerEnv): Store {
-  if (!env.IDEM_TABLE) return memoryStore();
-  return dynamoDbStore({ client: dynamoDbClient(env), tableName: env.IDEM_TABLE });
+  switch (storeKind(env)) {
+    case 'durable-objects':
+      return durableObjectStore({ namespace: env.IDEMPOTENCY! });
+    case 'd1':
+      return d1Store({ database: env.IDEM_DB! });
+    case 'dynamodb':
+      return dynamoDbStore({ client: dynamoDbClient(env), tableName: env.IDEM_TABLE! });
+    case 'memory':
+      return memoryStore();
+  }
 }

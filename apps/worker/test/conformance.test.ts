@@ -5,6 +5,8 @@ import {
   type TestServer,
 } from '@idem/conformance/http';
 import type { Store } from '@idem/core';
+import { d1Store } from '@idem/store-d1';
+import { durableObjectStore } from '@idem/store-durable-objects';
 import { Miniflare, Response } from 'miniflare';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { bundle, COMPATIBILITY_DATE, FAKE_AWS, startDynalite } from './backends.ts';
@@ -13,12 +15,17 @@ import { decode, encode } from './wire.ts';
 
 /**
  * `@idem/conformance/http` against Hono + idem running inside workerd
- * (miniflare), on the memory store and on @idem/store-dynamodb talking to
- * dynalite over HTTP from inside the Worker. The suite sends real HTTP to
+ * (miniflare), on the memory store, on @idem/store-dynamodb talking to
+ * dynalite over HTTP from inside the Worker, and on @idem/store-d1 and
+ * @idem/store-durable-objects on their bindings. The suite sends real HTTP to
  * workerd's sockets; handlers report their runs back over a service binding.
  */
 
 const TABLE = 'idem-worker-conformance';
+const D1_TABLE = 'idem_worker_conformance';
+/** What the edge stores keep, read from stores on miniflare's proxies of the same bindings. */
+let d1Limit: number;
+let objectsLimit: number;
 let mf: Miniflare;
 let dynamo: Awaited<ReturnType<typeof startDynalite>>;
 
@@ -129,9 +136,17 @@ beforeAll(async () => {
       port: 0,
     })),
     bindings: { ...FAKE_AWS, DYNAMODB_ENDPOINT: dynamo.endpoint },
+    d1Databases: { IDEM_DB: 'idem-worker-conformance' },
+    durableObjects: { IDEMPOTENCY: { className: 'IdempotencyObject', useSQLite: true } },
     serviceBindings: { HARNESS: answerWorker },
   });
   await mf.ready;
+  // The table, created from Node as a deploy step would (wrangler d1 migrations apply).
+  const d1 = d1Store({ database: await mf.getD1Database('IDEM_DB'), table: D1_TABLE });
+  await d1.migrate();
+  d1Limit = d1.maxResponseBytes;
+  const namespace = await mf.getDurableObjectNamespace('IDEMPOTENCY');
+  objectsLimit = durableObjectStore({ namespace }).maxResponseBytes;
 }, 120_000);
 
 afterAll(async () => {
@@ -146,12 +161,16 @@ afterAll(async () => {
  * timers, streams and 1 MiB bodies work as on Node. The DynamoDB store keeps
  * bodies up to 350 KiB (DynamoDB items hold at most 400 KB): the suite reads
  * that limit from the store and expects 410 response-not-stored beyond it.
+ * D1 and Durable Objects keep up to 1.75 MiB (their rows hold at most 2 MB),
+ * so on them the 1 MiB response is stored and replayed like any other.
  */
 httpSuite({
   name: 'hono in workerd (miniflare)',
   stores: {
     memory: () => workerStore({ kind: 'memory' }),
     dynamodb: () => workerStore({ kind: 'dynamodb', tableName: TABLE }, dynamo.maxResponseBytes),
+    d1: () => workerStore({ kind: 'd1', table: D1_TABLE }, d1Limit),
+    'durable-objects': () => workerStore({ kind: 'durable-objects' }, objectsLimit),
   },
   createServer,
   timeoutMs: 120_000,

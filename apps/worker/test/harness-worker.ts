@@ -10,13 +10,15 @@
  *
  * What only the test (Node) can do goes through the `HARNESS` service binding:
  * counting and holding handler runs (`enter`), the suite's `scope` function,
- * and stores the suite built in Node (its broken store). Memory and DynamoDB
- * stores are built here, inside the Worker.
+ * and stores the suite built in Node (its broken store). Memory, DynamoDB,
+ * D1 and Durable Objects stores are built here, inside the Worker.
  */
 
 import { EVENTS, fixtureBytes, type RouteName } from '@idem/conformance/http/contract';
 import type { Store } from '@idem/core';
 import { idempotency } from '@idem/hono';
+import { d1Store } from '@idem/store-d1';
+import { durableObjectStore } from '@idem/store-durable-objects';
 import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
 import { type ExecutionContext, Hono } from 'hono';
@@ -63,6 +65,10 @@ function storeOf(spec: StoreSpec, env: HarnessEnv, id: string): Store {
       // One client per isolate, shared by every server, as an app would.
       client ??= dynamoDbClient(env);
       return dynamoDbStore({ client, tableName: spec.tableName });
+    case 'd1':
+      return d1Store({ database: env.IDEM_DB!, table: spec.table });
+    case 'durable-objects':
+      return durableObjectStore({ namespace: env.IDEMPOTENCY! });
     case 'node':
       return nodeStore(env, id);
   }
@@ -149,6 +155,9 @@ function slot(n: number): { fetch: FetchHandler } {
     },
   };
 }
+
+// The Durable Objects store's class, for the IDEMPOTENCY binding.
+export { IdempotencyObject } from '@idem/store-durable-objects';
 
 export const slot0 = slot(0);
 export const slot1 = slot(1);

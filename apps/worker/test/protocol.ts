@@ -13,6 +13,10 @@ export const SLOTS = 4;
 export type StoreSpec =
   | { readonly kind: 'memory' }
   | { readonly kind: 'dynamodb'; readonly tableName: string }
+  /** @idem/store-d1 on the `IDEM_DB` binding. */
+  | { readonly kind: 'd1'; readonly table: string }
+  /** @idem/store-durable-objects on the `IDEMPOTENCY` binding. */
+  | { readonly kind: 'durable-objects' }
   /** A store object in the test process, called over the service binding. */
   | { readonly kind: 'node' };
 
@@ -28,3 +32,6 @@ export interface ServerSpec {
   /** The statuses the suite's `shouldStore` keeps, evaluated in the test (a function cannot travel). */
   readonly storedStatuses?: readonly number[];
 }
+
+/** The D1 table of ./store-worker.ts (created by the test). */
+export const STORE_TABLE = 'idem_store_conformance';

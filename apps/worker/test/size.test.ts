@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { BUDGET_BYTES, measureHonoMiddleware } from '../scripts/size.ts';
+import {
+  BUDGET_BYTES,
+  measureHonoMiddleware,
+  measureWithStore,
+  STORE_BUDGETS,
+} from '../scripts/size.ts';
 
 describe('size budget', () => {
   it('@idem/core + @idem/hono, bundled for workerd, minified and gzipped, stay within 8 KB (8,000 bytes)', async () => {
@@ -7,4 +12,16 @@ describe('size budget', () => {
     expect(gzippedBytes).toBeGreaterThan(1_000); // it did bundle something
     expect(gzippedBytes).toBeLessThanOrEqual(BUDGET_BYTES);
   });
+
+  it.each(Object.entries(STORE_BUDGETS))(
+    '@idem/core + @idem/hono + %s stay within %i bytes gzipped',
+    async (store, budget) => {
+      const [alone, withStore] = await Promise.all([
+        measureHonoMiddleware(),
+        measureWithStore(store as keyof typeof STORE_BUDGETS),
+      ]);
+      expect(withStore.gzippedBytes).toBeGreaterThan(alone.gzippedBytes); // the store is in it
+      expect(withStore.gzippedBytes).toBeLessThanOrEqual(budget);
+    },
+  );
 });

@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
-import { Miniflare } from 'miniflare';
+import { d1Store } from '@idem/store-d1';
+import { Miniflare, type WorkerOptions } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, COMPATIBILITY_DATE, FAKE_AWS, startDynalite } from './backends.ts';
 
@@ -7,7 +8,7 @@ import { bundle, COMPATIBILITY_DATE, FAKE_AWS, startDynalite } from './backends.
  * The example Worker (src/index.ts), bundled as for `wrangler deploy`, in
  * workerd. Two Workers with the same script stand for two isolates (two
  * Cloudflare locations, or a fresh isolate after an eviction): the memory
- * store is per isolate, DynamoDB is shared.
+ * store is per isolate; Durable Objects, D1 and DynamoDB are shared.
  */
 
 const TABLE = 'idem-worker-example';
@@ -32,19 +33,24 @@ async function closedPort(): Promise<number> {
 
 type Isolate = 'a' | 'b';
 
-/** Two isolates of the example Worker with these bindings. */
-async function twoIsolates(bindings: Record<string, string>) {
-  const worker = (name: string) => ({
-    name,
-    // miniflare.dispatchFetch picks the Worker by the request's host.
-    routes: [`${name}.example.com/*`],
-    modules: true,
-    script,
-    compatibilityDate: COMPATIBILITY_DATE,
-    // Deliberately none: idem, Hono and the SDK's browser build need no nodejs_compat.
-    compatibilityFlags: [],
-    bindings,
-  });
+/** Two isolates of the example Worker with these bindings (and per-Worker options). */
+async function twoIsolates(
+  bindings: Record<string, string>,
+  more: (name: Isolate) => Partial<WorkerOptions> = () => ({}),
+) {
+  const worker = (name: Isolate) =>
+    ({
+      ...more(name),
+      name,
+      // miniflare.dispatchFetch picks the Worker by the request's host.
+      routes: [`${name}.example.com/*`],
+      modules: true,
+      script,
+      compatibilityDate: COMPATIBILITY_DATE,
+      // Deliberately none: idem, Hono and the SDK's browser build need no nodejs_compat.
+      compatibilityFlags: [],
+      bindings,
+    }) as WorkerOptions;
   const mf = new Miniflare({ workers: [worker('a'), worker('b')] });
   await mf.ready;
   const pay = async (isolate: Isolate, key: string | undefined, amount = 100) => {
@@ -107,12 +113,31 @@ describe('example Worker on the memory store (per isolate)', () => {
   });
 });
 
-describe('example Worker on DynamoDB (dynalite over HTTP, from inside workerd)', () => {
-  let w: Awaited<ReturnType<typeof twoIsolates>>;
+type Isolates = Awaited<ReturnType<typeof twoIsolates>>;
+
+/** Both isolates race `n` duplicates of one payment; exactly one may charge. */
+async function expectOneCharge(w: Isolates, key: string, n: number) {
+  const replies = await Promise.all(
+    Array.from({ length: n }, (_, i) => w.pay(i % 2 ? 'a' : 'b', key)),
+  );
+  const charged = replies.filter((r) => r.status === 201 && r.replayed === null);
+  expect(charged).toHaveLength(1);
+  for (const r of replies) {
+    if (r === charged[0]) continue;
+    // A duplicate either found the first in flight (409) or finished (replay).
+    if (r.status === 409) expect(r.body.type).toBe('urn:idem:problem:request-in-flight');
+    else expect(r).toEqual({ ...charged[0], replayed: 'true' });
+  }
+}
+
+/**
+ * What a store every isolate shares must do: the example Worker on two
+ * isolates `open` starts, within the current describe block.
+ */
+function sharedAcrossIsolates(open: () => Promise<Isolates>): void {
+  let w: Isolates;
   beforeAll(async () => {
-    // The Worker reaches dynalite on 127.0.0.1: miniflare's default outbound
-    // network allows private and loopback addresses (Cloudflare's does not).
-    w = await twoIsolates({ ...FAKE_AWS, IDEM_TABLE: TABLE, DYNAMODB_ENDPOINT: dynamo.endpoint });
+    w = await open();
   }, 120_000);
   afterAll(() => w?.mf.dispose());
 
@@ -124,18 +149,16 @@ describe('example Worker on DynamoDB (dynalite over HTTP, from inside workerd)',
   });
 
   it('lets exactly one of parallel duplicates across isolates charge', async () => {
-    const replies = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => w.pay(i % 2 ? 'a' : 'b', 'order-2')),
-    );
-    const charged = replies.filter((r) => r.status === 201 && r.replayed === null);
-    expect(charged).toHaveLength(1);
-    for (const r of replies) {
-      if (r === charged[0]) continue;
-      // A duplicate either found the first in flight (409) or finished (replay).
-      if (r.status === 409) expect(r.body.type).toBe('urn:idem:problem:request-in-flight');
-      else expect(r).toEqual({ ...charged[0], replayed: 'true' });
-    }
+    for (let round = 0; round < 5; round++) await expectOneCharge(w, `order-race-${round}`, 12);
   });
+}
+
+describe('example Worker on DynamoDB (dynalite over HTTP, from inside workerd)', () => {
+  // The Worker reaches dynalite on 127.0.0.1: miniflare's default outbound
+  // network allows private and loopback addresses (Cloudflare's does not).
+  sharedAcrossIsolates(() =>
+    twoIsolates({ ...FAKE_AWS, IDEM_TABLE: TABLE, DYNAMODB_ENDPOINT: dynamo.endpoint }),
+  );
 
   it('answers 503, without charging, when DynamoDB is unreachable', async () => {
     const down = await twoIsolates({
@@ -152,4 +175,41 @@ describe('example Worker on DynamoDB (dynalite over HTTP, from inside workerd)',
       await down.mf.dispose();
     }
   }, 120_000);
+});
+
+describe('example Worker on D1 (one database bound to both isolates)', () => {
+  sharedAcrossIsolates(async () => {
+    const w = await twoIsolates({}, () => ({ d1Databases: { IDEM_DB: 'idem-worker-example' } }));
+    // The table, created from Node as a deploy step would (wrangler d1 migrations apply).
+    await d1Store({ database: await w.mf.getD1Database('IDEM_DB', 'a') }).migrate();
+    return w;
+  });
+
+  it('answers 503, without charging, when the table was never created', async () => {
+    const bare = await twoIsolates({}, () => ({ d1Databases: { IDEM_DB: 'idem-unmigrated' } }));
+    try {
+      expect(await bare.pay('a', 'order-3')).toMatchObject({
+        status: 503,
+        body: { type: 'urn:idem:problem:store-unavailable' },
+      });
+    } finally {
+      await bare.mf.dispose();
+    }
+  }, 120_000);
+});
+
+describe('example Worker on Durable Objects (one namespace bound to both isolates)', () => {
+  // Worker a defines the namespace (its export IdempotencyObject, with SQLite
+  // storage as new_sqlite_classes declares); b binds the same one.
+  sharedAcrossIsolates(() =>
+    twoIsolates({}, (name) => ({
+      durableObjects: {
+        IDEMPOTENCY: {
+          className: 'IdempotencyObject',
+          useSQLite: true,
+          ...(name === 'b' ? { scriptName: 'a' } : {}),
+        },
+      },
+    })),
+  );
 });

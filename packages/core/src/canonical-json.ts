@@ -9,12 +9,16 @@
  *
  * Returns `undefined` for text that is not JSON, or nests deeper than
  * {@link MAX_DEPTH}: callers then hash the raw bytes instead.
+ *
+ * @param omit JSON Pointers (RFC 6901: `/data/created`, `/items/0`) of
+ *   members to leave out, as if they were not there, and array elements
+ *   whose value does not count (their place does).
  */
-export function canonicalizeJsonText(text: string): string | undefined {
-  const parser = new Parser(text);
+export function canonicalizeJsonText(text: string, omit?: ReadonlySet<string>): string | undefined {
+  const parser = new Parser(text, omit && omit.size > 0 ? omit : undefined);
   try {
     parser.skipWs();
-    const value = parser.value(0);
+    const value = parser.value(0, '');
     parser.skipWs();
     if (parser.pos !== text.length) return undefined;
     return value;
@@ -43,9 +47,20 @@ const ESCAPES: Record<string, string> = {
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
 const PLAIN_STRING = /[^"\\\u0000-\u001f]*/y;
 
+/** The JSON Pointer token of an object key (RFC 6901: `~` is `~0`, `/` is `~1`). */
+function pointerToken(key: string): string {
+  return key.includes('~') || key.includes('/')
+    ? key.replaceAll('~', '~0').replaceAll('/', '~1')
+    : key;
+}
+
 class Parser {
   pos = 0;
-  constructor(readonly text: string) {}
+  /** Pointers to leave out; paths are only tracked when there are some. */
+  constructor(
+    readonly text: string,
+    readonly omit?: ReadonlySet<string>,
+  ) {}
 
   skipWs(): void {
     const t = this.text;
@@ -58,10 +73,10 @@ class Parser {
     this.pos = p;
   }
 
-  value(depth: number): string {
+  value(depth: number, path: string): string {
     const c = this.text.charCodeAt(this.pos);
-    if (c === 0x7b) return this.object(depth);
-    if (c === 0x5b) return this.array(depth);
+    if (c === 0x7b) return this.object(depth, path);
+    if (c === 0x5b) return this.array(depth, path);
     if (c === 0x22) return JSON.stringify(this.string());
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
     for (const lit of ['true', 'false', 'null']) {
@@ -75,7 +90,7 @@ class Parser {
 
   // `depth` counts the containers around this one: the outermost is at 0, so
   // MAX_DEPTH levels of nesting are accepted whatever the innermost value is.
-  object(depth: number): string {
+  object(depth: number, path: string): string {
     if (depth >= MAX_DEPTH) throw FAIL;
     this.pos++;
     this.skipWs();
@@ -94,7 +109,10 @@ class Parser {
       if (this.text.charCodeAt(this.pos) !== 0x3a) throw FAIL;
       this.pos++;
       this.skipWs();
-      members.push([key, JSON.stringify(key), this.value(depth + 1)]);
+      const child = this.omit ? `${path}/${pointerToken(key)}` : '';
+      const value = this.value(depth + 1, child);
+      if (this.omit?.has(child)) members.push([key, '', '']);
+      else members.push([key, JSON.stringify(key), value]);
       this.skipWs();
       const c = this.text.charCodeAt(this.pos++);
       if (c === 0x2c) continue;
@@ -109,13 +127,14 @@ class Parser {
     for (let i = 0; i < members.length; i++) {
       const member = members[i]!;
       if (i + 1 < members.length && members[i + 1]![0] === member[0]) continue;
+      if (member[1] === '') continue; // omitted
       if (out.length > 1) out += ',';
       out += `${member[1]}:${member[2]}`;
     }
     return `${out}}`;
   }
 
-  array(depth: number): string {
+  array(depth: number, path: string): string {
     if (depth >= MAX_DEPTH) throw FAIL;
     this.pos++;
     this.skipWs();
@@ -124,9 +143,12 @@ class Parser {
       return '[]';
     }
     let out = '[';
-    for (;;) {
+    for (let index = 0; ; index++) {
       this.skipWs();
-      out += this.value(depth + 1);
+      const child = this.omit ? `${path}/${index}` : '';
+      const value = this.value(depth + 1, child);
+      // An omitted element's value does not count; its place does, so later elements stay apart.
+      out += this.omit?.has(child) ? '-' : value;
       this.skipWs();
       const c = this.text.charCodeAt(this.pos++);
       if (c === 0x2c) {

@@ -13,6 +13,13 @@ export interface FingerprintInput {
   readonly body?: Uint8Array;
   /** The request's `Content-Type`; JSON types (`application/json`, `*+json`) are canonicalized. */
   readonly contentType?: string | null;
+  /**
+   * JSON Pointers of body members that do not count (a timestamp, a trace
+   * id): left out of a JSON body before it is hashed. No effect on other bodies.
+   */
+  readonly omit?: ReadonlySet<string>;
+  /** Request headers that count too (an API version, say), as name and value (`null` when absent). */
+  readonly headers?: ReadonlyArray<readonly [name: string, value: string | null]>;
 }
 
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i;
@@ -27,8 +34,9 @@ const EMPTY = new Uint8Array(0);
  *
  * The digest covers `idem-fp2:`, then method, path and canonical query, each
  * as its length in UTF-16 code units, `:` and the text (so no field can bleed
- * into the next), then `j` and the canonical JSON text, or `r` and the raw
- * body bytes. Text is hashed as UTF-16LE code units.
+ * into the next), then, if headers were chosen, `h`, their count and each
+ * name and value length-prefixed, then `j` and the canonical JSON text, or
+ * `r` and the raw body bytes. Text is hashed as UTF-16LE code units.
  */
 export async function fingerprintRequest(input: FingerprintInput): Promise<string> {
   const body = input.body ?? EMPTY;
@@ -38,23 +46,35 @@ export async function fingerprintRequest(input: FingerprintInput): Promise<strin
   const hash = sha256Hasher().update(
     `idem-fp2:${method.length}:${method}${path.length}:${path}${query.length}:${query}`,
   );
+  // Chosen headers, when there are any, come before the body: their count,
+  // then each name and value length-prefixed (`-` for an absent one, so
+  // absent and empty differ). `h` cannot start a body (`r`, `j`), and without
+  // chosen headers the digest is what it always was.
+  const { headers } = input;
+  if (headers && headers.length > 0) {
+    hash.update(`h${headers.length}:`);
+    for (const [name, value] of headers) {
+      const n = name.toLowerCase();
+      hash.update(`${n.length}:${n}${value === null ? '-' : `${value.length}:${value}`}`);
+    }
+  }
   const canonical =
     body.byteLength > 0 && input.contentType && JSON_TYPE.test(input.contentType)
-      ? canonicalJson(body)
+      ? canonicalJson(body, input.omit)
       : undefined;
   if (canonical === undefined) hash.update('r').update(body);
   else hash.update('j').update(canonical);
   return hash.hex();
 }
 
-function canonicalJson(body: Uint8Array): string | undefined {
+function canonicalJson(body: Uint8Array, omit?: ReadonlySet<string>): string | undefined {
   let text: string;
   try {
     text = decoder.decode(body);
   } catch {
     return undefined;
   }
-  return canonicalizeJsonText(text);
+  return canonicalizeJsonText(text, omit);
 }
 
 /**

@@ -21,7 +21,17 @@ export {
   type HttpIdempotencyOptions,
   type HttpRequest,
   type HttpResponse,
+  type HttpRoute,
   isFinalStatus,
 } from './http/handler.js';
 export { storableHeaders } from './http/headers.js';
 export { DEFAULT_PROBLEM_TYPE_BASE, type ProblemKind, problemResponse } from './http/problem.js';
+export type {
+  FingerprintOption,
+  KeyFormat,
+  KeySource,
+  PerRequest,
+  RequestParts,
+  RouteOptions,
+} from './http/route.js';
+export { type WebhookProvider, webhooks } from './http/webhooks.js';

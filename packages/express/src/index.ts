@@ -1,5 +1,11 @@
 import type { ExecutionContext } from '@idem/core';
-import { createHttpIdempotency, type HttpIdempotencyOptions } from '@idem/core/http';
+import {
+  createHttpIdempotency,
+  type HttpIdempotency,
+  type HttpIdempotencyOptions,
+  type HttpRoute,
+  type RouteOptions,
+} from '@idem/core/http';
 import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
 import type { Request, RequestHandler } from 'express';
 import { requestBody } from './request-body.js';
@@ -29,6 +35,24 @@ declare global {
  */
 export type ExpressIdempotencyOptions = HttpIdempotencyOptions<Request>;
 
+/** Route-level options: every route option of `@idem/core/http`, with the Express request. */
+export type ExpressRouteOptions = RouteOptions<Request>;
+
+/** The middleware, with {@link IdempotencyMiddleware.route} for routes with options of their own. */
+export interface IdempotencyMiddleware extends RequestHandler {
+  /**
+   * A middleware for one router or route, with these options over this one's,
+   * sharing its store and engine. Mount it instead of this one there:
+   *
+   * ```ts
+   * const idem = idempotency({ store, scope: (req) => req.user.accountId });
+   * app.use('/payments', idem);
+   * app.post('/webhooks/stripe', express.raw({ type: 'application/json' }), idem.route(webhooks.stripe), handler);
+   * ```
+   */
+  route(overrides: ExpressRouteOptions): RequestHandler;
+}
+
 /**
  * Express (4 and 5) middleware that makes POST and PATCH (by default) safe to
  * retry: the first request with an `Idempotency-Key` runs the handler, every
@@ -38,24 +62,28 @@ export type ExpressIdempotencyOptions = HttpIdempotencyOptions<Request>;
  * Mount it after authentication and before the routes it protects. Body
  * parsers may come before or after it (see the README).
  */
-export function idempotency(options: ExpressIdempotencyOptions): RequestHandler {
+export function idempotency(options: ExpressIdempotencyOptions): IdempotencyMiddleware {
   const http = createHttpIdempotency<Request>(options);
+  return Object.assign(middleware(http, http.base), {
+    route: (overrides: ExpressRouteOptions) =>
+      middleware(http, http.route(overrides, 'idempotency.route()')),
+  });
+}
 
+function middleware(http: HttpIdempotency<Request>, route: HttpRoute<Request>): RequestHandler {
+  const capture = { limit: http.maxResponseBytes, abandonAfterMs: http.leaseMs };
   return function idempotencyMiddleware(req, res, next) {
     // originalUrl: req.url loses the path the middleware is mounted on.
     const request = nodeHttpRequest(req, req.originalUrl, (limit) => requestBody(req, limit));
     http
-      .handle(request, req)
+      .handle(request, req, undefined, route)
       .then((decision) => {
         if (decision.action === 'pass') return next();
         if (decision.action === 'respond') return sendNodeResponse(res, decision.response);
         req.idempotency = decision.context;
         // Errors (thrown, rejected, next(err)) reach the response through
         // Express's error handling: a 5xx releases the key like any other 5xx.
-        captureNodeResponse(res, decision, {
-          limit: http.maxResponseBytes,
-          abandonAfterMs: http.leaseMs,
-        });
+        captureNodeResponse(res, decision, capture);
         next();
       })
       .catch(next);
@@ -63,4 +91,5 @@ export function idempotency(options: ExpressIdempotencyOptions): RequestHandler 
 }
 
 export type { ExecutionContext, Store } from '@idem/core';
+export { isFinalStatus, webhooks } from '@idem/core/http';
 export { keepRawBody, RequestBodyError, type RequestBodyErrorCode } from './request-body.js';

@@ -5,6 +5,8 @@ import {
   type HttpExecution,
   type HttpIdempotencyOptions,
   type HttpResponse,
+  type HttpRoute,
+  type RouteOptions,
 } from '@idem/core/http';
 import { nodeHeaderLines, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
@@ -21,7 +23,17 @@ declare module 'fastify' {
      */
     idempotency: ExecutionContext | undefined;
   }
+  interface FastifyContextConfig {
+    /**
+     * This route's idempotency options, over the plugin's (`@idem/fastify`),
+     * or `false` to leave the route out.
+     */
+    idempotency?: RouteOptions<FastifyRequest> | false;
+  }
 }
+
+/** Route-level options (`config: { idempotency }`): every route option of `@idem/core/http`. */
+export type FastifyRouteOptions = RouteOptions<FastifyRequest>;
 
 /**
  * Options of the Fastify plugin: every policy of `@idem/core/http`, with
@@ -42,8 +54,17 @@ interface Pending {
 
 type OnSend = onSendHookHandler<unknown>;
 
-/** Marks the routes whose own onSend hooks end with idem's (see `onRoute` below). */
-const COVERED = Symbol.for('idem.fastify.route');
+/**
+ * On a route's config: its resolved idem options (or `false`: left out), set
+ * when the route is added after the plugin, whose onSend hooks then end with
+ * idem's (see `onRoute` below).
+ */
+const ROUTE = Symbol.for('idem.fastify.route');
+
+type RouteConfig = {
+  readonly idempotency?: FastifyRouteOptions | false;
+  [ROUTE]?: HttpRoute<FastifyRequest> | false;
+};
 
 /** Thrown into a chunked request body that outgrows `maxRequestBytes`. */
 class BodyTooLarge extends Error {
@@ -53,7 +74,25 @@ class BodyTooLarge extends Error {
 
 const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, options) => {
   const http = createHttpIdempotency<FastifyRequest>(options);
-  const limit = http.maxRequestBytes;
+  const resolve = (config: RouteConfig | undefined, where: string) => {
+    const own = config?.idempotency;
+    if (own === false) return false;
+    return own ? http.route(own, where) : http.base;
+  };
+  // Routes added before the plugin have no resolved options on their config:
+  // resolve them once, on their first request.
+  const late = new WeakMap<object, HttpRoute<FastifyRequest> | false>();
+  const routeOf = (request: FastifyRequest): HttpRoute<FastifyRequest> | false => {
+    const config = request.routeOptions.config as RouteConfig;
+    const resolved = config[ROUTE];
+    if (resolved !== undefined) return resolved;
+    let found = late.get(config);
+    if (found === undefined) {
+      found = resolve(config, `${request.method} ${request.routeOptions.url}`);
+      late.set(config, found);
+    }
+    return found;
+  };
   const copies = new WeakMap<FastifyRequest, BodyCopy>();
   const pending = new WeakMap<FastifyRequest, Pending>();
   const tooLarge = new WeakSet<FastifyRequest>();
@@ -65,17 +104,21 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // the bytes on their way to the parser. Only bodies idem will read are
   // limited: covered methods with a key.
   fastify.addHook('preParsing', async (request, reply, payload) => {
-    if (!http.covers(request.method)) return payload;
-    // A request without a valid key is answered (400) or passed through
-    // without idem reading its body: it is not idem's to limit.
-    if (!parseIdempotencyKey(request.headers['idempotency-key'] ?? null).ok) {
+    const route = routeOf(request);
+    if (!route || !http.covers(request.method, route)) return payload;
+    // A request without a valid key in its header is answered (400) or
+    // passed through without idem reading its body: not idem's to limit.
+    // (A key from the body, or a function, needs the body: limited.)
+    const { keyHeader } = route;
+    if (keyHeader !== undefined && !parseIdempotencyKey(headerValue(request, keyHeader)).ok) {
       copies.set(request, new BodyCopy(payload));
       return payload;
     }
+    const limit = route.maxRequestBytes;
     const declared = request.headers['content-length'];
     if (declared !== undefined) {
       if (Number(declared) > limit) {
-        problem(reply, http.tooLarge());
+        problem(reply, http.tooLarge(route));
         return reply;
       }
       copies.set(request, new BodyCopy(payload));
@@ -91,6 +134,8 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // preHandler: after authentication hooks (for scope) and body parsing (a
   // request the parser or schema rejects stores nothing), before the handler.
   fastify.addHook('preHandler', async (request, reply) => {
+    const route = routeOf(request);
+    if (!route) return;
     const copy = copies.get(request);
     const body = async () =>
       copy
@@ -98,9 +143,9 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
             request.body = stream;
           })
         : new Uint8Array(0);
-    const route = () => request.routeOptions.url;
-    const described = nodeHttpRequest(request.raw, request.url, body, route);
-    const decision = await http.handle(described, request);
+    const pattern = () => request.routeOptions.url;
+    const described = nodeHttpRequest(request.raw, request.url, body, pattern);
+    const decision = await http.handle(described, request, undefined, route);
     // The copy was only for the fingerprint; a large upload need not be held twice.
     copy?.forget();
     if (decision.action === 'pass') return;
@@ -160,8 +205,11 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     return problemPayload(reply, instead);
   };
   fastify.addHook('onRoute', (route) => {
-    route.config = { ...(route.config as object), [COVERED]: true } as typeof route.config;
-    route.onSend = [...(route.onSend ? [route.onSend].flat() : []), store as OnSend];
+    const config = route.config as RouteConfig | undefined;
+    const methods = [route.method].flat().join(',');
+    const resolved = resolve(config, `${methods} ${route.url}`);
+    route.config = { ...config, [ROUTE]: resolved } as typeof route.config;
+    if (resolved) route.onSend = [...(route.onSend ? [route.onSend].flat() : []), store as OnSend];
   });
 
   // Routes registered before the plugin get the app-level hooks above (they
@@ -173,10 +221,9 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     if (tooLarge.has(request)) {
       tooLarge.delete(request);
       for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-      return problemPayload(reply, http.tooLarge());
+      return problemPayload(reply, http.tooLarge(routeOf(request) || undefined));
     }
-    const config = request.routeOptions.config as { readonly [COVERED]?: boolean } | undefined;
-    if (config?.[COVERED]) return payload;
+    if ((request.routeOptions.config as RouteConfig)[ROUTE] !== undefined) return payload;
     return store(request, reply, payload);
   });
 
@@ -189,6 +236,13 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     await claim.execution.release();
   });
 };
+
+/** A request header's value, lines joined, or `null`. */
+function headerValue(request: FastifyRequest, name: string): string | null {
+  const value = request.headers[name];
+  if (value === undefined) return null;
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
 
 /** `payload`, failing with a 413 as soon as more than `limit` bytes went through. */
 function capStream(payload: Readable, limit: number, onOver: () => void): Readable {
@@ -258,3 +312,4 @@ export const idempotency: FastifyPluginAsync<FastifyIdempotencyOptions> = fp(plu
 // Fastify plugins are commonly imported as defaults too: `import idempotency from '@idem/fastify'`.
 export default idempotency;
 export type { ExecutionContext, Store } from '@idem/core';
+export { isFinalStatus, webhooks } from '@idem/core/http';

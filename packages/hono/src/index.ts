@@ -3,9 +3,12 @@ import {
   type CapturedBody,
   captureBody,
   createHttpIdempotency,
+  type HttpIdempotency,
   type HttpIdempotencyOptions,
   type HttpResponse,
+  type HttpRoute,
   isNullBodyStatus,
+  type RouteOptions,
   streamsThrough,
 } from '@idem/core/http';
 import type { Context, Env, MiddlewareHandler } from 'hono';
@@ -98,6 +101,25 @@ function cacheText(c: Context, bytes: Uint8Array): void {
   cache.text = Promise.resolve(decoder.decode(bytes));
 }
 
+/** Route-level options: every route option of `@idem/core/http`, with the Hono context. */
+export type HonoRouteOptions<E extends Env = Env> = RouteOptions<Context<E>>;
+
+/** The middleware, with {@link IdempotencyMiddleware.route} for routes with options of their own. */
+export interface IdempotencyMiddleware<E extends Env = Env>
+  extends MiddlewareHandler<E & IdempotencyEnv> {
+  /**
+   * A middleware for one route or group, with these options over this one's,
+   * sharing its store and engine. Mount it instead of this one on that route:
+   *
+   * ```ts
+   * const idem = idempotency({ store, scope: (c) => c.get('accountId') });
+   * app.use('/payments/*', idem);
+   * app.post('/webhooks/stripe', idem.route(webhooks.stripe), handler);
+   * ```
+   */
+  route(overrides: HonoRouteOptions<E>): MiddlewareHandler<E & IdempotencyEnv>;
+}
+
 /**
  * Hono middleware that makes POST and PATCH (by default) safe to retry: the
  * first request with an `Idempotency-Key` runs the handler, every retry gets
@@ -107,8 +129,19 @@ function cacheText(c: Context, bytes: Uint8Array): void {
  */
 export function idempotency<E extends Env = Env>(
   options: HonoIdempotencyOptions<E>,
-): MiddlewareHandler<E & IdempotencyEnv> {
+): IdempotencyMiddleware<E> {
   const http = createHttpIdempotency<Context<E>>(options);
+  const mount = middleware(http, http.base);
+  return Object.assign(mount, {
+    route: (overrides: HonoRouteOptions<E>) =>
+      middleware(http, http.route(overrides, 'idempotency.route()')),
+  });
+}
+
+function middleware<E extends Env>(
+  http: HttpIdempotency<Context<E>>,
+  route: HttpRoute<Context<E>>,
+): MiddlewareHandler<E & IdempotencyEnv> {
   const limit = http.maxResponseBytes;
 
   return async function idempotencyMiddleware(c, next) {
@@ -131,6 +164,7 @@ export function idempotency<E extends Env = Env>(
       // The same context; `scope` is typed by the app's own Env, without idem's variables.
       c as unknown as Context<E>,
       waitUntilOf(c),
+      route,
     );
     if (decision.action === 'pass') return next();
     if (decision.action === 'respond') return toResponse(decision.response);
@@ -238,3 +272,4 @@ function replaceResponse(c: Context, response: Response): void {
 }
 
 export type { ExecutionContext, Store } from '@idem/core';
+export { isFinalStatus, webhooks } from '@idem/core/http';

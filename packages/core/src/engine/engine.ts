@@ -1,5 +1,6 @@
 import { randomToken, sha256Hasher } from '../bytes.js';
 import {
+  ConfigurationError,
   FingerprintMismatchError,
   RequestInFlightError,
   ResultNotStoredError,
@@ -28,6 +29,16 @@ export interface BeginInput {
    * (Cloudflare Workers' `ctx.waitUntil`).
    */
   readonly waitUntil?: (promise: Promise<unknown>) => void;
+  /**
+   * This request's lease, in milliseconds, if not the engine's `leaseMs`.
+   * @default the engine's `leaseMs`
+   */
+  readonly leaseMs?: number;
+  /**
+   * How long this request's result is kept, in milliseconds, if not the engine's `ttlMs`.
+   * @default the engine's `ttlMs`
+   */
+  readonly ttlMs?: number;
   /** The HTTP request, for hook events (the HTTP layer sets it). */
   readonly request?: {
     readonly method: string;
@@ -101,12 +112,16 @@ export function createEngine(options: IdempotencyOptions): Engine {
   ): Promise<{ readonly result: ClaimResult; readonly token: string }> {
     const token = randomToken();
     const startedAt = Date.now();
-    const request = { fingerprint: input.fingerprint, token, leaseMs: opts.leaseMs };
+    const request = {
+      fingerprint: input.fingerprint,
+      token,
+      leaseMs: input.leaseMs ?? opts.leaseMs,
+    };
     const sent = invoke(() => store.claim(event.storeKey, request));
     try {
       return { result: await calls.within(event, 'claim', sent), token };
     } catch (error) {
-      const background = giveBackLostClaim(event, token, sent, startedAt);
+      const background = giveBackLostClaim(event, token, sent, startedAt, request.leaseMs);
       input.waitUntil?.(background);
       throw new StoreUnavailableError('claim', error);
     }
@@ -123,8 +138,9 @@ export function createEngine(options: IdempotencyOptions): Engine {
     token: string,
     sent: Promise<ClaimResult>,
     startedAt: number,
+    leaseMs: number,
   ): Promise<void> {
-    const until = startedAt + opts.leaseMs;
+    const until = startedAt + leaseMs;
     const answer = await Promise.race([
       sent.then(
         (result) => (result.claimed ? 'claimed' : 'refused'),
@@ -138,6 +154,13 @@ export function createEngine(options: IdempotencyOptions): Engine {
 
   async function begin(input: BeginInput): Promise<Decision> {
     const begunAt = Date.now();
+    const leaseMs = input.leaseMs ?? opts.leaseMs;
+    const ttlMs = input.ttlMs ?? opts.ttlMs;
+    if (!(leaseMs > 0 && Number.isFinite(leaseMs) && ttlMs >= leaseMs && Number.isFinite(ttlMs))) {
+      throw new ConfigurationError(
+        `idem: a request's leaseMs (${leaseMs}) and ttlMs (${ttlMs}) must be positive numbers of milliseconds, ttlMs at least leaseMs.`,
+      );
+    }
     const storeKey = await scopedKey(input.scope, input.key);
     const event = await eventOf(input, storeKey);
     emit(hooks, 'started', event);
@@ -162,7 +185,16 @@ export function createEngine(options: IdempotencyOptions): Engine {
       const { result, token } = claimed;
       if (result.claimed) {
         const { fingerprint, waitUntil } = input;
-        return protectedExecution(env, { event, token, fingerprint, waitUntil, begunAt, claimMs });
+        return protectedExecution(env, {
+          event,
+          token,
+          fingerprint,
+          waitUntil,
+          begunAt,
+          claimMs,
+          leaseMs,
+          ttlMs,
+        });
       }
       const record = result.record;
       // A fingerprint mismatch is reported before the in-flight check: the

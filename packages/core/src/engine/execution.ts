@@ -57,6 +57,9 @@ export interface ClaimHeld {
   /** When the request began (for `finished`), and how long its claim took. */
   readonly begunAt: number;
   readonly claimMs: number;
+  /** This execution's lease and its result's time to live, in milliseconds. */
+  readonly leaseMs: number;
+  readonly ttlMs: number;
 }
 
 interface Attempt {
@@ -79,7 +82,7 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
   const { storeKey } = event;
   const context: ExecutionContext = { storeKey, token, protected: true };
   const startedAt = Date.now();
-  const lease = renewal.start(event, token);
+  const lease = renewal.start(event, token, claim.leaseMs);
   let finished = false;
   let durationMs = 0;
   let attempts = 0;
@@ -104,7 +107,7 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
   async function attempt(response: StoredResponse): Promise<Attempt> {
     attempts++;
     try {
-      const result = await store.complete(storeKey, token, response, options.ttlMs);
+      const result = await store.complete(storeKey, token, response, claim.ttlMs);
       return { result, kept: !isNotStoredMarker(response) };
     } catch (error) {
       if (!isIdempotencyError(error, 'RESPONSE_TOO_LARGE') || isNotStoredMarker(response)) {

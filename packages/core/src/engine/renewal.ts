@@ -11,6 +11,9 @@ export interface Lease {
   renewedAt: number;
   /** When the lease runs out unless renewed again: the local view, extended by each renewal. */
   deadline: number;
+  /** Its length, and how often it is renewed, in milliseconds. */
+  readonly leaseMs: number;
+  readonly renewEvery: number;
   /** Renewals that succeeded so far. */
   renewals: number;
   renewing: boolean;
@@ -18,8 +21,8 @@ export interface Lease {
 
 /** Keeps the leases of running executions alive until they finish. */
 export interface Renewal {
-  /** Start renewing a lease claimed just now. */
-  start(event: HookEvent, token: string): Lease;
+  /** Start renewing a lease of `leaseMs` claimed just now. */
+  start(event: HookEvent, token: string, leaseMs: number): Lease;
   /** Stop renewing it; returns whether it was still being renewed. */
   stop(lease: Lease): boolean;
 }
@@ -30,16 +33,19 @@ export interface Renewal {
  * a timer created and cleared per request costs measurable throughput.
  */
 export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renewal {
-  const { store, hooks, leaseMs } = options;
-  const renewEvery = Math.max(10, Math.floor(leaseMs / 3));
+  const { store, hooks } = options;
+  const every = (leaseMs: number) => Math.max(10, Math.floor(leaseMs / 3));
   const running = new Set<Lease>();
   let ticker: ReturnType<typeof setTimeout> | undefined;
+  // The ticker's pace: the shortest renewal period among running leases
+  // (requests may have leases of their own), back to the engine's when idle.
+  let period = every(options.leaseMs);
 
   function tick(): void {
     ticker = undefined;
     const now = Date.now();
     for (const lease of running) {
-      if (!lease.renewing && now - lease.renewedAt >= renewEvery) void renew(lease, now);
+      if (!lease.renewing && now - lease.renewedAt >= lease.renewEvery) void renew(lease, now);
     }
     schedule();
   }
@@ -48,14 +54,14 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
     if (ticker !== undefined || running.size === 0) return;
     // Half the renewal period: a lease is renewed at most 1.5 periods (half a
     // lease) after its last renewal, long before it runs out.
-    ticker = setTimeout(tick, Math.max(5, renewEvery >> 1));
+    ticker = setTimeout(tick, Math.max(5, period >> 1));
     (ticker as { unref?: () => void }).unref?.();
   }
 
   async function renew(lease: Lease, sentAt: number): Promise<void> {
     lease.renewing = true;
     try {
-      const { event, token } = lease;
+      const { event, token, leaseMs } = lease;
       const result = await calls.call(event, 'renew', () =>
         store.renew(event.storeKey, token, leaseMs),
       );
@@ -76,25 +82,37 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
   }
 
   return {
-    start(event, token) {
+    start(event, token, leaseMs) {
       const now = Date.now();
       const lease: Lease = {
         event,
         token,
         renewedAt: now,
         deadline: now + leaseMs,
+        leaseMs,
+        renewEvery: every(leaseMs),
         renewals: 0,
         renewing: false,
       };
       running.add(lease);
+      if (lease.renewEvery < period) {
+        period = lease.renewEvery;
+        if (ticker !== undefined) {
+          clearTimeout(ticker);
+          ticker = undefined;
+        }
+      }
       schedule();
       return lease;
     },
     stop(lease) {
       const wasRunning = running.delete(lease);
-      if (running.size === 0 && ticker !== undefined) {
-        clearTimeout(ticker);
-        ticker = undefined;
+      if (running.size === 0) {
+        period = every(options.leaseMs);
+        if (ticker !== undefined) {
+          clearTimeout(ticker);
+          ticker = undefined;
+        }
       }
       return wasRunning;
     },

@@ -8,11 +8,16 @@ import {
   refuseUnknownOptions,
 } from '../engine/options.js';
 import { ConfigurationError, type IdempotencyError, isIdempotencyError } from '../errors.js';
-import { fingerprintRequest } from '../fingerprint.js';
-import { parseIdempotencyKey } from '../key.js';
 import type { StoredResponse } from '../store.js';
 import { storableHeaders } from './headers.js';
-import { DEFAULT_PROBLEM_TYPE_BASE, type ProblemKind, problemResponse } from './problem.js';
+import { type ProblemKind, problemResponse } from './problem.js';
+import {
+  type PerRequest,
+  type ResolvedRoute,
+  ROUTE_OPTIONS,
+  type RouteOptions,
+  resolveRoute,
+} from './route.js';
 
 /** A response as adapters hand it to idem and receive it back: status, header lines, body bytes. */
 export type HttpResponse = StoredResponse;
@@ -52,64 +57,18 @@ export interface HttpRequest {
   body(limit: number): Promise<Uint8Array | undefined>;
 }
 
-/** Options shared by every HTTP adapter; `Ctx` is the framework's request or context. */
-export interface HttpIdempotencyOptions<Ctx> extends IdempotencyOptions {
-  /**
-   * Who a key belongs to: keys never cross scopes, so one client can never
-   * replay (or block, or probe) another's request. Return a tenant or user id.
-   *
-   * @default The request's `Authorization` header (hashed into the store key,
-   * never stored in clear). Requests without one share a single anonymous key
-   * space, and idem warns once, loudly, when that happens. Pass a stable
-   * principal id instead when access tokens rotate faster than clients retry.
-   */
-  readonly scope?: (ctx: Ctx) => string | Promise<string>;
-  /**
-   * Methods idem covers; others pass through untouched.
-   * @default ['POST', 'PATCH']
-   */
-  readonly methods?: readonly string[];
-  /**
-   * Whether covered requests must carry a key (400 otherwise). When `false`,
-   * requests without a key pass through unprotected.
-   * @default true
-   */
-  readonly required?: boolean;
-  /**
-   * Status for a key reused with a different request (use 400 for Stripe parity).
-   * @default 422
-   */
-  readonly mismatchStatus?: number;
-  /**
-   * Which of the handler's answers are stored and replayed; for the others
-   * the key is released, so the client's retry runs the handler again. A
-   * thrown handler always releases the key.
-   * @default isFinalStatus: everything except 5xx, 408, 425 and 429 (answers a retry may change)
-   */
-  readonly shouldStore?: (status: number) => boolean;
-  /**
-   * Largest request body idem reads to fingerprint, in bytes. A longer body
-   * (by its `Content-Length`, or as it arrives) answers `413` before more than
-   * this is read; nothing is stored. Requests idem does not cover are not read.
-   * @default 1_048_576 (1 MiB)
-   */
-  readonly maxRequestBytes?: number;
-  /**
-   * Store and replay `Set-Cookie` headers. Off by default so a replay never
-   * hands out a session cookie minted for the first attempt.
-   * @default false
-   */
-  readonly replaySetCookie?: boolean;
-  /**
-   * Prefix of problem `type` URIs.
-   * @default 'urn:idem:problem:'
-   */
-  readonly problemTypeBase?: string;
-}
+/**
+ * Options shared by every HTTP adapter; `Ctx` is the framework's request or
+ * context. The engine's, with `ttlMs` and `leaseMs` also as functions of the
+ * request, and every route option (see {@link RouteOptions}).
+ */
+export interface HttpIdempotencyOptions<Ctx>
+  extends Omit<IdempotencyOptions, 'ttlMs' | 'leaseMs'>,
+    RouteOptions<Ctx> {}
 
 /** What an adapter must do with a request. */
 export type HttpDecision =
-  /** Not covered (method or no key when optional): run the handler as if idem were not there. */
+  /** Not covered (method, `skip`, or no key when optional): run the handler as if idem were not there. */
   | { readonly action: 'pass' }
   /** Send this response (a replay or a problem); do not run the handler. */
   | { readonly action: 'respond'; readonly response: HttpResponse; readonly replayed: boolean }
@@ -149,54 +108,44 @@ export type HttpDecision =
 /** The `execute` decision of {@link HttpDecision}. */
 export type HttpExecution = Extract<HttpDecision, { readonly action: 'execute' }>;
 
+/** A route's options, checked and merged over the mount's: see {@link HttpIdempotency.route}. */
+export type HttpRoute<Ctx> = ResolvedRoute<Ctx>;
+
 /** The framework-neutral HTTP layer every adapter translates to. */
 export interface HttpIdempotency<Ctx> {
-  /** Decide what to do with one request. Never throws for protocol reasons: those become problem responses. */
+  /**
+   * Decide what to do with one request, under the mount's options or a
+   * route's (see {@link HttpIdempotency.route}). Never throws for protocol
+   * reasons: those become problem responses.
+   */
   handle(
     request: HttpRequest,
     ctx: Ctx,
     waitUntil?: (p: Promise<unknown>) => void,
+    route?: HttpRoute<Ctx>,
   ): Promise<HttpDecision>;
+  /**
+   * Check a route's overrides once, when the route is declared, and merge
+   * them over the mount's options. Throws `ConfigurationError` naming the fix.
+   * @param where Names the route in errors, e.g. `'POST /webhooks/stripe'`.
+   */
+  route(overrides: RouteOptions<Ctx>, where?: string): HttpRoute<Ctx>;
+  /** The mount's own options, resolved. */
+  readonly base: HttpRoute<Ctx>;
   /** Largest response body idem buffers for storage, in bytes. */
   readonly maxResponseBytes: number;
-  /** Largest request body idem reads, in bytes. */
-  readonly maxRequestBytes: number;
   /** The lease, in milliseconds: how long a claimed key waits for an owner that went quiet. */
   readonly leaseMs: number;
   /**
    * Whether requests with this method are covered (`methods` option), so an
    * adapter can skip per-request work, such as copying the body, for the rest.
    */
-  covers(method: string): boolean;
+  covers(method: string, route?: HttpRoute<Ctx>): boolean;
   /** The `413` problem for a request body over `maxRequestBytes`, for adapters that meet it first. */
-  tooLarge(): HttpResponse;
+  tooLarge(route?: HttpRoute<Ctx>): HttpResponse;
 }
 
-/** Statuses a retry may change: server errors, 408, 425 and 429. */
-const TRANSIENT = new Set([408, 425, 429]);
-
-/**
- * The default of `shouldStore`: whether a status is a final answer, kept and
- * replayed. Server errors (5xx), 408 (timeout), 425 (too early) and 429 (too
- * many requests) are transient: the key is released so a retry runs again.
- * Compose your own policy with it, e.g. Stripe's, which keeps 5xx too:
- * `shouldStore: (status) => status >= 500 || isFinalStatus(status)`.
- */
-export function isFinalStatus(status: number): boolean {
-  return status < 500 && !TRANSIENT.has(status);
-}
-
-/** HTTP option names, beside the engine's. */
-const HTTP_OPTIONS = [
-  'scope',
-  'methods',
-  'required',
-  'mismatchStatus',
-  'shouldStore',
-  'maxRequestBytes',
-  'replaySetCookie',
-  'problemTypeBase',
-];
+export { isFinalStatus } from './status.js';
 
 const REPLAYED: readonly [string, string] = ['idempotent-replayed', 'true'];
 const PASS: HttpDecision = Object.freeze({ action: 'pass' });
@@ -208,36 +157,28 @@ const PASS: HttpDecision = Object.freeze({ action: 'pass' });
 export function createHttpIdempotency<Ctx>(
   options: HttpIdempotencyOptions<Ctx>,
 ): HttpIdempotency<Ctx> {
-  const engine = createEngine(options);
-  refuseUnknownOptions(options, [...ENGINE_OPTIONS, ...HTTP_OPTIONS], 'idem: idempotency()');
-  const methods = new Set((options.methods ?? ['POST', 'PATCH']).map((m) => m.toUpperCase()));
-  const required = options.required ?? true;
-  const mismatchStatus = options.mismatchStatus ?? 422;
-  if (!Number.isInteger(mismatchStatus) || mismatchStatus < 400 || mismatchStatus > 499) {
-    throw new ConfigurationError(
-      `idem: mismatchStatus must be a 4xx status, got ${mismatchStatus}.`,
-    );
-  }
-  const shouldStore = options.shouldStore ?? isFinalStatus;
-  if (typeof shouldStore !== 'function') {
-    throw new ConfigurationError(
-      'idem: shouldStore must be a function of the status, such as (status) => status < 500.',
-    );
-  }
-  const maxRequestBytes = options.maxRequestBytes ?? 1024 * 1024;
-  if (!Number.isInteger(maxRequestBytes) || maxRequestBytes < 0) {
-    throw new ConfigurationError(
-      `idem: maxRequestBytes must be a whole number of bytes, zero or more, got ${String(maxRequestBytes)}.`,
-    );
-  }
-  const scopeOf = options.scope;
-  if (scopeOf !== undefined && typeof scopeOf !== 'function') {
-    throw new ConfigurationError(
-      `idem: scope must be a function of the request that returns the tenant or user id, such as scope: (c) => c.get('accountId'); got ${typeof scopeOf}.`,
-    );
-  }
-  const keepSetCookie = options.replaySetCookie ?? false;
-  const typeBase = options.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE;
+  const { ttlMs, leaseMs, ...engineOptions } = options ?? ({} as HttpIdempotencyOptions<Ctx>);
+  // The engine's own defaults come from plain numbers; functions of the
+  // request are the route's business.
+  const engine = createEngine({
+    ...engineOptions,
+    ...(typeof ttlMs === 'number' ? { ttlMs } : {}),
+    ...(typeof leaseMs === 'number' ? { leaseMs } : {}),
+  } as IdempotencyOptions);
+  refuseUnknownOptions(
+    options,
+    [...new Set([...ENGINE_OPTIONS, ...ROUTE_OPTIONS])],
+    'idem: idempotency()',
+  );
+  const base = resolveRoute<Ctx>(
+    {
+      ...options,
+      // Plain numbers are the engine's defaults already.
+      ...(typeof ttlMs === 'number' ? { ttlMs: undefined } : {}),
+      ...(typeof leaseMs === 'number' ? { leaseMs: undefined } : {}),
+    },
+    undefined,
+  );
   const { logger, hooks } = engine.options;
   // Hook events carry the request; built only when someone listens.
   const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
@@ -263,58 +204,87 @@ export function createHttpIdempotency<Ctx>(
     return '';
   };
 
-  const problemOf = (
-    kind: ProblemKind,
-    status: number,
-    detail: string,
-    headers?: Array<[string, string]>,
-  ) => problemResponse(kind, status, detail, { typeBase, ...(headers ? { headers } : {}) });
-
-  const problem = (...args: Parameters<typeof problemOf>): HttpDecision => ({
+  const respond = (response: HttpResponse): HttpDecision => ({
     action: 'respond',
     replayed: false,
-    response: problemOf(...args),
+    response,
   });
 
-  const tooLarge = () =>
-    problemOf(
-      'request-too-large',
-      413,
-      `The request body is over ${maxRequestBytes} bytes, the most this endpoint reads for an idempotent request. Send a smaller body.`,
-    );
-
-  function fromError(error: IdempotencyError): HttpResponse {
-    switch (error.code) {
-      case 'FINGERPRINT_MISMATCH':
-        return problemOf('fingerprint-mismatch', mismatchStatus, error.message);
-      case 'REQUEST_IN_FLIGHT':
-        return problemOf('request-in-flight', 409, error.message, [
-          ['retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds)],
-        ]);
-      case 'RESULT_NOT_STORED':
-        return problemOf('response-not-stored', 410, error.message);
-      case 'STORE_UNAVAILABLE':
-        return problemOf(
-          'store-unavailable',
-          503,
-          (error as { operation?: string }).operation === 'complete'
-            ? error.message
-            : 'The idempotency store is unavailable, so the request was not processed. Retry later with the same key.',
-          [['retry-after', '1']],
-        );
-      case 'ROLLED_BACK':
-        return problemOf('rolled-back', 503, error.message, [['retry-after', '1']]);
-      default:
-        throw error;
-    }
+  function problems(route: HttpRoute<Ctx>) {
+    const describedBy: Array<[string, string]> = route.documentationUrl
+      ? [['link', `<${route.documentationUrl}>; rel="describedby"`]]
+      : [];
+    const problem = (
+      kind: ProblemKind,
+      status: number,
+      detail: string,
+      headers: Array<[string, string]> = [],
+    ) => problemResponse(kind, status, detail, { typeBase: route.problemTypeBase, headers });
+    return {
+      keyMissing: () =>
+        problem(
+          'key-missing',
+          400,
+          'This request needs an idempotency key: send a unique value (for example a UUID) in the Idempotency-Key header and reuse it on every retry of the same request.',
+          describedBy,
+        ),
+      keyInvalid: (reason: string) =>
+        problem(
+          'key-invalid',
+          400,
+          `Invalid idempotency key: ${reason}. Send one header line holding 1 to 255 printable ASCII characters, bare (abc) or quoted ("abc").`,
+          describedBy,
+        ),
+      tooLarge: () =>
+        problem(
+          'request-too-large',
+          413,
+          `The request body is over ${route.maxRequestBytes} bytes, the most this endpoint reads for an idempotent request. Send a smaller body.`,
+        ),
+      fromError(error: IdempotencyError): HttpResponse {
+        switch (error.code) {
+          case 'FINGERPRINT_MISMATCH':
+            return problem(
+              'fingerprint-mismatch',
+              route.mismatchStatus,
+              error.message,
+              describedBy,
+            );
+          case 'REQUEST_IN_FLIGHT':
+            return problem('request-in-flight', 409, error.message, [
+              ['retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds)],
+            ]);
+          case 'RESULT_NOT_STORED':
+            return problem('response-not-stored', 410, error.message);
+          case 'STORE_UNAVAILABLE':
+            return problem(
+              'store-unavailable',
+              503,
+              (error as { operation?: string }).operation === 'complete'
+                ? error.message
+                : 'The idempotency store is unavailable, so the request was not processed. Retry later with the same key.',
+              [['retry-after', '1']],
+            );
+          case 'ROLLED_BACK':
+            return problem('rolled-back', 503, error.message, [['retry-after', '1']]);
+          default:
+            throw error;
+        }
+      },
+    };
   }
+  const baseProblems = problems(base);
 
-  function executeDecision(execution: Execution): HttpExecution {
+  function executeDecision(
+    execution: Execution,
+    route: HttpRoute<Ctx>,
+    answer: ReturnType<typeof problems>,
+  ): HttpExecution {
     return {
       action: 'execute',
       context: execution.context,
       async complete(response) {
-        if (!shouldStore(response.status)) {
+        if (!route.shouldStore(response.status)) {
           await execution.release('not_kept', response.status);
           return undefined;
         }
@@ -323,14 +293,18 @@ export function createHttpIdempotency<Ctx>(
             ? notStoredMarker(response.status, -1)
             : {
                 status: response.status,
-                headers: storableHeaders(response.headers, keepSetCookie),
+                headers: storableHeaders(
+                  response.headers,
+                  route.replaySetCookie,
+                  route.replayHeaders,
+                ),
                 body: response.body,
               };
         try {
           await execution.complete(stored);
           return undefined;
         } catch (error) {
-          if (isIdempotencyError(error)) return fromError(error);
+          if (isIdempotencyError(error)) return answer.fromError(error);
           throw error;
         }
       },
@@ -344,44 +318,49 @@ export function createHttpIdempotency<Ctx>(
     request: HttpRequest,
     ctx: Ctx,
     waitUntil?: (p: Promise<unknown>) => void,
+    route: HttpRoute<Ctx> = base,
   ): Promise<HttpDecision> {
-    if (!methods.has(request.method.toUpperCase())) return PASS;
-    const parsed = parseIdempotencyKey(request.keyLines ?? request.header('idempotency-key'));
+    if (!route.methods.has(request.method.toUpperCase())) return PASS;
+    if (route.skip?.(ctx)) return PASS;
+    const answer = route === base ? baseProblems : problems(route);
+    let body: Uint8Array | undefined;
+    const read = async () => {
+      const declared = Number(request.header('content-length') ?? 0);
+      if (declared > route.maxRequestBytes) return false;
+      body = await request.body(route.maxRequestBytes);
+      return body !== undefined;
+    };
+    // A key in the body needs the body first; otherwise a request without a
+    // valid key is answered before a byte of its body is read.
+    if (route.keyInBody && !(await read())) return respond(answer.tooLarge());
+    const parsed = await route.key(ctx, {
+      header: request.header,
+      ...(request.keyLines ? { keyLines: request.keyLines } : {}),
+      ...(body ? { body } : {}),
+    });
     if (!parsed.ok) {
-      if (parsed.missing) {
-        return required
-          ? problem(
-              'key-missing',
-              400,
-              'This request needs an Idempotency-Key header: send a unique value (for example a UUID) and reuse it on every retry of the same request.',
-            )
-          : PASS;
-      }
-      return problem(
-        'key-invalid',
-        400,
-        `Invalid Idempotency-Key: ${parsed.reason}. Send one header line holding 1 to 255 printable ASCII characters, bare (abc) or quoted ("abc").`,
-      );
+      if (parsed.missing) return route.required ? respond(answer.keyMissing()) : PASS;
+      return respond(answer.keyInvalid(parsed.reason));
     }
-    const declared = Number(request.header('content-length') ?? 0);
-    if (declared > maxRequestBytes)
-      return { action: 'respond', replayed: false, response: tooLarge() };
-    const [scope, body] = await Promise.all([
-      scopeOf ? scopeOf(ctx) : defaultScope(request),
-      request.body(maxRequestBytes),
+    const badFormat = route.keyFormat?.(parsed.key);
+    if (badFormat) return respond(answer.keyInvalid(badFormat));
+    const [scope, fits] = await Promise.all([
+      route.scope ? route.scope(ctx) : defaultScope(request),
+      body === undefined ? read() : true,
     ]);
-    if (body === undefined) return { action: 'respond', replayed: false, response: tooLarge() };
+    if (!fits || body === undefined) return respond(answer.tooLarge());
     if (typeof scope !== 'string') {
       throw new ConfigurationError(
         `idem: the scope option must return a string, got ${typeof scope}.`,
       );
     }
-    const fingerprint = await fingerprintRequest({
+    const fingerprint = await route.fingerprint(ctx, {
       method: request.method,
       path: request.path,
       query: request.query,
       body,
       contentType: request.header('content-type'),
+      header: request.header,
     });
     let decision: Decision;
     try {
@@ -390,17 +369,17 @@ export function createHttpIdempotency<Ctx>(
         key: parsed.key,
         fingerprint,
         ...(waitUntil ? { waitUntil } : {}),
+        ...(route.ttlMs ? { ttlMs: route.ttlMs(ctx) } : {}),
+        ...(route.leaseMs ? { leaseMs: route.leaseMs(ctx) } : {}),
         ...(observed && {
           request: { method: request.method, path: request.path, route: request.route?.() },
         }),
       });
     } catch (error) {
-      if (isIdempotencyError(error)) {
-        return { action: 'respond', replayed: false, response: fromError(error) };
-      }
+      if (isIdempotencyError(error)) return respond(answer.fromError(error));
       throw error;
     }
-    if (decision.kind === 'execute') return executeDecision(decision);
+    if (decision.kind === 'execute') return executeDecision(decision, route, answer);
     const stored = decision.response;
     return {
       action: 'respond',
@@ -415,10 +394,12 @@ export function createHttpIdempotency<Ctx>(
 
   return {
     handle,
+    route: (overrides, where) =>
+      resolveRoute(overrides, base, where === undefined ? '' : `${where}: `),
+    base,
     maxResponseBytes: engine.options.maxResponseBytes,
-    maxRequestBytes,
     leaseMs: engine.options.leaseMs,
-    covers: (method) => methods.has(method.toUpperCase()),
-    tooLarge,
+    covers: (method, route = base) => route.methods.has(method.toUpperCase()),
+    tooLarge: (route = base) => (route === base ? baseProblems : problems(route)).tooLarge(),
   };
 }

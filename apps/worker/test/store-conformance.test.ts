@@ -1,0 +1,136 @@
+import { storeSuite } from '@idem/conformance/store';
+import type { ClaimRequest, Store } from '@idem/core';
+import { d1Store } from '@idem/store-d1';
+import { Miniflare, type WorkerOptions } from 'miniflare';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundle, COMPATIBILITY_DATE } from './backends.ts';
+import { STORE_TABLE } from './protocol.ts';
+import { decode, encode } from './wire.ts';
+
+/**
+ * `@idem/conformance/store` against @idem/store-d1 and
+ * @idem/store-durable-objects with every operation executed INSIDE workerd:
+ * the suite's store in Node is a proxy that sends each call to a Worker
+ * (./store-worker.ts), which performs it with the real store on its real
+ * binding. Two Workers (two isolates) share one D1 database and one Durable
+ * Object namespace; the suite's second store instance talks to the other
+ * Worker, so its two-instance race runs across isolates.
+ */
+
+type Kind = 'd1' | 'durable-objects';
+type Isolate = 'a' | 'b';
+let mf: Miniflare;
+
+beforeAll(async () => {
+  const script = await bundle('test/store-worker.ts');
+  const worker = (name: Isolate): WorkerOptions => ({
+    name,
+    routes: [`${name}.test/*`],
+    modules: true,
+    script,
+    compatibilityDate: COMPATIBILITY_DATE,
+    d1Databases: { IDEM_DB: 'idem-store-conformance' },
+    durableObjects: {
+      IDEMPOTENCY: {
+        className: 'IdempotencyObject',
+        useSQLite: true,
+        ...(name === 'b' ? { scriptName: 'a' } : {}),
+      },
+    },
+  });
+  mf = new Miniflare({ workers: [worker('a'), worker('b')] });
+  await mf.ready;
+  await d1Store({ database: await mf.getD1Database('IDEM_DB', 'a'), table: STORE_TABLE }).migrate();
+}, 120_000);
+
+afterAll(() => mf?.dispose());
+
+/** One store operation performed inside the Worker `isolate`; the round trips it made there. */
+async function perform(
+  isolate: Isolate,
+  kind: Kind,
+  method: string,
+  args: unknown[],
+  now?: number,
+): Promise<{ result: unknown; trips: number }> {
+  const res = await mf.dispatchFetch(`http://${isolate}.test/${kind}/${method}`, {
+    method: 'POST',
+    body: encode({ args, now }),
+  });
+  const text = await res.text();
+  const trips = Number(res.headers.get('x-round-trips'));
+  if (res.status === 200) return { result: decode(text), trips };
+  const { code, name, message } = JSON.parse(text) as Record<string, string>;
+  throw Object.assign(new Error(message), { code, name });
+}
+
+/** A Store whose every operation runs in the Worker `isolate`. */
+async function workerStore(isolate: Isolate, kind: Kind, now?: () => number): Promise<Store> {
+  const limit = Number(
+    await (await mf.dispatchFetch(`http://${isolate}.test/${kind}/limit`)).text(),
+  );
+  const call =
+    (method: string) =>
+    async (...args: unknown[]) =>
+      (await perform(isolate, kind, method, args, now?.())).result;
+  return {
+    claim: call('claim'),
+    complete: call('complete'),
+    release: call('release'),
+    renew: call('renew'),
+    read: call('read'),
+    maxResponseBytes: limit,
+  } as Store;
+}
+
+for (const kind of ['d1', 'durable-objects'] as const) {
+  let built = 0;
+  storeSuite({
+    name: `${kind} inside workerd (the backend's clock)`,
+    clock: 'server',
+    sharedBackend: true,
+    createStore: () => workerStore(built++ % 2 ? 'b' : 'a', kind),
+  });
+  storeSuite({
+    name: `${kind} inside workerd (injected clock)`,
+    clock: 'injectable',
+    sharedBackend: true,
+    createStore: ({ now }) => workerStore(built++ % 2 ? 'b' : 'a', kind, now),
+  });
+
+  describe(`${kind} inside workerd: round trips`, () => {
+    it('makes one call on the binding per operation', async () => {
+      const key = `idem1:round-trips-${kind}-${Date.now()}`;
+      const other = `${key}-other`;
+      const owner: ClaimRequest = {
+        fingerprint: 'fp',
+        token: crypto.randomUUID(),
+        leaseMs: 30_000,
+      };
+      const second = { ...owner, token: crypto.randomUUID() };
+      const response = { status: 201, headers: [['x', '1']], body: new Uint8Array([1, 2]) };
+      const trips = async (method: string, ...args: unknown[]) =>
+        (await perform('a', kind, method, args)).trips;
+      const counts = {
+        'claim (new)': await trips('claim', key, owner),
+        'claim (refused)': await trips('claim', key, second),
+        renew: await trips('renew', key, owner.token, 30_000),
+        read: await trips('read', key),
+        complete: await trips('complete', key, owner.token, response, 60_000),
+        'claim (replay)': await trips('claim', key, second),
+        'claim (other key)': await trips('claim', other, owner),
+        release: await trips('release', other, owner.token),
+      };
+      expect(counts).toEqual({
+        'claim (new)': 1,
+        'claim (refused)': 1,
+        renew: 1,
+        read: 1,
+        complete: 1,
+        'claim (replay)': 1,
+        'claim (other key)': 1,
+        release: 1,
+      });
+    });
+  });
+}

@@ -1,0 +1,505 @@
+import { sha256Hasher } from '../bytes.js';
+import { ConfigurationError } from '../errors.js';
+import { fingerprintRequest } from '../fingerprint.js';
+import { MAX_KEY_LENGTH, type ParsedKey, parseIdempotencyKey } from '../key.js';
+import { DEFAULT_PROBLEM_TYPE_BASE } from './problem.js';
+import { isFinalStatus } from './status.js';
+
+/**
+ * Where a request's idempotency key comes from:
+ * - a header name (`'x-github-delivery'`), read as the `Idempotency-Key`
+ *   header is (bare or as an sf-string, one line only), or several, the
+ *   first one present giving the key (`['webhook-id', 'svix-id']`);
+ * - `{ body: '/id' }`: a JSON Pointer into the JSON body (a webhook's event id);
+ * - a function of the framework's request or context, returning the key or
+ *   `undefined` when there is none.
+ */
+export type KeySource<Ctx> =
+  | string
+  | readonly string[]
+  | { readonly body: string }
+  | ((ctx: Ctx) => string | undefined | Promise<string | undefined>);
+
+/**
+ * What makes two requests with one key "the same request" (a reused key
+ * with a different one answers 422):
+ * - `true` (the default): method, path, query and body;
+ * - `{ omit, headers }`: the same, leaving out JSON body members by JSON
+ *   Pointer (timestamps, trace ids that change between retries) and adding
+ *   chosen request headers (an API version);
+ * - a function of the request, returning any string: your own notion;
+ * - `false`: the key alone; any request with the key replays the first
+ *   answer, and no reuse is ever refused.
+ */
+export type FingerprintOption<Ctx> =
+  | boolean
+  | { readonly omit?: readonly string[]; readonly headers?: readonly string[] }
+  | ((ctx: Ctx, request: RequestParts) => string | Promise<string>);
+
+/** The parts of a request a fingerprint function sees. */
+export interface RequestParts {
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  readonly body: Uint8Array;
+  header(name: string): string | null;
+}
+
+/**
+ * What a key must look like beyond the 1 to 255 printable ASCII characters
+ * every key has: `'uuid'` (any version), a minimum length, a pattern, or a
+ * test of your own.
+ */
+export type KeyFormat =
+  | 'uuid'
+  | { readonly minLength: number }
+  | RegExp
+  | ((key: string) => boolean);
+
+/** A value, or a function of the request that decides it. */
+export type PerRequest<Ctx, T> = T | ((ctx: Ctx) => T);
+
+/**
+ * The options one route (or one mount) can set; the adapters' route-level
+ * overrides (`idempotency.route(...)`, Fastify's `config: { idempotency }`)
+ * take these.
+ */
+export interface RouteOptions<Ctx> {
+  /**
+   * Who a key belongs to: keys never cross scopes, so one client can never
+   * replay (or block, or probe) another's request. Return a tenant or user id.
+   *
+   * @default The request's `Authorization` header (hashed into the store key,
+   * never stored in clear). Requests without one share a single anonymous key
+   * space, and idem warns once, loudly, when that happens. Pass a stable
+   * principal id instead when access tokens rotate faster than clients retry.
+   */
+  readonly scope?: (ctx: Ctx) => string | Promise<string>;
+  /**
+   * Where the key comes from (see {@link KeySource}).
+   * @default 'idempotency-key' (the IETF draft's header)
+   */
+  readonly key?: KeySource<Ctx>;
+  /**
+   * Whether covered requests must carry a key (400 otherwise). When `false`,
+   * requests without a key pass through unprotected.
+   * @default true
+   */
+  readonly required?: boolean;
+  /** What a key must look like (see {@link KeyFormat}); others get 400. @default any key */
+  readonly keyFormat?: KeyFormat;
+  /** What makes two requests the same (see {@link FingerprintOption}). @default true */
+  readonly fingerprint?: FingerprintOption<Ctx>;
+  /**
+   * Methods idem covers; others pass through untouched.
+   * @default ['POST', 'PATCH']
+   */
+  readonly methods?: readonly string[];
+  /** Requests for which this returns `true` pass through untouched. @default none */
+  readonly skip?: (ctx: Ctx) => boolean;
+  /**
+   * How long a completed result is kept and replayed, from completion: a
+   * number of milliseconds, or a function of the request.
+   * @default the engine's `ttlMs` (24 hours)
+   */
+  readonly ttlMs?: PerRequest<Ctx, number>;
+  /**
+   * How long an in-flight claim blocks duplicates before another caller may
+   * take over: a number, or a function of the request.
+   * @default the engine's `leaseMs` (30 seconds)
+   */
+  readonly leaseMs?: PerRequest<Ctx, number>;
+  /**
+   * Status for a key reused with a different request (use 400 for Stripe parity).
+   * @default 422
+   */
+  readonly mismatchStatus?: number;
+  /**
+   * Which of the handler's answers are stored and replayed; for the others
+   * the key is released, so the client's retry runs the handler again. A
+   * thrown handler always releases the key.
+   * @default isFinalStatus: everything except 5xx, 408, 425 and 429 (answers a retry may change)
+   */
+  readonly shouldStore?: (status: number) => boolean;
+  /**
+   * Largest request body idem reads to fingerprint, in bytes. A longer body
+   * (by its `Content-Length`, or as it arrives) answers `413` before more than
+   * this is read; nothing is stored. Requests idem does not cover are not read.
+   * @default 1_048_576 (1 MiB)
+   */
+  readonly maxRequestBytes?: number;
+  /**
+   * The response headers stored and replayed, by name; others go out with
+   * the first response only.
+   * @default every header but hop-by-hop ones, `Date`, `Content-Length` and `Set-Cookie`
+   */
+  readonly replayHeaders?: readonly string[];
+  /**
+   * Store and replay `Set-Cookie` headers. Off by default so a replay never
+   * hands out a session cookie minted for the first attempt.
+   * @default false
+   */
+  readonly replaySetCookie?: boolean;
+  /**
+   * Prefix of problem `type` URIs.
+   * @default 'urn:idem:problem:'
+   */
+  readonly problemTypeBase?: string;
+  /**
+   * A page documenting your API's idempotency rules: `400` (missing or
+   * invalid key) and `422` (key reused) problems link to it with
+   * `Link: <url>; rel="describedby"`, as the IETF draft suggests.
+   * @default none
+   */
+  readonly documentationUrl?: string;
+}
+
+/** The names of {@link RouteOptions}. */
+export const ROUTE_OPTIONS: readonly string[] = [
+  'scope',
+  'key',
+  'required',
+  'keyFormat',
+  'fingerprint',
+  'methods',
+  'skip',
+  'ttlMs',
+  'leaseMs',
+  'mismatchStatus',
+  'shouldStore',
+  'maxRequestBytes',
+  'replayHeaders',
+  'replaySetCookie',
+  'problemTypeBase',
+  'documentationUrl',
+];
+
+/** {@link RouteOptions} checked once, with defaults applied: what `handle` works from. */
+export interface ResolvedRoute<Ctx> {
+  readonly scope: ((ctx: Ctx) => string | Promise<string>) | undefined;
+  /** Reads the key; `{ missing }` or an invalid key's reason otherwise. */
+  readonly key: (ctx: Ctx, request: KeyRequest) => Promise<ParsedKey>;
+  /** Whether the key is read from the body (which must then be read first). */
+  readonly keyInBody: boolean;
+  /** The header the key is read from (lower-case), when it comes from a header. */
+  readonly keyHeader: string | undefined;
+  readonly required: boolean;
+  readonly keyFormat: ((key: string) => string | undefined) | undefined;
+  readonly fingerprint: (
+    ctx: Ctx,
+    request: RequestParts & { contentType: string | null },
+  ) => Promise<string>;
+  readonly methods: ReadonlySet<string>;
+  readonly skip: ((ctx: Ctx) => boolean) | undefined;
+  readonly ttlMs: ((ctx: Ctx) => number) | undefined;
+  readonly leaseMs: ((ctx: Ctx) => number) | undefined;
+  readonly mismatchStatus: number;
+  readonly shouldStore: (status: number) => boolean;
+  readonly maxRequestBytes: number;
+  readonly replayHeaders: ReadonlySet<string> | undefined;
+  readonly replaySetCookie: boolean;
+  readonly problemTypeBase: string;
+  readonly documentationUrl: string | undefined;
+}
+
+/** What a key source reads. */
+export interface KeyRequest {
+  header(name: string): string | null;
+  /** The `Idempotency-Key` lines, separately, where the framework keeps them. */
+  readonly keyLines?: readonly string[];
+  /** The body, once read (for `{ body }` sources). */
+  readonly body?: Uint8Array;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const POINTER = /^(?:\/(?:[^~/]|~[01])*)*$/;
+
+function fail(where: string, message: string): never {
+  throw new ConfigurationError(`idem: ${where}${message}`);
+}
+
+function pointer(where: string, name: string, value: unknown): string {
+  if (typeof value !== 'string' || !POINTER.test(value)) {
+    fail(
+      where,
+      `${name} must be a JSON Pointer such as '/id' or '/data/object/id', got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value;
+}
+
+/** The value at a JSON Pointer of a parsed document, or `undefined`. */
+function at(document: unknown, path: string): unknown {
+  let node = document;
+  for (const raw of path.split('/').slice(1)) {
+    const token = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (Array.isArray(node))
+      node = /^(?:0|[1-9]\d*)$/.test(token) ? node[Number(token)] : undefined;
+    else if (node !== null && typeof node === 'object') {
+      node = Object.hasOwn(node, token) ? (node as Record<string, unknown>)[token] : undefined;
+    } else return undefined;
+  }
+  return node;
+}
+
+const decoder = new TextDecoder();
+
+/** A key taken from elsewhere than its header: 1 to 255 printable ASCII characters. */
+function plainKey(value: unknown): ParsedKey {
+  if (value === undefined || value === null || value === '') return { ok: false, missing: true };
+  const key = typeof value === 'number' ? String(value) : value;
+  if (typeof key !== 'string')
+    return { ok: false, missing: false, reason: 'the key is not a string' };
+  if (key.length > MAX_KEY_LENGTH) {
+    return {
+      ok: false,
+      missing: false,
+      reason: `the key is longer than ${MAX_KEY_LENGTH} characters`,
+    };
+  }
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) {
+      return {
+        ok: false,
+        missing: false,
+        reason: 'the key holds a character that is not printable ASCII',
+      };
+    }
+  }
+  return { ok: true, key };
+}
+
+function keyReader<Ctx>(
+  where: string,
+  source: KeySource<Ctx> | undefined,
+): ResolvedRoute<Ctx>['key'] {
+  if (source === undefined || source === 'idempotency-key') {
+    return async (_ctx, request) =>
+      parseIdempotencyKey(request.keyLines ?? request.header('idempotency-key'));
+  }
+  if (typeof source === 'string' || Array.isArray(source)) {
+    const names = (typeof source === 'string' ? [source] : source).map((name: unknown) => {
+      if (typeof name !== 'string' || !/^[!#$%&'*+\-.^_`|~\w]+$/.test(name)) {
+        fail(where, `key must be a header name, got ${JSON.stringify(name)}.`);
+      }
+      return name.toLowerCase();
+    });
+    if (names.length === 0) fail(where, 'key must name at least one header.');
+    return async (_ctx, request) => {
+      for (const name of names) {
+        const value = request.header(name);
+        if (value !== null) return parseIdempotencyKey(value);
+      }
+      return { ok: false, missing: true };
+    };
+  }
+  if (typeof source === 'function') {
+    return async (ctx) => plainKey(await source(ctx));
+  }
+  if (typeof source === 'object' && source !== null && 'body' in source) {
+    const path = pointer(where, 'key.body', source.body);
+    return async (_ctx, request) => {
+      let document: unknown;
+      try {
+        document = JSON.parse(decoder.decode(request.body));
+      } catch {
+        return { ok: false, missing: true };
+      }
+      return plainKey(at(document, path));
+    };
+  }
+  return fail(
+    where,
+    `key must be a header name ('x-github-delivery'), { body: '/id' } or a function of the request, got ${JSON.stringify(source)}.`,
+  );
+}
+
+function formatCheck(
+  where: string,
+  format: KeyFormat | undefined,
+): ResolvedRoute<unknown>['keyFormat'] {
+  if (format === undefined) return undefined;
+  if (format === 'uuid') return (key) => (UUID.test(key) ? undefined : 'the key must be a UUID');
+  if (format instanceof RegExp) {
+    return (key) => {
+      format.lastIndex = 0;
+      return format.test(key) ? undefined : `the key must match ${String(format)}`;
+    };
+  }
+  if (typeof format === 'function') {
+    return (key) =>
+      format(key) ? undefined : 'the key does not have the form this endpoint requires';
+  }
+  if (
+    typeof format === 'object' &&
+    format !== null &&
+    Number.isInteger(format.minLength) &&
+    format.minLength > 0
+  ) {
+    const { minLength } = format;
+    return (key) =>
+      key.length >= minLength ? undefined : `the key must be at least ${minLength} characters long`;
+  }
+  return fail(
+    where,
+    `keyFormat must be 'uuid', { minLength: n }, a RegExp or a function of the key, got ${JSON.stringify(format)}.`,
+  );
+}
+
+function fingerprinter<Ctx>(
+  where: string,
+  option: FingerprintOption<Ctx> | undefined,
+): ResolvedRoute<Ctx>['fingerprint'] {
+  if (option === undefined || option === true)
+    return (_ctx, request) => fingerprintRequest(request);
+  if (option === false) return async () => 'idem-key-only';
+  if (typeof option === 'function') {
+    return async (ctx, request) => {
+      const own = await option(ctx, request);
+      if (typeof own !== 'string') {
+        throw new ConfigurationError(
+          `idem: ${where}the fingerprint function must return a string, got ${typeof own}.`,
+        );
+      }
+      return sha256Hasher().update(`idem-fp-own:${own}`).hex();
+    };
+  }
+  if (typeof option === 'object' && option !== null) {
+    const omit = new Set(
+      (option.omit ?? []).map((p, i) => pointer(where, `fingerprint.omit[${i}]`, p)),
+    );
+    const names = (option.headers ?? []).map((name) => {
+      if (typeof name !== 'string' || name === '')
+        fail(where, 'fingerprint.headers must be header names.');
+      return name.toLowerCase();
+    });
+    return (_ctx, request) =>
+      fingerprintRequest({
+        ...request,
+        omit,
+        headers: names.map((name) => [name, request.header(name)] as const),
+      });
+  }
+  return fail(
+    where,
+    `fingerprint must be true, false, { omit, headers } or a function of the request, got ${JSON.stringify(option)}.`,
+  );
+}
+
+function perRequest<Ctx>(
+  where: string,
+  name: string,
+  value: PerRequest<Ctx, number> | undefined,
+): ((ctx: Ctx) => number) | undefined {
+  if (value === undefined) return undefined;
+  const check = (ms: unknown): number => {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+      throw new ConfigurationError(
+        `idem: ${where}${name} must be a positive number of milliseconds, got ${String(ms)}.`,
+      );
+    }
+    return ms;
+  };
+  if (typeof value === 'function') return (ctx) => check(value(ctx));
+  const ms = check(value);
+  return () => ms;
+}
+
+function methodSet(where: string, methods: readonly string[] | undefined): ReadonlySet<string> {
+  if (methods === undefined) return new Set(['POST', 'PATCH']);
+  if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string')) {
+    fail(
+      where,
+      `methods must be a list of HTTP methods, such as ['POST', 'PATCH'], got ${JSON.stringify(methods)}.`,
+    );
+  }
+  return new Set(methods.map((m) => m.toUpperCase()));
+}
+
+/**
+ * Check route options and apply them over `base` (the mount's options, or
+ * the defaults): the error names the option and the fix.
+ * @param where Names the route in errors, e.g. `'route /webhooks/stripe: '`.
+ */
+export function resolveRoute<Ctx>(
+  options: RouteOptions<Ctx>,
+  base: ResolvedRoute<Ctx> | undefined,
+  where = '',
+): ResolvedRoute<Ctx> {
+  const has = (name: keyof RouteOptions<Ctx>) => options[name] !== undefined;
+  const scope = options.scope;
+  if (scope !== undefined && typeof scope !== 'function') {
+    fail(
+      where,
+      `scope must be a function of the request that returns the tenant or user id, such as scope: (c) => c.get('accountId'); got ${typeof scope}.`,
+    );
+  }
+  const mismatchStatus = options.mismatchStatus ?? base?.mismatchStatus ?? 422;
+  if (!Number.isInteger(mismatchStatus) || mismatchStatus < 400 || mismatchStatus > 499) {
+    fail(where, `mismatchStatus must be a 4xx status, got ${mismatchStatus}.`);
+  }
+  const shouldStore = options.shouldStore ?? base?.shouldStore ?? isFinalStatus;
+  if (typeof shouldStore !== 'function') {
+    fail(where, 'shouldStore must be a function of the status, such as (status) => status < 500.');
+  }
+  const maxRequestBytes = options.maxRequestBytes ?? base?.maxRequestBytes ?? 1024 * 1024;
+  if (!Number.isInteger(maxRequestBytes) || maxRequestBytes < 0) {
+    fail(
+      where,
+      `maxRequestBytes must be a whole number of bytes, zero or more, got ${String(maxRequestBytes)}.`,
+    );
+  }
+  const skip = options.skip;
+  if (skip !== undefined && typeof skip !== 'function')
+    fail(where, 'skip must be a function of the request returning a boolean.');
+  const replayHeaders = options.replayHeaders;
+  if (
+    replayHeaders !== undefined &&
+    (!Array.isArray(replayHeaders) || !replayHeaders.every((h) => typeof h === 'string'))
+  ) {
+    fail(
+      where,
+      `replayHeaders must be a list of header names, such as ['content-type', 'location'].`,
+    );
+  }
+  const documentationUrl = options.documentationUrl;
+  if (documentationUrl !== undefined && !/^https?:\/\/\S+$/.test(documentationUrl)) {
+    fail(
+      where,
+      `documentationUrl must be an http(s) URL, got ${JSON.stringify(documentationUrl)}.`,
+    );
+  }
+  const keySource = options.key;
+  return {
+    scope: scope ?? base?.scope,
+    key: has('key') || !base ? keyReader(where, keySource) : base.key,
+    keyInBody: has('key')
+      ? typeof keySource === 'object' && keySource !== null && !Array.isArray(keySource)
+      : (base?.keyInBody ?? false),
+    keyHeader: has('key')
+      ? typeof keySource === 'string'
+        ? keySource.toLowerCase()
+        : undefined
+      : base
+        ? base.keyHeader
+        : 'idempotency-key',
+    required: options.required ?? base?.required ?? true,
+    keyFormat: has('keyFormat') ? formatCheck(where, options.keyFormat) : base?.keyFormat,
+    fingerprint:
+      has('fingerprint') || !base ? fingerprinter(where, options.fingerprint) : base.fingerprint,
+    methods: has('methods') || !base ? methodSet(where, options.methods) : base.methods,
+    skip: skip ?? base?.skip,
+    ttlMs: has('ttlMs') ? perRequest(where, 'ttlMs', options.ttlMs) : base?.ttlMs,
+    leaseMs: has('leaseMs') ? perRequest(where, 'leaseMs', options.leaseMs) : base?.leaseMs,
+    mismatchStatus,
+    shouldStore,
+    maxRequestBytes,
+    replayHeaders: replayHeaders
+      ? new Set(replayHeaders.map((h) => h.toLowerCase()))
+      : base?.replayHeaders,
+    replaySetCookie: options.replaySetCookie ?? base?.replaySetCookie ?? false,
+    problemTypeBase: options.problemTypeBase ?? base?.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE,
+    documentationUrl: documentationUrl ?? base?.documentationUrl,
+  };
+}

@@ -1,0 +1,47 @@
+import type { RouteOptions } from './route.js';
+
+/** The providers idem has presets for. */
+export type WebhookProvider = 'stripe' | 'github' | 'shopify' | 'standardWebhooks';
+
+/**
+ * Route options for inbound webhooks, which providers deliver at least once:
+ * the delivery's own id is the key, each provider has a scope of its own,
+ * and the fingerprint is what stays the same between deliveries of one
+ * event, so a redelivery replays the stored answer while a different event
+ * sent with a reused id is refused (422). Signatures and timestamps travel in
+ * headers, which fingerprints leave out.
+ *
+ * | preset | key | fingerprint |
+ * | --- | --- | --- |
+ * | `stripe` | the event's `id` in the body | the body, without `pending_webhooks` (it counts down between deliveries) |
+ * | `github` | `X-GitHub-Delivery` | the body |
+ * | `shopify` | `X-Shopify-Webhook-Id` | the body |
+ * | `standardWebhooks` | `webhook-id` (Standard Webhooks), or `svix-id` (Svix) | the body |
+ *
+ * Verify the provider's signature before idem runs, so forged deliveries
+ * store nothing, and pass `scope` yourself when one endpoint takes the
+ * deliveries of several accounts whose ids could meet.
+ */
+export const webhooks: Readonly<Record<WebhookProvider, RouteOptions<unknown>>> = Object.freeze({
+  stripe: Object.freeze({
+    key: { body: '/id' },
+    scope: () => 'webhooks:stripe',
+    fingerprint: { omit: ['/pending_webhooks'] },
+    methods: ['POST'],
+  }),
+  github: Object.freeze({
+    key: 'x-github-delivery',
+    scope: () => 'webhooks:github',
+    methods: ['POST'],
+  }),
+  shopify: Object.freeze({
+    key: 'x-shopify-webhook-id',
+    scope: () => 'webhooks:shopify',
+    methods: ['POST'],
+  }),
+  standardWebhooks: Object.freeze({
+    key: ['webhook-id', 'svix-id'],
+    scope: () => 'webhooks:standard',
+    methods: ['POST'],
+  }),
+});
