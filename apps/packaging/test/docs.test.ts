@@ -65,6 +65,9 @@ describe('docs that compile', () => {
     for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
       const w = diagnostic.file && byPath.get(diagnostic.file.fileName);
       const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
+      // The packages' own sources are typechecked by tsc -b, under their own
+      // settings; here only the blocks are on trial.
+      if (diagnostic.file && !w) continue;
       if (!w || diagnostic.start === undefined) {
         problems.push(`(global) TS${diagnostic.code}: ${message}`);
         continue;

@@ -44,14 +44,28 @@ export class IdempotencyError extends Error {
  * }
  * ```
  */
-export function isIdempotencyError<C extends IdempotencyErrorCode>(
+export function isIdempotencyError<C extends IdempotencyErrorCode = IdempotencyErrorCode>(
   error: unknown,
   code?: C,
-): error is IdempotencyError & { readonly code: C } {
+): error is IdempotencyErrorOf<C> {
   if (typeof error !== 'object' || error === null) return false;
   const e = error as { readonly [BRAND]?: unknown; readonly code?: unknown };
   return e[BRAND] === true && (code === undefined ? typeof e.code === 'string' : e.code === code);
 }
+
+/** The error class of each code, so `isIdempotencyError(e, 'REQUEST_IN_FLIGHT')` narrows to its fields. */
+export interface IdempotencyErrorsByCode {
+  FINGERPRINT_MISMATCH: FingerprintMismatchError;
+  REQUEST_IN_FLIGHT: RequestInFlightError;
+  STORE_UNAVAILABLE: StoreUnavailableError;
+  RESPONSE_TOO_LARGE: ResponseTooLargeError;
+  RESULT_NOT_STORED: ResultNotStoredError;
+  ROLLED_BACK: RolledBackError;
+  CONFIGURATION: ConfigurationError;
+}
+
+/** The error of a code (or any idem error, for the union of codes). */
+export type IdempotencyErrorOf<C extends IdempotencyErrorCode> = IdempotencyErrorsByCode[C];
 
 /** The key was already used for a different request (method, path, query or body). */
 export class FingerprintMismatchError extends IdempotencyError {
@@ -67,13 +81,20 @@ export class FingerprintMismatchError extends IdempotencyError {
 export class RequestInFlightError extends IdempotencyError {
   /** Seconds after which a retry is sensible. */
   readonly retryAfterSeconds: number;
+  /**
+   * When the first execution's lease runs out unless its owner renews it
+   * (epoch ms, the store's clock): a consumer whose broker can delay a
+   * redelivery may wait until then for a crashed owner.
+   */
+  readonly leaseExpiresAt: number | undefined;
 
-  constructor(retryAfterSeconds: number) {
+  constructor(retryAfterSeconds: number, leaseExpiresAt?: number) {
     super(
       'REQUEST_IN_FLIGHT',
       `A request with this idempotency key is still being processed. Retry after ${retryAfterSeconds} s to receive its result.`,
     );
     this.retryAfterSeconds = retryAfterSeconds;
+    this.leaseExpiresAt = leaseExpiresAt;
   }
 }
 

@@ -11,8 +11,9 @@ export interface HookEvent {
   /** The store key: a SHA-256 of scope and idempotency key, never the raw key. */
   readonly storeKey: string;
   /**
-   * A SHA-256 of the scope alone (base64url, 22 characters): groups events by
-   * tenant without naming it. The same scope always gives the same value.
+   * The SHA-256 of the scope's UTF-8 bytes, base64url, first 22 characters:
+   * groups events by tenant without naming it. To find a tenant's, compute
+   * the same (`echo -n tenant-42 | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | cut -c1-22`).
    */
   readonly scopeHash: string;
   /** The HTTP method, for requests through an adapter. */
@@ -117,6 +118,7 @@ export interface IdempotencyHooks {
   released?(
     event: HookEvent & {
       readonly reason: 'failed' | 'not_kept';
+      readonly claimMs: number;
       /** How long the operation took, in milliseconds. */
       readonly durationMs: number;
       readonly renewals: number;
@@ -131,6 +133,8 @@ export interface IdempotencyHooks {
       readonly operation: StoreOperation;
       readonly durationMs: number;
       readonly ok: boolean;
+      /** What the store threw, or the time-out, when `ok` is false. */
+      readonly error?: unknown;
     },
   ): void;
   /**
@@ -146,7 +150,9 @@ export interface IdempotencyHooks {
    * A result could not be stored before the lease ran out, after `attempts`
    * tries: a retry may run the operation again.
    */
-  completionFailed?(event: HookEvent & { readonly attempts: number }): void;
+  completionFailed?(
+    event: HookEvent & { readonly attempts: number; readonly claimMs: number },
+  ): void;
 }
 
 /** Call a hook, swallowing what it throws. */

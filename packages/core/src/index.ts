@@ -34,6 +34,8 @@ export {
   FingerprintMismatchError,
   IdempotencyError,
   type IdempotencyErrorCode,
+  type IdempotencyErrorOf,
+  type IdempotencyErrorsByCode,
   isIdempotencyError,
   RequestInFlightError,
   ResponseTooLargeError,

@@ -1,4 +1,4 @@
-import { randomToken, sha256Hasher } from '../bytes.js';
+import { randomToken, sha256Hasher, utf8 } from '../bytes.js';
 import {
   ConfigurationError,
   FingerprintMismatchError,
@@ -92,7 +92,7 @@ export function createEngine(options: IdempotencyOptions): Engine {
   async function eventOf(input: BeginInput, storeKey: string): Promise<HookEvent> {
     const id = ++requests;
     if (!observed) return { id, storeKey, scopeHash: '' };
-    const scopeHash = (await sha256Hasher().update(input.scope).base64url()).slice(0, 22);
+    const scopeHash = (await sha256Hasher().update(utf8(input.scope)).base64url()).slice(0, 22);
     const { request } = input;
     if (!request) return { id, storeKey, scopeHash };
     return {
@@ -215,7 +215,7 @@ export function createEngine(options: IdempotencyOptions): Engine {
       if (opts.concurrent === 'reject' || Date.now() + delay > deadline) {
         if (hooks.conflict) emit(hooks, 'conflict', { ...event, claimMs });
         finished('conflict');
-        throw new RequestInFlightError(opts.retryAfterSeconds);
+        throw new RequestInFlightError(opts.retryAfterSeconds, record.leaseExpiresAt);
       }
       await sleep(delay);
     }

@@ -95,6 +95,13 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
     return true;
   };
 
+  // Reported once per lease, whether a renewal or the completion found it lost.
+  const lostLease = () => {
+    if (lease.lost) return;
+    lease.lost = true;
+    emit(hooks, 'leaseLost', event);
+  };
+
   const done = (outcome: FinishedOutcome, status?: number) =>
     emit(hooks, 'finished', {
       ...event,
@@ -104,8 +111,13 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
     });
 
   /** One completion, falling back to the "ran, not stored" marker when the store finds it too large. */
-  async function attempt(response: StoredResponse): Promise<Attempt> {
+  function attempt(response: StoredResponse): Promise<Attempt> {
     attempts++;
+    return completeOrMark(response);
+  }
+
+  /** The store call of an attempt; storing the marker instead is part of the same attempt. */
+  async function completeOrMark(response: StoredResponse): Promise<Attempt> {
     try {
       const result = await store.complete(storeKey, token, response, claim.ttlMs);
       return { result, kept: !isNotStoredMarker(response) };
@@ -113,7 +125,7 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
       if (!isIdempotencyError(error, 'RESPONSE_TOO_LARGE') || isNotStoredMarker(response)) {
         throw error;
       }
-      return attempt(notStoredMarker(response.status, response.body.byteLength));
+      return completeOrMark(notStoredMarker(response.status, response.body.byteLength));
     }
   }
 
@@ -135,7 +147,7 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
 
   function settled({ result, kept }: Attempt, status: number, completeStartedAt: number): void {
     // Stale: our lease ran out and someone else holds the key; their record stands.
-    if (result === 'stale') emit(hooks, 'leaseLost', event);
+    if (result === 'stale') lostLease();
     stored(result === 'ok' && kept, status, completeStartedAt);
   }
 
@@ -156,9 +168,15 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
    */
   async function giveBack(reason: ReleaseReason): Promise<void> {
     const answered = (result: OwnerResult | undefined) => {
-      if (result === 'stale') emit(hooks, 'leaseLost', event);
+      if (result === 'stale') lostLease();
       else if (result === 'ok' && hooks.released) {
-        emit(hooks, 'released', { ...event, reason, durationMs, renewals: lease.renewals });
+        emit(hooks, 'released', {
+          ...event,
+          reason,
+          claimMs: claim.claimMs,
+          durationMs,
+          renewals: lease.renewals,
+        });
       }
     };
     try {
@@ -198,7 +216,7 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
         }
       }
     }
-    emit(hooks, 'completionFailed', { ...event, attempts });
+    emit(hooks, 'completionFailed', { ...event, attempts, claimMs: claim.claimMs });
     done('executed_not_stored', response.status);
   }
 
@@ -206,7 +224,7 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
   async function awaitCommit(first: Promise<Attempt>): Promise<void> {
     try {
       const { result } = await first;
-      if (result === 'stale') emit(hooks, 'leaseLost', event);
+      if (result === 'stale') lostLease();
     } catch (error) {
       // Rolled back after all: nothing took effect, so free the key for the retry.
       if (isIdempotencyError(error, 'ROLLED_BACK')) await giveBack('failed');

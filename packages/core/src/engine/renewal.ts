@@ -16,6 +16,8 @@ export interface Lease {
   readonly renewEvery: number;
   /** Renewals that succeeded so far. */
   renewals: number;
+  /** Set once `leaseLost` was reported for it, so it is reported once. */
+  lost: boolean;
   renewing: boolean;
 }
 
@@ -68,7 +70,10 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
       if (result === 'stale') {
         // Once the operation finished, a renewal that crossed its completion
         // is stale for a good reason: only a live operation lost its lease.
-        if (running.delete(lease)) emit(hooks, 'leaseLost', event);
+        if (running.delete(lease)) {
+          lease.lost = true;
+          emit(hooks, 'leaseLost', event);
+        }
         return;
       }
       lease.renewedAt = sentAt;
@@ -92,6 +97,7 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
         leaseMs,
         renewEvery: every(leaseMs),
         renewals: 0,
+        lost: false,
         renewing: false,
       };
       running.add(lease);

@@ -200,13 +200,16 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
       // and rolled back (a transactional store's commit did not take).
       const answer =
         isIdempotencyError(error, 'RESPONSE_TOO_LARGE') || isIdempotencyError(error, 'ROLLED_BACK');
-      if (timed)
+      if (timed) {
+        const durationMs = Date.now() - startedAt;
         emit(hooks, 'storeCall', {
           ...event,
           operation,
-          durationMs: Date.now() - startedAt,
+          durationMs,
           ok: answer,
+          ...(answer ? {} : { error }),
         });
+      }
       if (!answer) report(event, operation, error);
       throw error;
     }

@@ -7,17 +7,16 @@ import {
   type IdempotencyOptions,
   refuseUnknownOptions,
 } from '../engine/options.js';
-import { ConfigurationError, type IdempotencyError, isIdempotencyError } from '../errors.js';
+import {
+  ConfigurationError,
+  type IdempotencyError,
+  isIdempotencyError,
+  type RequestInFlightError,
+} from '../errors.js';
 import type { StoredResponse } from '../store.js';
 import { storableHeaders } from './headers.js';
 import { type ProblemKind, problemResponse } from './problem.js';
-import {
-  type PerRequest,
-  type ResolvedRoute,
-  ROUTE_OPTIONS,
-  type RouteOptions,
-  resolveRoute,
-} from './route.js';
+import { type ResolvedRoute, ROUTE_OPTIONS, type RouteOptions, resolveRoute } from './route.js';
 
 /** A response as adapters hand it to idem and receive it back: status, header lines, body bytes. */
 export type HttpResponse = StoredResponse;
@@ -225,14 +224,14 @@ export function createHttpIdempotency<Ctx>(
         problem(
           'key-missing',
           400,
-          'This request needs an idempotency key: send a unique value (for example a UUID) in the Idempotency-Key header and reuse it on every retry of the same request.',
+          `This request needs an idempotency key in ${route.keyPlace}: send a unique value (for example a UUID) and reuse it on every retry of the same request.`,
           describedBy,
         ),
       keyInvalid: (reason: string) =>
         problem(
           'key-invalid',
           400,
-          `Invalid idempotency key: ${reason}. Send one header line holding 1 to 255 printable ASCII characters, bare (abc) or quoted ("abc").`,
+          `Invalid idempotency key in ${route.keyPlace}: ${reason}. Send 1 to 255 printable ASCII characters${route.keyHeader ? ', one header line, bare (abc) or quoted ("abc")' : ''}.`,
           describedBy,
         ),
       tooLarge: () =>
@@ -252,7 +251,7 @@ export function createHttpIdempotency<Ctx>(
             );
           case 'REQUEST_IN_FLIGHT':
             return problem('request-in-flight', 409, error.message, [
-              ['retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds)],
+              ['retry-after', String((error as RequestInFlightError).retryAfterSeconds)],
             ]);
           case 'RESULT_NOT_STORED':
             return problem('response-not-stored', 410, error.message);

@@ -304,3 +304,27 @@ describe('webhook presets', () => {
     expect(runs()).toBe(1);
   });
 });
+
+describe('problems name where the route takes its key from', () => {
+  it.each([
+    [{}, /in the Idempotency-Key header/],
+    [{ key: 'x-github-delivery' }, /in the x-github-delivery header/],
+    [{ key: ['webhook-id', 'svix-id'] }, /in the webhook-id or svix-id header/],
+    [{ key: { body: '/id' } }, /in the body at \/id/],
+  ] as Array<[RouteOptions<Ctx>, RegExp]>)('%j', async (route, place) => {
+    const { send } = setup({}, route);
+    const reply = await send({ body: '{}' });
+    expect(problemType(reply)).toBe('urn:idem:problem:key-missing');
+    const detail =
+      reply.action === 'respond' &&
+      JSON.parse(new TextDecoder().decode(reply.response.body)).detail;
+    expect(detail).toMatch(place);
+  });
+
+  it('webhook presets keep results as long as their providers redeliver', () => {
+    expect(webhooks.stripe.ttlMs).toBe(4 * 86_400_000);
+    expect(webhooks.github.ttlMs).toBe(4 * 86_400_000);
+    expect(webhooks.shopify.ttlMs).toBe(3 * 86_400_000);
+    expect(webhooks.standardWebhooks.ttlMs).toBe(2 * 86_400_000);
+  });
+});

@@ -183,6 +183,8 @@ export interface ResolvedRoute<Ctx> {
   readonly keyInBody: boolean;
   /** The header the key is read from (lower-case), when it comes from a header. */
   readonly keyHeader: string | undefined;
+  /** Where the key comes from, for problem details: `the Idempotency-Key header`. */
+  readonly keyPlace: string;
   readonly required: boolean;
   readonly keyFormat: ((key: string) => string | undefined) | undefined;
   readonly fingerprint: (
@@ -313,6 +315,22 @@ function keyReader<Ctx>(
     where,
     `key must be a header name ('x-github-delivery'), { body: '/id' } or a function of the request, got ${JSON.stringify(source)}.`,
   );
+}
+
+/** Where a key source looks, in words. */
+function keyPlace<Ctx>(source: KeySource<Ctx> | undefined): string {
+  const names =
+    source === undefined
+      ? ['Idempotency-Key']
+      : typeof source === 'string'
+        ? [source]
+        : Array.isArray(source)
+          ? source
+          : undefined;
+  if (names) return `the ${names.join(' or ')} header`;
+  if (typeof source === 'object' && source !== null && 'body' in source)
+    return `the body at ${source.body}`;
+  return 'the request';
 }
 
 function formatCheck(
@@ -477,6 +495,7 @@ export function resolveRoute<Ctx>(
     keyInBody: has('key')
       ? typeof keySource === 'object' && keySource !== null && !Array.isArray(keySource)
       : (base?.keyInBody ?? false),
+    keyPlace: has('key') || !base ? keyPlace(keySource) : base.keyPlace,
     keyHeader: has('key')
       ? typeof keySource === 'string'
         ? keySource.toLowerCase()

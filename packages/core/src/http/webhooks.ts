@@ -11,36 +11,42 @@ export type WebhookProvider = 'stripe' | 'github' | 'shopify' | 'standardWebhook
  * sent with a reused id is refused (422). Signatures and timestamps travel in
  * headers, which fingerprints leave out.
  *
- * | preset | key | fingerprint |
- * | --- | --- | --- |
- * | `stripe` | the event's `id` in the body | the body, without `pending_webhooks` (it counts down between deliveries) |
- * | `github` | `X-GitHub-Delivery` | the body |
- * | `shopify` | `X-Shopify-Webhook-Id` | the body |
- * | `standardWebhooks` | `webhook-id` (Standard Webhooks), or `svix-id` (Svix) | the body |
+ * | preset | key | fingerprint | kept for |
+ * | --- | --- | --- | --- |
+ * | `stripe` | the event's `id` in the body | the body, without `pending_webhooks` (it counts down between deliveries) | 4 days (Stripe retries for 3) |
+ * | `github` | `X-GitHub-Delivery` | the body | 4 days (redeliveries are offered for 3) |
+ * | `shopify` | `X-Shopify-Webhook-Id` | the body | 3 days (Shopify retries for 2) |
+ * | `standardWebhooks` | `webhook-id` (Standard Webhooks), or `svix-id` (Svix) | the body | 2 days (Svix retries for about 28 hours) |
  *
  * Verify the provider's signature before idem runs, so forged deliveries
  * store nothing, and pass `scope` yourself when one endpoint takes the
  * deliveries of several accounts whose ids could meet.
  */
+const DAY = 86_400_000;
+
 export const webhooks: Readonly<Record<WebhookProvider, RouteOptions<unknown>>> = Object.freeze({
   stripe: Object.freeze({
     key: { body: '/id' },
+    ttlMs: 4 * DAY,
     scope: () => 'webhooks:stripe',
     fingerprint: { omit: ['/pending_webhooks'] },
     methods: ['POST'],
   }),
   github: Object.freeze({
     key: 'x-github-delivery',
+    ttlMs: 4 * DAY,
     scope: () => 'webhooks:github',
     methods: ['POST'],
   }),
   shopify: Object.freeze({
     key: 'x-shopify-webhook-id',
+    ttlMs: 3 * DAY,
     scope: () => 'webhooks:shopify',
     methods: ['POST'],
   }),
   standardWebhooks: Object.freeze({
     key: ['webhook-id', 'svix-id'],
+    ttlMs: 2 * DAY,
     scope: () => 'webhooks:standard',
     methods: ['POST'],
   }),
