@@ -131,3 +131,15 @@ export {
   type PayServer,
   type StartPayServer,
 } from './hung.js';
+export {
+  type Accepted,
+  type Answer,
+  type DescribeWebhooksOptions,
+  describeWebhooks,
+  type Header,
+  type StartWebhookServer,
+  type Verdict,
+  type WebhookApp,
+  type WebhookRoute,
+  type WebhookServer,
+} from './webhooks.js';
