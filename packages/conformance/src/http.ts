@@ -40,6 +40,7 @@ import { concurrencyChecks, fingerprintChecks, isolationChecks } from './http/ch
 import { keyChecks, methodChecks } from './http/checks/keys.js';
 import { problemChecks } from './http/checks/problems.js';
 import { replayChecks } from './http/checks/replay.js';
+import { routeChecks } from './http/checks/routes.js';
 import { type CheckSpec, createHarness } from './http/harness.js';
 import type { HttpCheck, HttpSuiteOptions } from './http/options.js';
 import { assertKnownChecks, skipReason } from './skip.js';
@@ -68,6 +69,7 @@ const ALL: readonly CheckSpec[] = [
   ...fingerprintChecks,
   ...isolationChecks,
   ...problemChecks,
+  ...routeChecks,
 ];
 
 /**

@@ -10,6 +10,12 @@ export { bindTransaction, type ExecutionContext } from './engine/context.js';
 export type { BeginInput, Decision, Engine, Replay } from './engine/engine.js';
 export type { Execution, ReleaseReason } from './engine/execution.js';
 export { isNotStoredMarker } from './engine/not-stored.js';
+export type {
+  InspectedRecord,
+  Operators,
+  RecordAddress,
+  ReleaseOptions,
+} from './engine/operators.js';
 export {
   type IdempotencyLogger,
   type IdempotencyOptions,

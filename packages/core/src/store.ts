@@ -158,6 +158,13 @@ export interface Store {
   read(storeKey: string): Promise<StoredRecord | undefined>;
 
   /**
+   * Delete the record of `storeKey`, whatever its state and owner. Optional:
+   * only operators call it (`idem.release()`), never the engine. A store
+   * without it cannot free a key before its lease or TTL runs out.
+   */
+  remove?(storeKey: string): Promise<void>;
+
+  /**
    * The largest response body, in bytes, this store can keep. Larger results
    * are recorded as "ran, not stored" by the engine (docs/SEMANTICS.md,
    * Responses too large to store) instead of being sent to `complete`.

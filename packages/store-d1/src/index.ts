@@ -252,6 +252,10 @@ WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
       return changed(statement(RELEASE).bind(key, token, now()));
     },
 
+    async remove(key: string): Promise<void> {
+      await send(() => database.prepare(`DELETE FROM ${t} WHERE key = ?1`).bind(key).run());
+    },
+
     async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
       return changed(statement(RENEW).bind(key, token, leaseMs, now()));
     },

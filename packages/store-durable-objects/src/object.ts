@@ -49,7 +49,7 @@ function stateOf(row: Row | undefined): RecordState {
   if (row === undefined) return ABSENT;
   if (row.state === 'in_progress') {
     return {
-      kind: 'in_progress',
+      state: 'in_progress',
       fingerprint: row.fingerprint,
       token: row.token!,
       leaseExpiresAt: row.deadline,
@@ -60,7 +60,7 @@ function stateOf(row: Row | undefined): RecordState {
     headers: JSON.parse(row.headers!),
     body: new Uint8Array(row.body ?? new ArrayBuffer(0)),
   };
-  return { kind: 'completed', fingerprint: row.fingerprint, expiresAt: row.deadline, response };
+  return { state: 'completed', fingerprint: row.fingerprint, expiresAt: row.deadline, response };
 }
 
 /**
@@ -112,23 +112,27 @@ export function idempotencyObjectOn(
         .toArray()[0] as Row | undefined;
       const before = stateOf(row);
       if (operation.type === 'read') return toRecord(observe(before, at)) ?? null;
-      const { state, result } = transition(before, { ...operation, now: at } as LifecycleEvent);
-      if (state === before) return result;
-      if (state.kind === 'absent') {
+      if (operation.type === 'remove') {
+        sql.exec('DELETE FROM idem_records WHERE key = ?', key);
+        return null;
+      }
+      const { next, result } = transition(before, { ...operation, now: at } as LifecycleEvent);
+      if (next === before) return result;
+      if (next.state === 'absent') {
         sql.exec('DELETE FROM idem_records WHERE key = ?', key);
       } else {
-        const deadline = state.kind === 'in_progress' ? state.leaseExpiresAt : state.expiresAt;
+        const deadline = next.state === 'in_progress' ? next.leaseExpiresAt : next.expiresAt;
         const purgeAt =
           operation.now === undefined ? deadline : objectNow + (deadline - at) + SKEW_GRACE_MS;
-        const completed = state.kind === 'completed' ? state.response : undefined;
+        const completed = next.state === 'completed' ? next.response : undefined;
         sql.exec(
           `INSERT OR REPLACE INTO idem_records
 (key, state, fingerprint, token, deadline, status, headers, body, purge_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           key,
-          state.kind,
-          state.fingerprint,
-          state.kind === 'in_progress' ? state.token : null,
+          next.state,
+          next.fingerprint,
+          next.state === 'in_progress' ? next.token : null,
           deadline,
           completed?.status ?? null,
           completed ? JSON.stringify(completed.headers) : null,

@@ -36,7 +36,9 @@ export type Operation =
       readonly leaseMs: number;
       readonly now?: number;
     }
-  | { readonly type: 'read'; readonly key: string; readonly now?: number };
+  | { readonly type: 'read'; readonly key: string; readonly now?: number }
+  /** Delete the record, whatever its state (for operators). */
+  | { readonly type: 'remove'; readonly key: string; readonly now?: number };
 
 /** What the object answers: a claim's result, an owner result, or the live record (`null`: none). */
 export type Reply = ClaimResult | OwnerResult | StoredRecord | null;

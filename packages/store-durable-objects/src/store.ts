@@ -157,6 +157,10 @@ export function durableObjectStore(options: DurableObjectStoreOptions): DurableO
       return owner({ type: 'renew', key, token, leaseMs });
     },
 
+    async remove(key: string): Promise<void> {
+      await perform({ type: 'remove', key });
+    },
+
     async read(key: string): Promise<StoredRecord | undefined> {
       const reply = (await perform({ type: 'read', key })) as StoredRecord | null;
       return reply ? recordOf(reply) : undefined;

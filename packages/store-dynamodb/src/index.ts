@@ -322,6 +322,14 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): DynamoDbStore {
       );
     },
 
+    async remove(key: string): Promise<void> {
+      try {
+        await client.send(new DeleteItemCommand({ TableName: tableName, Key: itemKey(key) }));
+      } catch (error) {
+        throw explain(error);
+      }
+    },
+
     renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
       const update = 'SET #leaseExpiresAt = :leaseExpiresAt, #ttl = :ttl';
       return owned((at) =>

@@ -153,6 +153,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     async release(key: string, token: string): Promise<OwnerResult> {
       return apply(key, { type: 'release', now: now(), token });
     },
+    async remove(key: string): Promise<void> {
+      records.delete(key);
+    },
     async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
       return apply(key, { type: 'renew', now: now(), token, leaseMs });
     },

@@ -179,6 +179,10 @@ status = ${status}, headers = ${headers}, body = ${body} WHERE ${owned(key, toke
       return changed(`DELETE FROM ${n.sql} WHERE ${owned(key, token)}`);
     },
 
+    async remove(key: string): Promise<void> {
+      await query(pool, `DELETE FROM ${n.sql} WHERE \`key\` = ${text(key)}`);
+    },
+
     async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
       if (!fits(token)) return 'stale';
       return changed(

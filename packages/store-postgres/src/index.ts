@@ -205,6 +205,11 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
       return owner(await query(RELEASE, [key, token]));
     },
 
+    async remove(key: string): Promise<void> {
+      // An open transaction of the owner stays open: its completion then finds the record gone (stale).
+      await query(`DELETE FROM ${t} WHERE key = $1`, [key]);
+    },
+
     async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
       if (foreign(token)) return 'stale';
       return owner(await query(RENEW, [key, token, leaseMs]));

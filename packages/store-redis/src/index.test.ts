@@ -1,19 +1,111 @@
-import type { Redis } from 'ioredis';
+import { isIdempotencyError } from '@idem/core';
+import fc from 'fast-check';
+import { Cluster, Redis } from 'ioredis';
+import { createClient, createCluster, createSentinel } from 'redis';
 import { describe, expect, it } from 'vitest';
-import { redisStore } from './index.js';
+import { type RedisClient, redisStore } from './index.js';
 
-describe('redisStore options', () => {
-  it('names the fix when the client is missing or not an ioredis client', () => {
+// Clients that never connect: construction sends no command.
+const ioredis = new Redis({ lazyConnect: true });
+const ioredisCluster = new Cluster([{ host: '127.0.0.1', port: 7101 }], { lazyConnect: true });
+const nodeRedis = createClient();
+const nodeRedisCluster = createCluster({ rootNodes: [{ url: 'redis://127.0.0.1:7101' }] });
+
+/** The ConfigurationError `build` throws (never a TypeError), by its code. */
+function configurationError(build: () => unknown): Error {
+  let thrown: unknown;
+  try {
+    build();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(isIdempotencyError(thrown, 'CONFIGURATION'), String(thrown)).toBe(true);
+  return thrown as Error;
+}
+
+describe('redisStore options: each mistake is a ConfigurationError that names the fix', () => {
+  it('no options, or not an object', () => {
     // @ts-expect-error: no options at all
-    expect(() => redisStore()).toThrow(/pass an ioredis client as \{ client \}/);
-    // @ts-expect-error: not a client
-    expect(() => redisStore({ client: {} })).toThrow(/pass an ioredis client as \{ client \}/);
+    expect(configurationError(() => redisStore()).message).toMatch(/pass an options object/);
+    // @ts-expect-error: a URL is not options
+    expect(configurationError(() => redisStore('redis://x')).message).toMatch(/client, prefix/);
   });
 
-  it('refuses a prefix that is not a string and a negative maxResponseBytes', () => {
-    const client = { callBuffer: () => {} } as unknown as Redis;
+  it('a missing client, or something else than an ioredis or node-redis client', () => {
+    for (const client of [undefined, null, {}, 'redis://127.0.0.1:6379', { query() {} }]) {
+      const error = configurationError(() => redisStore({ client: client as RedisClient }));
+      expect(error.message).toMatch(
+        /must be an ioredis client .* or a connected node-redis client/,
+      );
+    }
+  });
+
+  it('unknown option names (a typo from JavaScript would leave the default in force)', () => {
+    const options = { client: ioredis, prefx: 'app:' } as never;
+    const error = configurationError(() => redisStore(options));
+    expect(error.message).toMatch(
+      /unknown option "prefx"; the options are client, prefix, maxResponseBytes/,
+    );
+  });
+
+  it('a prefix that is not a string', () => {
     // @ts-expect-error: prefix must be a string
-    expect(() => redisStore({ client, prefix: 1 })).toThrow(/prefix must be a string/);
-    expect(() => redisStore({ client, maxResponseBytes: -1 })).toThrow(/maxResponseBytes/);
+    const error = configurationError(() => redisStore({ client: ioredis, prefix: 1 }));
+    expect(error.message).toMatch(/prefix must be a string/);
+  });
+
+  it('a maxResponseBytes that is not a number of bytes', () => {
+    for (const maxResponseBytes of [-1, Number.NaN, '1024', {}]) {
+      const options = { client: ioredis, maxResponseBytes } as never;
+      expect(configurationError(() => redisStore(options)).message).toMatch(/maxResponseBytes/);
+    }
+  });
+
+  it('a {…} hash tag in the prefix on a Cluster client, ioredis or node-redis', () => {
+    for (const client of [ioredisCluster, nodeRedisCluster]) {
+      const error = configurationError(() => redisStore({ client, prefix: 'app:{idem}:' }));
+      expect(error.message).toMatch(
+        /hash tag \('\{idem\}'\).*one Redis Cluster slot.*prefix: 'app:idem:'/,
+      );
+      // An empty tag hashes the whole key: no slot of its own.
+      expect(redisStore({ client, prefix: 'app:{}:' })).toBeDefined();
+    }
+    // On a standalone Redis braces are only characters.
+    for (const client of [ioredis, nodeRedis]) {
+      expect(redisStore({ client, prefix: 'app:{idem}:' })).toBeDefined();
+    }
+  });
+
+  it('a node-redis Sentinel client (not supported yet), with the alternative', () => {
+    const sentinel = createSentinel({
+      name: 'mymaster',
+      sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }],
+    });
+    const error = configurationError(() => redisStore({ client: sentinel as never }));
+    expect(error.message).toMatch(
+      /Sentinel clients .* not supported yet; use ioredis with `sentinels`/,
+    );
+  });
+
+  it('any junk in any option: a ConfigurationError, never another kind of error', () => {
+    const junk = fc.oneof(fc.anything(), fc.constantFrom(ioredis, nodeRedis, ioredisCluster));
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom('client', 'prefix', 'maxResponseBytes', 'ttl'), junk),
+        (options) => {
+          try {
+            redisStore(options as never);
+          } catch (error) {
+            expect(isIdempotencyError(error, 'CONFIGURATION'), String(error)).toBe(true);
+          }
+        },
+      ),
+    );
+  });
+
+  it('takes every client kind it documents', () => {
+    for (const client of [ioredis, ioredisCluster, nodeRedis, nodeRedisCluster]) {
+      expect(redisStore({ client }).maxResponseBytes).toBe(Number.POSITIVE_INFINITY);
+    }
   });
 });

@@ -2,26 +2,37 @@ import { createHash } from 'node:crypto';
 import {
   type ClaimRequest,
   type ClaimResult,
+  ConfigurationError,
   type OwnerResult,
   ResponseTooLargeError,
+  refuseUnknownOptions,
   type Store,
   type StoredRecord,
   type StoredResponse,
 } from '@idem/core';
-import type { Cluster, Redis } from 'ioredis';
+import { type Commands, commandsFor, type RedisClient, type Script } from './clients.js';
+
+export type {
+  IoredisClient,
+  NodeRedisClient,
+  NodeRedisCluster,
+  NodeRedisCommandOptions,
+  RedisClient,
+} from './clients.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
   /**
-   * A connected (or lazily connecting) ioredis client: `new Redis(url)` or
-   * `new Cluster(nodes)`. The store never closes it. Recommended options, so a
-   * lost Redis answers 503 quickly instead of queueing requests:
-   * `{ maxRetriesPerRequest: 1, commandTimeout: 2_000 }` (see the README).
+   * A connected (or lazily connecting) client; the store never closes it.
+   * ioredis: `new Redis(url)` or `new Cluster(nodes)`, recommended options
+   * `{ maxRetriesPerRequest: 1, commandTimeout: 2_000 }`. node-redis (`redis`
+   * v5 or newer): `createClient()` or `createCluster()`, connected. See the
+   * README for what each does when a connection drops.
    */
-  readonly client: Redis | Cluster;
+  readonly client: RedisClient;
   /**
-   * Prepended to every store key; one Redis key per record. Keep it free of
-   * `{…}` hash tags on Redis Cluster, or every record lands in one slot.
+   * Prepended to every store key; one Redis key per record. On Redis Cluster
+   * it must not hold a `{…}` hash tag (every record would land in one slot).
    * @default 'idem:'
    */
   readonly prefix?: string;
@@ -34,180 +45,232 @@ export interface RedisStoreOptions {
 }
 
 /*
- * A record is one Redis string, so every operation touches one key (one hash
- * slot on Redis Cluster) and runs as one Lua script: one round trip, atomic,
- * never check-then-set. One string is also the smallest layout: a hash with a
- * field over 64 bytes (a body, the headers) stops being a compact listpack.
- * Layout (Lua's struct library; lengths are 4-byte big-endian):
- *   kind (1 in flight, 2 completed), deadline (double, epoch ms on the Redis
- *   clock: lease end while in flight, expiry once completed), owner token
- *   (empty once completed), fingerprint; once completed also status, headers
- *   (JSON) and body (raw bytes).
- * The key expires (PXAT) at the deadline, so Redis deletes dead records
- * itself; scripts also compare the deadline with TIME, so a record is dead at
- * its deadline even before Redis got round to deleting it.
+ * A record is one Redis string under one key, so every operation touches one
+ * hash slot. Its expiry is the key's own (PX, relative, so Redis's clock
+ * decides): a lease that ran out, or a completed record past its TTL, is a key
+ * Redis no longer returns. Hence a claim is one native command, SET NX GET,
+ * and so is a replay; read is GET. complete, release and renew must compare
+ * the owner token first: each is a short Lua script (one GET, one write).
+ *
+ * Layout (integers big-endian; deadlines are epoch ms on the writer's clock,
+ * reported to the engine but never used to decide liveness):
+ *   in flight: 0x01 | token length u16 | token | lease deadline u48 | fingerprint
+ *   completed: 0x02 | expiry u48 | status u16 | headers length u32 | headers (JSON) |
+ *              fingerprint | body (raw bytes, to the end)
+ * where a fingerprint is its length (u16) and its bytes. The first three
+ * fields of an in-flight record (its "owner prefix") identify the owner:
+ * scripts compare them byte for byte.
  */
-const PRELUDE = `
-local key = KEYS[1]
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local HEAD, TAIL = '>BdI4c0I4c0', '>I4I4c0I4c0'
-local function live()
-  local v = redis.call('GET', key)
-  if not v then return nil end
-  local kind, deadline, owner, fp, tail = struct.unpack(HEAD, v)
-  if deadline <= now then return nil end
-  return { kind = kind, deadline = deadline, owner = owner, fp = fp, v = v, tail = tail }
-end
-local function owned(token)
-  local r = live()
-  if r and r.kind == 1 and r.owner == token then return r end
-end
-local function save(value, deadline)
-  redis.call('SET', key, value, 'PXAT', string.format('%.0f', deadline))
-end
-local function inflight(token, fp, deadline)
-  save(struct.pack(HEAD, 1, deadline, #token, token, #fp, fp), deadline)
-end
-local function reply(r)
-  if r.kind == 1 then return { 1, r.fp, r.deadline } end
-  local status, headers, body = struct.unpack(TAIL, r.v, r.tail)
-  return { 2, r.fp, r.deadline, status, headers, body }
-end
-`;
+const IN_FLIGHT = 1;
+const COMPLETED = 2;
+
+const script = (lua: string): Script => ({
+  lua,
+  sha: createHash('sha1').update(lua).digest('hex'),
+});
 
 const SCRIPTS = {
-  // ARGV: fingerprint, token, leaseMs. Replies 0 when claimed, else the live record.
-  claim: `
-local r = live()
-if r then
-  -- The same fresh token means ioredis resent this very claim after a reconnect.
-  if r.kind == 1 and r.owner == ARGV[2] then return 0 end
-  return reply(r)
+  // complete and renew. ARGV: owner prefix, new record, ms to live, and
+  // optionally the record's tail: then ARGV[2] is its head, and the
+  // fingerprint between them is copied from the in-flight record.
+  replace: script(`local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
+  local new = ARGV[2]
+  if ARGV[4] then new = new .. string.sub(v, #ARGV[1] + 7) .. ARGV[4] end
+  redis.call('SET', KEYS[1], new, 'PX', ARGV[3])
+  return 1
 end
-inflight(ARGV[2], ARGV[1], now + tonumber(ARGV[3]))
-return 0`,
-  // ARGV: token, ttlMs, status, headers, body.
-  complete: `
-local r = owned(ARGV[1])
-if not r then return 0 end
-local expires = now + tonumber(ARGV[2])
-local h, b = ARGV[4], ARGV[5]
-save(struct.pack(HEAD .. TAIL, 2, expires, 0, '', #r.fp, r.fp, tonumber(ARGV[3]), #h, h, #b, b), expires)
-return 1`,
-  // ARGV: token.
-  release: `
-if not owned(ARGV[1]) then return 0 end
-redis.call('DEL', key)
-return 1`,
-  // ARGV: token, leaseMs.
-  renew: `
-local r = owned(ARGV[1])
-if not r then return 0 end
-inflight(r.owner, r.fp, now + tonumber(ARGV[2]))
-return 1`,
-  read: `
-local r = live()
-if r then return reply(r) end
-return false`,
-} as const;
+return 0`),
+  // ARGV: owner prefix.
+  release: script(`local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`),
+};
 
-type ScriptName = keyof typeof SCRIPTS;
-type Arg = string | Buffer | number;
-/** A record as the scripts reply it. */
-type RecordReply =
-  | [kind: 1, fingerprint: Buffer, leaseExpiresAt: number]
-  | [
-      kind: 2,
-      fingerprint: Buffer,
-      expiresAt: number,
-      status: number,
-      headers: Buffer,
-      body: Buffer,
-    ];
+/** Redis wants whole milliseconds, at least 1; rounding up never shortens a lease. */
+const wholeMs = (ms: number): number => Math.max(1, Math.ceil(ms));
 
-function decode(reply: RecordReply): StoredRecord {
-  const fingerprint = reply[1].toString();
-  if (reply[0] === 1) return { state: 'in_progress', fingerprint, leaseExpiresAt: reply[2] };
-  const [, , expiresAt, status, headers, body] = reply;
+const EMPTY = Buffer.alloc(0);
+
+/** Kind, token length and token: the bytes that identify an in-flight record's owner. */
+function ownerPrefix(token: string): Buffer {
+  const length = Buffer.byteLength(token);
+  const prefix = Buffer.allocUnsafe(3 + length);
+  prefix[0] = IN_FLIGHT;
+  prefix.writeUInt16BE(length, 1);
+  prefix.write(token, 3);
+  return prefix;
+}
+
+/** A fingerprint as records hold it: its length, then its bytes. */
+function fingerprintField(fingerprint: string): Buffer {
+  const length = Buffer.byteLength(fingerprint);
+  const field = Buffer.allocUnsafe(2 + length);
+  field.writeUInt16BE(length, 0);
+  field.write(fingerprint, 2);
+  return field;
+}
+
+const deadline = (ms: number): Buffer => {
+  const bytes = Buffer.allocUnsafe(6);
+  bytes.writeUIntBE(Date.now() + ms, 0, 6);
+  return bytes;
+};
+
+/** A completed record up to its fingerprint. */
+function completedHead(response: StoredResponse, ttlMs: number): Buffer {
+  const headers = JSON.stringify(response.headers);
+  const length = Buffer.byteLength(headers);
+  const head = Buffer.allocUnsafe(13 + length);
+  head[0] = COMPLETED;
+  head.writeUIntBE(Date.now() + ttlMs, 1, 6);
+  head.writeUInt16BE(response.status, 7);
+  head.writeUInt32BE(length, 9);
+  head.write(headers, 13);
+  return head;
+}
+
+function decode(value: Buffer): StoredRecord {
+  if (value[0] === IN_FLIGHT) {
+    const at = 3 + value.readUInt16BE(1);
+    const fpLength = value.readUInt16BE(at + 6);
+    return {
+      state: 'in_progress',
+      fingerprint: value.toString('utf8', at + 8, at + 8 + fpLength),
+      leaseExpiresAt: value.readUIntBE(at, 6),
+    };
+  }
+  if (value[0] !== COMPLETED) {
+    throw new ConfigurationError(
+      'redisStore: a key under the prefix holds a value idem did not write: give idem a prefix of its own.',
+    );
+  }
+  const headersEnd = 13 + value.readUInt32BE(9);
+  const fpEnd = headersEnd + 2 + value.readUInt16BE(headersEnd);
   // A Uint8Array of its own, not a Buffer view that pins the socket's read buffer.
-  const bytes = new Uint8Array(body.byteLength);
-  bytes.set(body);
+  const body = new Uint8Array(value.byteLength - fpEnd);
+  body.set(value.subarray(fpEnd));
   return {
     state: 'completed',
-    fingerprint,
-    expiresAt,
-    response: { status, headers: JSON.parse(headers.toString()), body: bytes },
+    fingerprint: value.toString('utf8', headersEnd + 2, fpEnd),
+    expiresAt: value.readUIntBE(1, 6),
+    response: {
+      status: value.readUInt16BE(7),
+      headers: JSON.parse(value.toString('utf8', 13, headersEnd)),
+      body,
+    },
   };
 }
 
 const owner = (reply: unknown): OwnerResult => (reply === 1 ? 'ok' : 'stale');
 
-// Redis wants whole milliseconds; rounding up never shortens a lease.
-const wholeMs = (ms: number): number => Math.ceil(ms);
+const OPTIONS = ['client', 'prefix', 'maxResponseBytes'];
 
-/**
- * A {@link Store} on Redis through ioredis: each operation is one Lua script,
- * sent by SHA (`EVALSHA`, falling back to `EVAL` when Redis lost its script
- * cache), so one round trip and atomic. Leases and expiry run on Redis's
- * clock and Redis deletes dead records itself. Works on standalone Redis and
- * Redis Cluster (each record is one key), Redis 6.2 or newer (PXAT).
- *
- * @example
- * ```ts
- * import Redis from 'ioredis';
- * const client = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: 1, commandTimeout: 2_000 });
- * const idem = createIdempotency({ store: redisStore({ client }) });
- * ```
- */
-export function redisStore(options: RedisStoreOptions): Store {
-  const client = options?.client;
-  if (!client || typeof (client as Redis).callBuffer !== 'function') {
-    throw new TypeError(
-      'redisStore: pass an ioredis client as { client }, e.g. redisStore({ client: new Redis(process.env.REDIS_URL) }).',
+/** Fingerprints of claims in flight one store remembers (a few MB at most). */
+const MAX_REMEMBERED = 10_000;
+
+function configured(options: RedisStoreOptions): {
+  commands: Commands;
+  prefix: string;
+  maxResponseBytes: number;
+} {
+  refuseUnknownOptions(options, OPTIONS, 'redisStore');
+  const commands = commandsFor(options.client);
+  if (!commands) {
+    throw new ConfigurationError(
+      'redisStore: { client } must be an ioredis client (new Redis(url), new Cluster(nodes)) or a connected node-redis client (await createClient({ url }).connect(), createCluster(...)).',
     );
   }
   const prefix = options.prefix ?? 'idem:';
   if (typeof prefix !== 'string') {
-    throw new TypeError(`redisStore: prefix must be a string, got ${typeof prefix}.`);
-  }
-  const maxResponseBytes = options.maxResponseBytes ?? Number.POSITIVE_INFINITY;
-  if (
-    typeof maxResponseBytes !== 'number' ||
-    Number.isNaN(maxResponseBytes) ||
-    maxResponseBytes < 0
-  ) {
-    throw new TypeError(
-      `redisStore: maxResponseBytes must be a number of bytes, zero or more, got ${String(maxResponseBytes)}.`,
+    throw new ConfigurationError(
+      `redisStore: prefix must be a string such as 'idem:', got ${typeof prefix}.`,
     );
   }
-  const scripts = Object.fromEntries(
-    Object.entries(SCRIPTS).map(([name, body]) => {
-      const lua = PRELUDE + body;
-      return [name, { lua, sha: createHash('sha1').update(lua).digest('hex') }];
-    }),
-  ) as Record<ScriptName, { lua: string; sha: string }>;
+  // Redis Cluster hashes only the part between the first '{' and the next '}' when it is not empty.
+  const open = prefix.indexOf('{');
+  const close = open < 0 ? -1 : prefix.indexOf('}', open + 1);
+  if (commands.cluster && close > open + 1) {
+    throw new ConfigurationError(
+      `redisStore: prefix '${prefix}' holds a hash tag ('${prefix.slice(open, close + 1)}'), which puts every record in one Redis Cluster slot, on one node; remove the braces, e.g. prefix: '${prefix.replace(/[{}]/g, '')}'.`,
+    );
+  }
+  const maxResponseBytes = options.maxResponseBytes ?? Number.POSITIVE_INFINITY;
+  if (typeof maxResponseBytes !== 'number' || !(maxResponseBytes >= 0)) {
+    throw new ConfigurationError(
+      `redisStore: maxResponseBytes must be a number of bytes, zero or more (or leave it out), got ${String(maxResponseBytes)}.`,
+    );
+  }
+  return { commands, prefix, maxResponseBytes };
+}
 
-  async function run(name: ScriptName, key: string, args: Arg[]): Promise<unknown> {
-    const { lua, sha } = scripts[name];
-    const redisKey = prefix + key;
-    try {
-      return await client.callBuffer('EVALSHA', sha, 1, redisKey, ...args);
-    } catch (error) {
-      // NOSCRIPT means the script did not run (restart, failover, SCRIPT FLUSH):
-      // EVAL runs it once and caches it again. Every other error is thrown.
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return client.callBuffer('EVAL', lua, 1, redisKey, ...args);
-    }
+/**
+ * A {@link Store} on Redis 7.0 or newer, through ioredis or node-redis: one
+ * round trip per operation, atomic, fenced by owner tokens. A claim (and so a
+ * replay) is one native `SET … NX PX … GET`, a read one `GET`; complete,
+ * release and renew are short Lua scripts sent by SHA (`EVALSHA`, falling
+ * back to `EVAL` when Redis lost its script cache). Leases and expiry are the
+ * keys' own expiry, on Redis's clock: Redis deletes dead records itself.
+ * Works on standalone Redis and Redis Cluster (each record is one key).
+ *
+ * @example
+ * ```ts
+ * import { createIdempotency } from '@idem/core';
+ * import { redisStore } from '@idem/store-redis';
+ * import { Redis } from 'ioredis';
+ *
+ * const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
+ *   maxRetriesPerRequest: 1,
+ *   commandTimeout: 2_000,
+ * });
+ * const idem = createIdempotency({ store: redisStore({ client }) });
+ * ```
+ */
+export function redisStore(options: RedisStoreOptions): Store {
+  const { commands, prefix, maxResponseBytes } = configured(options);
+  /*
+   * The fingerprints of this instance's claims in flight, by Redis key, so
+   * complete and renew can send the whole new record and the script only
+   * compares and writes (copying the fingerprint over in Lua costs Redis
+   * about a tenth more). Bounded; a claim it does not know (another
+   * instance's, or evicted) takes the copying path.
+   */
+  const claims = new Map<string, { token: string; fingerprint: Buffer }>();
+  const remember = (redisKey: string, token: string, fingerprint: Buffer) => {
+    if (claims.size >= MAX_REMEMBERED) claims.delete(claims.keys().next().value!);
+    claims.set(redisKey, { token, fingerprint });
+  };
+
+  /** complete or renew: `head`, the fingerprint, then `tail`, if `token` owns the record. */
+  async function replace(redisKey: string, token: string, head: Buffer, tail: Buffer, ms: number) {
+    const known = claims.get(redisKey);
+    const args =
+      known?.token === token
+        ? [ownerPrefix(token), Buffer.concat([head, known.fingerprint, tail]), String(ms)]
+        : [ownerPrefix(token), head, String(ms), tail];
+    return owner(await commands.run(SCRIPTS.replace, redisKey, args));
   }
 
   return {
     maxResponseBytes,
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
-      const { fingerprint, token, leaseMs } = request;
-      const reply = await run('claim', key, [fingerprint, token, wholeMs(leaseMs)]);
-      if (reply === 0) return { claimed: true };
-      return { claimed: false, record: decode(reply as RecordReply) };
+      const { token, leaseMs } = request;
+      const lease = wholeMs(leaseMs);
+      const owned = ownerPrefix(token);
+      const fingerprint = fingerprintField(request.fingerprint);
+      const value = Buffer.concat([owned, deadline(lease), fingerprint]);
+      const redisKey = prefix + key;
+      const existing = await commands.setIfAbsent(redisKey, value, lease);
+      if (existing === null) {
+        remember(redisKey, token, fingerprint);
+        return { claimed: true };
+      }
+      // In flight under our own token: the client resent this very claim after a reconnect.
+      if (existing.subarray(0, owned.byteLength).equals(owned)) return { claimed: true };
+      return { claimed: false, record: decode(existing) };
     },
     async complete(
       key: string,
@@ -219,21 +282,35 @@ export function redisStore(options: RedisStoreOptions): Store {
       if (body.byteLength > maxResponseBytes) {
         throw new ResponseTooLargeError(body.byteLength, maxResponseBytes);
       }
+      const ttl = wholeMs(ttlMs);
       const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      const headers = JSON.stringify(response.headers);
-      return owner(
-        await run('complete', key, [token, wholeMs(ttlMs), response.status, headers, bytes]),
-      );
+      const redisKey = prefix + key;
+      const result = await replace(redisKey, token, completedHead(response, ttl), bytes, ttl);
+      claims.delete(redisKey); // completed, or no longer ours: done either way
+      return result;
     },
     async release(key: string, token: string): Promise<OwnerResult> {
-      return owner(await run('release', key, [token]));
+      const redisKey = prefix + key;
+      if (claims.get(redisKey)?.token === token) claims.delete(redisKey);
+      return owner(await commands.run(SCRIPTS.release, redisKey, [ownerPrefix(token)]));
+    },
+    async remove(key: string): Promise<void> {
+      claims.delete(prefix + key);
+      await commands.del(prefix + key);
     },
     async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
-      return owner(await run('renew', key, [token, wholeMs(leaseMs)]));
+      const lease = wholeMs(leaseMs);
+      return replace(
+        prefix + key,
+        token,
+        Buffer.concat([ownerPrefix(token), deadline(lease)]),
+        EMPTY,
+        lease,
+      );
     },
     async read(key: string): Promise<StoredRecord | undefined> {
-      const reply = await run('read', key, []);
-      return reply === null ? undefined : decode(reply as RecordReply);
+      const value = await commands.get(prefix + key);
+      return value === null ? undefined : decode(value);
     },
   };
 }

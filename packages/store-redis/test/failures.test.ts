@@ -1,11 +1,32 @@
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { createIdempotency, StoreUnavailableError, scopedKey } from '@idem/core';
 import { Redis, type RedisOptions } from 'ioredis';
+import { createClient, type RedisClientType } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStore } from '../src/index.js';
-import { connect, freshPrefix, recommended, redisUp, until, url } from './helpers.js';
+import {
+  connect,
+  connectAs,
+  freshPrefix,
+  nodeRedisOptions,
+  recommended,
+  recommendedNodeRedis,
+  redisUp,
+  type TestClient,
+  until,
+  url,
+} from './helpers.js';
 
 const up = await redisUp();
+
+/** An ioredis client as the mid-flight helper takes it. */
+const ioredis = (client: Redis): TestClient => ({
+  library: 'ioredis',
+  client,
+  id: async () => Number(await client.client('ID')),
+  addr: async () => '',
+  close: () => client.disconnect(),
+});
 
 /** A TCP port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -54,144 +75,274 @@ async function lossyProxy() {
   };
 }
 
-describe.skipIf(!up)('redisStore when Redis fails (real connections, no mocks)', () => {
-  let admin: Redis;
-  beforeAll(async () => {
-    admin = await connect();
-  });
-  afterAll(() => admin?.disconnect());
+describe.skipIf(!up)(
+  'redisStore when Redis fails (real connections, no mocks), ioredis then node-redis',
+  () => {
+    let admin: Redis;
+    beforeAll(async () => {
+      admin = await connect();
+    });
+    afterAll(() => admin?.disconnect());
 
-  /**
-   * Parks `client`'s connection on a blocking read, sends `action` (its
-   * command waits behind the BLPOP in Redis's query buffer, not yet run) and
-   * resolves once Redis holds those bytes: the command is truly mid-flight.
-   */
-  async function midFlight<T>(client: Redis, action: () => Promise<T>, seconds = 5) {
-    const id = Number(await client.client('ID'));
-    const parkedOn = `idem-test:parked:${id}`;
-    const parked = client.blpop(parkedOn, seconds).catch((e: unknown) => e);
-    const pending = action();
-    pending.catch(() => {});
-    await until(async () => {
-      const info = String(await admin.client('LIST', 'ID', id));
-      return /flags=\S*b/.test(info) && !/qbuf=0\b/.test(info);
-    }, 'the claim to wait in the parked connection');
-    return { id, parked, parkedOn, pending };
-  }
-
-  async function expectNotRun(prefix: string, scope: string, key: string) {
-    const record = await redisStore({ client: admin, prefix }).read(await scopedKey(scope, key));
-    expect(record).toBeUndefined();
-  }
-
-  it('CLIENT KILL mid-claim (maxRetriesPerRequest: 0): StoreUnavailableError, operation not run', async () => {
-    const client = await connect({ maxRetriesPerRequest: 0 });
-    try {
-      const prefix = freshPrefix('kill');
-      const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
-      let runs = 0;
-      const { id, pending } = await midFlight(client, () => idem.run('pay-1', () => ++runs));
-      expect(await admin.client('KILL', 'ID', id)).toBe(1);
-      const error = await pending.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(StoreUnavailableError);
-      expect((error as StoreUnavailableError).code).toBe('STORE_UNAVAILABLE');
-      expect(String((error as Error).cause)).toMatch(/max retries per request/i);
-      expect(runs).toBe(0);
-      await expectNotRun(prefix, '', 'pay-1');
-      // ioredis reconnects on its own: the client's retry runs the operation, once.
-      expect(await idem.run('pay-1', () => ++runs)).toEqual({ status: 'executed', value: 1 });
-      expect(await idem.run('pay-1', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
-    } finally {
-      client.disconnect();
+    /**
+     * Parks the connection of `tc` on a blocking read, sends `action` (its
+     * command waits behind the BLPOP in Redis's query buffer, not yet run) and
+     * resolves once Redis holds those bytes: the command is truly mid-flight.
+     */
+    async function midFlight<T>(tc: TestClient, action: () => Promise<T>, seconds = 5) {
+      const id = await tc.id();
+      const parkedOn = `idem-test:parked:${id}`;
+      const parked = (
+        tc.library === 'ioredis'
+          ? (tc.client as Redis).blpop(parkedOn, seconds)
+          : (tc.client as RedisClientType).sendCommand(['BLPOP', parkedOn, String(seconds)])
+      ).catch((e: unknown) => e);
+      const pending = action();
+      pending.catch(() => {});
+      await until(async () => {
+        const info = String(await admin.client('LIST', 'ID', id));
+        return /flags=\S*b/.test(info) && !/qbuf=0\b/.test(info);
+      }, 'the claim to wait in the parked connection');
+      return { id, parked, parkedOn, pending };
     }
-  });
 
-  it('CLIENT KILL mid-claim with the recommended options: resent once after the reconnect, run once', async () => {
-    const client = await connect(recommended);
-    try {
-      const prefix = freshPrefix('kill-resend');
-      const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
-      let runs = 0;
-      const { id, parkedOn, pending } = await midFlight(client, () =>
-        idem.run('pay-2', () => ++runs),
-      );
-      await admin.client('KILL', 'ID', id);
-      // ioredis resends the BLPOP too: let it return at once this time.
-      await admin.lpush(parkedOn, 'unpark');
-      expect(await pending).toEqual({ status: 'executed', value: 1 });
-      expect(await idem.run('pay-2', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
-      expect(runs).toBe(1);
-    } finally {
-      client.disconnect();
+    async function expectNotRun(prefix: string, scope: string, key: string) {
+      const record = await redisStore({ client: admin, prefix }).read(await scopedKey(scope, key));
+      expect(record).toBeUndefined();
     }
-  });
 
-  it('a claim that ran but whose reply was lost is resent and recognised by its token: run once, no 409', async () => {
-    const proxy = await lossyProxy();
-    const client = new Redis(proxy.url, { ...recommended, lazyConnect: true });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      const prefix = freshPrefix('lost-reply');
-      const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
-      const key = await scopedKey('', 'pay-5');
-      let runs = 0;
-      proxy.swallowReplies(true);
-      const pending = idem.run('pay-5', () => ++runs);
-      await until(
-        async () =>
-          (await redisStore({ client: admin, prefix }).read(key))?.state === 'in_progress',
-        'the claim to run in Redis',
-      );
-      proxy.swallowReplies(false);
-      proxy.cutAll(); // ioredis reconnects and resends the claim with the same token
-      expect(await pending).toEqual({ status: 'executed', value: 1 });
-      expect(await idem.run('pay-5', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
-      expect(runs).toBe(1);
-    } finally {
-      client.disconnect();
-      await proxy.close();
-    }
-  });
+    it('CLIENT KILL mid-claim (maxRetriesPerRequest: 0): StoreUnavailableError, operation not run', async () => {
+      const client = await connect({ maxRetriesPerRequest: 0 });
+      try {
+        const prefix = freshPrefix('kill');
+        const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
+        let runs = 0;
+        const { id, pending } = await midFlight(ioredis(client), () =>
+          idem.run('pay-1', () => ++runs),
+        );
+        expect(await admin.client('KILL', 'ID', id)).toBe(1);
+        const error = await pending.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect((error as StoreUnavailableError).code).toBe('STORE_UNAVAILABLE');
+        expect(String((error as Error).cause)).toMatch(/max retries per request/i);
+        expect(runs).toBe(0);
+        await expectNotRun(prefix, '', 'pay-1');
+        // ioredis reconnects on its own: the client's retry runs the operation, once.
+        expect(await idem.run('pay-1', () => ++runs)).toEqual({ status: 'executed', value: 1 });
+        expect(await idem.run('pay-1', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+      } finally {
+        client.disconnect();
+      }
+    });
 
-  it('a hung connection (commandTimeout): StoreUnavailableError in bounded time, operation not run', async () => {
-    const client = await connect({ ...recommended, commandTimeout: 300 });
-    try {
-      const prefix = freshPrefix('timeout');
-      const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
-      let runs = 0;
-      const started = Date.now();
-      const { pending } = await midFlight(client, () => idem.run('pay-3', () => ++runs), 2);
-      await expect(pending).rejects.toBeInstanceOf(StoreUnavailableError);
-      await expect(pending).rejects.toMatchObject({ cause: { message: 'Command timed out' } });
-      expect(Date.now() - started).toBeLessThan(1_500);
-      expect(runs).toBe(0);
-    } finally {
-      client.disconnect();
-    }
-  });
+    it('CLIENT KILL mid-claim with the recommended options: resent once after the reconnect, run once', async () => {
+      const client = await connect(recommended);
+      try {
+        const prefix = freshPrefix('kill-resend');
+        const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
+        let runs = 0;
+        const { id, parkedOn, pending } = await midFlight(ioredis(client), () =>
+          idem.run('pay-2', () => ++runs),
+        );
+        await admin.client('KILL', 'ID', id);
+        // ioredis resends the BLPOP too: let it return at once this time.
+        await admin.lpush(parkedOn, 'unpark');
+        expect(await pending).toEqual({ status: 'executed', value: 1 });
+        expect(await idem.run('pay-2', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+        expect(runs).toBe(1);
+      } finally {
+        client.disconnect();
+      }
+    });
 
-  const unreachable: Array<[string, RedisOptions]> = [
-    ['the recommended options', recommended],
-    ['enableOfflineQueue: false', { ...recommended, enableOfflineQueue: false }],
-  ];
-  for (const [name, options] of unreachable) {
-    it(`a closed port with ${name}: StoreUnavailableError within a second, operation not run`, async () => {
-      const client = new Redis({ ...options, host: '127.0.0.1', port: await closedPort() });
+    it('a claim that ran but whose reply was lost is resent and recognised by its token: run once, no 409', async () => {
+      const proxy = await lossyProxy();
+      const client = new Redis(proxy.url, { ...recommended, lazyConnect: true });
       client.on('error', () => {});
       try {
-        const idem = createIdempotency({ store: redisStore({ client }), ttlMs: 60_000 });
+        await client.connect();
+        const prefix = freshPrefix('lost-reply');
+        const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
+        const key = await scopedKey('', 'pay-5');
+        let runs = 0;
+        proxy.swallowReplies(true);
+        const pending = idem.run('pay-5', () => ++runs);
+        await until(
+          async () =>
+            (await redisStore({ client: admin, prefix }).read(key))?.state === 'in_progress',
+          'the claim to run in Redis',
+        );
+        proxy.swallowReplies(false);
+        proxy.cutAll(); // ioredis reconnects and resends the claim with the same token
+        expect(await pending).toEqual({ status: 'executed', value: 1 });
+        expect(await idem.run('pay-5', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+        expect(runs).toBe(1);
+      } finally {
+        client.disconnect();
+        await proxy.close();
+      }
+    });
+
+    it('a hung connection (commandTimeout): StoreUnavailableError in bounded time, operation not run', async () => {
+      const client = await connect({ ...recommended, commandTimeout: 300 });
+      try {
+        const prefix = freshPrefix('timeout');
+        const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
         let runs = 0;
         const started = Date.now();
-        await expect(idem.run('pay-4', () => ++runs)).rejects.toBeInstanceOf(StoreUnavailableError);
-        expect(Date.now() - started).toBeLessThan(1_000);
+        const { pending } = await midFlight(
+          ioredis(client),
+          () => idem.run('pay-3', () => ++runs),
+          2,
+        );
+        await expect(pending).rejects.toBeInstanceOf(StoreUnavailableError);
+        await expect(pending).rejects.toMatchObject({ cause: { message: 'Command timed out' } });
+        expect(Date.now() - started).toBeLessThan(1_500);
         expect(runs).toBe(0);
       } finally {
         client.disconnect();
       }
     });
-  }
-});
+
+    const unreachable: Array<[string, RedisOptions]> = [
+      ['the recommended options', recommended],
+      ['enableOfflineQueue: false', { ...recommended, enableOfflineQueue: false }],
+    ];
+    for (const [name, options] of unreachable) {
+      it(`a closed port with ${name}: StoreUnavailableError within a second, operation not run`, async () => {
+        const client = new Redis({ ...options, host: '127.0.0.1', port: await closedPort() });
+        client.on('error', () => {});
+        try {
+          const idem = createIdempotency({ store: redisStore({ client }), ttlMs: 60_000 });
+          let runs = 0;
+          const started = Date.now();
+          await expect(idem.run('pay-4', () => ++runs)).rejects.toBeInstanceOf(
+            StoreUnavailableError,
+          );
+          expect(Date.now() - started).toBeLessThan(1_000);
+          expect(runs).toBe(0);
+        } finally {
+          client.disconnect();
+        }
+      });
+    }
+
+    // node-redis: a command in flight when the connection drops is rejected, never resent.
+    it('node-redis, CLIENT KILL mid-claim: StoreUnavailableError, operation not run; it reconnects and the retry runs once', async () => {
+      const tc = await connectAs('node-redis');
+      try {
+        const prefix = freshPrefix('kill-node-redis');
+        const idem = createIdempotency({
+          store: redisStore({ client: tc.client, prefix }),
+          ttlMs: 60_000,
+        });
+        let runs = 0;
+        const { id, pending } = await midFlight(tc, () => idem.run('pay-6', () => ++runs));
+        expect(await admin.client('KILL', 'ID', id)).toBe(1);
+        const error = await pending.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(String((error as Error).cause)).toMatch(/socket closed unexpectedly/i);
+        expect(runs).toBe(0);
+        await expectNotRun(prefix, '', 'pay-6');
+        // The claim waiting behind the BLPOP never ran, so the retry executes at once.
+        expect(await idem.run('pay-6', () => ++runs)).toEqual({ status: 'executed', value: 1 });
+        expect(await idem.run('pay-6', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+      } finally {
+        tc.close();
+      }
+    });
+
+    it('node-redis, a claim that ran but whose reply was lost: StoreUnavailableError (not resent), then the engine gives the claim back and the retry runs once', async () => {
+      const proxy = await lossyProxy();
+      const tc = await connectAs('node-redis', { url: proxy.url });
+      try {
+        const prefix = freshPrefix('lost-reply-node-redis');
+        const idem = createIdempotency({
+          store: redisStore({ client: tc.client, prefix }),
+          ttlMs: 60_000,
+        });
+        const key = await scopedKey('', 'pay-9');
+        let runs = 0;
+        proxy.swallowReplies(true);
+        const pending = idem.run('pay-9', () => ++runs);
+        pending.catch(() => {});
+        await until(
+          async () =>
+            (await redisStore({ client: admin, prefix }).read(key))?.state === 'in_progress',
+          'the claim to run in Redis',
+        );
+        proxy.swallowReplies(false);
+        proxy.cutAll(); // node-redis rejects the command in flight and reconnects; it never resends it
+        await expect(pending).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(runs).toBe(0);
+        // No operation ran under the lost token: the engine releases it in the background.
+        await until(
+          async () => (await redisStore({ client: admin, prefix }).read(key)) === undefined,
+          'the lost claim to be given back',
+        );
+        expect(await idem.run('pay-9', () => ++runs)).toEqual({ status: 'executed', value: 1 });
+        expect(await idem.run('pay-9', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+        expect(runs).toBe(1);
+      } finally {
+        tc.close();
+        await proxy.close();
+      }
+    });
+
+    it('node-redis, a hung connection (socketTimeout): StoreUnavailableError in bounded time, operation not run', async () => {
+      const tc = await connectAs('node-redis', { nodeRedis: nodeRedisOptions(300) });
+      try {
+        const prefix = freshPrefix('timeout-node-redis');
+        const idem = createIdempotency({
+          store: redisStore({ client: tc.client, prefix }),
+          ttlMs: 60_000,
+        });
+        let runs = 0;
+        const started = Date.now();
+        const { pending } = await midFlight(tc, () => idem.run('pay-7', () => ++runs), 2);
+        await expect(pending).rejects.toBeInstanceOf(StoreUnavailableError);
+        await expect(pending).rejects.toMatchObject({ cause: { message: /socket timeout/i } });
+        expect(Date.now() - started).toBeLessThan(1_500);
+        expect(runs).toBe(0);
+        // The reconnect strategy reconnects after a socket timeout (node-redis' default does not).
+        expect(await idem.run('pay-7', () => ++runs)).toEqual({ status: 'executed', value: 1 });
+      } finally {
+        tc.close();
+      }
+    });
+
+    const unreachableNodeRedis: Array<[string, boolean, number]> = [
+      ['the recommended options (offline queue, 2 s timeout)', false, 3_000],
+      ['disableOfflineQueue: true', true, 1_000],
+    ];
+    for (const [name, disableOfflineQueue, within] of unreachableNodeRedis) {
+      it(`node-redis, a closed port with ${name}: StoreUnavailableError within ${within} ms, operation not run`, async () => {
+        const client = createClient({
+          ...recommendedNodeRedis,
+          disableOfflineQueue,
+          socket: { host: '127.0.0.1', port: await closedPort() },
+        });
+        client.on('error', () => {});
+        client.connect().catch(() => {}); // keeps retrying: never connects
+        try {
+          const idem = createIdempotency({ store: redisStore({ client }), ttlMs: 60_000 });
+          let runs = 0;
+          const started = Date.now();
+          await expect(idem.run('pay-8', () => ++runs)).rejects.toBeInstanceOf(
+            StoreUnavailableError,
+          );
+          expect(Date.now() - started).toBeLessThan(within);
+          expect(runs).toBe(0);
+        } finally {
+          client.destroy();
+        }
+      });
+    }
+  },
+);

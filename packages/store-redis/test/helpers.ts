@@ -1,11 +1,35 @@
 import { reachServer } from '@idem/conformance';
 import { Redis, type RedisOptions } from 'ioredis';
+import { createClient, type RedisClientOptions } from 'redis';
+import type { RedisClient } from '../src/index.js';
 
 /** The Redis the tests run against. */
 export const url: string = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** The client options the README recommends. */
+/** The client libraries the store takes. */
+export type Library = 'ioredis' | 'node-redis';
+export const LIBRARIES: readonly Library[] = ['ioredis', 'node-redis'];
+
+/** The ioredis options the README recommends. */
 export const recommended: RedisOptions = { maxRetriesPerRequest: 1, commandTimeout: 2_000 };
+
+/**
+ * The node-redis options the README recommends: node-redis times out only
+ * the wait to be sent (`commandOptions.timeout`); a command sent to a Redis
+ * that stopped answering is cut by `socketTimeout` (pings keep a healthy
+ * idle connection busy), and the client reconnects after it.
+ */
+export function nodeRedisOptions(socketTimeout = 3_000): RedisClientOptions {
+  return {
+    pingInterval: Math.floor(socketTimeout / 3),
+    socket: {
+      socketTimeout,
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),
+    },
+    commandOptions: { timeout: 2_000 },
+  };
+}
+export const recommendedNodeRedis: RedisClientOptions = nodeRedisOptions();
 
 /** Whether Redis answers: skips loudly locally, throws with CI=true. */
 export async function redisUp(): Promise<boolean> {
@@ -25,12 +49,67 @@ export async function redisUp(): Promise<boolean> {
   }
 }
 
-/** A connected client; connection errors are expected in these tests, so they are not logged. */
-export async function connect(options: RedisOptions = recommended): Promise<Redis> {
-  const client = new Redis(url, { ...options, lazyConnect: true });
+/** A connected ioredis client; connection errors are expected in these tests, so they are not logged. */
+export async function connect(
+  options: RedisOptions = recommended,
+  at: string = url,
+): Promise<Redis> {
+  const client = new Redis(at, { ...options, lazyConnect: true });
   client.on('error', () => {});
   await client.connect();
   return client;
+}
+
+/** A client of either library, with what the tests need to know about its connection. */
+export interface TestClient {
+  readonly library: Library;
+  readonly client: RedisClient;
+  /** Its connection's id (`CLIENT ID`), for `CLIENT KILL ID`. */
+  id(): Promise<number>;
+  /** Its connection's address as Redis sees it (`CLIENT INFO` addr), as MONITOR reports it. */
+  addr(): Promise<string>;
+  close(): void;
+}
+
+/** Options per library, for tests that change them; the recommended ones otherwise. */
+export interface ClientOptions {
+  readonly ioredis?: RedisOptions;
+  readonly nodeRedis?: RedisClientOptions;
+  readonly url?: string;
+}
+
+/** A connected client of `library`; connection errors are expected in these tests, so not logged. */
+export async function connectAs(
+  library: Library,
+  options: ClientOptions = {},
+): Promise<TestClient> {
+  const at = options.url ?? url;
+  if (library === 'ioredis') {
+    const client = await connect(options.ioredis ?? recommended, at);
+    return {
+      library,
+      client,
+      id: async () => Number(await client.client('ID')),
+      addr: async () => addrOf(String(await client.client('INFO'))),
+      close: () => client.disconnect(),
+    };
+  }
+  const client = createClient({ url: at, ...(options.nodeRedis ?? recommendedNodeRedis) });
+  client.on('error', () => {}); // node-redis throws 'error' events nobody listens to
+  await client.connect();
+  return {
+    library,
+    client,
+    id: async () => Number(await client.sendCommand(['CLIENT', 'ID'])),
+    addr: async () => addrOf(String(await client.sendCommand(['CLIENT', 'INFO']))),
+    close: () => client.destroy(),
+  };
+}
+
+function addrOf(info: string): string {
+  const addr = /\baddr=(\S+)/.exec(info)?.[1];
+  if (!addr) throw new Error(`no addr in CLIENT INFO: ${info}`);
+  return addr;
 }
 
 /** A prefix no other run uses, so tests can share one Redis. */
@@ -54,15 +133,13 @@ export async function until(condition: () => Promise<boolean>, what: string): Pr
  * and do not show (MONITOR reports them with the source `lua`).
  */
 export interface CommandLog {
-  /** The commands `client` sent while `action` ran, in order, as MONITOR shows them. */
+  /** The commands the client sent while `action` ran, in order, as MONITOR shows them. */
   during(action: () => Promise<unknown>): Promise<string[][]>;
   close(): void;
 }
 
-export async function commandLog(client: Redis, admin: Redis): Promise<CommandLog> {
-  const info = await client.client('INFO');
-  const addr = /\baddr=(\S+)/.exec(String(info))?.[1];
-  if (!addr) throw new Error(`no addr in CLIENT INFO: ${info}`);
+/** A log of the commands the connection at `addr` sends; `admin` writes the markers. */
+export async function commandLog(addr: string, admin: Redis): Promise<CommandLog> {
   const monitor = await new Redis(url, { lazyConnect: true }).monitor();
   const events: Array<{ args: string[]; source: string }> = [];
   monitor.on('monitor', (_time: string, args: string[], source: string) => {

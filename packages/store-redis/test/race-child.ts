@@ -1,21 +1,27 @@
 /**
- * One app instance for the two-process race in race.test.ts: its own ioredis
- * client and store. Prints "ready", waits for "go" on stdin, runs every key
+ * One app instance for the two-process race in race.test.ts: its own client
+ * (ioredis or node-redis) and store. Prints "ready", waits for "go" on stdin, runs every key
  * through the engine at once and prints the outcomes as JSON.
  */
 import { createInterface } from 'node:readline';
 import { createIdempotency } from '@idem/core';
-import { Redis } from 'ioredis';
 import { redisStore } from '../src/index.js';
+import { connect, connectAs, type Library } from './helpers.js';
 
-const [url, prefix, count, order] = process.argv.slice(2) as [string, string, string, string];
-const client = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 5_000 });
+const [url, prefix, count, order, library] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  Library,
+];
+const { client, close } = await connectAs(library, { url });
+const counter = await connect(undefined, url);
 const idem = createIdempotency({
   store: redisStore({ client, prefix }),
   concurrent: 'wait',
   ttlMs: 60_000,
 });
-await client.ping();
 console.log('ready');
 const stdin = createInterface({ input: process.stdin });
 await new Promise((resolve) => stdin.once('line', resolve));
@@ -28,7 +34,7 @@ const outcomes = await Promise.all(
     [0, 1, 2].map(() =>
       idem.run(key, async () => {
         // The side effect: count executions where every instance can see them.
-        await client.incr(`${prefix}runs:${key}`);
+        await counter.incr(`${prefix}runs:${key}`);
         await new Promise((r) => setTimeout(r, 20));
         return { by: process.pid };
       }),
@@ -36,4 +42,5 @@ const outcomes = await Promise.all(
   ),
 );
 console.log(JSON.stringify(outcomes.map((o) => o.status)));
-client.disconnect();
+close();
+counter.disconnect();

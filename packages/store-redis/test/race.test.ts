@@ -5,7 +5,7 @@ import { createIdempotency } from '@idem/core';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStore } from '../src/index.js';
-import { connect, freshPrefix, redisUp, url } from './helpers.js';
+import { connect, connectAs, freshPrefix, LIBRARIES, redisUp, url } from './helpers.js';
 
 const up = await redisUp();
 
@@ -24,11 +24,11 @@ describe.skipIf(!up)('two app instances on one Redis racing the same keys', () =
   });
   afterAll(() => admin?.disconnect());
 
-  it('two clients in one process: every operation runs exactly once', async () => {
+  it('an ioredis and a node-redis client in one process: every operation runs exactly once', async () => {
     const prefix = freshPrefix('race-clients');
-    const clients = [await connect(), await connect()];
+    const clients = [await connectAs('ioredis'), await connectAs('node-redis')];
     try {
-      const engines = clients.map((client) =>
+      const engines = clients.map(({ client }) =>
         createIdempotency({
           store: redisStore({ client, prefix }),
           concurrent: 'wait',
@@ -51,20 +51,30 @@ describe.skipIf(!up)('two app instances on one Redis racing the same keys', () =
       expect(outcomes.filter((o) => o.status === 'executed')).toHaveLength(keys.length);
       expect(outcomes.every((o, i) => o.value === keys[Math.floor(i / 8)])).toBe(true);
     } finally {
-      for (const c of clients) c.disconnect();
+      for (const c of clients) c.close();
     }
   });
 
-  it('two processes, each with its own client: every operation runs exactly once', async () => {
+  it('two processes, one on ioredis and one on node-redis: every operation runs exactly once', async () => {
     const prefix = freshPrefix('race-processes');
     const count = 20;
     // tsx (the workspace's TypeScript runner) loads the child from source, like vitest does.
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
     const child = fileURLToPath(new URL('./race-child.ts', import.meta.url));
-    const children: ChildProcess[] = ['ascending', 'descending'].map((order) =>
+    const children: ChildProcess[] = LIBRARIES.map((library, i) =>
       spawn(
         process.execPath,
-        ['--conditions=@idem/source', '--import', tsx, child, url, prefix, String(count), order],
+        [
+          '--conditions=@idem/source',
+          '--import',
+          tsx,
+          child,
+          url,
+          prefix,
+          String(count),
+          i === 0 ? 'ascending' : 'descending',
+          library,
+        ],
         { stdio: ['pipe', 'pipe', 'inherit'] },
       ),
     );

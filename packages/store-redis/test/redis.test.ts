@@ -8,8 +8,18 @@ import {
 } from '@idem/core';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { redisStore } from '../src/index.js';
-import { type CommandLog, commandLog, connect, freshPrefix, redisUp } from './helpers.js';
+import { type RedisClient, redisStore } from '../src/index.js';
+import {
+  type CommandLog,
+  commandLog,
+  connect,
+  connectAs,
+  freshPrefix,
+  LIBRARIES,
+  redisUp,
+  sleep,
+  type TestClient,
+} from './helpers.js';
 
 const up = await redisUp();
 
@@ -28,72 +38,82 @@ const response: StoredResponse = {
   body: new TextEncoder().encode(JSON.stringify({ id: 'ch_123', amount: 1999, status: 'ok' })),
 };
 
-async function redisTime(admin: Redis): Promise<number> {
-  const [s, us] = await admin.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
-
-describe.skipIf(!up)('redisStore on a real Redis', () => {
-  let client: Redis;
+describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (library) => {
+  let connection: TestClient;
+  let client: RedisClient;
   let admin: Redis;
   let log: CommandLog;
   beforeAll(async () => {
-    client = await connect();
+    connection = await connectAs(library);
+    client = connection.client;
     admin = await connect();
-    log = await commandLog(client, admin);
+    log = await commandLog(await connection.addr(), admin);
   });
   afterAll(() => {
     log?.close();
-    client?.disconnect();
+    connection?.close();
     admin?.disconnect();
   });
 
-  it('keeps one Redis string per record, expiring (PXAT) at its deadline on the Redis clock', async () => {
-    const prefix = freshPrefix('layout');
+  it("keeps one Redis string per record, whose own expiry (PX, on Redis's clock) is the lease, then the TTL", async () => {
+    const prefix = freshPrefix(`layout-${library}`);
     const store = redisStore({ client, prefix });
     const key = await scopedKey('tenant', 'key-1');
+    const before = Date.now();
     expect((await store.claim(key, claim('tok-1', 30_000))).claimed).toBe(true);
     expect(await admin.keys(`${prefix}*`)).toEqual([prefix + key]);
     expect(await admin.type(prefix + key)).toBe('string');
+    expect(Number(await admin.pttl(prefix + key))).toBeGreaterThan(29_000);
+    expect(Number(await admin.pttl(prefix + key))).toBeLessThanOrEqual(30_000);
     const record = await store.read(key);
     expect(record?.state).toBe('in_progress');
     const lease = record?.state === 'in_progress' ? record.leaseExpiresAt : 0;
-    expect(Number(await admin.pexpiretime(prefix + key))).toBe(lease);
-    expect(Math.abs(lease - ((await redisTime(admin)) + 30_000))).toBeLessThan(1_000);
-    // kind 1, deadline, owner token, fingerprint: nothing else.
+    expect(lease - before).toBeGreaterThanOrEqual(30_000);
+    expect(lease - Date.now()).toBeLessThanOrEqual(30_000);
+    // kind 1, owner token, lease deadline, fingerprint: nothing else.
     const inFlight = await admin.getBuffer(prefix + key);
-    expect(inFlight?.byteLength).toBe(1 + 8 + 4 + 'tok-1'.length + 4 + 64);
+    expect(inFlight?.byteLength).toBe(1 + 2 + 'tok-1'.length + 6 + 2 + 64);
     expect(inFlight?.[0]).toBe(1);
-    expect(inFlight?.readDoubleBE(1)).toBe(lease);
+    expect(inFlight?.toString('latin1', 3, 8)).toBe('tok-1');
+    expect(inFlight?.readUIntBE(8, 6)).toBe(lease);
 
     expect(await store.renew(key, 'tok-1', 60_000)).toBe('ok');
+    expect(Number(await admin.pttl(prefix + key))).toBeGreaterThan(59_000);
     const renewed = await store.read(key);
     const moved = renewed?.state === 'in_progress' ? renewed.leaseExpiresAt : 0;
     expect(moved).toBeGreaterThan(lease);
-    expect(Number(await admin.pexpiretime(prefix + key))).toBe(moved);
+    expect(renewed?.fingerprint).toBe('f'.repeat(64));
 
     expect(await store.complete(key, 'tok-1', response, 3_600_000)).toBe('ok');
+    expect(Number(await admin.pttl(prefix + key))).toBeGreaterThan(3_599_000);
     const done = await store.read(key);
     expect(done?.state).toBe('completed');
     const expires = done?.state === 'completed' ? done.expiresAt : 0;
-    expect(Number(await admin.pexpiretime(prefix + key))).toBe(expires);
-    expect(Math.abs(expires - ((await redisTime(admin)) + 3_600_000))).toBeLessThan(1_000);
+    expect(Math.abs(expires - (Date.now() + 3_600_000))).toBeLessThan(1_000);
     // The body is kept as raw bytes at the end of the record, readable out of band.
     const completed = await admin.getBuffer(prefix + key);
     expect(completed?.[0]).toBe(2);
     expect(new Uint8Array(completed!.subarray(-response.body.byteLength))).toEqual(response.body);
   });
 
-  it("judges leases by Redis's clock, not this process's", async () => {
+  it("judges leases by Redis's clock: a skewed process clock neither shortens nor stretches them", async () => {
     const store = redisStore({ client, prefix: freshPrefix('clock') });
-    const key = await scopedKey('tenant', 'clock');
-    const skewed = vi.spyOn(Date, 'now').mockImplementation(() => 4_102_444_800_000); // year 2100
+    const [ahead, behind] = [await scopedKey('t', 'ahead'), await scopedKey('t', 'behind')];
+    const skewed = vi.spyOn(Date, 'now');
     try {
-      expect((await store.claim(key, claim('tok', 30_000))).claimed).toBe(true);
-      const record = await store.read(key);
-      const lease = record?.state === 'in_progress' ? record.leaseExpiresAt : 0;
+      skewed.mockImplementation(() => 4_102_444_800_000); // year 2100
+      expect((await store.claim(ahead, claim('tok-a', 400))).claimed).toBe(true);
+      skewed.mockImplementation(() => 0); // 1970
+      expect((await store.claim(behind, claim('tok-b', 400))).claimed).toBe(true);
       skewed.mockRestore();
-      expect(Math.abs(lease - ((await redisTime(admin)) + 30_000))).toBeLessThan(1_000);
+      // Still in flight for others, whatever the owners' clocks said...
+      expect((await store.claim(ahead, claim('other'))).claimed).toBe(false);
+      expect((await store.claim(behind, claim('other'))).claimed).toBe(false);
+      // ...and gone once Redis's clock passed the lease.
+      await sleep(500);
+      expect((await store.claim(ahead, claim('next'))).claimed).toBe(true);
+      expect((await store.claim(behind, claim('next'))).claimed).toBe(true);
+      expect(await store.complete(ahead, 'tok-a', response, 60_000)).toBe('stale');
     } finally {
       skewed.mockRestore();
     }
@@ -115,28 +135,34 @@ describe.skipIf(!up)('redisStore on a real Redis', () => {
     expect(record.response.body).toEqual(body.subarray(10));
   });
 
-  it('costs exactly one command per operation: claim, complete, release, renew, read', async () => {
+  it('costs exactly one command per operation: SET NX GET, GET, or one EVALSHA', async () => {
     const store = redisStore({ client, prefix: freshPrefix('rt') });
     const key = await scopedKey('tenant', 'round-trips');
     const other = await scopedKey('tenant', 'round-trips-2');
-    await store.read(key); // load the scripts if a SCRIPT FLUSH left the cache empty
-    await store.claim(other, claim('warm-up'));
+    await store.claim(other, claim('warm-up')); // loads the scripts if a SCRIPT FLUSH emptied the cache
+    await store.renew(other, 'warm-up', 30_000);
     await store.complete(other, 'warm-up', response, 60_000);
     await store.release(other, 'warm-up');
-    await store.renew(other, 'warm-up', 1_000);
-    const ops: Array<[string, () => Promise<unknown>]> = [
-      ['claim', () => store.claim(key, claim('tok'))],
-      ['renew', () => store.renew(key, 'tok', 30_000)],
-      ['read', () => store.read(key)],
-      ['complete', () => store.complete(key, 'tok', response, 60_000)],
-      ['claim (replay)', () => store.claim(key, claim('tok-2'))],
-      ['release (stale)', () => store.release(key, 'tok')],
+    const ops: Array<[string, () => Promise<unknown>, string]> = [
+      ['claim', () => store.claim(key, claim('tok')), 'set'],
+      ['renew', () => store.renew(key, 'tok', 30_000), 'evalsha'],
+      ['read', () => store.read(key), 'get'],
+      ['complete', () => store.complete(key, 'tok', response, 60_000), 'evalsha'],
+      ['claim (replay)', () => store.claim(key, claim('tok-2')), 'set'],
+      ['release (stale)', () => store.release(key, 'tok'), 'evalsha'],
     ];
-    for (const [name, op] of ops) {
+    for (const [name, op, command] of ops) {
       const commands = await log.during(op);
-      console.log(`${name}: ${commands.map((c) => c.slice(0, 4).join(' ')).join(' | ')}`);
-      expect(commands.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha']);
+      console.log(`${name}: ${commands.map((c) => c.slice(0, 2).join(' ')).join(' | ')}`);
+      expect(commands.map((c) => c[0]?.toLowerCase())).toEqual([command]);
     }
+    const claimCommand = (await log.during(() => store.claim(other, claim('tok-3'))))[0]!;
+    expect(claimCommand.filter((a) => /^[a-z]+$/i.test(a)).map((a) => a.toUpperCase())).toEqual([
+      'SET',
+      'PX',
+      'NX',
+      'GET',
+    ]);
     const k2 = await scopedKey('tenant', 'release');
     await store.claim(k2, claim('tok'));
     const release = await log.during(() => store.release(k2, 'tok'));
@@ -155,20 +181,20 @@ describe.skipIf(!up)('redisStore on a real Redis', () => {
       const outcome = await idem.run('order-1', () => ++runs, { payload: { a: 1 } });
       expect(outcome).toEqual({ status: 'replayed', value: 1 });
     });
-    console.log(`engine first request: ${first.map((c) => c.slice(0, 3).join(' ')).join(' | ')}`);
-    console.log(`engine replay:        ${replay.map((c) => c.slice(0, 3).join(' ')).join(' | ')}`);
-    expect(first.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha', 'evalsha']);
-    expect(replay.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha']);
+    console.log(`engine first request: ${first.map((c) => c.slice(0, 2).join(' ')).join(' | ')}`);
+    console.log(`engine replay:        ${replay.map((c) => c.slice(0, 2).join(' ')).join(' | ')}`);
+    expect(first.map((c) => c[0]?.toLowerCase())).toEqual(['set', 'evalsha']);
+    expect(replay.map((c) => c[0]?.toLowerCase())).toEqual(['set']);
     expect(runs).toBe(1);
   });
 
-  it('survives SCRIPT FLUSH: the next call falls back to EVAL once, then EVALSHA again', async () => {
+  it('survives SCRIPT FLUSH: the next script falls back to EVAL once, then EVALSHA again', async () => {
     const store = redisStore({ client, prefix: freshPrefix('noscript') });
     const key = await scopedKey('tenant', 'noscript');
-    await store.read(key);
     await admin.script('FLUSH');
+    expect((await store.claim(key, claim('tok'))).claimed).toBe(true); // native: no script
     const fallback = await log.during(async () => {
-      expect((await store.claim(key, claim('tok'))).claimed).toBe(true);
+      expect(await store.renew(key, 'tok', 30_000)).toBe('ok');
     });
     expect(fallback.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha', 'eval']);
     await admin.script('FLUSH');
@@ -177,11 +203,39 @@ describe.skipIf(!up)('redisStore on a real Redis', () => {
     expect(await store.renew(key, 'tok', 1_000)).toBe('stale');
     await admin.script('FLUSH');
     expect(await store.release(key, 'tok')).toBe('stale');
-    await admin.script('FLUSH');
     const record = await store.read(key);
     expect(record?.state === 'completed' && record.response.status).toBe(201);
-    const cached = await log.during(() => store.read(key));
+    const cached = await log.during(() => store.release(key, 'tok'));
     expect(cached.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha']);
+  });
+
+  it('writes the same record whether this store claimed the key or another one did', async () => {
+    // A store sends the whole record for its own claims, and lets the script copy the fingerprint otherwise.
+    const prefix = freshPrefix('paths');
+    const [mine, theirs] = [redisStore({ client, prefix }), redisStore({ client, prefix })];
+    const [a, b] = [await scopedKey('t', 'a'), await scopedKey('t', 'b')];
+    const request = { fingerprint: 'fp-é-\u{1F511}', token: 'tok-ü', leaseMs: 30_000 };
+    for (const key of [a, b]) expect((await mine.claim(key, request)).claimed).toBe(true);
+    await theirs.renew(await scopedKey('t', 'c'), 'tok', 1_000); // cache the script (SCRIPT FLUSH above)
+    const args = log.during(async () => {
+      expect(await mine.renew(a, 'tok-ü', 40_000)).toBe('ok');
+      expect(await theirs.renew(b, 'tok-ü', 40_000)).toBe('ok');
+    });
+    expect((await args).map((c) => c.length)).toEqual([7, 8]); // EVALSHA sha 1 key prefix record ms [tail]
+    const strip = (v: Buffer | null, at: number) =>
+      Buffer.concat([v!.subarray(0, at), v!.subarray(at + 6)]);
+    const at = 3 + Buffer.byteLength('tok-ü');
+    expect(strip(await admin.getBuffer(prefix + a), at)).toEqual(
+      strip(await admin.getBuffer(prefix + b), at),
+    );
+    expect(await mine.complete(a, 'tok-ü', response, 60_000)).toBe('ok');
+    expect(await theirs.complete(b, 'tok-ü', response, 60_000)).toBe('ok');
+    const [ra, rb] = [await mine.read(a), await theirs.read(b)];
+    expect(ra).toMatchObject({ state: 'completed', fingerprint: request.fingerprint, response });
+    expect(rb).toMatchObject({ state: 'completed', fingerprint: request.fingerprint, response });
+    expect(strip(await admin.getBuffer(prefix + a), 1)).toEqual(
+      strip(await admin.getBuffer(prefix + b), 1),
+    );
   });
 
   it('treats a resent claim (same fresh token, after a reconnect) as the claim it is', async () => {

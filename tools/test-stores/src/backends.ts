@@ -9,11 +9,11 @@ import { reachServer } from '@idem/conformance';
 import type { Store } from '@idem/core';
 import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
-import { redisStore } from '@idem/store-redis';
 import dynalite from 'dynalite';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { createClient } from 'redis';
 
 /** One opened store backend: stores on demand, and the cleanup of this run. */
 export interface Backend {
@@ -36,41 +36,103 @@ export const memory: Open = async () => ({
   close: async () => {},
 });
 
-/** Redis at REDIS_URL, under a prefix of the run's own; its keys are deleted on close. */
-export const redis: Open = async (run) => {
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Whether Redis at `url` answers (a loud skip locally, a failure with CI=true). */
+async function redisReachable(url: string): Promise<boolean> {
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
   let cause: Error | undefined; // ioredis rejects with "Connection is closed."; say why
   probe.on('error', (error: Error) => {
     cause = error;
   });
   try {
-    const up = await reachServer('Redis', redact(url), () =>
+    return await reachServer('Redis', redact(url), () =>
       probe.connect().catch((error: unknown) => {
         throw cause ?? error;
       }),
     );
-    if (!up) return `Redis is not reachable at ${redact(url)}`;
   } finally {
     probe.disconnect();
   }
-  // The options the store's README recommends: a lost Redis answers 503 fast.
+}
+
+/** The part of `@idem/store-redis` used here. */
+interface RedisModule {
+  redisStore(options: { client: unknown; prefix?: string }): Store;
+}
+
+/** `@idem/store-redis`, loaded by path from its sources for the reason given at loadPostgresStore. */
+export async function loadRedisStore(): Promise<RedisModule['redisStore']> {
+  const source = '../../../packages/store-redis/src/index.ts';
+  return ((await import(source)) as RedisModule).redisStore;
+}
+
+/** A Redis client as a backend needs it: for the store, for cleaning up, and to close. */
+interface RedisConnection {
+  /** An ioredis or node-redis client. */
+  readonly client: unknown;
+  /** The keys under `pattern`, a SCAN page at a time; deletes each page. */
+  unlinkMatching(pattern: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Redis at REDIS_URL through `connect`'s client, under a prefix of the run's own; its keys are deleted on close. */
+function redisOn(connect: (url: string) => Promise<RedisConnection>): Open {
+  return async (run) => {
+    const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+    if (!(await redisReachable(url))) return `Redis is not reachable at ${redact(url)}`;
+    const redisStore = await loadRedisStore();
+    const connection = await connect(url);
+    const prefix = `idem-test:${run}:`;
+    return {
+      create: async () => redisStore({ client: connection.client, prefix }),
+      async close() {
+        await connection.unlinkMatching(`${prefix}*`);
+        await connection.close();
+      },
+    };
+  };
+}
+
+/** Redis through ioredis, with the options the store's README recommends: a lost Redis answers 503 fast. */
+export const redis: Open = redisOn(async (url) => {
   const client = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 2_000 });
   client.on('error', () => {}); // a blip fails the check that met it, with the store's 503
-  const prefix = `idem-test:${run}:`;
   return {
-    create: async () => redisStore({ client, prefix }),
-    async close() {
+    client,
+    async unlinkMatching(pattern) {
       for (let cursor = '0'; ; ) {
-        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
         if (keys.length > 0) await client.unlink(...keys);
         cursor = next;
         if (cursor === '0') break;
       }
-      await client.quit();
     },
+    close: async () => void (await client.quit()),
   };
-};
+});
+
+/** Redis through node-redis (`redis`), with the options the store's README recommends. */
+export const redisNode: Open = redisOn(async (url) => {
+  const client = createClient({
+    url,
+    pingInterval: 1_000,
+    socket: {
+      socketTimeout: 3_000,
+      reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2_000),
+    },
+    commandOptions: { timeout: 2_000 },
+  });
+  client.on('error', () => {}); // as above; node-redis throws 'error' events nobody listens to
+  await client.connect();
+  return {
+    client,
+    async unlinkMatching(pattern) {
+      for await (const keys of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) {
+        if (keys.length > 0) await client.unlink(keys);
+      }
+    },
+    close: () => client.close(),
+  };
+});
 
 /** The part of `@idem/store-postgres` used here. */
 interface PostgresModule {
@@ -80,9 +142,9 @@ interface PostgresModule {
 /**
  * `@idem/store-postgres`, loaded by path from its sources (what its
  * `@idem/source` export points at) rather than as a dependency: its own tests
- * use `@idem/hono`, so depending on it here would close the cycle
- * hono → test-stores → store-postgres → hono, which pnpm and turbo warn about
- * and `tsc -b` refuses. The specifier is a variable so tsc leaves it alone.
+ * use `@idem/hono` and this package, so depending on it here would close the
+ * cycle hono → test-stores → store-postgres → hono, which pnpm and turbo warn
+ * about and `tsc -b` refuses (the same holds for store-redis and store-mysql). The specifier is a variable so tsc leaves it alone.
  */
 async function loadPostgresStore(): Promise<PostgresModule['postgresStore']> {
   const source = '../../../packages/store-postgres/src/index.ts';

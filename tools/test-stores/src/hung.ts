@@ -1,9 +1,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Store } from '@idem/core';
-import { redisStore } from '@idem/store-redis';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRedisStore } from './backends.js';
 
 /** A TCP server that accepts connections and never answers a byte: a hung Redis or PostgreSQL. */
 export interface BlackHole {
@@ -41,13 +42,19 @@ export interface HungStore {
 /**
  * The network stores on a server that never answers, each on its client's
  * defaults: `new Redis(url)` (ioredis queues commands while it waits for a
- * ready check that never comes) and `new pg.Pool(...)` (no connection
- * timeout: connect waits forever). Only idem's own `storeTimeoutMs` can end such a request.
+ * ready check that never comes), node-redis' `createClient({ url })` (its
+ * handshake never completes, so commands wait in its offline queue) and
+ * `new pg.Pool(...)` (no connection timeout: connect waits forever). Only
+ * idem's own `storeTimeoutMs` can end such a request.
  */
 export async function hungStores(hole: BlackHole): Promise<HungStore[]> {
   const postgresStore = await loadPostgresStore();
+  const redisStore = await loadRedisStore();
   const redis = new Redis(`redis://127.0.0.1:${hole.port}`);
   redis.on('error', () => {});
+  const nodeRedis = createClient({ url: `redis://127.0.0.1:${hole.port}` });
+  nodeRedis.on('error', () => {});
+  nodeRedis.connect().catch(() => {}); // never resolves: the server never answers the handshake
   const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${hole.port}/test` });
   pool.on('error', () => {});
   return [
@@ -55,6 +62,11 @@ export async function hungStores(hole: BlackHole): Promise<HungStore[]> {
       name: 'ioredis, default client',
       store: redisStore({ client: redis }),
       close: async () => redis.disconnect(),
+    },
+    {
+      name: 'node-redis, default client',
+      store: redisStore({ client: nodeRedis, prefix: 'idem:' }),
+      close: async () => nodeRedis.destroy(),
     },
     {
       name: 'pg, default Pool',
@@ -116,7 +128,7 @@ async function pay(url: string, key: string) {
 
 /**
  * The hung-store checks for one adapter: a store that accepts and never
- * answers (with default ioredis and pg clients) answers 503 within
+ * answers (with default ioredis, node-redis and pg clients) answers 503 within
  * `storeTimeoutMs` without running the handler, and a `complete` that never
  * settles never holds the handler's response back.
  */
@@ -133,7 +145,7 @@ export function describeHungStores(adapter: string, start: StartPayServer): void
       await hole.close();
     });
 
-    it('answers 503 store-unavailable in bounded time and never runs the handler (default ioredis and pg clients)', async () => {
+    it('answers 503 store-unavailable in bounded time and never runs the handler (default ioredis, node-redis and pg clients)', async () => {
       for (const { name, store } of stores) {
         const server = await start({ store, storeTimeoutMs: TIMEOUT_MS, logger: false });
         try {

@@ -1,8 +1,9 @@
 /**
  * `@idem/test-stores` (private, test-only): every store the adapters' HTTP
  * conformance tests run on, each behind the same `reachServer` rule as the
- * stores' own tests. Memory always; Redis, PostgreSQL, MySQL/MariaDB and
- * DynamoDB when their server answers: locally a server that does not is skipped with a loud
+ * stores' own tests. Memory always; Redis (through ioredis as `redis`, and
+ * through node-redis as `redis-node`), PostgreSQL, MySQL/MariaDB and DynamoDB
+ * when their server answers: locally a server that does not is skipped with a loud
  * banner, with `CI=true` it fails the test file.
  *
  * ```ts
@@ -12,20 +13,30 @@
  * ```
  *
  * This is a workspace package, not part of `@idem/conformance`, so the
- * published suite never depends on ioredis, pg, mysql2, the AWS SDK or dynalite.
+ * published suite never depends on ioredis, node-redis, pg, mysql2, the AWS
+ * SDK or dynalite.
  *
  * @packageDocumentation
  */
 import type { Store } from '@idem/core';
-import { type Backend, dynamodb, memory, mysqlBackend, postgres, redis } from './backends.js';
+import {
+  type Backend,
+  dynamodb,
+  memory,
+  mysqlBackend,
+  postgres,
+  redis,
+  redisNode,
+} from './backends.js';
 
 /** The stores this helper knows. */
-export type StoreName = 'memory' | 'redis' | 'postgres' | 'mysql' | 'dynamodb';
+export type StoreName = 'memory' | 'redis' | 'redis-node' | 'postgres' | 'mysql' | 'dynamodb';
 
 /** Every {@link StoreName}, in the order the suites run them. */
 export const STORE_NAMES: readonly StoreName[] = [
   'memory',
   'redis',
+  'redis-node',
   'postgres',
   'mysql',
   'dynamodb',
@@ -64,6 +75,7 @@ export interface TestStores {
 const OPEN: Readonly<Record<StoreName, (run: string) => Promise<Backend | string>>> = {
   memory,
   redis,
+  'redis-node': redisNode,
   postgres,
   mysql: mysqlBackend,
   dynamodb,
@@ -84,7 +96,7 @@ function chosen(only: readonly StoreName[]): StoreName[] {
 
 /**
  * Probe the stores' servers (at once) and return a factory for each one that
- * answered: Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`),
+ * answered: Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`, through both clients),
  * PostgreSQL at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
  * MySQL or MariaDB at `MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`),
  * DynamoDB at `DYNAMODB_ENDPOINT`, or else a dynalite started in this process

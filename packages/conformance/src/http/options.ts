@@ -12,7 +12,8 @@ export type HttpCheckGroup =
   | 'store'
   | 'scope'
   | 'bodies'
-  | 'problems';
+  | 'problems'
+  | 'routes';
 
 /** Options of `httpSuite` and `httpChecks`. */
 export interface HttpSuiteOptions {

@@ -506,6 +506,49 @@ const recordExpiry: CheckSpec = {
   },
 };
 
+const removal: CheckSpec = {
+  group: 'claim',
+  name: "remove (the operators' optional call) deletes a record in any state, and its owner's token goes stale",
+  async body(h) {
+    const { store } = h;
+    if (!store.remove) return; // optional: a store without it cannot free keys early
+    const inFlight = await h.freshKey();
+    const owner = claimRequest('fp-1');
+    check((await store.claim(inFlight, owner)).claimed, 'the first claim must succeed');
+    await store.remove(inFlight);
+    checkRecord(await store.read(inFlight), undefined, 0, 'read after removing a record in flight');
+    await expectOwner(
+      "the removed owner's complete",
+      store.complete(inFlight, owner.token, response(200, 'late'), TTL),
+      'stale',
+    );
+    check(
+      (await store.claim(inFlight, claimRequest('fp-2'))).claimed,
+      'a removed key is claimable',
+    );
+    const completed = await h.freshKey();
+    const second = claimRequest('fp-1');
+    await store.claim(completed, second);
+    await expectOwner(
+      'complete',
+      store.complete(completed, second.token, response(201, 'done'), TTL),
+      'ok',
+    );
+    await store.remove(completed);
+    checkRecord(
+      await store.read(completed),
+      undefined,
+      0,
+      'read after removing a completed record',
+    );
+    check(
+      (await store.claim(completed, claimRequest('fp-1'))).claimed,
+      'a removed completed key is claimable',
+    );
+    await store.remove(await h.freshKey()); // an absent key: nothing to do, no error
+  },
+};
+
 const model: CheckSpec = {
   group: 'model',
   name: 'agrees with the reference lifecycle on random command sequences',
@@ -516,6 +559,7 @@ const model: CheckSpec = {
 export function allChecks(options: { readonly sharedBackend?: boolean }): readonly CheckSpec[] {
   return [
     lifecycle,
+    removal,
     model,
     parallelClaims,
     ownerRaces,

@@ -4,6 +4,7 @@ import { ConfigurationError } from '../errors.js';
 import type { ExecutionContext } from './context.js';
 import { createEngine, type Decision, type Engine } from './engine.js';
 import { notStoredMarker } from './not-stored.js';
+import { type Operators, operators } from './operators.js';
 import { ENGINE_OPTIONS, type IdempotencyOptions, refuseUnknownOptions } from './options.js';
 
 /** Options of one {@link Idempotency.run} call. */
@@ -41,8 +42,8 @@ export type Outcome<T> =
   | { readonly status: 'executed'; readonly value: T }
   | { readonly status: 'replayed'; readonly value: T };
 
-/** The engine: run operations exactly once per (scope, key). */
-export interface Idempotency extends Engine {
+/** The engine: run operations exactly once per (scope, key); and the operators' calls. */
+export interface Idempotency extends Engine, Operators {
   /**
    * Run `operation` once for `key` and return its result; every later call with
    * the same key replays the stored result instead of running it again.
@@ -83,6 +84,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     begin: engine.begin,
     options: engine.options,
     run: (key, operation, runOptions) => runOnce(engine.begin, key, operation, runOptions),
+    ...operators(engine.options),
   };
 }
 

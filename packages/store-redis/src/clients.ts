@@ -1,0 +1,160 @@
+/**
+ * The three commands the store sends, on ioredis or node-redis, binary in and
+ * out. Only the shape of each client is described here (no import from
+ * either package), so neither library's types are needed to use the other.
+ */
+import { ConfigurationError } from '@idem/core';
+
+/** An ioredis client, `new Redis()` or `new Cluster()`: the part the store uses. */
+export interface IoredisClient {
+  /** `true` on a `Cluster`. */
+  readonly isCluster: boolean;
+  callBuffer(
+    ...args: [command: string, ...args: Array<string | Buffer | number>]
+  ): Promise<unknown>;
+}
+
+/** Per-command options of node-redis (`CommandOptions`): the part the store sets. */
+export interface NodeRedisCommandOptions {
+  readonly typeMapping?: Readonly<Record<number, unknown>>;
+}
+
+/** A node-redis client, `createClient()` from `redis` (v5 or newer): the part the store uses. */
+export interface NodeRedisClient {
+  sendCommand(
+    args: ReadonlyArray<string | Buffer>,
+    options?: NodeRedisCommandOptions,
+  ): Promise<unknown>;
+  withTypeMapping(typeMapping: never): unknown;
+}
+
+/** A node-redis cluster client, `createCluster()` from `redis` (v5 or newer): the part the store uses. */
+export interface NodeRedisCluster {
+  sendCommand(
+    firstKey: string | Buffer | undefined,
+    isReadonly: boolean | undefined,
+    args: ReadonlyArray<string | Buffer>,
+    options?: NodeRedisCommandOptions,
+  ): Promise<unknown>;
+  readonly masters: ReadonlyArray<unknown>;
+}
+
+/** Every client {@link redisStore} takes. */
+export type RedisClient = IoredisClient | NodeRedisClient | NodeRedisCluster;
+
+/** A Lua script and its SHA1, as `EVALSHA` wants it. */
+export interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+/** What the store sends, whichever client carries it. */
+export interface Commands {
+  /** Whether the client talks to Redis Cluster. */
+  readonly cluster: boolean;
+  /** `SET key value NX PX ms GET`: the value already there (nothing was set), or null (set). */
+  setIfAbsent(key: string, value: Buffer, ms: number): Promise<Buffer | null>;
+  get(key: string): Promise<Buffer | null>;
+  /** `DEL key`: for operators' `remove`. */
+  del(key: string): Promise<unknown>;
+  /** `EVALSHA`, or `EVAL` when Redis does not have the script (yet). */
+  run(script: Script, key: string, args: ReadonlyArray<Buffer | string>): Promise<unknown>;
+}
+
+// node-redis replies with strings unless told otherwise: bulk strings (RESP
+// type '$', RESP_TYPES.BLOB_STRING = 36) come back as Buffers with this.
+const BUFFERS: NodeRedisCommandOptions = { typeMapping: { 36: Buffer } };
+
+/** Redis refused EVALSHA because its script cache lacks the script: it did not run. */
+const noScript = (error: unknown): boolean =>
+  error instanceof Error && error.message.startsWith('NOSCRIPT');
+
+function withFallback(
+  script: Script,
+  send: (command: 'EVALSHA' | 'EVAL', body: string) => Promise<unknown>,
+): Promise<unknown> {
+  // NOSCRIPT (restart, failover, SCRIPT FLUSH, a new Cluster node): EVAL runs
+  // the script once and caches it again. Every other error is thrown.
+  return send('EVALSHA', script.sha).catch((error: unknown) => {
+    if (!noScript(error)) throw error;
+    return send('EVAL', script.lua);
+  });
+}
+
+/**
+ * Replies that no retry can cure become a `ConfigurationError` naming the
+ * fix (the engine logs it as a store that is not set up); others pass as they are.
+ */
+function explained(error: unknown): unknown {
+  const message = error instanceof Error ? error.message : '';
+  const fix = message.startsWith('NOPERM')
+    ? 'the Redis user may not run a command the store needs: grant it GET, SET, DEL, EVALSHA and EVAL on the prefix (ACL SETUSER <user> +get +set +del +evalsha +eval ~<prefix>*)'
+    : message.startsWith('WRONGTYPE')
+      ? 'a key under the prefix holds another kind of value: give idem a prefix of its own'
+      : /^ERR syntax error/.test(message)
+        ? 'this Redis refused SET … NX … GET: @idem/store-redis needs Redis 7.0 or newer'
+        : undefined;
+  return fix ? new ConfigurationError(`redisStore: ${fix} (${message}).`, { cause: error }) : error;
+}
+
+const explain = (error: unknown): never => {
+  throw explained(error);
+};
+
+function ioredis(client: IoredisClient): Commands {
+  return {
+    cluster: client.isCluster === true,
+    setIfAbsent: (key, value, ms) =>
+      (client.callBuffer('SET', key, value, 'PX', ms, 'NX', 'GET') as Promise<Buffer | null>).catch(
+        explain,
+      ),
+    get: (key) => (client.callBuffer('GET', key) as Promise<Buffer | null>).catch(explain),
+    del: (key) => client.callBuffer('DEL', key).catch(explain),
+    run: (script, key, args) =>
+      withFallback(script, (command, body) =>
+        client.callBuffer(command, body, 1, key, ...args),
+      ).catch(explain),
+  };
+}
+
+function nodeRedis(client: NodeRedisClient | NodeRedisCluster): Commands {
+  const cluster = 'masters' in client;
+  // Every command goes to the key's master (never a replica: a record must be read where it is written).
+  const send = (key: string, args: ReadonlyArray<string | Buffer>) =>
+    (cluster
+      ? (client as NodeRedisCluster).sendCommand(key, false, args, BUFFERS)
+      : (client as NodeRedisClient).sendCommand(args, BUFFERS)
+    ).catch(explain);
+  return {
+    cluster,
+    setIfAbsent: (key, value, ms) =>
+      send(key, ['SET', key, value, 'PX', String(ms), 'NX', 'GET']) as Promise<Buffer | null>,
+    get: (key) => send(key, ['GET', key]) as Promise<Buffer | null>,
+    del: (key) => send(key, ['DEL', key]),
+    run: (script, key, args) =>
+      withFallback(script, (command, body) => send(key, [command, body, '1', key, ...args])),
+  };
+}
+
+/**
+ * The commands for `client`, or undefined when it is neither an ioredis nor a
+ * node-redis client. Throws for a node-redis Sentinel client.
+ */
+export function commandsFor(client: unknown): Commands | undefined {
+  if (typeof client !== 'object' || client === null) return undefined;
+  const c = client as Partial<IoredisClient & NodeRedisClient & NodeRedisCluster> & {
+    getMasterNode?: unknown;
+    release?: unknown;
+  };
+  // ioredis first: its clients have a sendCommand too, with another meaning.
+  if (typeof c.callBuffer === 'function') return ioredis(client as IoredisClient);
+  if (typeof c.sendCommand !== 'function' || typeof c.withTypeMapping !== 'function') {
+    return undefined;
+  }
+  if (typeof c.getMasterNode === 'function' || typeof c.release === 'function') {
+    throw new ConfigurationError(
+      'redisStore: node-redis Sentinel clients (createSentinel) are not supported yet; use ioredis with `sentinels` (new Redis({ sentinels, name })), which follows failovers the same way.',
+    );
+  }
+  return nodeRedis(client as NodeRedisClient | NodeRedisCluster);
+}
