@@ -113,6 +113,8 @@ function testApp(store: Store, presets: typeof corePresets) {
   };
   return {
     app,
+    /** How many times the handler ran, for any delivery. */
+    total: () => total,
     /** How many times the handler ran for this delivery id. */
     runs: (provider: Provider, id: string, account = provider.accounts[0]!) =>
       runs.get(`${provider.name}:${account}:${id}`) ?? 0,
@@ -247,6 +249,7 @@ function describeProvider(
       expect(replay.status).toBe(200);
       expect(replay.headers.get('idempotent-replayed')).toBe('true');
       expect(replay.text).toBe(answer.text);
+      expect(replay.headers.get('content-type')).toBe(answer.headers.get('content-type'));
       expect(test().runs(provider, id)).toBe(1);
     });
 
@@ -283,10 +286,11 @@ function describeProvider(
 
     it("a forged delivery gets the verifier's refusal and stores nothing", async () => {
       const id = provider.newId();
+      const before = test().total();
       const forged = await send(url(), await provider.deliver(id, { tampered: true }));
       expect([400, 401]).toContain(forged.status);
       expect(forged.headers.get('content-type')).not.toMatch(/problem/);
-      expect(test().runs(provider, id)).toBe(0);
+      expect(test().total()).toBe(before);
       // Had idem stored the forgery, the genuine delivery would get its replay or a 422.
       expectFresh(await send(url(), await provider.deliver(id)), id);
       expect(test().runs(provider, id)).toBe(1);
@@ -298,6 +302,7 @@ function describeProvider(
         : 'a delivery without its id gets 400 key-missing and does not run',
       async () => {
         const id = provider.newId();
+        const before = test().total();
         const reply = await send(url(), await provider.deliver(id, { withoutId: true }));
         if (provider.idSigned) {
           expect(reply.status).toBe(400);
@@ -305,8 +310,7 @@ function describeProvider(
         } else {
           expectProblem(reply, 400, 'key-missing');
         }
-        expect(test().runs(provider, id)).toBe(0);
-        expect(test().runs(provider, '')).toBe(0);
+        expect(test().total()).toBe(before);
       },
     );
   });
