@@ -12,6 +12,9 @@
  * httpSuite({ name: 'hono', stores: stores.stores, skipStores: stores.skipped, createServer });
  * ```
  *
+ * `describeWebhooks` sends real-shaped provider deliveries and redeliveries
+ * through an adapter's webhook routes (see tools/test-stores/src/webhooks.ts).
+ *
  * This is a workspace package, not part of `@idem/conformance`, so the
  * published suite never depends on ioredis, node-redis, pg, mysql2, the AWS
  * SDK or dynalite.
@@ -143,3 +146,15 @@ export {
   type PayServer,
   type StartPayServer,
 } from './hung.js';
+export {
+  type Accepted,
+  type Answer,
+  type DescribeWebhooksOptions,
+  describeWebhooks,
+  type Header,
+  type StartWebhookServer,
+  type Verdict,
+  type WebhookApp,
+  type WebhookRoute,
+  type WebhookServer,
+} from './webhooks.js';
