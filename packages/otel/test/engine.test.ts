@@ -22,9 +22,9 @@ import {
 
 withContextManager();
 
-/** The scope hash as core computes it (SHA-256 of the scope's UTF-16 code units). */
+/** The scope hash as core computes it (SHA-256 of the scope's UTF-8 bytes). */
 const scopeHash = (scope: string) =>
-  createHash('sha256').update(scope, 'utf16le').digest('base64url').slice(0, 22);
+  createHash('sha256').update(scope, 'utf8').digest('base64url').slice(0, 22);
 
 const gate = () => {
   let open!: () => void;

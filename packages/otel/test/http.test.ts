@@ -22,7 +22,7 @@ afterEach(async () => {
   for (const server of running.splice(0)) await server.close();
 });
 
-const SCOPE_HASH = createHash('sha256').update('acme', 'utf16le').digest('base64url').slice(0, 22);
+const SCOPE_HASH = createHash('sha256').update('acme', 'utf8').digest('base64url').slice(0, 22);
 
 describe.each(ADAPTERS)('$name', (adapter) => {
   async function start() {
