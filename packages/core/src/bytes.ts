@@ -22,7 +22,7 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 interface NodeHash {
-  update(data: Uint8Array | string, encoding?: 'utf16le'): NodeHash;
+  update(data: Uint8Array | string, encoding?: 'utf16le' | 'utf8'): NodeHash;
   digest(): Uint8Array;
   digest(encoding: 'hex' | 'base64url'): string;
 }
@@ -34,18 +34,48 @@ interface NodeHash {
  * through `process.getBuiltinModule` (Node >= 20.16), not imported, so
  * bundles for edge runtimes contain no Node import and use Web Crypto.
  */
-const nodeCreateHash: ((algorithm: 'sha256') => NodeHash) | undefined = (() => {
+interface NodeCrypto {
+  createHash?: (algorithm: string) => NodeHash;
+  /** One-shot hashing (Node >= 20.12): no Hash object per call; a string is hashed as UTF-8. */
+  hash?: (algorithm: string, data: Uint8Array | string, encoding: 'hex' | 'base64url') => string;
+}
+
+interface NodeBuffer {
+  from(text: string, encoding: 'utf16le'): Uint8Array;
+}
+
+const nodeCrypto: NodeCrypto | undefined = (() => {
   try {
     const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
       .process;
-    const crypto = proc?.getBuiltinModule?.('crypto') as
-      | { createHash?: (algorithm: string) => NodeHash }
-      | undefined;
-    return crypto?.createHash;
+    return proc?.getBuiltinModule?.('crypto') as NodeCrypto | undefined;
   } catch {
     return undefined;
   }
 })();
+const nodeCreateHash = nodeCrypto?.createHash;
+const nodeBuffer = (globalThis as { Buffer?: NodeBuffer }).Buffer;
+
+/**
+ * SHA-256 of one string's UTF-16LE code units, computed synchronously where
+ * the runtime allows (Node), so a request spends no await on it; `undefined`
+ * elsewhere (use {@link sha256Hasher}). Gives the same digest as
+ * `sha256Hasher().update(text)`.
+ */
+export const sha256TextNow: ((text: string, encoding: 'hex' | 'base64url') => string) | undefined =
+  nodeCrypto?.hash && nodeBuffer
+    ? (text, encoding) => nodeCrypto.hash!('sha256', nodeBuffer.from(text, 'utf16le'), encoding)
+    : nodeCreateHash
+      ? (text, encoding) => nodeCreateHash('sha256').update(text, 'utf16le').digest(encoding)
+      : undefined;
+
+/** SHA-256 of a string's UTF-8 bytes, synchronous where the runtime allows (Node); else `undefined`. */
+export const sha256Utf8Now: ((text: string, encoding: 'hex' | 'base64url') => string) | undefined =
+  nodeCrypto?.hash
+    ? (text, encoding) => nodeCrypto.hash!('sha256', text, encoding)
+    : nodeCreateHash
+      ? (text, encoding) => nodeCreateHash('sha256').update(text, 'utf8').digest(encoding)
+      : undefined;
 
 /** SHA-256: Node's native hash where there is one, Web Crypto everywhere else. */
 export async function sha256(data: Uint8Array): Promise<Uint8Array> {

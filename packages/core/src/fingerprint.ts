@@ -1,4 +1,4 @@
-import { sha256Hasher } from './bytes.js';
+import { sha256Hasher, sha256TextNow } from './bytes.js';
 import { canonicalizeJsonText } from './canonical-json.js';
 
 /** What an HTTP request asks for, as far as its fingerprint is concerned. */
@@ -39,32 +39,50 @@ const EMPTY = new Uint8Array(0);
  * `r` and the raw body bytes. Text is hashed as UTF-16LE code units.
  */
 export async function fingerprintRequest(input: FingerprintInput): Promise<string> {
+  const { text, raw } = fingerprintParts(input);
+  if (raw === undefined) {
+    return sha256TextNow?.(text, 'hex') ?? sha256Hasher().update(text).hex();
+  }
+  return sha256Hasher().update(text).update(raw).hex();
+}
+
+/**
+ * {@link fingerprintRequest}, computed synchronously where the runtime
+ * hashes synchronously (Node) and the body is JSON (the common case);
+ * `undefined` otherwise.
+ * @internal
+ */
+export function fingerprintNow(input: FingerprintInput): string | undefined {
+  const { text, raw } = fingerprintParts(input);
+  return raw === undefined ? sha256TextNow?.(text, 'hex') : undefined;
+}
+
+/** What is hashed: all of it as text (a JSON body), or text then the raw body bytes. */
+function fingerprintParts(input: FingerprintInput): { text: string; raw: Uint8Array | undefined } {
   const body = input.body ?? EMPTY;
   const method = input.method.toUpperCase();
   const query = canonicalQuery(input.query ?? '');
   const { path } = input;
-  const hash = sha256Hasher().update(
-    `idem-fp2:${method.length}:${method}${path.length}:${path}${query.length}:${query}`,
-  );
+  let text = `idem-fp2:${method.length}:${method}${path.length}:${path}${query.length}:${query}`;
   // Chosen headers, when there are any, come before the body: their count,
   // then each name and value length-prefixed (`-` for an absent one, so
   // absent and empty differ). `h` cannot start a body (`r`, `j`), and without
   // chosen headers the digest is what it always was.
   const { headers } = input;
   if (headers && headers.length > 0) {
-    hash.update(`h${headers.length}:`);
+    text += `h${headers.length}:`;
     for (const [name, value] of headers) {
       const n = name.toLowerCase();
-      hash.update(`${n.length}:${n}${value === null ? '-' : `${value.length}:${value}`}`);
+      text += `${n.length}:${n}${value === null ? '-' : `${value.length}:${value}`}`;
     }
   }
   const canonical =
     body.byteLength > 0 && input.contentType && JSON_TYPE.test(input.contentType)
       ? canonicalJson(body, input.omit)
       : undefined;
-  if (canonical === undefined) hash.update('r').update(body);
-  else hash.update('j').update(canonical);
-  return hash.hex();
+  return canonical === undefined
+    ? { text: `${text}r`, raw: body.byteLength === 0 ? undefined : body }
+    : { text: `${text}j${canonical}`, raw: undefined };
 }
 
 function canonicalJson(body: Uint8Array, omit?: ReadonlySet<string>): string | undefined {

@@ -1,4 +1,4 @@
-import { sha256Hasher } from './bytes.js';
+import { sha256Hasher, sha256TextNow } from './bytes.js';
 
 /** Prefix of every store key idem derives; bump the version if the derivation changes. */
 export const STORE_KEY_PREFIX = 'idem1:';
@@ -14,6 +14,18 @@ export const STORE_KEY_PREFIX = 'idem1:';
  * unless SHA-256 collides.
  */
 export async function scopedKey(scope: string, key: string): Promise<string> {
-  const digest = await sha256Hasher().update(`${scope.length}:${scope}${key}`).base64url();
-  return STORE_KEY_PREFIX + digest;
+  return (
+    scopedKeyNow(scope, key) ??
+    STORE_KEY_PREFIX + (await sha256Hasher().update(`${scope.length}:${scope}${key}`).base64url())
+  );
+}
+
+/**
+ * {@link scopedKey}, computed synchronously where the runtime hashes
+ * synchronously (Node); `undefined` elsewhere.
+ * @internal
+ */
+export function scopedKeyNow(scope: string, key: string): string | undefined {
+  const digest = sha256TextNow?.(`${scope.length}:${scope}${key}`, 'base64url');
+  return digest === undefined ? undefined : STORE_KEY_PREFIX + digest;
 }

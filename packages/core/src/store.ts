@@ -158,6 +158,14 @@ export interface Store {
   read(storeKey: string): Promise<StoredRecord | undefined>;
 
   /**
+   * `true` for a store that answers from this process's memory, with no I/O
+   * (the memory store): it cannot hang, so the engine spares its calls the
+   * `storeTimeoutMs` bookkeeping.
+   * @default false
+   */
+  readonly inProcess?: boolean;
+
+  /**
    * Delete the record of `storeKey`, whatever its state and owner. Optional:
    * only operators call it (`idem.release()`), never the engine. A store
    * without it cannot free a key before its lease or TTL runs out.

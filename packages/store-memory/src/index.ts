@@ -126,13 +126,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   }
 
   return {
+    inProcess: true,
     get size() {
       return records.size;
     },
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
       const current = records.get(key);
       if (current === undefined || observe(current, now()).state === 'absent') makeRoom();
-      const result = apply(key, { type: 'claim', now: now(), ...request });
+      const { fingerprint, token, leaseMs } = request;
+      const result = apply(key, { type: 'claim', now: now(), fingerprint, token, leaseMs });
       return result.claimed ? result : { claimed: false, record: handOut(result.record) };
     },
     async complete(

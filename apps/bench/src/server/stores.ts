@@ -41,6 +41,13 @@ export async function openIdemStore(config: ServerConfig): Promise<Opened<Store>
       return { value: store, records: () => store.size, close: async () => {} };
     }
     case 'redis': {
+      if (process.env.IDEM_BENCH_REDIS_CLIENT === 'node-redis') {
+        const { createClient } = await import('@redis/client');
+        const client = await createClient({ url: config.redisUrl }).connect();
+        const { redisStore } = await import('@idem/store-redis');
+        const store = redisStore({ client, prefix: `idem-bench:${config.runId}:` });
+        return { value: store, close: async () => void (await client.quit()) };
+      }
       const { Redis } = await import('ioredis');
       // The client options the store's README recommends.
       const client = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 2_000 });

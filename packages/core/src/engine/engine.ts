@@ -1,4 +1,4 @@
-import { randomToken, sha256Hasher, utf8 } from '../bytes.js';
+import { randomToken, sha256Hasher, sha256Utf8Now, utf8 } from '../bytes.js';
 import {
   ConfigurationError,
   FingerprintMismatchError,
@@ -7,8 +7,8 @@ import {
   StoreUnavailableError,
 } from '../errors.js';
 import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
-import { scopedKey } from '../scope.js';
-import type { ClaimResult, StoredResponse } from '../store.js';
+import { scopedKey, scopedKeyNow } from '../scope.js';
+import type { ClaimRequest, ClaimResult, StoredResponse } from '../store.js';
 import { type Execution, protectedExecution, unprotectedExecution } from './execution.js';
 import { isNotStoredMarker } from './not-stored.js';
 import { type IdempotencyOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -77,6 +77,15 @@ export interface Engine {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A request's own lease and time to live must make sense together. */
+function checkTimes(leaseMs: number, ttlMs: number): void {
+  if (!(leaseMs > 0 && Number.isFinite(leaseMs) && ttlMs >= leaseMs && Number.isFinite(ttlMs))) {
+    throw new ConfigurationError(
+      `idem: a request's leaseMs (${leaseMs}) and ttlMs (${ttlMs}) must be positive numbers of milliseconds, ttlMs at least leaseMs.`,
+    );
+  }
+}
+
 /** Requests begun in this process: the `id` of hook events. */
 let requests = 0;
 
@@ -89,42 +98,22 @@ export function createEngine(options: IdempotencyOptions): Engine {
   // Hook events name the scope by its hash; computed only when someone listens.
   const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
 
+  /** What hook events say of this request; only built in full when someone listens. */
   async function eventOf(input: BeginInput, storeKey: string): Promise<HookEvent> {
     const id = ++requests;
-    if (!observed) return { id, storeKey, scopeHash: '' };
-    const scopeHash = (await sha256Hasher().update(utf8(input.scope)).base64url()).slice(0, 22);
+    const scopeHash =
+      sha256Utf8Now?.(input.scope, 'base64url') ??
+      (await sha256Hasher().update(utf8(input.scope)).base64url());
     const { request } = input;
-    if (!request) return { id, storeKey, scopeHash };
+    if (!request) return { id, storeKey, scopeHash: scopeHash.slice(0, 22) };
     return {
       id,
       storeKey,
-      scopeHash,
+      scopeHash: scopeHash.slice(0, 22),
       method: request.method,
       path: request.path,
       ...(request.route === undefined ? {} : { route: request.route }),
     };
-  }
-
-  /** One claim with a fresh owner token; a failure becomes `StoreUnavailableError`. */
-  async function claim(
-    input: BeginInput,
-    event: HookEvent,
-  ): Promise<{ readonly result: ClaimResult; readonly token: string }> {
-    const token = randomToken();
-    const startedAt = Date.now();
-    const request = {
-      fingerprint: input.fingerprint,
-      token,
-      leaseMs: input.leaseMs ?? opts.leaseMs,
-    };
-    const sent = invoke(() => store.claim(event.storeKey, request));
-    try {
-      return { result: await calls.within(event, 'claim', sent), token };
-    } catch (error) {
-      const background = giveBackLostClaim(event, token, sent, startedAt, request.leaseMs);
-      input.waitUntil?.(background);
-      throw new StoreUnavailableError('claim', error);
-    }
   }
 
   /**
@@ -156,33 +145,30 @@ export function createEngine(options: IdempotencyOptions): Engine {
     const begunAt = Date.now();
     const leaseMs = input.leaseMs ?? opts.leaseMs;
     const ttlMs = input.ttlMs ?? opts.ttlMs;
-    if (!(leaseMs > 0 && Number.isFinite(leaseMs) && ttlMs >= leaseMs && Number.isFinite(ttlMs))) {
-      throw new ConfigurationError(
-        `idem: a request's leaseMs (${leaseMs}) and ttlMs (${ttlMs}) must be positive numbers of milliseconds, ttlMs at least leaseMs.`,
-      );
-    }
-    const storeKey = await scopedKey(input.scope, input.key);
-    const event = await eventOf(input, storeKey);
-    emit(hooks, 'started', event);
-    const finished = (outcome: FinishedOutcome, status?: number) =>
-      emit(hooks, 'finished', {
-        ...event,
-        outcome,
-        ...(status === undefined ? {} : { status }),
-        durationMs: Date.now() - begunAt,
-      });
+    if (input.leaseMs !== undefined || input.ttlMs !== undefined) checkTimes(leaseMs, ttlMs);
+    const storeKey =
+      scopedKeyNow(input.scope, input.key) ?? (await scopedKey(input.scope, input.key));
+    const event: HookEvent = observed
+      ? await eventOf(input, storeKey)
+      : { id: ++requests, storeKey, scopeHash: '' };
+    if (observed) emit(hooks, 'started', event);
     const deadline = begunAt + opts.waitTimeoutMs;
     for (let delay = 25; ; delay = Math.min(delay * 2, 1_000)) {
-      let claimed: Awaited<ReturnType<typeof claim>>;
+      const token = randomToken();
+      const claimStartedAt = Date.now();
+      const request: ClaimRequest = { fingerprint: input.fingerprint, token, leaseMs };
+      const sent = invoke(() => store.claim(storeKey, request));
+      let result: ClaimResult;
       try {
-        claimed = await claim(input, event);
+        result = await calls.within(event, 'claim', sent);
       } catch (error) {
-        finished('store_unavailable');
+        const background = giveBackLostClaim(event, token, sent, claimStartedAt, leaseMs);
+        input.waitUntil?.(background);
+        finished(event, begunAt, 'store_unavailable');
         if (opts.failOpen) return unprotectedExecution(storeKey);
-        throw error;
+        throw new StoreUnavailableError('claim', error);
       }
       const claimMs = Date.now() - begunAt;
-      const { result, token } = claimed;
       if (result.claimed) {
         const { fingerprint, waitUntil } = input;
         return protectedExecution(env, {
@@ -201,24 +187,40 @@ export function createEngine(options: IdempotencyOptions): Engine {
       // client made a mistake, and waiting would not fix it.
       if (record.fingerprint !== input.fingerprint) {
         if (hooks.mismatch) emit(hooks, 'mismatch', { ...event, claimMs });
-        finished('mismatch');
+        finished(event, begunAt, 'mismatch');
         throw new FingerprintMismatchError();
       }
       if (record.state === 'completed') {
         const { status } = record.response;
         const stored = !isNotStoredMarker(record.response);
         if (hooks.replayed) emit(hooks, 'replayed', { ...event, stored, status, claimMs });
-        finished(stored ? 'replayed' : 'not_stored', status);
+        finished(event, begunAt, stored ? 'replayed' : 'not_stored', status);
         if (!stored) throw new ResultNotStoredError(status);
         return { kind: 'replay', storeKey, response: record.response };
       }
       if (opts.concurrent === 'reject' || Date.now() + delay > deadline) {
         if (hooks.conflict) emit(hooks, 'conflict', { ...event, claimMs });
-        finished('conflict');
+        finished(event, begunAt, 'conflict');
         throw new RequestInFlightError(opts.retryAfterSeconds, record.leaseExpiresAt);
       }
       await sleep(delay);
     }
+  }
+
+  /** The `finished` event of a request that ends in `begin`. */
+  function finished(
+    event: HookEvent,
+    begunAt: number,
+    outcome: FinishedOutcome,
+    status?: number,
+  ): void {
+    if (!hooks.finished) return;
+    emit(hooks, 'finished', {
+      ...event,
+      outcome,
+      ...(status === undefined ? {} : { status }),
+      durationMs: Date.now() - begunAt,
+    });
   }
 
   return { begin, options: opts };

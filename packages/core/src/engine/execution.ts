@@ -4,7 +4,7 @@ import type { OwnerResult, StoredResponse } from '../store.js';
 import { type ExecutionContext, isTransactional } from './context.js';
 import { isNotStoredMarker, notStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';
-import type { Renewal } from './renewal.js';
+import type { Lease, Renewal } from './renewal.js';
 import { invoke, type StoreCalls } from './store-calls.js';
 
 /**
@@ -74,88 +74,112 @@ interface Attempt {
 // by the lease.
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** An execution that holds `claim` until it completes or releases it. */
-export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Execution {
-  const { options, calls, renewal } = env;
-  const { store, hooks } = options;
-  const { event, token, fingerprint, waitUntil } = claim;
-  const { storeKey } = event;
-  const context: ExecutionContext = { storeKey, token, protected: true };
-  const startedAt = Date.now();
-  const lease = renewal.start(event, token, claim.leaseMs);
-  let finished = false;
-  let durationMs = 0;
-  let attempts = 0;
+/**
+ * An execution that holds `claim` until it completes or releases it. A class,
+ * not closures: one is made per request, and its methods are shared.
+ */
+class ProtectedExecution implements Execution {
+  readonly kind = 'execute' as const;
+  readonly storeKey: string;
+  readonly context: ExecutionContext;
+  readonly #env: ExecutionEnv;
+  readonly #claim: ClaimHeld;
+  readonly #lease: Lease;
+  readonly #startedAt = Date.now();
+  #finished = false;
+  #durationMs = 0;
+  #attempts = 0;
 
-  const finish = () => {
-    if (finished) return false;
-    finished = true;
-    durationMs = Date.now() - startedAt;
-    renewal.stop(lease);
+  constructor(env: ExecutionEnv, claim: ClaimHeld) {
+    this.#env = env;
+    this.#claim = claim;
+    this.storeKey = claim.event.storeKey;
+    this.context = { storeKey: this.storeKey, token: claim.token, protected: true };
+    this.#lease = env.renewal.start(claim.event, claim.token, claim.leaseMs);
+  }
+
+  #finish(): boolean {
+    if (this.#finished) return false;
+    this.#finished = true;
+    this.#durationMs = Date.now() - this.#startedAt;
+    this.#env.renewal.stop(this.#lease);
     return true;
-  };
+  }
 
-  // Reported once per lease, whether a renewal or the completion found it lost.
-  const lostLease = () => {
-    if (lease.lost) return;
-    lease.lost = true;
-    emit(hooks, 'leaseLost', event);
-  };
+  /** Reported once per lease, whether a renewal or the completion found it lost. */
+  #lostLease(): void {
+    if (this.#lease.lost) return;
+    this.#lease.lost = true;
+    emit(this.#env.options.hooks, 'leaseLost', this.#claim.event);
+  }
 
-  const done = (outcome: FinishedOutcome, status?: number) =>
+  #done(outcome: FinishedOutcome, status?: number): void {
+    const { hooks } = this.#env.options;
+    if (!hooks.finished) return;
     emit(hooks, 'finished', {
-      ...event,
+      ...this.#claim.event,
       outcome,
       ...(status === undefined ? {} : { status }),
-      durationMs: Date.now() - claim.begunAt,
+      durationMs: Date.now() - this.#claim.begunAt,
     });
+  }
 
   /** One completion, falling back to the "ran, not stored" marker when the store finds it too large. */
-  function attempt(response: StoredResponse): Promise<Attempt> {
-    attempts++;
-    return completeOrMark(response);
+  #attempt(response: StoredResponse): Promise<Attempt> {
+    this.#attempts++;
+    return this.#completeOrMark(response);
   }
 
   /** The store call of an attempt; storing the marker instead is part of the same attempt. */
-  async function completeOrMark(response: StoredResponse): Promise<Attempt> {
+  async #completeOrMark(response: StoredResponse): Promise<Attempt> {
+    const { storeKey } = this;
     try {
-      const result = await store.complete(storeKey, token, response, claim.ttlMs);
+      const result = await this.#env.options.store.complete(
+        storeKey,
+        this.#claim.token,
+        response,
+        this.#claim.ttlMs,
+      );
       return { result, kept: !isNotStoredMarker(response) };
     } catch (error) {
       if (!isIdempotencyError(error, 'RESPONSE_TOO_LARGE') || isNotStoredMarker(response)) {
         throw error;
       }
-      return completeOrMark(notStoredMarker(response.status, response.body.byteLength));
+      return this.#completeOrMark(notStoredMarker(response.status, response.body.byteLength));
     }
   }
 
-  function stored(stored: boolean, status: number, completeStartedAt: number): void {
+  #stored(stored: boolean, status: number, completeStartedAt: number): void {
+    const { hooks } = this.#env.options;
     if (hooks.executed) {
       emit(hooks, 'executed', {
-        ...event,
+        ...this.#claim.event,
         stored,
         status,
-        claimMs: claim.claimMs,
-        durationMs,
+        claimMs: this.#claim.claimMs,
+        durationMs: this.#durationMs,
         completeMs: Date.now() - completeStartedAt,
-        attempts,
-        renewals: lease.renewals,
+        attempts: this.#attempts,
+        renewals: this.#lease.renewals,
       });
     }
-    done(stored ? 'executed' : 'executed_not_stored', status);
+    this.#done(stored ? 'executed' : 'executed_not_stored', status);
   }
 
-  function settled({ result, kept }: Attempt, status: number, completeStartedAt: number): void {
+  #settled({ result, kept }: Attempt, status: number, completeStartedAt: number): void {
     // Stale: our lease ran out and someone else holds the key; their record stands.
-    if (result === 'stale') lostLease();
-    stored(result === 'ok' && kept, status, completeStartedAt);
+    if (result === 'stale') this.#lostLease();
+    this.#stored(result === 'ok' && kept, status, completeStartedAt);
   }
 
   /** Whether an earlier attempt whose answer never came did complete the record. */
-  async function landed(): Promise<boolean> {
+  async #landed(): Promise<boolean> {
+    const { store } = this.#env.options;
     try {
-      const record = await calls.call(event, 'read', () => store.read(storeKey));
-      return record?.state === 'completed' && record.fingerprint === fingerprint;
+      const record = await this.#env.calls.call(this.#claim.event, 'read', () =>
+        store.read(this.storeKey),
+      );
+      return record?.state === 'completed' && record.fingerprint === this.#claim.fingerprint;
     } catch {
       return false;
     }
@@ -166,24 +190,31 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
    * connection), the attempts go on in the background while the lease
    * lasts, so a retry need not wait for the lease to run out.
    */
-  async function giveBack(reason: ReleaseReason): Promise<void> {
+  async #giveBack(reason: ReleaseReason): Promise<void> {
+    const { store } = this.#env.options;
+    const { event, token } = this.#claim;
     const answered = (result: OwnerResult | undefined) => {
-      if (result === 'stale') lostLease();
+      const { hooks } = this.#env.options;
+      if (result === 'stale') this.#lostLease();
       else if (result === 'ok' && hooks.released) {
         emit(hooks, 'released', {
           ...event,
           reason,
-          claimMs: claim.claimMs,
-          durationMs,
-          renewals: lease.renewals,
+          claimMs: this.#claim.claimMs,
+          durationMs: this.#durationMs,
+          renewals: this.#lease.renewals,
         });
       }
     };
     try {
-      answered(await calls.call(event, 'release', () => store.release(storeKey, token)));
+      answered(
+        await this.#env.calls.call(event, 'release', () => store.release(this.storeKey, token)),
+      );
     } catch {
-      const background = calls.giveBack(event, token, lease.deadline).then(answered);
-      waitUntil?.(background);
+      const background = this.#env.calls
+        .giveBack(event, token, this.#lease.deadline)
+        .then(answered);
+      this.#claim.waitUntil?.(background);
     }
   }
 
@@ -193,85 +224,102 @@ export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Executi
    * reply was lost, or came too late): a later "stale" is checked against
    * the record before it is reported as a lost lease.
    */
-  async function retry(response: StoredResponse, completeStartedAt: number): Promise<void> {
-    for (let delay = 50; Date.now() + delay < lease.deadline; delay = Math.min(delay * 2, 2_000)) {
+  async #retry(response: StoredResponse, completeStartedAt: number): Promise<void> {
+    const { hooks } = this.#env.options;
+    for (
+      let delay = 50;
+      Date.now() + delay < this.#lease.deadline;
+      delay = Math.min(delay * 2, 2_000)
+    ) {
       await sleep(delay);
       try {
-        const outcome = await calls.within(
-          event,
+        const outcome = await this.#env.calls.within(
+          this.#claim.event,
           'complete',
-          invoke(() => attempt(response)),
+          invoke(() => this.#attempt(response)),
         );
-        if (outcome.result === 'stale' && (await landed())) {
-          stored(outcome.kept, response.status, completeStartedAt);
+        if (outcome.result === 'stale' && (await this.#landed())) {
+          this.#stored(outcome.kept, response.status, completeStartedAt);
         } else {
-          settled(outcome, response.status, completeStartedAt);
+          this.#settled(outcome, response.status, completeStartedAt);
         }
         return;
       } catch (error) {
         if (isIdempotencyError(error, 'ROLLED_BACK')) {
-          await giveBack('failed');
-          done('failed');
+          await this.#giveBack('failed');
+          this.#done('failed');
           return;
         }
       }
     }
-    emit(hooks, 'completionFailed', { ...event, attempts, claimMs: claim.claimMs });
-    done('executed_not_stored', response.status);
+    if (hooks.completionFailed) {
+      emit(hooks, 'completionFailed', {
+        ...this.#claim.event,
+        attempts: this.#attempts,
+        claimMs: this.#claim.claimMs,
+      });
+    }
+    this.#done('executed_not_stored', response.status);
   }
 
   /** A transactional commit that did not answer in time: wait for its outcome in the background. */
-  async function awaitCommit(first: Promise<Attempt>): Promise<void> {
+  async #awaitCommit(first: Promise<Attempt>): Promise<void> {
     try {
       const { result } = await first;
-      if (result === 'stale') lostLease();
+      if (result === 'stale') this.#lostLease();
     } catch (error) {
       // Rolled back after all: nothing took effect, so free the key for the retry.
-      if (isIdempotencyError(error, 'ROLLED_BACK')) await giveBack('failed');
+      if (isIdempotencyError(error, 'ROLLED_BACK')) await this.#giveBack('failed');
     }
   }
 
-  return {
-    kind: 'execute',
-    storeKey,
-    context,
-    async complete(response) {
-      if (!finish()) return;
-      const completeStartedAt = Date.now();
-      const toStore =
-        response.body.byteLength > options.maxResponseBytes
-          ? notStoredMarker(response.status, response.body.byteLength)
-          : response;
-      const first = invoke(() => attempt(toStore));
-      try {
-        settled(await calls.within(event, 'complete', first), response.status, completeStartedAt);
-        return;
-      } catch (error) {
-        if (isIdempotencyError(error, 'ROLLED_BACK')) {
-          // The operation's own writes went with the record: nothing took
-          // effect, so there is nothing to retry and no success to report.
-          // Free the key so the client's retry runs the operation, once.
-          await giveBack('failed');
-          done('failed');
-          throw error;
-        }
-        if (isTransactional(context)) {
-          const background = awaitCommit(first);
-          waitUntil?.(background);
-          done('store_unavailable');
-          throw new StoreUnavailableError('complete', error);
-        }
-        // The response still goes out; the completion goes on in the background.
-        const background = retry(toStore, completeStartedAt);
-        waitUntil?.(background);
+  async complete(response: StoredResponse): Promise<void> {
+    if (!this.#finish()) return;
+    const completeStartedAt = Date.now();
+    const toStore =
+      response.body.byteLength > this.#env.options.maxResponseBytes
+        ? notStoredMarker(response.status, response.body.byteLength)
+        : response;
+    const first = invoke(() => this.#attempt(toStore));
+    try {
+      this.#settled(
+        await this.#env.calls.within(this.#claim.event, 'complete', first),
+        response.status,
+        completeStartedAt,
+      );
+      return;
+    } catch (error) {
+      if (isIdempotencyError(error, 'ROLLED_BACK')) {
+        // The operation's own writes went with the record: nothing took
+        // effect, so there is nothing to retry and no success to report.
+        // Free the key so the client's retry runs the operation, once.
+        await this.#giveBack('failed');
+        this.#done('failed');
+        throw error;
       }
-    },
-    async release(reason = 'failed', status) {
-      if (!finish()) return;
-      await giveBack(reason);
-      done(reason === 'failed' ? 'failed' : 'executed_not_stored', status);
-    },
-  };
+      if (isTransactional(this.context)) {
+        // Started whatever waitUntil is: `a?.(f())` would skip f() without it.
+        const background = this.#awaitCommit(first);
+        this.#claim.waitUntil?.(background);
+        this.#done('store_unavailable');
+        throw new StoreUnavailableError('complete', error);
+      }
+      // The response still goes out; the completion goes on in the background.
+      const background = this.#retry(toStore, completeStartedAt);
+      this.#claim.waitUntil?.(background);
+    }
+  }
+
+  async release(reason: ReleaseReason = 'failed', status?: number): Promise<void> {
+    if (!this.#finish()) return;
+    await this.#giveBack(reason);
+    this.#done(reason === 'failed' ? 'failed' : 'executed_not_stored', status);
+  }
+}
+
+/** An execution that holds `claim` until it completes or releases it. */
+export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Execution {
+  return new ProtectedExecution(env, claim);
 }
 
 /** What runs when the store failed and `failOpen` let the operation run without a record. */

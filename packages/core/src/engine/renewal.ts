@@ -113,13 +113,10 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
     },
     stop(lease) {
       const wasRunning = running.delete(lease);
-      if (running.size === 0) {
-        period = every(options.leaseMs);
-        if (ticker !== undefined) {
-          clearTimeout(ticker);
-          ticker = undefined;
-        }
-      }
+      // The ticker stays armed (it is unref'd, so it keeps no process alive)
+      // and lapses on its own: clearing and re-arming it for every request
+      // that comes and goes costs more than a tick that finds nothing to do.
+      if (running.size === 0) period = every(options.leaseMs);
       return wasRunning;
     },
   };

@@ -58,13 +58,29 @@ const MINUTE = 60_000;
 function deadlines(ms: number) {
   const pending = new Set<Pending>();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let held = false;
+
+  // The timer keeps a process alive only while a call is pending: a Node
+  // script awaiting a hung store must get its StoreTimeoutError, not exit
+  // with the promise unsettled, but an idle engine must not hold a finished
+  // script open until the last call's deadline. Referencing and unreferencing
+  // it is cheaper than clearing and re-arming a timer for every call.
+  function hold(on: boolean): void {
+    if (timer === undefined || held === on) return;
+    held = on;
+    const handle = timer as { ref?: () => void; unref?: () => void };
+    if (on) handle.ref?.();
+    else handle.unref?.();
+  }
 
   function arm(): void {
-    if (timer !== undefined) return;
+    if (timer !== undefined) {
+      hold(true);
+      return;
+    }
     const first = pending.values().next();
     if (first.done) return;
-    // Deliberately not unref'd: a Node script awaiting a hung store must get
-    // its StoreTimeoutError, not exit with the promise unsettled.
+    held = true;
     timer = setTimeout(tick, Math.max(0, first.value.at - Date.now()) + 1);
   }
 
@@ -79,14 +95,9 @@ function deadlines(ms: number) {
     arm();
   }
 
-  // Nothing left to watch: drop the timer, so it never keeps a finished
-  // script alive until the last call's deadline.
   function settle(entry: Pending): void {
     pending.delete(entry);
-    if (pending.size === 0 && timer !== undefined) {
-      clearTimeout(timer);
-      timer = undefined;
-    }
+    if (pending.size === 0) hold(false);
   }
 
   return function within<R>(promise: Promise<R>, onTimeout: () => Error): Promise<R> {
@@ -179,6 +190,9 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
     else log?.failure(operation, error);
   }
 
+  // An in-process store cannot hang: no time limit to keep for it.
+  const limit = store.inProcess === true ? <R>(promise: Promise<R>) => promise : bound;
+
   async function within<R>(
     event: HookEvent,
     operation: StoreOperation,
@@ -186,7 +200,7 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
   ): Promise<R> {
     const startedAt = timed ? Date.now() : 0;
     try {
-      const result = await bound(promise, () => new StoreTimeoutError(operation, storeTimeoutMs));
+      const result = await limit(promise, () => new StoreTimeoutError(operation, storeTimeoutMs));
       if (timed)
         emit(hooks, 'storeCall', {
           ...event,

@@ -147,6 +147,21 @@ export interface HttpIdempotency<Ctx> {
 export { isFinalStatus } from './status.js';
 
 const REPLAYED: readonly [string, string] = ['idempotent-replayed', 'true'];
+
+/** Whether a value is a promise (or any thenable) to await, rather than the value itself. */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** The request body, at most the route's limit; `undefined` past it (by its declared length, or as read). */
+function readBody<Ctx>(
+  request: HttpRequest,
+  route: HttpRoute<Ctx>,
+): Promise<Uint8Array | undefined> | undefined {
+  const declared = Number(request.header('content-length') ?? 0);
+  if (declared > route.maxRequestBytes) return undefined;
+  return request.body(route.maxRequestBytes);
+}
 const PASS: HttpDecision = Object.freeze({ action: 'pass' });
 
 /**
@@ -322,38 +337,40 @@ export function createHttpIdempotency<Ctx>(
     if (!route.methods.has(request.method.toUpperCase())) return PASS;
     if (route.skip?.(ctx)) return PASS;
     const answer = route === base ? baseProblems : problems(route);
-    let body: Uint8Array | undefined;
-    const read = async () => {
-      const declared = Number(request.header('content-length') ?? 0);
-      if (declared > route.maxRequestBytes) return false;
-      body = await request.body(route.maxRequestBytes);
-      return body !== undefined;
-    };
     // A key in the body needs the body first; otherwise a request without a
     // valid key is answered before a byte of its body is read.
-    if (route.keyInBody && !(await read())) return respond(answer.tooLarge());
-    const parsed = await route.key(ctx, {
+    let body: Uint8Array | undefined;
+    if (route.keyInBody) {
+      body = await readBody(request, route);
+      if (body === undefined) return respond(answer.tooLarge());
+    }
+    let parsed = route.key(ctx, {
       header: request.header,
       ...(request.keyLines ? { keyLines: request.keyLines } : {}),
       ...(body ? { body } : {}),
     });
+    if (isThenable(parsed)) parsed = await parsed;
     if (!parsed.ok) {
       if (parsed.missing) return route.required ? respond(answer.keyMissing()) : PASS;
       return respond(answer.keyInvalid(parsed.reason));
     }
     const badFormat = route.keyFormat?.(parsed.key);
     if (badFormat) return respond(answer.keyInvalid(badFormat));
-    const [scope, fits] = await Promise.all([
-      route.scope ? route.scope(ctx) : defaultScope(request),
-      body === undefined ? read() : true,
-    ]);
-    if (!fits || body === undefined) return respond(answer.tooLarge());
+    let scope = route.scope ? route.scope(ctx) : defaultScope(request);
+    if (body === undefined) {
+      // The scope (often a plain string) and the body are awaited together.
+      const reading = readBody(request, route);
+      if (isThenable(scope)) [scope, body] = await Promise.all([scope, reading]);
+      else body = await reading;
+      if (body === undefined) return respond(answer.tooLarge());
+    }
+    if (isThenable(scope)) scope = await scope;
     if (typeof scope !== 'string') {
       throw new ConfigurationError(
         `idem: the scope option must return a string, got ${typeof scope}.`,
       );
     }
-    const fingerprint = await route.fingerprint(ctx, {
+    let fingerprint = route.fingerprint(ctx, {
       method: request.method,
       path: request.path,
       query: request.query,
@@ -361,6 +378,7 @@ export function createHttpIdempotency<Ctx>(
       contentType: request.header('content-type'),
       header: request.header,
     });
+    if (isThenable(fingerprint)) fingerprint = await fingerprint;
     let decision: Decision;
     try {
       decision = await engine.begin({

@@ -1,6 +1,6 @@
 import { sha256Hasher } from '../bytes.js';
 import { ConfigurationError } from '../errors.js';
-import { fingerprintRequest } from '../fingerprint.js';
+import { fingerprintNow, fingerprintRequest } from '../fingerprint.js';
 import { MAX_KEY_LENGTH, type ParsedKey, parseIdempotencyKey } from '../key.js';
 import { DEFAULT_PROBLEM_TYPE_BASE } from './problem.js';
 import { isFinalStatus } from './status.js';
@@ -178,7 +178,7 @@ export const ROUTE_OPTIONS: readonly string[] = [
 export interface ResolvedRoute<Ctx> {
   readonly scope: ((ctx: Ctx) => string | Promise<string>) | undefined;
   /** Reads the key; `{ missing }` or an invalid key's reason otherwise. */
-  readonly key: (ctx: Ctx, request: KeyRequest) => Promise<ParsedKey>;
+  readonly key: (ctx: Ctx, request: KeyRequest) => ParsedKey | Promise<ParsedKey>;
   /** Whether the key is read from the body (which must then be read first). */
   readonly keyInBody: boolean;
   /** The header the key is read from (lower-case), when it comes from a header. */
@@ -190,7 +190,7 @@ export interface ResolvedRoute<Ctx> {
   readonly fingerprint: (
     ctx: Ctx,
     request: RequestParts & { contentType: string | null },
-  ) => Promise<string>;
+  ) => string | Promise<string>;
   readonly methods: ReadonlySet<string>;
   readonly skip: ((ctx: Ctx) => boolean) | undefined;
   readonly ttlMs: ((ctx: Ctx) => number) | undefined;
@@ -277,7 +277,7 @@ function keyReader<Ctx>(
   source: KeySource<Ctx> | undefined,
 ): ResolvedRoute<Ctx>['key'] {
   if (source === undefined || source === 'idempotency-key') {
-    return async (_ctx, request) =>
+    return (_ctx, request) =>
       parseIdempotencyKey(request.keyLines ?? request.header('idempotency-key'));
   }
   if (typeof source === 'string' || Array.isArray(source)) {
@@ -288,7 +288,7 @@ function keyReader<Ctx>(
       return name.toLowerCase();
     });
     if (names.length === 0) fail(where, 'key must name at least one header.');
-    return async (_ctx, request) => {
+    return (_ctx, request) => {
       for (const name of names) {
         const value = request.header(name);
         if (value !== null) return parseIdempotencyKey(value);
@@ -301,7 +301,7 @@ function keyReader<Ctx>(
   }
   if (typeof source === 'object' && source !== null && 'body' in source) {
     const path = pointer(where, 'key.body', source.body);
-    return async (_ctx, request) => {
+    return (_ctx, request) => {
       let document: unknown;
       try {
         document = JSON.parse(decoder.decode(request.body));
@@ -369,9 +369,11 @@ function fingerprinter<Ctx>(
   where: string,
   option: FingerprintOption<Ctx> | undefined,
 ): ResolvedRoute<Ctx>['fingerprint'] {
-  if (option === undefined || option === true)
-    return (_ctx, request) => fingerprintRequest(request);
-  if (option === false) return async () => 'idem-key-only';
+  // Synchronous where the runtime hashes synchronously (Node): no await per request.
+  if (option === undefined || option === true) {
+    return (_ctx, request) => fingerprintNow(request) ?? fingerprintRequest(request);
+  }
+  if (option === false) return () => 'idem-key-only';
   if (typeof option === 'function') {
     return async (ctx, request) => {
       const own = await option(ctx, request);
@@ -392,12 +394,14 @@ function fingerprinter<Ctx>(
         fail(where, 'fingerprint.headers must be header names.');
       return name.toLowerCase();
     });
-    return (_ctx, request) =>
-      fingerprintRequest({
+    return (_ctx, request) => {
+      const input = {
         ...request,
         omit,
         headers: names.map((name) => [name, request.header(name)] as const),
-      });
+      };
+      return fingerprintNow(input) ?? fingerprintRequest(input);
+    };
   }
   return fail(
     where,
