@@ -45,7 +45,9 @@ const ESCAPES: Record<string, string> = {
 };
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
-const PLAIN_STRING = /[^"\\\u0000-\u001f]*/y;
+// Surrogates are left out so that a run of plain characters is exactly its
+// own canonical text (JSON.stringify escapes lone surrogates).
+const PLAIN_STRING = /[^"\\\u0000-\u001f\ud800-\udfff]*/y;
 
 /** The JSON Pointer token of an object key (RFC 6901: `~` is `~0`, `/` is `~1`). */
 function pointerToken(key: string): string {
@@ -77,7 +79,7 @@ class Parser {
     const c = this.text.charCodeAt(this.pos);
     if (c === 0x7b) return this.object(depth, path);
     if (c === 0x5b) return this.array(depth, path);
-    if (c === 0x22) return JSON.stringify(this.string());
+    if (c === 0x22) return this.quoted()[1];
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
     for (const lit of ['true', 'false', 'null']) {
       if (this.text.startsWith(lit, this.pos)) {
@@ -104,7 +106,7 @@ class Parser {
     for (;;) {
       this.skipWs();
       if (this.text.charCodeAt(this.pos) !== 0x22) throw FAIL;
-      const key = this.string();
+      const [key, quotedKey] = this.quoted();
       this.skipWs();
       if (this.text.charCodeAt(this.pos) !== 0x3a) throw FAIL;
       this.pos++;
@@ -112,7 +114,7 @@ class Parser {
       const child = this.omit ? `${path}/${pointerToken(key)}` : '';
       const value = this.value(depth + 1, child);
       if (this.omit?.has(child)) members.push([key, '', '']);
-      else members.push([key, JSON.stringify(key), value]);
+      else members.push([key, quotedKey, value]);
       this.skipWs();
       const c = this.text.charCodeAt(this.pos++);
       if (c === 0x2c) continue;
@@ -161,6 +163,21 @@ class Parser {
     return `${out}]`;
   }
 
+  /** A string's value and its canonical text (most strings need no escaping: their own text). */
+  quoted(): [string, string] {
+    const t = this.text;
+    const start = this.pos;
+    PLAIN_STRING.lastIndex = start + 1;
+    PLAIN_STRING.test(t);
+    const end = PLAIN_STRING.lastIndex;
+    if (t.charCodeAt(end) === 0x22) {
+      this.pos = end + 1;
+      return [t.slice(start + 1, end), t.slice(start, end + 1)];
+    }
+    const value = this.string();
+    return [value, JSON.stringify(value)];
+  }
+
   string(): string {
     const t = this.text;
     this.pos++;
@@ -174,6 +191,10 @@ class Parser {
       if (c === 0x22) {
         this.pos++;
         return out;
+      }
+      if (c >= 0xd800 && c <= 0xdfff) {
+        out += t[this.pos++];
+        continue;
       }
       if (c !== 0x5c) throw FAIL; // control character or end of text
       const e = t[this.pos + 1]!;
@@ -196,7 +217,12 @@ class Parser {
     const m = NUMBER.exec(this.text);
     if (!m) throw FAIL;
     this.pos = NUMBER.lastIndex;
-    const canonical = exactDecimal(m[0]);
+    const lexeme = m[0];
+    // An integer that does not end in 0 (nor is -0) is already canonical.
+    if (m[1] === undefined && m[2] === undefined && lexeme.charCodeAt(lexeme.length - 1) !== 0x30) {
+      return lexeme;
+    }
+    const canonical = exactDecimal(lexeme);
     if (canonical === undefined) throw FAIL;
     return canonical;
   }

@@ -15,10 +15,12 @@ export class BodyCopy {
   #chunks: Buffer[] = [];
   #keeping = true;
   #error: Error | undefined;
+  readonly #emit: Payload['emit'];
 
   constructor(source: Payload) {
     this.#source = source;
     const emit = source.emit;
+    this.#emit = emit;
     const copy = this;
     // Every chunk a reader gets passes through emit('data'); errors and
     // aborts too. The parser, Fastify's or the app's, sees the stream as is.
@@ -39,30 +41,32 @@ export class BodyCopy {
    * now and gives the handler a fresh stream of the same bytes through
    * `setBody`.
    */
-  async bytes(body: unknown, setBody: (stream: Readable) => void): Promise<Buffer> {
+  bytes(body: unknown, setBody: (stream: Readable) => void): Buffer | Promise<Buffer> {
     const source = this.#source;
-    if (!source.readableEnded) {
-      await new Promise<void>((resolve, reject) => {
-        if (this.#error) return reject(this.#error);
-        source.once('end', resolve);
-        source.once('error', reject);
-        // A client that goes away mid-body closes the request without an 'end'.
-        source.once('close', () => {
-          if (!source.readableEnded) reject(new Error('the client aborted the request body'));
-        });
-        source.on('data', () => {});
+    if (source.readableEnded) {
+      if (this.#error) throw this.#error;
+      return this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+    }
+    return new Promise<void>((resolve, reject) => {
+      if (this.#error) return reject(this.#error);
+      source.once('end', resolve);
+      source.once('error', reject);
+      // A client that goes away mid-body closes the request without an 'end'.
+      source.once('close', () => {
+        if (!source.readableEnded) reject(new Error('the client aborted the request body'));
       });
+      source.on('data', () => {});
+    }).then(() => {
       const bytes = Buffer.concat(this.#chunks);
       if (body === source) setBody(Readable.from([bytes]));
       return bytes;
-    }
-    if (this.#error) throw this.#error;
-    return this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+    });
   }
 
   /** Drop the copy: idem has decided and will not ask for the bytes again. */
   forget(): void {
     this.#keeping = false;
     this.#chunks = [];
+    this.#source.emit = this.#emit;
   }
 }

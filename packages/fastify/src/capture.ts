@@ -27,23 +27,25 @@ const EMPTY = new Uint8Array(0);
  * taken as they are; streams are buffered within the limit and sent on from
  * the buffer, or passed through once they grow past it. A never-ending
  * `text/event-stream`, or a declared length over the limit, is not read at all.
+ * Buffered payloads (the usual serialized reply) are taken synchronously.
  */
-export async function capturePayload(
+export function capturePayload(
   payload: Payload,
   limit: number,
   contentType: string | null,
   contentLength: string | null,
-): Promise<Captured> {
+): Captured | Promise<Captured> {
   if (payload === null || payload === undefined) return { bytes: EMPTY, payload };
   if (typeof payload === 'string') return fits(Buffer.from(payload), payload, limit);
   if (payload instanceof Uint8Array) return fits(payload, payload, limit);
   if (streamsThrough(contentType, contentLength, limit)) return { bytes: null, payload };
   if (payload instanceof Readable) return readNodeStream(payload, limit);
   if (typeof (payload as ReadableStream).getReader === 'function') {
-    const captured = await captureBody(payload as ReadableStream<Uint8Array>, limit);
-    return captured.bytes === null
-      ? { bytes: null, payload: captured.stream }
-      : { bytes: captured.bytes, payload: Buffer.from(captured.bytes) };
+    return captureBody(payload as ReadableStream<Uint8Array>, limit).then((captured) =>
+      captured.bytes === null
+        ? { bytes: null, payload: captured.stream }
+        : { bytes: captured.bytes, payload: Buffer.from(captured.bytes) },
+    );
   }
   // Something Fastify serialized in a way idem does not know: send it, keep nothing.
   return { bytes: null, payload };

@@ -2,6 +2,7 @@ import { Readable, Transform } from 'node:stream';
 import { type ExecutionContext, parseIdempotencyKey } from '@idem/core';
 import {
   createHttpIdempotency,
+  type HttpDecision,
   type HttpExecution,
   type HttpIdempotencyOptions,
   type HttpResponse,
@@ -54,6 +55,8 @@ interface Pending {
 
 type OnSend = onSendHookHandler<unknown>;
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * On a route's config: its resolved idem options (or `false`: left out), set
  * when the route is added after the plugin, whose onSend hooks then end with
@@ -103,113 +106,124 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // (Fastify's own or the app's) turns it into request.body: keep a copy of
   // the bytes on their way to the parser. Only bodies idem will read are
   // limited: covered methods with a key.
-  fastify.addHook('preParsing', async (request, reply, payload) => {
+  // Hooks take Fastify's callback form: a hook that has nothing to wait for
+  // (most requests, at most steps) then costs no promise and no microtask.
+  fastify.addHook('preParsing', (request, reply, payload, done) => {
     const route = routeOf(request);
-    if (!route || !http.covers(request.method, route)) return payload;
+    if (!route || !http.covers(request.method, route)) return done(null, payload);
     // A request without a valid key in its header is answered (400) or
     // passed through without idem reading its body: not idem's to limit.
     // (A key from the body, or a function, needs the body: limited.)
     const { keyHeader } = route;
     if (keyHeader !== undefined && !parseIdempotencyKey(headerValue(request, keyHeader)).ok) {
       copies.set(request, new BodyCopy(payload));
-      return payload;
+      return done(null, payload);
     }
     const limit = route.maxRequestBytes;
     const declared = request.headers['content-length'];
     if (declared !== undefined) {
-      if (Number(declared) > limit) {
-        problem(reply, http.tooLarge(route));
-        return reply;
-      }
+      // A reply sent here ends the hook chain: Fastify reads no body.
+      if (Number(declared) > limit) return problem(reply, http.tooLarge(route));
       copies.set(request, new BodyCopy(payload));
-      return payload;
+      return done(null, payload);
     }
     // Unknown length: stop reading as soon as it outgrows the limit, so no
     // parser buffers more. Only such bodies pay for a second stream.
     const capped = capStream(payload, limit, () => tooLarge.add(request));
     copies.set(request, new BodyCopy(capped));
-    return capped;
+    done(null, capped);
   });
 
   // preHandler: after authentication hooks (for scope) and body parsing (a
   // request the parser or schema rejects stores nothing), before the handler.
-  fastify.addHook('preHandler', async (request, reply) => {
+  fastify.addHook('preHandler', (request, reply, done) => {
     const route = routeOf(request);
-    if (!route) return;
+    if (!route) return done();
     const copy = copies.get(request);
-    const body = async () =>
+    const body = () =>
       copy
         ? copy.bytes(request.body, (stream) => {
             request.body = stream;
           })
-        : new Uint8Array(0);
+        : EMPTY;
     const pattern = () => request.routeOptions.url;
     const described = nodeHttpRequest(request.raw, request.url, body, pattern);
-    const decision = await http.handle(described, request, undefined, route);
-    // The copy was only for the fingerprint; a large upload need not be held twice.
-    copy?.forget();
-    if (decision.action === 'pass') return;
-    if (decision.action === 'respond') {
-      if (decision.replayed) replay(reply, decision.response);
-      else problem(reply, decision.response);
-      return reply;
-    }
-    request.idempotency = decision.context;
-    pending.set(request, { execution: decision, failed: false });
+    const decided = (decision: HttpDecision) => {
+      // The copy was only for the fingerprint; a large upload need not be held twice.
+      copy?.forget();
+      if (decision.action === 'pass') return done();
+      // A reply sent (or hijacked) here ends the hook chain: no done().
+      if (decision.action === 'respond') {
+        if (decision.replayed) replay(reply, decision.response);
+        else problem(reply, decision.response);
+        return;
+      }
+      request.idempotency = decision.context;
+      pending.set(request, { execution: decision, failed: false });
+      done();
+    };
+    http.handle(described, request, undefined, route).then(decided, done);
   });
 
   // A thrown or rejected handler releases the key, whatever status the error
   // handler then answers with (as Hono's adapter does with c.error).
-  fastify.addHook('onError', async (request) => {
+  fastify.addHook('onError', (request, _reply, _error, done) => {
     const claim = pending.get(request);
     if (claim) claim.failed = true;
+    done();
   });
 
   // The response is stored as the client gets it: after every other onSend
   // hook (a route's own hooks run after the app's, and this one is appended
   // last to each route), before anything is written, so a store that rolled
   // the handler's writes back can still answer 503 instead.
-  const store = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+  const store: OnSend = (request, reply, payload, done) => {
     const claim = pending.get(request);
-    if (!claim) return payload;
+    if (!claim) return done(null, payload);
     pending.delete(request);
     if (claim.failed) {
-      await claim.execution.release();
-      return payload;
+      claim.execution.release().then(() => done(null, payload), done);
+      return;
     }
     const header = (name: string) => {
       const value = reply.getHeader(name);
       return value === undefined ? null : String(value);
     };
-    let captured: Captured;
-    try {
-      captured = await capturePayload(
-        payload as Payload,
-        http.maxResponseBytes,
-        header('content-type'),
-        header('content-length'),
-      );
-    } catch (error) {
+    const captured = capturePayload(
+      payload as Payload,
+      http.maxResponseBytes,
+      header('content-type'),
+      header('content-length'),
+    );
+    const completeWith = (captured: Captured) => {
+      claim.execution
+        .complete({
+          status: reply.statusCode,
+          headers: nodeHeaderLines(reply.getHeaders()),
+          body: captured.bytes,
+        })
+        .then((instead) => {
+          if (!instead) return done(null, captured.payload);
+          if (captured.payload instanceof Readable) captured.payload.destroy();
+          for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+          done(null, problemPayload(reply, instead));
+        }, done);
+    };
+    if (!(captured instanceof Promise)) return completeWith(captured);
+    captured.then(completeWith, (error: Error) => {
       // The handler's stream broke: there is no whole response to keep.
-      await claim.execution.release();
-      throw error;
-    }
-    const instead = await claim.execution.complete({
-      status: reply.statusCode,
-      headers: nodeHeaderLines(reply.getHeaders()),
-      body: captured.bytes,
+      claim.execution.release().then(
+        () => done(error),
+        () => done(error),
+      );
     });
-    if (!instead) return captured.payload;
-    if (captured.payload instanceof Readable) captured.payload.destroy();
-    for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-    return problemPayload(reply, instead);
   };
   fastify.addHook('onRoute', (route) => {
     const config = route.config as RouteConfig | undefined;
     const methods = [route.method].flat().join(',');
     const resolved = resolve(config, `${methods} ${route.url}`);
     route.config = { ...config, [ROUTE]: resolved } as typeof route.config;
-    if (resolved) route.onSend = [...(route.onSend ? [route.onSend].flat() : []), store as OnSend];
+    if (resolved) route.onSend = [...(route.onSend ? [route.onSend].flat() : []), store];
   });
 
   // Routes registered before the plugin get the app-level hooks above (they
@@ -217,23 +231,25 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // route-level onSend that onRoute appends: store their answers from an
   // app-level onSend instead, so they are covered whole, never half. The
   // 413 for a chunked body that outgrew the limit is shaped here too.
-  fastify.addHook('onSend', async (request, reply, payload) => {
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     if (tooLarge.has(request)) {
       tooLarge.delete(request);
       for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-      return problemPayload(reply, http.tooLarge(routeOf(request) || undefined));
+      return done(null, problemPayload(reply, http.tooLarge(routeOf(request) || undefined)));
     }
-    if ((request.routeOptions.config as RouteConfig)[ROUTE] !== undefined) return payload;
-    return store(request, reply, payload);
+    if ((request.routeOptions.config as RouteConfig)[ROUTE] !== undefined) {
+      return done(null, payload);
+    }
+    store.call(fastify, request, reply, payload, done);
   });
 
   // A reply that never went through onSend (hijacked, or written on the raw
   // response) leaves nothing to store: free the key rather than renew it forever.
-  fastify.addHook('onResponse', async (request) => {
+  fastify.addHook('onResponse', (request, _reply, done) => {
     const claim = pending.get(request);
-    if (!claim) return;
+    if (!claim) return done();
     pending.delete(request);
-    await claim.execution.release();
+    claim.execution.release().then(() => done(), done);
   });
 };
 

@@ -247,10 +247,14 @@ function middleware<E extends Env>(
  * for the handler the way Hono caches it.
  */
 async function readBody(c: Context, limit: number): Promise<Uint8Array | undefined> {
-  const stream = c.req.raw.body;
-  if (stream === null || c.req.header('content-length') !== undefined) {
+  // A declared length is read through Hono's own body cache first: on Node,
+  // touching `c.req.raw.body` would build a whole web Request (with its
+  // AbortSignal) that @hono/node-server otherwise never needs.
+  if (c.req.header('content-length') !== undefined) {
     return new Uint8Array(await c.req.arrayBuffer());
   }
+  const stream = c.req.raw.body;
+  if (stream === null) return new Uint8Array(await c.req.arrayBuffer());
   const captured = await captureBody(stream, limit);
   if (captured.bytes === null) {
     await captured.stream.cancel();

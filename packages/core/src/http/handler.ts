@@ -51,9 +51,10 @@ export interface HttpRequest {
   /**
    * The raw request body bytes, read only for covered requests that carry a
    * valid key. Read at most `limit` bytes: resolve to `undefined`, without
-   * reading further, as soon as the body is longer.
+   * reading further, as soon as the body is longer. An adapter that already
+   * holds the bytes may return them directly instead of a promise.
    */
-  body(limit: number): Promise<Uint8Array | undefined>;
+  body(limit: number): Uint8Array | undefined | Promise<Uint8Array | undefined>;
 }
 
 /**
@@ -157,7 +158,7 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
 function readBody<Ctx>(
   request: HttpRequest,
   route: HttpRoute<Ctx>,
-): Promise<Uint8Array | undefined> | undefined {
+): Uint8Array | undefined | Promise<Uint8Array | undefined> {
   const declared = Number(request.header('content-length') ?? 0);
   if (declared > route.maxRequestBytes) return undefined;
   return request.body(route.maxRequestBytes);
@@ -341,7 +342,8 @@ export function createHttpIdempotency<Ctx>(
     // valid key is answered before a byte of its body is read.
     let body: Uint8Array | undefined;
     if (route.keyInBody) {
-      body = await readBody(request, route);
+      const reading = readBody(request, route);
+      body = isThenable(reading) ? await reading : reading;
       if (body === undefined) return respond(answer.tooLarge());
     }
     let parsed = route.key(ctx, {
@@ -361,7 +363,7 @@ export function createHttpIdempotency<Ctx>(
       // The scope (often a plain string) and the body are awaited together.
       const reading = readBody(request, route);
       if (isThenable(scope)) [scope, body] = await Promise.all([scope, reading]);
-      else body = await reading;
+      else body = isThenable(reading) ? await reading : reading;
       if (body === undefined) return respond(answer.tooLarge());
     }
     if (isThenable(scope)) scope = await scope;

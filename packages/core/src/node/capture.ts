@@ -13,6 +13,38 @@ type Method = (...args: unknown[]) => unknown;
 const PATCHED = ['writeHead', 'write', 'end', 'flushHeaders'] as const;
 const STATE = ['headersSent', 'writableEnded'] as const;
 
+/**
+ * What a capture tells the response's `headersSent` and `writableEnded` while
+ * it holds the response. Captures of one response (two idem middlewares)
+ * stack through `outer`; the innermost live one answers.
+ */
+interface Held {
+  live: boolean;
+  headStarted: boolean;
+  ended: boolean;
+  readonly outer: Held | undefined;
+}
+
+const HELD = Symbol('idem.capture');
+type Captured = { [HELD]?: Held | undefined };
+
+/**
+ * The state getters are defined once per response, with the same two
+ * functions for every response: V8 then shares the response's hidden class
+ * with every other captured response. Per-request getters (or redefining
+ * them) would turn each response into a slow dictionary-mode object.
+ */
+const heldGetters = {
+  headersSent(this: Captured): unknown {
+    for (let held = this[HELD]; held; held = held.outer) if (held.live) return held.headStarted;
+    return inherited(this, 'headersSent');
+  },
+  writableEnded(this: Captured): unknown {
+    for (let held = this[HELD]; held; held = held.outer) if (held.live) return held.ended;
+    return inherited(this, 'writableEnded');
+  },
+};
+
 /** Options of {@link captureNodeResponse}. */
 export interface CaptureOptions {
   /** Largest body held for storage, in bytes (`HttpIdempotency.maxResponseBytes`). */
@@ -60,21 +92,22 @@ export function captureNodeResponse(
   let mode: Mode = 'buffer';
   let chunks: Uint8Array[] = [];
   let size = 0;
-  let headStarted = false;
   let flushRequested = false;
-  let ended = false;
   let endCallback: Callback | undefined;
   // Set while idem itself writes through the original methods: Node's own
   // end() calls this.writeHead(), which must then reach the original too.
   let passing = false;
 
-  const target = res as unknown as Record<string, unknown>;
-  const originals = new Map<string, { method: Method }>();
-  for (const name of PATCHED) {
-    originals.set(name, { method: target[name] as Method });
-  }
+  const target = res as unknown as Record<string, unknown> & Captured;
+  const originals = {
+    writeHead: target.writeHead as Method,
+    write: target.write as Method,
+    end: target.end as Method,
+    flushHeaders: target.flushHeaders as Method,
+  };
   const original = (name: (typeof PATCHED)[number], ...args: unknown[]) =>
-    originals.get(name)!.method.apply(res, args);
+    originals[name].apply(res, args);
+  const held: Held = { live: true, headStarted: false, ended: false, outer: target[HELD] };
   const delegating = () => passing || mode === 'through' || mode === 'off';
 
   const later = (callback: unknown) => {
@@ -115,7 +148,7 @@ export function captureNodeResponse(
       if (delegating()) return original('write', chunk, encoding, callback);
       const cb = typeof encoding === 'function' ? encoding : callback;
       // After end() a real response refuses writes; there is nothing to add.
-      if (mode !== 'swallow' && !ended) {
+      if (mode !== 'swallow' && !held.ended) {
         take(chunk, encoding);
         startHead();
         if (mode === 'buffer' && size > limit) streamThrough();
@@ -136,12 +169,12 @@ export function captureNodeResponse(
         cb = enc;
         enc = undefined;
       }
-      if (mode === 'swallow' || ended) {
+      if (mode === 'swallow' || held.ended) {
         later(cb);
         return res;
       }
       take(data, enc);
-      ended = true;
+      held.ended = true;
       endCallback = typeof cb === 'function' ? (cb as Callback) : undefined;
       startHead();
       if (mode === 'buffer') {
@@ -160,12 +193,10 @@ export function captureNodeResponse(
    * a slow dictionary-mode object for the rest of its life in Node's code.
    */
   const unpatch = () => {
-    for (const [name, { method }] of originals) {
-      if (target[name] === patched[name as (typeof PATCHED)[number]]) target[name] = method;
+    for (const name of PATCHED) {
+      if (target[name] === patched[name]) target[name] = originals[name];
     }
-    for (const name of STATE) {
-      Object.defineProperty(res, name, { configurable: true, get: inherited(res, name) });
-    }
+    held.live = false;
   };
 
   const through = (action: () => void) => {
@@ -179,13 +210,13 @@ export function captureNodeResponse(
 
   /** Send what the handler wrote, as it wrote it, and step out of the way. */
   const forward = () => {
-    mode = ended ? 'off' : 'through';
+    mode = held.ended ? 'off' : 'through';
     const pending = chunks;
     chunks = [];
     unpatch();
     through(() => {
-      if (flushRequested && pending.length === 0 && !ended) original('flushHeaders');
-      if (!ended) {
+      if (flushRequested && pending.length === 0 && !held.ended) original('flushHeaders');
+      if (!held.ended) {
         for (const chunk of pending) original('write', chunk);
       } else if (pending.length === 0) {
         original('end', endCallback);
@@ -200,9 +231,7 @@ export function captureNodeResponse(
     // The handler may still be writing: what it writes from now on has no client.
     mode = 'swallow';
     chunks = [];
-    for (const name of STATE) {
-      Object.defineProperty(res, name, { configurable: true, get: inherited(res, name) });
-    }
+    held.live = false;
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     through(() => {
       res.statusCode = response.status;
@@ -231,8 +260,8 @@ export function captureNodeResponse(
   }
 
   function startHead() {
-    if (headStarted) return;
-    headStarted = true;
+    if (held.headStarted) return;
+    held.headStarted = true;
     if (
       mode === 'buffer' &&
       streamsThrough(headerText(res, 'content-type'), headerText(res, 'content-length'), limit)
@@ -241,19 +270,28 @@ export function captureNodeResponse(
     }
   }
 
-  Object.assign(target, patched);
-  Object.defineProperty(res, 'headersSent', { configurable: true, get: () => headStarted });
-  Object.defineProperty(res, 'writableEnded', { configurable: true, get: () => ended });
+  // Plain assignments, in a fixed order: Object.assign onto a response (an
+  // object with dozens of fields) is several times slower.
+  target.writeHead = patched.writeHead;
+  target.write = patched.write;
+  target.end = patched.end;
+  target.flushHeaders = patched.flushHeaders;
+  if (!(HELD in target)) {
+    for (const name of STATE) {
+      Object.defineProperty(res, name, { configurable: true, get: heldGetters[name] });
+    }
+  }
+  target[HELD] = held;
 
   res.on('close', () => {
     // A response already decided, streaming or done is not ours to touch.
-    if (mode !== 'buffer' || ended) return;
+    if (mode !== 'buffer' || held.ended) return;
     // The client left before the handler finished its answer. The handler
     // ran (it may have charged the card): its answer is stored when it ends,
     // so the client's retry gets a replay. A handler that never ends is
     // recorded as "ran, not stored", so the retry gets 410, never a second run.
     const timer = setTimeout(() => {
-      if (mode !== 'buffer' || ended) return;
+      if (mode !== 'buffer' || held.ended) return;
       mode = 'off';
       chunks = [];
       unpatch();
@@ -263,14 +301,14 @@ export function captureNodeResponse(
   });
 }
 
-/** The getter `name` has on `object`'s prototype chain, bound to `object`. */
-function inherited(object: object, name: string): () => unknown {
+/** What `object`'s prototype chain says `name` is, for `object`. */
+function inherited(object: object, name: string): unknown {
   for (let proto = Object.getPrototypeOf(object); proto; proto = Object.getPrototypeOf(proto)) {
     const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-    if (descriptor?.get) return descriptor.get.bind(object);
-    if (descriptor) return () => (descriptor as { value?: unknown }).value;
+    if (descriptor?.get) return descriptor.get.call(object);
+    if (descriptor) return descriptor.value;
   }
-  return () => undefined;
+  return undefined;
 }
 
 function headerText(res: NodeResponseLike, name: string): string | null {
