@@ -11,10 +11,13 @@ import { build } from 'esbuild';
 import { workerBuildOptions } from './bundle.ts';
 
 /**
- * The budget, in gzipped bytes: 8 KB read strictly, 8,000 bytes, which also
- * keeps it under 8 KiB (8,192 bytes), as bundle-size tools count a kilobyte.
+ * The budget, in gzipped bytes: 15,000. It was 8,000 before per-route
+ * options, webhook presets, hooks, the store time limit and lease-loss
+ * handling; most of what they add is validation whose errors name the fix.
+ * Workers' script size limits are counted in megabytes (compressed): this
+ * is about 1.5% of one, and the budget keeps it from creeping further.
  */
-export const BUDGET_BYTES = 8_000;
+export const BUDGET_BYTES = 15_000;
 
 /** One measured bundle. */
 export interface Measurement {
@@ -51,12 +54,12 @@ export function measureHonoMiddleware(): Promise<Measurement> {
 /**
  * Budgets, in gzipped bytes, for `@idem/hono` with each edge store: the whole
  * of what idem adds to a Worker that keeps its records in D1 or in Durable
- * Objects (object class included). The middleware's 8,000 bytes plus 2,500
+ * Objects (object class included). The middleware's 15,000 bytes plus 2,500
  * for a store (each adds about 2 KB, much of it error messages that name the fix).
  */
 export const STORE_BUDGETS = {
-  '@idem/store-d1': 10_500,
-  '@idem/store-durable-objects': 10_500,
+  '@idem/store-d1': 17_500,
+  '@idem/store-durable-objects': 17_500,
 } as const;
 
 /** `@idem/core` + `@idem/hono` + one edge store, tree-shaken as a bundler does. */
