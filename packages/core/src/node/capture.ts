@@ -22,6 +22,8 @@ interface Held {
   live: boolean;
   headStarted: boolean;
   ended: boolean;
+  /** The capture's own methods while it patches the response; `undefined` once it stepped aside. */
+  methods: Record<(typeof PATCHED)[number], Method> | undefined;
   readonly outer: Held | undefined;
 }
 
@@ -44,6 +46,40 @@ const heldGetters = {
     return inherited(this, 'writableEnded');
   },
 };
+
+/**
+ * Per response prototype, a layer between it and the responses idem
+ * captures: its methods and state getters route to the capture that holds
+ * the response, or to the prototype's once the capture stepped aside.
+ * Putting a response on it (one cached prototype transition) costs a
+ * fraction of adding six own properties to an object of forty fields,
+ * which Express pays on every request otherwise.
+ */
+const layers = new WeakMap<object, object>();
+
+function layerOver(proto: object): object {
+  let layer = layers.get(proto);
+  if (layer) return layer;
+  layer = Object.create(proto) as object;
+  const base = proto as Record<string, Method>;
+  for (const name of PATCHED) {
+    Object.defineProperty(layer, name, {
+      configurable: true,
+      writable: true,
+      // The prototype's method is looked up per call: an agent that wraps
+      // it later (an APM's instrumentation) still sees every call.
+      value: function (this: Captured, ...args: unknown[]) {
+        const methods = this[HELD]?.methods;
+        return (methods ? methods[name] : base[name]!).apply(this, args);
+      },
+    });
+  }
+  for (const name of STATE) {
+    Object.defineProperty(layer, name, { configurable: true, get: heldGetters[name] });
+  }
+  layers.set(proto, layer);
+  return layer;
+}
 
 /** Options of {@link captureNodeResponse}. */
 export interface CaptureOptions {
@@ -107,7 +143,13 @@ export function captureNodeResponse(
   };
   const original = (name: (typeof PATCHED)[number], ...args: unknown[]) =>
     originals[name].apply(res, args);
-  const held: Held = { live: true, headStarted: false, ended: false, outer: target[HELD] };
+  const held: Held = {
+    live: true,
+    headStarted: false,
+    ended: false,
+    methods: undefined,
+    outer: target[HELD],
+  };
   const delegating = () => passing || mode === 'through' || mode === 'off';
 
   const later = (callback: unknown) => {
@@ -196,6 +238,7 @@ export function captureNodeResponse(
     for (const name of PATCHED) {
       if (target[name] === patched[name]) target[name] = originals[name];
     }
+    held.methods = undefined;
     held.live = false;
   };
 
@@ -270,15 +313,23 @@ export function captureNodeResponse(
     }
   }
 
-  // Plain assignments, in a fixed order: Object.assign onto a response (an
-  // object with dozens of fields) is several times slower.
-  target.writeHead = patched.writeHead;
-  target.write = patched.write;
-  target.end = patched.end;
-  target.flushHeaders = patched.flushHeaders;
-  if (!(HELD in target)) {
-    for (const name of STATE) {
-      Object.defineProperty(res, name, { configurable: true, get: heldGetters[name] });
+  held.methods = patched;
+  const proto = Object.getPrototypeOf(res) as object | null;
+  if (proto !== null && !(HELD in target) && !PATCHED.some((name) => Object.hasOwn(res, name))) {
+    // The usual case: the response's methods are its prototype's.
+    Object.setPrototypeOf(res, layerOver(proto));
+  } else {
+    // Middleware before idem replaced a method on the response itself, or
+    // another capture holds it: patch the response's own properties, in a
+    // fixed order (Object.assign onto a response is several times slower).
+    target.writeHead = patched.writeHead;
+    target.write = patched.write;
+    target.end = patched.end;
+    target.flushHeaders = patched.flushHeaders;
+    if (!(HELD in target)) {
+      for (const name of STATE) {
+        Object.defineProperty(res, name, { configurable: true, get: heldGetters[name] });
+      }
     }
   }
   target[HELD] = held;
@@ -301,10 +352,11 @@ export function captureNodeResponse(
   });
 }
 
-/** What `object`'s prototype chain says `name` is, for `object`. */
-function inherited(object: object, name: string): unknown {
+/** What `object`'s prototype chain says `name` is, for `object`, past idem's own getters. */
+function inherited(object: object, name: (typeof STATE)[number]): unknown {
   for (let proto = Object.getPrototypeOf(object); proto; proto = Object.getPrototypeOf(proto)) {
     const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+    if (descriptor?.get === heldGetters[name]) continue;
     if (descriptor?.get) return descriptor.get.call(object);
     if (descriptor) return descriptor.value;
   }
