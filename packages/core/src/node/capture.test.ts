@@ -36,7 +36,11 @@ afterEach(() => {
 });
 
 /** A bare node:http server with idem in front of `handler`. */
-async function serve(handler: (res: ServerResponse) => void, maxResponseBytes?: number) {
+async function serve(
+  handler: (res: ServerResponse) => void,
+  maxResponseBytes?: number,
+  before?: (res: ServerResponse) => void,
+) {
   const http = createHttpIdempotency({
     store: mapStore(),
     scope: () => 't',
@@ -47,6 +51,7 @@ async function serve(handler: (res: ServerResponse) => void, maxResponseBytes?: 
     const body = async () => new Uint8Array(0);
     const decision = await http.handle(nodeHttpRequest(req, req.url ?? '/', body), req);
     if (decision.action === 'respond') return sendNodeResponse(res, decision.response);
+    before?.(res);
     if (decision.action === 'execute')
       captureNodeResponse(res, decision, { limit: http.maxResponseBytes });
     runs++;
@@ -67,6 +72,40 @@ async function serve(handler: (res: ServerResponse) => void, maxResponseBytes?: 
 }
 
 describe('captureNodeResponse', () => {
+  it('captures a response whose methods middleware wrapped before idem, and one it did not', async () => {
+    for (const wrapped of [true, false]) {
+      let wrapperCalls = 0;
+      const { post, runs } = await serve(
+        (res) => {
+          res.statusCode = 201;
+          res.setHeader('content-type', 'text/plain');
+          res.write('hel');
+          // While held, the response reports what the handler did, not what reached the socket.
+          expect([res.headersSent, res.writableEnded]).toEqual([true, false]);
+          res.end('lo');
+          expect(res.writableEnded).toBe(true);
+        },
+        undefined,
+        (res) => {
+          if (!wrapped) return;
+          // As compression does, on the response itself.
+          const end = res.end;
+          res.end = function (this: ServerResponse, ...args: unknown[]) {
+            wrapperCalls++;
+            return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+          } as typeof res.end;
+        },
+      );
+      const first = await post();
+      expect([first.res.status, first.body.toString()]).toEqual([201, 'hello']);
+      const second = await post();
+      expect([second.res.status, second.body.toString()]).toEqual([201, 'hello']);
+      expect(second.res.headers.get('idempotent-replayed')).toBe('true');
+      expect(runs()).toBe(1);
+      expect(wrapperCalls).toBe(wrapped ? 1 : 0);
+    }
+  });
+
   it('takes writeHead headers in every form Node accepts, repeats included', async () => {
     const forms: Array<(res: ServerResponse) => void> = [
       (res) => res.writeHead(201, { 'x-a': ['1', '2'], 'content-type': 'text/plain' }),
