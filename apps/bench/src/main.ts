@@ -11,6 +11,7 @@
  * --no-pin, --out FILE.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -749,6 +750,7 @@ async function main(): Promise<number> {
     await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
     log(`\nresults: ${out}`);
     if (!quick && !filtered) {
+      await measureRedisCpu(join(root, 'results', 'redis-cpu.json'));
       const written = await renderReport(results, join(root, '..', '..'));
       for (const file of written) log(`wrote ${file}`);
     }
@@ -767,6 +769,22 @@ async function measureUnitBare(state: UnitState, services: Services, pass: numbe
   state.samples.fresh.push(
     await measure(s, services, 'fresh', `bench-${runId}-${s.index}-p${pass}r${run}`),
   );
+}
+
+/**
+ * Redis's own CPU per request, per library (src/redis-cpu.ts, on a private
+ * redis-server it starts), written to `out` for BENCHMARKS.md. Runs after
+ * the load passes, so it never competes with them.
+ */
+async function measureRedisCpu(out: string): Promise<void> {
+  log('\nRedis CPU per request (src/redis-cpu.ts)…');
+  const child = spawn(
+    'npx',
+    ['tsx', '--conditions=@idem/source', 'src/redis-cpu.ts', '--out', out],
+    { cwd: packageRoot(), stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) log(`Redis CPU not measured (src/redis-cpu.ts exited with ${code})`);
 }
 
 /** The peers that cannot be installed here, as the registry answered when this was written. */

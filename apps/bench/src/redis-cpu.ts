@@ -3,7 +3,10 @@
  * fresh request (first execution) and a replay cost, from Redis's own
  * accounting (`INFO commandstats`, `CONFIG RESETSTAT` before each window).
  *
- *   npx tsx --conditions=@idem/source apps/bench/src/redis-cpu.ts [--requests 2000] [--windows 5]
+ *   npx tsx --conditions=@idem/source apps/bench/src/redis-cpu.ts [--requests 2000] [--windows 5] [--out file.json]
+ *
+ * `pnpm bench` runs it after its load passes and writes results/redis-cpu.json
+ * (see {@link RedisCpuResults}), which BENCHMARKS.md reports.
  *
  * Runs against a private redis-server it starts on a free port (so nobody
  * else's commands land in the stats) and stops at the end. Rows:
@@ -31,8 +34,10 @@
  * (`--concurrency`): commandstats times commands on the wall clock, and on a
  * small machine the load competes with Redis for its core and its caches.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -41,6 +46,7 @@ import { redisStore } from '@idem/store-redis';
 import { Redis } from 'ioredis';
 import type { Framework, Library, ServerConfig } from './config.ts';
 import { PAYMENT_BODY } from './config.ts';
+import type { RedisCpuResults } from './results.ts';
 import { median } from './stats.ts';
 
 const { values: args } = parseArgs({
@@ -49,6 +55,7 @@ const { values: args } = parseArgs({
     windows: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '1' },
     only: { type: 'string' },
+    out: { type: 'string' },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -58,6 +65,26 @@ const CONCURRENCY = Number(args.concurrency);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 // --- the private Redis -------------------------------------------------------
+
+/**
+ * commandstats times commands on the wall clock: a script preempted by the
+ * load's own processes would count the wait as Redis's work. With two cores
+ * or more, Redis gets core 1 to itself and everything else runs on core 0.
+ */
+const pinned = (() => {
+  if (os.cpus().length < 2) return false;
+  try {
+    execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false; // no taskset: unpinned, and said so in the output
+  }
+})();
+
+/** `command args` on `core` when pinning, as is otherwise. */
+function onCore(core: number, command: string, args: string[]): [string, string[]] {
+  return pinned ? ['taskset', ['-c', String(core), command, ...args]] : [command, args];
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -70,8 +97,16 @@ async function freePort(): Promise<number> {
 async function startRedis(): Promise<{ url: string; version: string; stop(): void }> {
   const port = await freePort();
   const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ...onCore(1, 'redis-server', [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ]),
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;
@@ -293,8 +328,13 @@ function httpRow(library: Library, framework: Framework, label: string): Row {
 async function startServer(config: ServerConfig): Promise<{ child: ChildProcess; port: number }> {
   const entry = join(root, 'src', 'server.ts');
   const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@idem/source', entry, JSON.stringify(config)],
+    ...onCore(0, process.execPath, [
+      '--import',
+      'tsx',
+      '--conditions=@idem/source',
+      entry,
+      JSON.stringify(config),
+    ]),
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
@@ -415,7 +455,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 try {
   console.log(
-    `Redis ${redis.version} (private, ${redis.url}); ${WINDOWS} windows of ${REQUESTS} requests, ${CONCURRENCY} at once; medians\n`,
+    `Redis ${redis.version} (private, ${redis.url}${pinned ? ', on core 1; the load on core 0' : ', unpinned'}); ${WINDOWS} windows of ${REQUESTS} requests, ${CONCURRENCY} at once; medians\n`,
   );
   const results: Result[] = [];
   for (const row of ROWS) {
@@ -444,6 +484,24 @@ try {
     console.log(
       `| ${row.library} | ${row.via} | ${fmt(f)} | ${fmt(r)} | ${fmt(1e6 / f, 0)} | ${fmt(1e6 / r, 0)} | ${commandList(fresh)} | ${commandList(replay)} |`,
     );
+  }
+  if (args.out) {
+    const written: RedisCpuResults = {
+      redisVersion: redis.version,
+      requests: REQUESTS,
+      windows: WINDOWS,
+      concurrency: CONCURRENCY,
+      rows: results.map(({ row, fresh, replay }) => ({
+        library: row.library,
+        via: row.via,
+        freshUs: median(fresh.map((c) => c.us)),
+        replayUs: median(replay.map((c) => c.us)),
+        freshCommands: commandList(fresh),
+        replayCommands: commandList(replay),
+      })),
+    };
+    await writeFile(args.out, `${JSON.stringify(written, null, 2)}\n`);
+    console.log(`\nwrote ${args.out}`);
   }
 } finally {
   admin.disconnect();

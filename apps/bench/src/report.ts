@@ -19,7 +19,7 @@ import {
   type Unit,
   unitId,
 } from './config.js';
-import type { Results, Row } from './results.js';
+import type { RedisCpuResults, Results, Row } from './results.js';
 import { throughputSvg } from './svg.js';
 
 const CHART = 'apps/bench/results/throughput.svg';
@@ -183,7 +183,69 @@ interface Verdict {
   readonly met: boolean;
 }
 
-function verdicts(results: Results): Verdict[] {
+/** The Redis CPU targets: what one Redis core spends per idem request. */
+const REDIS_CPU_FRESH_US = 6;
+const REDIS_CPU_REPLAY_US = 3;
+
+/** results/redis-cpu.json of the same run, if it measured one. */
+function readRedisCpu(root: string): RedisCpuResults | undefined {
+  const file = join(root, 'apps/bench/results/redis-cpu.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RedisCpuResults) : undefined;
+}
+
+function redisCpuVerdicts(redisCpu: RedisCpuResults | undefined): Verdict[] {
+  const out: Verdict[] = [];
+  for (const row of redisCpu?.rows.filter((r) => r.library === 'idem') ?? []) {
+    out.push(
+      {
+        target: `Redis CPU ≤ ${REDIS_CPU_FRESH_US} µs per fresh request (claim + completion)`,
+        where: row.via,
+        figure: `${fixed(row.freshUs)} µs (${row.freshCommands})`,
+        met: row.freshUs <= REDIS_CPU_FRESH_US,
+      },
+      {
+        target: `Redis CPU ≤ ${REDIS_CPU_REPLAY_US} µs per replay`,
+        where: row.via,
+        figure: `${fixed(row.replayUs)} µs (${row.replayCommands})`,
+        met: row.replayUs <= REDIS_CPU_REPLAY_US,
+      },
+    );
+  }
+  return out;
+}
+
+function redisCpuSection(redisCpu: RedisCpuResults | undefined): string {
+  if (!redisCpu) return 'Not measured in this run.';
+  return [
+    `Redis ${redisCpu.redisVersion}, private to the measurement; ${redisCpu.windows} windows of ${int(redisCpu.requests)} requests, ${redisCpu.concurrency} at once; medians. "Per core" is how many such requests one Redis core could serve doing nothing else (network I/O not counted).`,
+    '',
+    table(
+      [
+        'library',
+        'driven through',
+        'µs per fresh request',
+        'µs per replay',
+        'fresh requests/s per Redis core',
+        'replays/s per Redis core',
+        'commands per fresh request (µs per call)',
+        'per replay',
+      ],
+      redisCpu.rows.map((r) => [
+        r.library === 'idem' ? '**idem**' : r.library,
+        r.via,
+        r.library === 'idem' ? `**${fixed(r.freshUs)}**` : fixed(r.freshUs),
+        r.library === 'idem' ? `**${fixed(r.replayUs)}**` : fixed(r.replayUs),
+        int(1e6 / r.freshUs),
+        int(1e6 / r.replayUs),
+        r.freshCommands,
+        r.replayCommands,
+      ]),
+      'llrrrrll',
+    ),
+  ].join('\n');
+}
+
+function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
   const out: Verdict[] = [];
   for (const framework of FRAMEWORKS) {
     const where = `${FRAMEWORK_LABEL[framework].split(' (')[0]}, memory`;
@@ -253,6 +315,7 @@ function verdicts(results: Results): Verdict[] {
       }
     }
   }
+  out.push(...redisCpuVerdicts(redisCpu));
   for (const { unit, result } of results.storms.filter(
     (s) => s.unit.library === 'idem' && !s.variant,
   )) {
@@ -266,8 +329,8 @@ function verdicts(results: Results): Verdict[] {
   return out;
 }
 
-function targetsSection(results: Results): string {
-  const all = verdicts(results);
+function targetsSection(results: Results, redisCpu?: RedisCpuResults): string {
+  const all = verdicts(results, redisCpu);
   const groups = new Map<string, Verdict[]>();
   for (const v of all) {
     const key = v.target.startsWith('ahead of')
@@ -338,6 +401,7 @@ export function renderMarkdown(results: Results, root: string): string {
   const m = results.machine;
   const v = versions(root);
   const analysisPath = join(root, 'apps/bench/ANALYSIS.md');
+  const redisCpu = results.settings.quick ? undefined : readRedisCpu(root);
   const analysis = existsSync(analysisPath)
     ? readFileSync(analysisPath, 'utf8')
         .replace(/^# .*\n+/, '')
@@ -373,7 +437,7 @@ ${failures}${skipped}
 
 ## Targets
 
-${targetsSection(results)}
+${targetsSection(results, redisCpu)}
 
 ## Machine and method
 
@@ -471,6 +535,16 @@ ${throughputTables(results)}
 ## Retry storm: exactly once?
 
 ${stormTable(results)}
+
+## Redis CPU per request
+
+What Redis itself spends per request, from its own accounting (\`INFO
+commandstats\`, reset before each window; commands that scripts run inside
+Redis are counted once, in their script), idem through its engine on each
+client library and, like every peer, through a server of this benchmark over
+HTTP (\`src/redis-cpu.ts\`). On a busy Redis this is what caps throughput.
+
+${redisCpuSection(redisCpu)}
 
 ## Fingerprint micro-benchmark
 

@@ -127,3 +127,24 @@ export interface Results {
   readonly skippedStores: readonly StoreKind[];
   readonly libraries: readonly Library[];
 }
+
+/** Redis's own CPU per request, per library (src/redis-cpu.ts; results/redis-cpu.json). */
+export interface RedisCpuResults {
+  readonly redisVersion: string;
+  /** Requests per window, windows per measure (medians are reported), requests at once. */
+  readonly requests: number;
+  readonly windows: number;
+  readonly concurrency: number;
+  readonly rows: readonly {
+    /** The library's label (`idem`, `@node-idempotency/core`, …). */
+    readonly library: string;
+    /** How it was driven: `engine, ioredis`, `HTTP, hono`, … */
+    readonly via: string;
+    /** Redis CPU per fresh request (claim and completion) and per replay, in µs. */
+    readonly freshUs: number;
+    readonly replayUs: number;
+    /** The commands behind each figure, with their µs per call. */
+    readonly freshCommands: string;
+    readonly replayCommands: string;
+  }[];
+}
