@@ -55,6 +55,27 @@ describe('parseIdempotencyKey: properties', () => {
     );
   });
 
+  it('an sf-string followed by parameters (RFC 8941) gives the string; parameters are ignored', () => {
+    const paramKey = fc.stringMatching(/^[a-z*][a-z0-9_.*-]{0,6}$/);
+    const bareItem = fc.oneof(
+      fc.integer({ min: -999_999, max: 999_999 }).map(String),
+      fc.constantFrom('?0', '?1', '1.5', ':cHJldGVuZA==:', 'token/v2', '"quoted value"'),
+    );
+    const parameter = fc
+      .tuple(paramKey, fc.option(bareItem, { nil: undefined }), fc.constantFrom('', ' '))
+      .map(([name, value, space]) => `;${space}${name}${value === undefined ? '' : `=${value}`}`);
+    fc.assert(
+      fc.property(anyKey, fc.array(parameter, { minLength: 1, maxLength: 3 }), (key, params) => {
+        expect(parseIdempotencyKey(`${quote(key)}${params.join('')}`)).toEqual({ ok: true, key });
+      }),
+      fcOptions(300),
+    );
+    // Text after the quote that is not parameters is still refused.
+    for (const tail of [' b', ';', ';V=1', ';v=', '; v=1 x', ',"b"']) {
+      expect(rejected(`"abc"${tail}`)).toMatch(/more than once|after the quoted key/);
+    }
+  });
+
   it('rejects keys longer than 255 characters, bare or quoted', () => {
     fc.assert(
       fc.property(

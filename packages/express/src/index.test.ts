@@ -509,3 +509,18 @@ describe('@idem/express hook events', () => {
     ]);
   });
 });
+
+describe('misconfiguration', () => {
+  it('a scope that is not a function (a string, as run() takes) is refused when the middleware is made', () => {
+    for (const scope of ['tenant-1', 42, null]) {
+      let error: unknown;
+      try {
+        idempotency({ store: memoryStore(), scope: scope as never });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toMatchObject({ code: 'CONFIGURATION' });
+      expect(String(error)).toMatch(/scope must be a function of the request/);
+    }
+  });
+});

@@ -286,3 +286,15 @@ describe('@idem/fastify', () => {
     ]);
   });
 });
+
+describe('misconfiguration', () => {
+  it('a scope that is not a function (a string, as run() takes) fails the app at startup', async () => {
+    for (const scope of ['tenant-1', 42, null]) {
+      const app = Fastify();
+      app.register(idempotency, { store: memoryStore(), scope: scope as never });
+      app.post('/x', async () => ({ ok: true }));
+      await expect(app.ready()).rejects.toMatchObject({ code: 'CONFIGURATION' });
+      await app.close().catch(() => {});
+    }
+  });
+});
