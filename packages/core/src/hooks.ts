@@ -104,6 +104,11 @@ export interface IdempotencyHooks {
       readonly stored: boolean;
       readonly status: number;
       readonly claimMs: number;
+      /**
+       * `true` when the result came from this process's replay cache (the
+       * `cache` option), with no store call; `false` when the store returned it.
+       */
+      readonly cached: boolean;
     },
   ): void;
   /** A duplicate arrived while the first execution was still running. */

@@ -19,7 +19,9 @@ export type {
 export {
   type IdempotencyLogger,
   type IdempotencyOptions,
+  type ReplayCacheOptions,
   type ResolvedOptions,
+  type ResolvedReplayCache,
   refuseUnknownOptions,
 } from './engine/options.js';
 export {

@@ -182,6 +182,9 @@ describe('edge check: core without Node built-ins', () => {
         const op = async () => ({ charge: ++runs });
         const first = await idem.run('order-1', op, { scope: 'tenant', payload: { amount: 5 } });
         const second = await idem.run('order-1', op, { scope: 'tenant', payload: { amount: 5 } });
+        // The replay cache, on Web APIs alone: the second run replays from memory.
+        const withCache = createIdempotency({ store: tinyStore(), cache: {} });
+        const cached = [await withCache.run('c', op), await withCache.run('c', op)];
 
         const http = createHttpIdempotency({ store: tinyStore(), scope: () => 'tenant' });
         const body = new TextEncoder().encode('{"amount":5}');
@@ -196,7 +199,7 @@ describe('edge check: core without Node built-ins', () => {
         await d1.complete({ status: 201, headers: [['content-type', 'application/json']], body: captured.bytes });
         const d2 = await http.handle(request, {});
         return JSON.stringify({
-          globals, first, second, runs,
+          globals, first, second, runs, cached,
           http: [d1.action, d2.action, d2.replayed, d2.response.status,
             new TextDecoder().decode(d2.response.body), d2.response.headers],
         });
@@ -212,7 +215,11 @@ describe('edge check: core without Node built-ins', () => {
       globals: ['undefined', 'undefined', 'undefined', 'undefined', 'undefined'],
       first: { status: 'executed', value: { charge: 1 } },
       second: { status: 'replayed', value: { charge: 1 } },
-      runs: 1,
+      runs: 2,
+      cached: [
+        { status: 'executed', value: { charge: 2 } },
+        { status: 'replayed', value: { charge: 2 } },
+      ],
       http: [
         'execute',
         'respond',

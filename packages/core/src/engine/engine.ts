@@ -13,6 +13,7 @@ import { type Execution, protectedExecution, unprotectedExecution } from './exec
 import { isNotStoredMarker } from './not-stored.js';
 import { type IdempotencyOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { leaseRenewal } from './renewal.js';
+import { ReplayCache } from './replay-cache.js';
 import { invoke, storeCalls } from './store-calls.js';
 
 /** Identifies one execution: who owns it (scope), which key, and what it asks for. */
@@ -94,7 +95,8 @@ export function createEngine(options: IdempotencyOptions): Engine {
   const opts = resolveOptions(options);
   const { store, hooks } = opts;
   const calls = storeCalls(opts);
-  const env = { options: opts, calls, renewal: leaseRenewal(opts, calls) };
+  const cache = opts.cache === false ? undefined : new ReplayCache(store, opts.cache);
+  const env = { options: opts, calls, renewal: leaseRenewal(opts, calls), cache };
   // Hook events name the scope by its hash; computed only when someone listens.
   const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
 
@@ -152,6 +154,13 @@ export function createEngine(options: IdempotencyOptions): Engine {
       ? await eventOf(input, storeKey)
       : { id: ++requests, storeKey, scopeHash: '' };
     if (observed) emit(hooks, 'started', event);
+    const cached = cache?.get(storeKey, begunAt);
+    if (cached !== undefined) {
+      const claimMs = Date.now() - begunAt;
+      if (cached.fingerprint !== input.fingerprint) mismatch(event, begunAt, claimMs);
+      replayed(event, begunAt, claimMs, true, cached.response);
+      return { kind: 'replay', storeKey, response: cached.response };
+    }
     const deadline = begunAt + opts.waitTimeoutMs;
     for (let delay = 25; ; delay = Math.min(delay * 2, 1_000)) {
       const token = randomToken();
@@ -185,17 +194,11 @@ export function createEngine(options: IdempotencyOptions): Engine {
       const record = result.record;
       // A fingerprint mismatch is reported before the in-flight check: the
       // client made a mistake, and waiting would not fix it.
-      if (record.fingerprint !== input.fingerprint) {
-        if (hooks.mismatch) emit(hooks, 'mismatch', { ...event, claimMs });
-        finished(event, begunAt, 'mismatch');
-        throw new FingerprintMismatchError();
-      }
+      if (record.fingerprint !== input.fingerprint) mismatch(event, begunAt, claimMs);
       if (record.state === 'completed') {
-        const { status } = record.response;
-        const stored = !isNotStoredMarker(record.response);
-        if (hooks.replayed) emit(hooks, 'replayed', { ...event, stored, status, claimMs });
-        finished(event, begunAt, stored ? 'replayed' : 'not_stored', status);
-        if (!stored) throw new ResultNotStoredError(status);
+        replayed(event, begunAt, claimMs, false, record.response);
+        // Reached only with a replayable result; never cached past the record's expiry.
+        cache?.put(storeKey, record, claimStartedAt, record.expiresAt);
         return { kind: 'replay', storeKey, response: record.response };
       }
       if (opts.concurrent === 'reject' || Date.now() + delay > deadline) {
@@ -205,6 +208,28 @@ export function createEngine(options: IdempotencyOptions): Engine {
       }
       await sleep(delay);
     }
+  }
+
+  /** A key reused for a different request: reported, then refused. */
+  function mismatch(event: HookEvent, begunAt: number, claimMs: number): never {
+    if (hooks.mismatch) emit(hooks, 'mismatch', { ...event, claimMs });
+    finished(event, begunAt, 'mismatch');
+    throw new FingerprintMismatchError();
+  }
+
+  /** A completed record, from the store or the cache: reported; refused when its result was not stored. */
+  function replayed(
+    event: HookEvent,
+    begunAt: number,
+    claimMs: number,
+    cached: boolean,
+    response: StoredResponse,
+  ): void {
+    const { status } = response;
+    const stored = !isNotStoredMarker(response);
+    if (hooks.replayed) emit(hooks, 'replayed', { ...event, stored, status, claimMs, cached });
+    finished(event, begunAt, stored ? 'replayed' : 'not_stored', status);
+    if (!stored) throw new ResultNotStoredError(status);
   }
 
   /** The `finished` event of a request that ends in `begin`. */

@@ -5,6 +5,7 @@ import { type ExecutionContext, isTransactional } from './context.js';
 import { isNotStoredMarker, notStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';
 import type { Lease, Renewal } from './renewal.js';
+import type { ReplayCache } from './replay-cache.js';
 import { invoke, type StoreCalls } from './store-calls.js';
 
 /**
@@ -46,6 +47,8 @@ export interface ExecutionEnv {
   readonly options: ResolvedOptions;
   readonly calls: StoreCalls;
   readonly renewal: Renewal;
+  /** The replay cache, when the `cache` option is on. */
+  readonly cache: ReplayCache | undefined;
 }
 
 /** The claim an execution holds, and what its hook events carry. */
@@ -166,10 +169,18 @@ class ProtectedExecution implements Execution {
     this.#done(stored ? 'executed' : 'executed_not_stored', status);
   }
 
-  #settled({ result, kept }: Attempt, status: number, completeStartedAt: number): void {
+  #settled({ result, kept }: Attempt, response: StoredResponse, completeStartedAt: number): void {
     // Stale: our lease ran out and someone else holds the key; their record stands.
     if (result === 'stale') this.#lostLease();
-    this.#stored(result === 'ok' && kept, status, completeStartedAt);
+    const stored = result === 'ok' && kept;
+    if (stored) {
+      // The store's expiry is at least this far off: its clock started
+      // counting ttlMs after we asked, never before.
+      const { fingerprint, ttlMs } = this.#claim;
+      const expiresAt = completeStartedAt + ttlMs;
+      this.#env.cache?.put(this.storeKey, { fingerprint, response }, completeStartedAt, expiresAt);
+    }
+    this.#stored(stored, response.status, completeStartedAt);
   }
 
   /** Whether an earlier attempt whose answer never came did complete the record. */
@@ -241,7 +252,7 @@ class ProtectedExecution implements Execution {
         if (outcome.result === 'stale' && (await this.#landed())) {
           this.#stored(outcome.kept, response.status, completeStartedAt);
         } else {
-          this.#settled(outcome, response.status, completeStartedAt);
+          this.#settled(outcome, response, completeStartedAt);
         }
         return;
       } catch (error) {
@@ -284,7 +295,7 @@ class ProtectedExecution implements Execution {
     try {
       this.#settled(
         await this.#env.calls.within(this.#claim.event, 'complete', first),
-        response.status,
+        toStore,
         completeStartedAt,
       );
       return;

@@ -3,6 +3,7 @@ import { scopedKey } from '../scope.js';
 import type { StoredRecord } from '../store.js';
 import { isNotStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';
+import { forgetCached } from './replay-cache.js';
 
 /**
  * Names one record: as a request named it, by its scope and key, or by its
@@ -67,6 +68,10 @@ export interface Operators {
    * a record in progress whose handler is still running lets a retry run
    * alongside it: use it for a handler that is stuck. Resolves to what was
    * deleted, or `undefined` when there was no live record.
+   *
+   * With the `cache` option, every engine of this process on the same store
+   * object stops replaying the record at once (`inspect` has the same
+   * effect); other processes replay it for at most their `cache.maxAgeMs`.
    */
   release(options: ReleaseOptions): Promise<InspectedRecord | undefined>;
 }
@@ -124,6 +129,9 @@ export function operators(options: ResolvedOptions): Operators {
   async function inspect(input: RecordAddress): Promise<InspectedRecord | undefined> {
     const storeKey = await storeKeyOf(input);
     const record = await store.read(storeKey);
+    // What an operator looks at is what every engine of this process on
+    // this store replays next: the store's record, not a cached copy.
+    forgetCached(store, storeKey);
     return record && inspected(storeKey, record);
   }
 
@@ -144,6 +152,7 @@ export function operators(options: ResolvedOptions): Operators {
         );
       }
       await remove(record.storeKey);
+      forgetCached(store, record.storeKey);
       return record;
     },
   };

@@ -76,12 +76,55 @@ export interface IdempotencyOptions {
    * @default console
    */
   readonly logger?: IdempotencyLogger | false;
+  /**
+   * Keep completed records in this process's memory too, so a replay of one
+   * this process stored or replayed before costs no store call. `{}` turns
+   * it on with the default limits. An entry is never served past its
+   * record's expiry, nor across scopes or fingerprints. An operator's
+   * `release()` in this process drops it at once; in another process it is
+   * replayed for at most `maxAgeMs` more (see {@link ReplayCacheOptions}).
+   * @default false
+   */
+  readonly cache?: false | ReplayCacheOptions;
 }
 
+/**
+ * Limits of the in-process replay cache (the `cache` option). An entry lives
+ * until the first of: its record's expiry, `maxAgeMs` after it was stored
+ * or read from the store, or its eviction (least recently used first) to
+ * stay within `entries` and `bytes`.
+ */
+export interface ReplayCacheOptions {
+  /**
+   * Most records kept.
+   * @default 10_000
+   */
+  readonly entries?: number;
+  /**
+   * Most bytes kept, counting each record's body, header names and values,
+   * store key and fingerprint. A record larger than this is not cached.
+   * @default 67_108_864 (64 MiB)
+   */
+  readonly bytes?: number;
+  /**
+   * Longest time one record is replayed from memory, in milliseconds,
+   * counted from when it was stored or read from the store. A record deleted
+   * by another process (an operator's `release()` there) is replayed here
+   * for at most this long.
+   * @default 60_000
+   */
+  readonly maxAgeMs?: number;
+}
+
+/** {@link ReplayCacheOptions} with every default applied. */
+export type ResolvedReplayCache = Required<ReplayCacheOptions>;
+
 /** {@link IdempotencyOptions} with every default applied. */
-export type ResolvedOptions = Required<Omit<IdempotencyOptions, 'hooks' | 'logger'>> & {
+export type ResolvedOptions = Required<Omit<IdempotencyOptions, 'hooks' | 'logger' | 'cache'>> & {
   readonly hooks: IdempotencyHooks;
   readonly logger: IdempotencyLogger | false;
+  /** `false` when off, its limits when on. */
+  readonly cache: false | ResolvedReplayCache;
 };
 
 /** Option names the engine knows; anything else is most likely a typo. */
@@ -97,6 +140,7 @@ export const ENGINE_OPTIONS: readonly string[] = [
   'maxResponseBytes',
   'hooks',
   'logger',
+  'cache',
 ];
 
 function positive(name: string, value: number): number {
@@ -122,6 +166,35 @@ function atLeastZero(name: string, value: number, unit: string, finite: boolean)
     );
   }
   return value;
+}
+
+const CACHE_LIMITS = ['entries', 'bytes', 'maxAgeMs'];
+
+/** The `cache` option: `false` (or absent) is off, an object of limits turns it on. */
+function resolveCache(value: unknown): ResolvedReplayCache | false {
+  if (value === undefined || value === false) return false;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigurationError(
+      `idem: cache must be false (the default) or an object of limits; pass cache: {} to turn it on with the defaults. Got ${String(value)}.`,
+    );
+  }
+  refuseUnknownOptions(value, CACHE_LIMITS, 'idem: cache');
+  const limits = value as ReplayCacheOptions;
+  const limit = (name: keyof ReplayCacheOptions, fallback: number, what: string): number => {
+    const given = limits[name] ?? fallback;
+    const whole = name !== 'entries' || Number.isInteger(given);
+    if (typeof given !== 'number' || !Number.isFinite(given) || given <= 0 || !whole) {
+      throw new ConfigurationError(
+        `idem: cache.${name} must be ${what}, got ${String(given)}; leave it out for the default (${fallback}).`,
+      );
+    }
+    return given;
+  };
+  return {
+    entries: limit('entries', 10_000, 'a whole number of records, 1 or more'),
+    bytes: limit('bytes', 64 * 1024 * 1024, 'a positive, finite number of bytes'),
+    maxAgeMs: limit('maxAgeMs', 60_000, 'a positive, finite number of milliseconds'),
+  };
 }
 
 /** Apply the defaults and refuse unusable options with a {@link ConfigurationError} that names the fix. */
@@ -161,6 +234,7 @@ export function resolveOptions(options: IdempotencyOptions): ResolvedOptions {
     ),
     hooks: options.hooks ?? {},
     logger,
+    cache: resolveCache(options.cache),
   };
   if (resolved.concurrent !== 'reject' && resolved.concurrent !== 'wait') {
     throw new ConfigurationError(

@@ -1,0 +1,614 @@
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { fcOptions } from '../../test/fc.js';
+import { type TestStore, testStore } from '../../test/store.js';
+import { utf8 } from '../bytes.js';
+import {
+  ConfigurationError,
+  FingerprintMismatchError,
+  isIdempotencyError,
+  RequestInFlightError,
+  ResultNotStoredError,
+  RolledBackError,
+} from '../errors.js';
+import type { IdempotencyHooks } from '../hooks.js';
+import { createHttpIdempotency, type HttpRequest } from '../http/handler.js';
+import { scopedKey } from '../scope.js';
+import type { StoredResponse } from '../store.js';
+import type { Execution } from './execution.js';
+import { notStoredMarker } from './not-stored.js';
+import type { IdempotencyOptions, ReplayCacheOptions } from './options.js';
+import { createIdempotency, type Idempotency } from './run.js';
+
+/** testStore with the operators' remove, as every idem store has it. */
+function storeWithRemove(): TestStore & { remove(storeKey: string): Promise<void> } {
+  const store = testStore();
+  return Object.assign(store, {
+    async remove(storeKey: string) {
+      store.records.delete(storeKey);
+    },
+  });
+}
+
+/** Store calls made so far, of every operation. */
+const callsOf = (store: TestStore) => Object.values(store.calls).reduce((a, b) => a + b, 0);
+
+/** Every hook event, in order. */
+function recorder() {
+  const names: Array<keyof IdempotencyHooks> = [
+    'started',
+    'finished',
+    'executed',
+    'replayed',
+    'conflict',
+    'mismatch',
+    'released',
+    'storeCall',
+    'storeError',
+    'leaseLost',
+    'completionFailed',
+  ];
+  const events: Array<{ name: string; event: Record<string, unknown> }> = [];
+  const hooks = Object.fromEntries(
+    names.map((name) => [name, (event: Record<string, unknown>) => events.push({ name, event })]),
+  ) as IdempotencyHooks;
+  const named = (name: string) => events.filter((e) => e.name === name).map((e) => e.event);
+  return { events, hooks, named };
+}
+
+function setup(cache: ReplayCacheOptions | false = {}, options: Partial<IdempotencyOptions> = {}) {
+  const store = storeWithRemove();
+  const rec = recorder();
+  const idem = createIdempotency({ store, hooks: rec.hooks, logger: false, cache, ...options });
+  return { store, idem, ...rec };
+}
+
+const response = (text: string, status = 201): StoredResponse => ({
+  status,
+  headers: [['content-type', 'text/plain']],
+  body: utf8(text),
+});
+
+const text = (r: StoredResponse) => new TextDecoder().decode(r.body);
+
+/** Begin a request that must execute, and complete it with `answer`. */
+async function executeAndComplete(
+  idem: Idempotency,
+  input: { scope?: string; key: string; fingerprint?: string; ttlMs?: number },
+  answer: StoredResponse,
+): Promise<void> {
+  const decision = await idem.begin({ scope: '', fingerprint: 'f', ...input });
+  expect(decision.kind).toBe('execute');
+  await (decision as Execution).complete(answer);
+}
+
+/** Begin a request and report what it got: a replay's body, `execute`, or an error code. */
+async function outcome(
+  idem: Idempotency,
+  input: { scope?: string; key: string; fingerprint?: string },
+): Promise<string> {
+  try {
+    const decision = await idem.begin({ scope: '', fingerprint: 'f', ...input });
+    if (decision.kind === 'replay') return `replay ${text(decision.response)}`;
+    await decision.release();
+    return 'execute';
+  } catch (error) {
+    if (isIdempotencyError(error)) return error.code;
+    throw error;
+  }
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('replay cache: hits cost no store call', () => {
+  it('a replay of a record this process completed makes zero store calls, byte for byte', async () => {
+    const { store, idem, named } = setup();
+    await executeAndComplete(idem, { key: 'k' }, response('paid'));
+    const before = callsOf(store);
+    const storeCalls = named('storeCall').length;
+    for (let i = 0; i < 3; i++) {
+      const decision = await idem.begin({ scope: '', key: 'k', fingerprint: 'f' });
+      expect(decision).toMatchObject({ kind: 'replay', response: { status: 201 } });
+      if (decision.kind !== 'replay') return;
+      expect(text(decision.response)).toBe('paid');
+      expect(decision.response.headers).toEqual([['content-type', 'text/plain']]);
+    }
+    expect(callsOf(store)).toBe(before);
+    expect(named('storeCall')).toHaveLength(storeCalls);
+    expect(named('replayed')).toEqual(
+      Array(3).fill(expect.objectContaining({ cached: true, stored: true, status: 201 })),
+    );
+    expect(named('finished').slice(-3)).toEqual(
+      Array(3).fill(expect.objectContaining({ outcome: 'replayed', status: 201 })),
+    );
+    expect(named('started')).toHaveLength(4);
+  });
+
+  it('run() replays from the cache too', async () => {
+    const { store, idem } = setup();
+    let runs = 0;
+    const op = () => ({ charge: ++runs });
+    expect(await idem.run('order-1', op, { scope: 'payments' })).toEqual({
+      status: 'executed',
+      value: { charge: 1 },
+    });
+    const before = callsOf(store);
+    expect(await idem.run('order-1', op, { scope: 'payments' })).toEqual({
+      status: 'replayed',
+      value: { charge: 1 },
+    });
+    expect(callsOf(store)).toBe(before);
+    expect(runs).toBe(1);
+  });
+
+  it('a record replayed from the store is kept: the next replay makes no store call', async () => {
+    const store = storeWithRemove();
+    const writer = createIdempotency({ store, logger: false });
+    await executeAndComplete(writer, { key: 'k' }, response('from elsewhere'));
+    const rec = recorder();
+    const reader = createIdempotency({ store, hooks: rec.hooks, logger: false, cache: {} });
+    expect(await outcome(reader, { key: 'k' })).toBe('replay from elsewhere');
+    const claims = store.calls.claim;
+    expect(await outcome(reader, { key: 'k' })).toBe('replay from elsewhere');
+    expect(store.calls.claim).toBe(claims);
+    expect(rec.named('replayed').map((e) => e.cached)).toEqual([false, true]);
+  });
+
+  it('what a caller does to a replayed body never changes the next replay', async () => {
+    const { idem } = setup();
+    const answer = response('abc');
+    await executeAndComplete(idem, { key: 'k' }, answer);
+    answer.body.fill(0);
+    const first = await idem.begin({ scope: '', key: 'k', fingerprint: 'f' });
+    if (first.kind !== 'replay') throw new Error('expected a replay');
+    first.response.body.fill(0);
+    expect(await outcome(idem, { key: 'k' })).toBe('replay abc');
+  });
+
+  it('is off by default: every replay asks the store', async () => {
+    const store = storeWithRemove();
+    const idem = createIdempotency({ store, logger: false });
+    expect(idem.options.cache).toBe(false);
+    await executeAndComplete(idem, { key: 'k' }, response('x'));
+    await outcome(idem, { key: 'k' });
+    await outcome(idem, { key: 'k' });
+    expect(store.calls.claim).toBe(3);
+  });
+});
+
+describe('replay cache: never past a record’s expiry', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'], now: 1_700_000_000_000 });
+  });
+
+  it('a record completed here is served until its ttlMs ran out, then the store decides', async () => {
+    const { store, idem } = setup({}, { leaseMs: 1_000, ttlMs: 5_000 });
+    await executeAndComplete(idem, { key: 'k' }, response('one'));
+    const claims = store.calls.claim;
+    vi.setSystemTime(Date.now() + 4_999);
+    expect(await outcome(idem, { key: 'k' })).toBe('replay one');
+    expect(store.calls.claim).toBe(claims);
+    vi.setSystemTime(Date.now() + 1);
+    // The expiry instant itself counts as expired, in the cache as in the store.
+    expect(await outcome(idem, { key: 'k' })).toBe('execute');
+    expect(store.calls.claim).toBe(claims + 1);
+  });
+
+  it("a request's own ttlMs bounds its entry", async () => {
+    const { idem } = setup({}, { leaseMs: 1_000 });
+    await executeAndComplete(idem, { key: 'k', ttlMs: 2_000 }, response('short'));
+    vi.setSystemTime(Date.now() + 1_999);
+    expect(await outcome(idem, { key: 'k' })).toBe('replay short');
+    vi.setSystemTime(Date.now() + 1);
+    expect(await outcome(idem, { key: 'k' })).toBe('execute');
+  });
+
+  it("a record read from the store is served until the store's expiresAt, not maxAgeMs later", async () => {
+    const store = storeWithRemove();
+    const writer = createIdempotency({ store, logger: false, leaseMs: 1_000, ttlMs: 10_000 });
+    await executeAndComplete(writer, { key: 'k' }, response('old'));
+    vi.setSystemTime(Date.now() + 9_000);
+    const reader = createIdempotency({ store, logger: false, cache: { maxAgeMs: 60_000 } });
+    expect(await outcome(reader, { key: 'k' })).toBe('replay old');
+    const claims = store.calls.claim;
+    vi.setSystemTime(Date.now() + 999);
+    expect(await outcome(reader, { key: 'k' })).toBe('replay old');
+    expect(store.calls.claim).toBe(claims);
+    vi.setSystemTime(Date.now() + 1);
+    expect(await outcome(reader, { key: 'k' })).toBe('execute');
+  });
+
+  it('maxAgeMs bounds how long a record deleted behind this process’s back is replayed', async () => {
+    const { store, idem } = setup({ maxAgeMs: 3_000 });
+    await executeAndComplete(idem, { key: 'k' }, response('gone'));
+    // Another process's operator deletes it: this process cannot know.
+    store.records.clear();
+    vi.setSystemTime(Date.now() + 2_999);
+    expect(await outcome(idem, { key: 'k' })).toBe('replay gone');
+    vi.setSystemTime(Date.now() + 1);
+    expect(await outcome(idem, { key: 'k' })).toBe('execute');
+  });
+
+  it('a record the store reports without an expiry is not cached', async () => {
+    const store = storeWithRemove();
+    const writer = createIdempotency({ store, logger: false });
+    await executeAndComplete(writer, { key: 'k' }, response('x'));
+    const claim = store.claim.bind(store);
+    store.claim = async (key, request) => {
+      const result = await claim(key, request);
+      if (result.claimed || result.record.state !== 'completed') return result;
+      return { claimed: false, record: { ...result.record, expiresAt: Number.NaN } };
+    };
+    const reader = createIdempotency({ store, logger: false, cache: {} });
+    await outcome(reader, { key: 'k' });
+    await outcome(reader, { key: 'k' });
+    expect(store.calls.claim).toBe(3);
+  });
+});
+
+describe('replay cache: bounded by entries and bytes', () => {
+  it('evicts the least recently used record past `entries`', async () => {
+    const { store, idem } = setup({ entries: 2 });
+    await executeAndComplete(idem, { key: 'a' }, response('A'));
+    await executeAndComplete(idem, { key: 'b' }, response('B'));
+    expect(await outcome(idem, { key: 'a' })).toBe('replay A'); // a is now the most recent
+    await executeAndComplete(idem, { key: 'c' }, response('C')); // evicts b
+    const claims = store.calls.claim;
+    expect(await outcome(idem, { key: 'a' })).toBe('replay A');
+    expect(await outcome(idem, { key: 'c' })).toBe('replay C');
+    expect(store.calls.claim).toBe(claims);
+    expect(await outcome(idem, { key: 'b' })).toBe('replay B');
+    expect(store.calls.claim).toBe(claims + 1);
+  });
+
+  it('evicts past `bytes`, and never caches a record larger than `bytes`', async () => {
+    const storeKey = await scopedKey('', 'a');
+    // What one record of a 100-byte body counts: body, header, store key, fingerprint.
+    const size = 100 + 'content-type'.length + 'text/plain'.length + storeKey.length + 1;
+    const { store, idem } = setup({ bytes: 2 * size + 10 });
+    await executeAndComplete(idem, { key: 'a' }, response('a'.repeat(100)));
+    await executeAndComplete(idem, { key: 'b' }, response('b'.repeat(100)));
+    let claims = store.calls.claim;
+    await outcome(idem, { key: 'a' });
+    await outcome(idem, { key: 'b' });
+    expect(store.calls.claim).toBe(claims);
+    await executeAndComplete(idem, { key: 'c' }, response('c'.repeat(100))); // evicts a
+    claims = store.calls.claim;
+    await outcome(idem, { key: 'c' });
+    await outcome(idem, { key: 'b' });
+    expect(store.calls.claim).toBe(claims);
+    await outcome(idem, { key: 'a' }); // from the store again, evicting c (least recent)
+    expect(store.calls.claim).toBe(claims + 1);
+
+    await executeAndComplete(idem, { key: 'big' }, response('x'.repeat(3 * size)));
+    claims = store.calls.claim;
+    expect(await outcome(idem, { key: 'big' })).toBe(`replay ${'x'.repeat(3 * size)}`);
+    expect(store.calls.claim).toBe(claims + 1);
+    // Refusing the big one evicted nothing it did not have to.
+    await outcome(idem, { key: 'a' });
+    expect(store.calls.claim).toBe(claims + 1);
+  });
+});
+
+describe('replay cache: never across scopes or fingerprints', () => {
+  it('the same key in another scope goes to the store and runs there, seeing nothing of the first', async () => {
+    const { store, idem } = setup();
+    await executeAndComplete(idem, { scope: 'tenant-a', key: 'k' }, response('secret of a'));
+    const claims = store.calls.claim;
+    expect(await outcome(idem, { scope: 'tenant-b', key: 'k' })).toBe('execute');
+    expect(store.calls.claim).toBe(claims + 1);
+    expect(await outcome(idem, { scope: 'tenant-a', key: 'k' })).toBe('replay secret of a');
+    expect(store.calls.claim).toBe(claims + 1);
+  });
+
+  it('a cached record with another fingerprint refuses the request like the store does', async () => {
+    const { store, idem, named } = setup();
+    await executeAndComplete(idem, { key: 'k', fingerprint: 'f1' }, response('one'));
+    const before = callsOf(store);
+    const refused = idem.begin({ scope: '', key: 'k', fingerprint: 'f2' });
+    await expect(refused).rejects.toBeInstanceOf(FingerprintMismatchError);
+    expect(callsOf(store)).toBe(before);
+    expect(named('mismatch')).toHaveLength(1);
+    expect(named('finished').at(-1)).toMatchObject({ outcome: 'mismatch' });
+    expect(named('replayed')).toHaveLength(0);
+    // And the same through run(): the payload is the fingerprint.
+    await idem.run('r', () => 1, { payload: { amount: 5 } });
+    await expect(idem.run('r', () => 2, { payload: { amount: 6 } })).rejects.toBeInstanceOf(
+      FingerprintMismatchError,
+    );
+  });
+});
+
+describe('replay cache: operators', () => {
+  it('release({ force }) drops the entry: the next request runs again', async () => {
+    const { idem } = setup();
+    await executeAndComplete(idem, { scope: 't', key: 'k' }, response('first'));
+    expect(await outcome(idem, { scope: 't', key: 'k' })).toBe('replay first');
+    expect(await idem.release({ scope: 't', key: 'k', force: true })).toMatchObject({
+      state: 'completed',
+    });
+    expect(await outcome(idem, { scope: 't', key: 'k' })).toBe('execute');
+  });
+
+  it("an operator's engine on the same store reaches the cache of another engine in this process", async () => {
+    const store = storeWithRemove();
+    const serving = createIdempotency({ store, logger: false, cache: {} });
+    const operator = createIdempotency({ store, logger: false });
+    await executeAndComplete(serving, { key: 'k' }, response('first'));
+    const storeKey = await scopedKey('', 'k');
+    await operator.release({ storeKey, force: true });
+    expect(await outcome(serving, { key: 'k' })).toBe('execute');
+  });
+
+  it('inspect drops the entry too, so the next replay is what the store holds', async () => {
+    const { store, idem } = setup();
+    await executeAndComplete(idem, { key: 'k' }, response('v1'));
+    // Changed behind the engine's back (a second process completing after an operator's release there).
+    store.records.delete(await scopedKey('', 'k'));
+    const other = createIdempotency({ store, logger: false });
+    await executeAndComplete(other, { key: 'k' }, response('v2'));
+    expect(await outcome(idem, { key: 'k' })).toBe('replay v1');
+    expect(await idem.inspect({ scope: '', key: 'k' })).toMatchObject({ state: 'completed' });
+    expect(await outcome(idem, { key: 'k' })).toBe('replay v2');
+  });
+});
+
+describe('replay cache: only results the store kept', () => {
+  it('"ran, not stored" markers are not cached: each retry asks the store', async () => {
+    const { store, idem } = setup({}, { maxResponseBytes: 2 });
+    await idem.run('k', () => 'far too long');
+    const claims = store.calls.claim;
+    await expect(idem.run('k', () => 'x')).rejects.toBeInstanceOf(ResultNotStoredError);
+    await expect(idem.run('k', () => 'x')).rejects.toBeInstanceOf(ResultNotStoredError);
+    expect(store.calls.claim).toBe(claims + 2);
+    // An explicit marker too.
+    const decision = await idem.begin({ scope: '', key: 'm', fingerprint: 'f' });
+    await (decision as Execution).complete(notStoredMarker(200, 9));
+    expect(await outcome(idem, { key: 'm' })).toBe('RESULT_NOT_STORED');
+    expect(await outcome(idem, { key: 'm' })).toBe('RESULT_NOT_STORED');
+    expect(store.calls.claim).toBe(claims + 5);
+  });
+
+  it('a released key is not cached', async () => {
+    const { idem } = setup();
+    const decision = await idem.begin({ scope: '', key: 'k', fingerprint: 'f' });
+    await (decision as Execution).release('not_kept');
+    expect(await outcome(idem, { key: 'k' })).toBe('execute');
+  });
+
+  it('a completion that failed is not cached; once a background retry stores it, it is', async () => {
+    const { store, idem, named } = setup({}, { leaseMs: 5_000 });
+    store.failNext('complete');
+    const decision = await idem.begin({ scope: '', key: 'k', fingerprint: 'f' });
+    await (decision as Execution).complete(response('late'));
+    const claims = store.calls.claim;
+    // Not stored yet: the store decides (still in flight).
+    await expect(idem.begin({ scope: '', key: 'k', fingerprint: 'f' })).rejects.toBeInstanceOf(
+      RequestInFlightError,
+    );
+    expect(store.calls.claim).toBe(claims + 1);
+    await vi.waitFor(() => expect(named('executed')).toHaveLength(1), { timeout: 5_000 });
+    expect(await outcome(idem, { key: 'k' })).toBe('replay late');
+    expect(store.calls.claim).toBe(claims + 1);
+  });
+
+  it('a completion rolled back is not cached: the retry runs once more', async () => {
+    const { store, idem } = setup();
+    store.failNext('complete', 1, new RolledBackError(new Error('serialization failure')));
+    const decision = await idem.begin({ scope: '', key: 'k', fingerprint: 'f' });
+    await expect((decision as Execution).complete(response('x'))).rejects.toBeInstanceOf(
+      RolledBackError,
+    );
+    expect(await outcome(idem, { key: 'k' })).toBe('execute');
+  });
+
+  it('a stale completion (the lease was taken over) is not cached', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: 1_700_000_000_000 });
+    const { idem } = setup({}, { leaseMs: 1_000 });
+    const slow = (await idem.begin({ scope: '', key: 'k', fingerprint: 'f' })) as Execution;
+    vi.setSystemTime(Date.now() + 1_000);
+    const taker = await idem.begin({ scope: '', key: 'k', fingerprint: 'f' });
+    expect(taker.kind).toBe('execute');
+    await slow.complete(response('stale'));
+    expect(await outcome(idem, { key: 'k' })).toBe('REQUEST_IN_FLIGHT');
+    await (taker as Execution).complete(response('fresh'));
+    expect(await outcome(idem, { key: 'k' })).toBe('replay fresh');
+  });
+});
+
+describe('replay cache: configuration', () => {
+  const store = testStore();
+  it.each([
+    ['true', true, /cache must be false \(the default\) or an object/],
+    ['a string', 'on', /pass cache: \{\} to turn it on/],
+    ['an array', [], /cache must be false/],
+    ['null', null, /cache must be false/],
+    ['entries 0', { entries: 0 }, /cache\.entries must be a whole number/],
+    ['entries 1.5', { entries: 1.5 }, /cache\.entries must be a whole number/],
+    ['bytes negative', { bytes: -1 }, /cache\.bytes must be a positive, finite number/],
+    ['bytes Infinity', { bytes: Number.POSITIVE_INFINITY }, /cache\.bytes/],
+    ['maxAgeMs NaN', { maxAgeMs: Number.NaN }, /cache\.maxAgeMs must be a positive/],
+    ['maxAgeMs a string', { maxAgeMs: '60s' }, /cache\.maxAgeMs/],
+    ['an unknown limit', { maxAge: 5 }, /idem: cache: unknown option "maxAge"/],
+  ])('refuses cache: %s with a ConfigurationError that names the fix', (_name, cache, message) => {
+    let error: unknown;
+    try {
+      createIdempotency({ store, cache } as unknown as IdempotencyOptions);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('fills in the documented defaults, and keeps what is given', () => {
+    expect(createIdempotency({ store }).options.cache).toBe(false);
+    expect(createIdempotency({ store, cache: false }).options.cache).toBe(false);
+    expect(createIdempotency({ store, cache: {} }).options.cache).toEqual({
+      entries: 10_000,
+      bytes: 64 * 1024 * 1024,
+      maxAgeMs: 60_000,
+    });
+    expect(createIdempotency({ store, cache: { maxAgeMs: 5_000 } }).options.cache).toEqual({
+      entries: 10_000,
+      bytes: 64 * 1024 * 1024,
+      maxAgeMs: 5_000,
+    });
+  });
+
+  it('the HTTP layer (every adapter) takes the option, and replays from the cache', async () => {
+    const store = storeWithRemove();
+    const http = createHttpIdempotency({ store, scope: () => 'tenant', cache: {}, logger: false });
+    const body = utf8('{"amount":5}');
+    const request: HttpRequest = {
+      method: 'POST',
+      path: '/pay',
+      query: '',
+      header: (name) =>
+        ({ 'idempotency-key': '"k-1"', 'content-type': 'application/json' })[name] ?? null,
+      body: () => body,
+    };
+    const first = await http.handle(request, {});
+    if (first.action !== 'execute') throw new Error('expected an execution');
+    await first.complete({ status: 201, headers: [['x-charge', '1']], body: utf8('{"ok":1}') });
+    const before = callsOf(store);
+    const second = await http.handle(request, {});
+    expect(second).toMatchObject({ action: 'respond', replayed: true, response: { status: 201 } });
+    if (second.action !== 'respond') return;
+    expect(second.response.headers).toEqual([
+      ['x-charge', '1'],
+      ['idempotent-replayed', 'true'],
+    ]);
+    expect(callsOf(store)).toBe(before);
+    expect(() =>
+      createHttpIdempotency({ store, scope: () => 't', cache: { entries: -1 } }),
+    ).toThrow(/cache\.entries/);
+  });
+});
+
+describe('replay cache: property', () => {
+  type End = 'complete' | 'marker' | 'release' | 'hold';
+  type Step =
+    | {
+        readonly op: 'request';
+        readonly scope: string;
+        readonly key: string;
+        readonly fingerprint: string;
+        readonly end: End;
+        readonly ttlMs: number;
+        readonly body: string;
+      }
+    | { readonly op: 'finish'; readonly end: 'complete' | 'release'; readonly body: string }
+    | { readonly op: 'advance'; readonly ms: number }
+    | { readonly op: 'operator'; readonly scope: string; readonly key: string };
+
+  const scopes = fc.constantFrom('a', 'b');
+  const keys = fc.constantFrom('k1', 'k2', 'k3');
+  const bodies = fc.string({ maxLength: 40 });
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        op: fc.constant('request' as const),
+        scope: scopes,
+        key: keys,
+        fingerprint: fc.constantFrom('f1', 'f2'),
+        end: fc.constantFrom<End>('complete', 'complete', 'marker', 'release', 'hold'),
+        ttlMs: fc.constantFrom(1_000, 1_500, 3_000),
+        body: bodies,
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constant('finish' as const),
+        end: fc.constantFrom('complete' as const, 'release' as const),
+        body: bodies,
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.nat(2_500) }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ op: fc.constant('operator' as const), scope: scopes, key: keys }),
+    },
+  );
+  const limits = fc.record({
+    entries: fc.integer({ min: 1, max: 4 }),
+    bytes: fc.integer({ min: 60, max: 400 }),
+    maxAgeMs: fc.integer({ min: 1, max: 4_000 }),
+  });
+
+  /** Play `steps` on a fresh store and engine; what each step decided, in order. */
+  async function play(steps: readonly Step[], cache: ReplayCacheOptions | false) {
+    vi.setSystemTime(1_700_000_000_000);
+    const store = storeWithRemove();
+    const idem = createIdempotency({ store, logger: false, leaseMs: 1_000, cache });
+    const held: Execution[] = [];
+    const decisions: string[] = [];
+    const answer = (body: string): StoredResponse => ({
+      status: 200,
+      headers: [['x-body', body]],
+      body: utf8(body),
+    });
+    for (const s of steps) {
+      if (s.op === 'advance') {
+        vi.setSystemTime(Date.now() + s.ms);
+      } else if (s.op === 'finish') {
+        const execution = held.shift();
+        if (execution === undefined) continue;
+        if (s.end === 'complete') await execution.complete(answer(s.body));
+        else await execution.release();
+        decisions.push(`finished ${s.end}`);
+      } else if (s.op === 'operator') {
+        const released = await idem.release({ scope: s.scope, key: s.key, force: true });
+        decisions.push(`operator ${released?.state ?? 'none'}`);
+      } else {
+        try {
+          const { scope, key, fingerprint, ttlMs } = s;
+          const decision = await idem.begin({ scope, key, fingerprint, ttlMs });
+          if (decision.kind === 'replay') {
+            const { status, headers } = decision.response;
+            decisions.push(
+              `replay ${status} ${JSON.stringify(headers)} ${text(decision.response)}`,
+            );
+            continue;
+          }
+          decisions.push('execute');
+          if (s.end === 'complete') await decision.complete(answer(s.body));
+          else if (s.end === 'marker') await decision.complete(notStoredMarker(200, 3));
+          else if (s.end === 'release') await decision.release();
+          else held.push(decision);
+        } catch (error) {
+          if (!isIdempotencyError(error)) throw error;
+          decisions.push(error.code);
+        }
+      }
+    }
+    return { decisions, claims: store.calls.claim };
+  }
+
+  it('with the cache on, every decision is the same as with it off; only store calls differ', async () => {
+    // Fake timers: leases move only with the steps, never with a renewal timer.
+    vi.useFakeTimers({
+      toFake: ['Date', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'],
+    });
+    let fewerCalls = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 40 }), limits, async (steps, cache) => {
+        const off = await play(steps, false);
+        const on = await play(steps, cache);
+        expect(on.decisions).toEqual(off.decisions);
+        expect(on.claims).toBeLessThanOrEqual(off.claims);
+        if (on.claims < off.claims) fewerCalls++;
+      }),
+      fcOptions(300),
+    );
+    // The property exercised hits, not only misses.
+    expect(fewerCalls).toBeGreaterThan(0);
+  });
+});

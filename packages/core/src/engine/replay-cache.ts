@@ -1,0 +1,131 @@
+import type { Store, StoredResponse } from '../store.js';
+import type { ResolvedReplayCache } from './options.js';
+
+/** A completed record as the cache keeps it. */
+export interface CachedRecord {
+  readonly fingerprint: string;
+  readonly response: StoredResponse;
+}
+
+interface Entry extends CachedRecord {
+  /** When the store call that produced it started (epoch ms of this process). */
+  readonly since: number;
+  /** Served while `now < deadline`. */
+  readonly deadline: number;
+  readonly size: number;
+}
+
+/**
+ * Keys an operator deleted or inspected in this process, per store object, so
+ * every engine of the process on that store reads them from the store again.
+ * Kept only as long as an entry older than the deletion may live.
+ */
+interface Forgotten {
+  readonly at: Map<string, number>;
+  horizonMs: number;
+}
+
+const forgottenByStore = new WeakMap<Store, Forgotten>();
+
+/**
+ * Tell the caches of this process on `store` that `storeKey` changed behind
+ * their back: entries of it read or stored before now are no longer served.
+ * Other processes are not reached (their entries expire within `maxAgeMs`).
+ */
+export function forgetCached(store: Store, storeKey: string): void {
+  const forgotten = forgottenByStore.get(store);
+  if (forgotten === undefined) return;
+  const now = Date.now();
+  for (const [key, at] of forgotten.at) {
+    if (at + forgotten.horizonMs < now) forgotten.at.delete(key);
+  }
+  forgotten.at.set(storeKey, now);
+}
+
+function sizeOf(storeKey: string, fingerprint: string, response: StoredResponse): number {
+  let size = response.body.byteLength + storeKey.length + fingerprint.length;
+  for (const [name, value] of response.headers) size += name.length + value.length;
+  return size;
+}
+
+/**
+ * The replay cache: completed records this process stored or replayed,
+ * least recently used evicted first. Never serves an entry at or past its
+ * deadline, nor one an operator forgot since it was read.
+ */
+export class ReplayCache {
+  readonly #limits: ResolvedReplayCache;
+  readonly #entries = new Map<string, Entry>();
+  readonly #forgotten: Forgotten;
+  #bytes = 0;
+
+  constructor(store: Store, limits: ResolvedReplayCache) {
+    this.#limits = limits;
+    let forgotten = forgottenByStore.get(store);
+    if (forgotten === undefined) {
+      forgotten = { at: new Map(), horizonMs: 0 };
+      forgottenByStore.set(store, forgotten);
+    }
+    forgotten.horizonMs = Math.max(forgotten.horizonMs, limits.maxAgeMs);
+    this.#forgotten = forgotten;
+  }
+
+  /** Records held now (expired ones included until they are looked up or evicted). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The live entry of `storeKey`, marked most recently used; its body is a copy. */
+  get(storeKey: string, now: number): CachedRecord | undefined {
+    const entry = this.#entries.get(storeKey);
+    if (entry === undefined) return undefined;
+    const forgottenAt = this.#forgotten.at.size > 0 ? this.#forgotten.at.get(storeKey) : undefined;
+    if (now >= entry.deadline || (forgottenAt !== undefined && forgottenAt >= entry.since)) {
+      this.#remove(storeKey, entry);
+      return undefined;
+    }
+    this.#entries.delete(storeKey);
+    this.#entries.set(storeKey, entry);
+    // A copy: whoever sends or decodes the body cannot change later replays.
+    const { status, headers, body } = entry.response;
+    return { fingerprint: entry.fingerprint, response: { status, headers, body: body.slice() } };
+  }
+
+  /**
+   * Keep a completed record. `since` is when the store call that completed
+   * or returned it started; the entry is served until `expiresAt` (the
+   * record's own expiry, never later) or `since + maxAgeMs`, whichever is
+   * first. Without a usable expiry (not a number), nothing is kept.
+   */
+  put(storeKey: string, record: CachedRecord, since: number, expiresAt: number): void {
+    const previous = this.#entries.get(storeKey);
+    if (previous !== undefined) this.#remove(storeKey, previous);
+    const { fingerprint, response } = record;
+    const deadline = Math.min(expiresAt, since + this.#limits.maxAgeMs);
+    const size = sizeOf(storeKey, fingerprint, response);
+    // `!(a > b)`: a NaN deadline (an expiry the store did not report) is refused too.
+    if (!(deadline > since) || size > this.#limits.bytes) return;
+    const copy: StoredResponse = {
+      status: response.status,
+      headers: Object.freeze(response.headers.map(([n, v]) => Object.freeze([n, v] as const))),
+      body: response.body.slice(),
+    };
+    this.#entries.set(storeKey, { fingerprint, response: copy, since, deadline, size });
+    this.#bytes += size;
+    for (const [key, oldest] of this.#entries) {
+      if (this.#entries.size <= this.#limits.entries && this.#bytes <= this.#limits.bytes) break;
+      this.#remove(key, oldest);
+    }
+  }
+
+  /** Drop the entry of `storeKey`, if any. */
+  delete(storeKey: string): void {
+    const entry = this.#entries.get(storeKey);
+    if (entry !== undefined) this.#remove(storeKey, entry);
+  }
+
+  #remove(storeKey: string, entry: Entry): void {
+    this.#entries.delete(storeKey);
+    this.#bytes -= entry.size;
+  }
+}
