@@ -18,6 +18,7 @@ import type { StoredResponse } from '../store.js';
 import type { Execution } from './execution.js';
 import { notStoredMarker } from './not-stored.js';
 import type { IdempotencyOptions, ReplayCacheOptions } from './options.js';
+import { ReplayCache } from './replay-cache.js';
 import { createIdempotency, type Idempotency } from './run.js';
 
 /** testStore with the operators' remove, as every idem store has it. */
@@ -289,6 +290,49 @@ describe('replay cache: bounded by entries and bytes', () => {
     // Refusing the big one evicted nothing it did not have to.
     await outcome(idem, { key: 'a' });
     expect(store.calls.claim).toBe(claims + 1);
+  });
+});
+
+describe('replay cache: least recently used first, against a model', () => {
+  it('hits and misses as a plain list in recency order would, within entries and bytes', () => {
+    type Op = { readonly get: boolean; readonly key: string; readonly bodyBytes: number };
+    const op = fc.record({
+      get: fc.boolean(),
+      key: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
+      bodyBytes: fc.nat(30),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(op, { maxLength: 60 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 2, max: 80 }),
+        (ops: Op[], entries, bytes) => {
+          const cache = new ReplayCache(testStore(), { entries, bytes, maxAgeMs: 60_000 });
+          // The model: [key, size] from least to most recently used.
+          let model: Array<[string, number]> = [];
+          for (const { get, key, bodyBytes } of ops) {
+            if (get) {
+              const hit = cache.get(key, 0);
+              const at = model.findIndex(([k]) => k === key);
+              expect(hit !== undefined).toBe(at >= 0);
+              if (at >= 0) model.push(...model.splice(at, 1));
+              if (hit) expect(hit.response.body.byteLength).toBe(model.at(-1)![1] - 2);
+              continue;
+            }
+            const response = { status: 200, headers: [], body: new Uint8Array(bodyBytes) };
+            cache.put(key, { fingerprint: 'f', response }, 0, 1_000);
+            // Its size: body, store key and fingerprint (one character each here).
+            const size = bodyBytes + 2;
+            model = model.filter(([k]) => k !== key);
+            if (size > bytes) continue;
+            model.push([key, size]);
+            const total = () => model.reduce((sum, [, n]) => sum + n, 0);
+            while (model.length > entries || total() > bytes) model.shift();
+          }
+        },
+      ),
+      fcOptions(300),
+    );
   });
 });
 

@@ -7,12 +7,18 @@ export interface CachedRecord {
   readonly response: StoredResponse;
 }
 
+/** An entry, linked in recency order: a Map iterated from its front slows down as deletions leave holes there. */
 interface Entry extends CachedRecord {
+  readonly storeKey: string;
   /** When the store call that produced it started (epoch ms of this process). */
   readonly since: number;
   /** Served while `now < deadline`. */
   readonly deadline: number;
   readonly size: number;
+  /** Less recently used neighbour, or `undefined` for the least recent. */
+  older: Entry | undefined;
+  /** More recently used neighbour, or `undefined` for the most recent. */
+  newer: Entry | undefined;
 }
 
 /**
@@ -58,6 +64,9 @@ export class ReplayCache {
   readonly #entries = new Map<string, Entry>();
   readonly #forgotten: Forgotten;
   #bytes = 0;
+  /** The least and the most recently used entries. */
+  #oldest: Entry | undefined;
+  #newest: Entry | undefined;
 
   constructor(store: Store, limits: ResolvedReplayCache) {
     this.#limits = limits;
@@ -70,22 +79,19 @@ export class ReplayCache {
     this.#forgotten = forgotten;
   }
 
-  /** Records held now (expired ones included until they are looked up or evicted). */
-  get size(): number {
-    return this.#entries.size;
-  }
-
   /** The live entry of `storeKey`, marked most recently used; its body is a copy. */
   get(storeKey: string, now: number): CachedRecord | undefined {
     const entry = this.#entries.get(storeKey);
     if (entry === undefined) return undefined;
     const forgottenAt = this.#forgotten.at.size > 0 ? this.#forgotten.at.get(storeKey) : undefined;
     if (now >= entry.deadline || (forgottenAt !== undefined && forgottenAt >= entry.since)) {
-      this.#remove(storeKey, entry);
+      this.#remove(entry);
       return undefined;
     }
-    this.#entries.delete(storeKey);
-    this.#entries.set(storeKey, entry);
+    if (entry !== this.#newest) {
+      this.#unlink(entry);
+      this.#append(entry);
+    }
     // A copy: whoever sends or decodes the body cannot change later replays.
     const { status, headers, body } = entry.response;
     return { fingerprint: entry.fingerprint, response: { status, headers, body: body.slice() } };
@@ -99,7 +105,7 @@ export class ReplayCache {
    */
   put(storeKey: string, record: CachedRecord, since: number, expiresAt: number): void {
     const previous = this.#entries.get(storeKey);
-    if (previous !== undefined) this.#remove(storeKey, previous);
+    if (previous !== undefined) this.#remove(previous);
     const { fingerprint, response } = record;
     const deadline = Math.min(expiresAt, since + this.#limits.maxAgeMs);
     const size = sizeOf(storeKey, fingerprint, response);
@@ -110,22 +116,45 @@ export class ReplayCache {
       headers: Object.freeze(response.headers.map(([n, v]) => Object.freeze([n, v] as const))),
       body: response.body.slice(),
     };
-    this.#entries.set(storeKey, { fingerprint, response: copy, since, deadline, size });
+    const entry: Entry = {
+      storeKey,
+      fingerprint,
+      response: copy,
+      since,
+      deadline,
+      size,
+      older: undefined,
+      newer: undefined,
+    };
+    this.#entries.set(storeKey, entry);
+    this.#append(entry);
     this.#bytes += size;
-    for (const [key, oldest] of this.#entries) {
-      if (this.#entries.size <= this.#limits.entries && this.#bytes <= this.#limits.bytes) break;
-      this.#remove(key, oldest);
+    const { entries, bytes } = this.#limits;
+    while (this.#oldest !== undefined && (this.#entries.size > entries || this.#bytes > bytes)) {
+      this.#remove(this.#oldest);
     }
   }
 
-  /** Drop the entry of `storeKey`, if any. */
-  delete(storeKey: string): void {
-    const entry = this.#entries.get(storeKey);
-    if (entry !== undefined) this.#remove(storeKey, entry);
+  #remove(entry: Entry): void {
+    this.#entries.delete(entry.storeKey);
+    this.#unlink(entry);
+    this.#bytes -= entry.size;
   }
 
-  #remove(storeKey: string, entry: Entry): void {
-    this.#entries.delete(storeKey);
-    this.#bytes -= entry.size;
+  #append(entry: Entry): void {
+    entry.older = this.#newest;
+    entry.newer = undefined;
+    if (this.#newest === undefined) this.#oldest = entry;
+    else this.#newest.newer = entry;
+    this.#newest = entry;
+  }
+
+  #unlink(entry: Entry): void {
+    if (entry.older === undefined) this.#oldest = entry.newer;
+    else entry.older.newer = entry.newer;
+    if (entry.newer === undefined) this.#newest = entry.older;
+    else entry.newer.older = entry.older;
+    entry.older = undefined;
+    entry.newer = undefined;
   }
 }
