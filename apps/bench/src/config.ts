@@ -12,11 +12,24 @@ export type StoreKind = (typeof STORES)[number];
 export const LIBRARIES = [
   'bare',
   'idem',
+  'idem-cache',
   'express-idempotency',
   'node-idempotency',
   'powertools',
 ] as const;
 export type Library = (typeof LIBRARIES)[number];
+
+/**
+ * idem's own rows: as the READMEs show it, and the same with the replay cache
+ * on (`cache: {}`). The targets judge `idem` alone; `idem-cache` is never a peer.
+ */
+export type Ours = 'idem' | 'idem-cache';
+export type Peer = Exclude<Library, 'bare' | Ours>;
+
+/** Whether a row is idem's own (either configuration), not a peer's or the bare framework's. */
+export function isOurs(library: Library): library is Ours {
+  return library === 'idem' || library === 'idem-cache';
+}
 
 /** One server configuration: a child process of its own. */
 export interface Unit {
@@ -49,13 +62,14 @@ export const STORE_LABEL: Record<StoreKind | 'none', string> = {
 export const LIBRARY_LABEL: Record<Library, string> = {
   bare: 'bare framework',
   idem: 'idem',
+  'idem-cache': 'idem, replay cache on',
   'express-idempotency': 'express-idempotency',
   'node-idempotency': '@node-idempotency/core',
   powertools: '@aws-lambda-powertools/idempotency',
 };
 
 /** The npm packages behind each peer row, as installed (exact versions in package.json). */
-export const LIBRARY_PACKAGES: Record<Exclude<Library, 'bare' | 'idem'>, readonly string[]> = {
+export const LIBRARY_PACKAGES: Record<Peer, readonly string[]> = {
   'express-idempotency': ['express-idempotency', 'express-idempotency-redis-adapter'],
   'node-idempotency': [
     '@node-idempotency/core',
@@ -65,11 +79,16 @@ export const LIBRARY_PACKAGES: Record<Exclude<Library, 'bare' | 'idem'>, readonl
   powertools: ['@aws-lambda-powertools/idempotency', '@redis/client', '@aws-sdk/lib-dynamodb'],
 };
 
-/** Which stores each peer supports, and on which frameworks we wire it. */
-const PEER_SUPPORT: Record<
+/** Which stores each peer supports, and on which frameworks we wire it; idem runs everywhere. */
+const SUPPORT: Record<
   Exclude<Library, 'bare' | 'idem'>,
   { frameworks: readonly Framework[]; stores: readonly StoreKind[] }
 > = {
+  // The cache saves store round trips: nothing to save on the memory store.
+  'idem-cache': {
+    frameworks: ['hono', 'express', 'fastify'],
+    stores: ['redis', 'postgres', 'dynamodb'],
+  },
   // An Express middleware; its adapters: memory (built in), Redis, MongoDB (no MongoDB here).
   'express-idempotency': { frameworks: ['express'], stores: ['memory', 'redis'] },
   // Framework-neutral core; its Express/Fastify/Postgres packages are not on the registry.
@@ -94,7 +113,7 @@ export function planUnits(options: {
       for (const library of libraries) {
         if (library === 'bare') continue;
         if (library !== 'idem') {
-          const support = PEER_SUPPORT[library];
+          const support = SUPPORT[library];
           if (!support.frameworks.includes(framework) || !support.stores.includes(store)) continue;
         }
         units.push({ framework, store, library });

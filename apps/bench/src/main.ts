@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import {
   FRAMEWORKS,
   type Framework,
+  isOurs,
   LIBRARIES,
   type Library,
   planUnits,
@@ -837,7 +838,7 @@ function check(results: Results, expectedUnits: number): number {
     problems.push(`${ran.size} of ${expectedRows} configurations produced figures`);
   for (const r of results.rows) {
     if (r.requests === 0) problems.push(`${unitId(r.unit)} ${r.phase}: no request completed`);
-    if (r.unit.library !== 'idem') continue;
+    if (!isOurs(r.unit.library)) continue;
     if (r.non2xx > 0 || r.errors > 0)
       problems.push(`${unitId(r.unit)} ${r.phase}: ${r.non2xx} non-2xx, ${r.errors} errors`);
     if (r.phase === 'replay' && r.executionsPerRequest !== 0) {
@@ -848,7 +849,7 @@ function check(results: Results, expectedUnits: number): number {
   if (stormed.length !== expectedRows)
     problems.push(`${stormed.length} of ${expectedRows} storms ran`);
   for (const s of stormed) {
-    if (s.unit.library === 'idem' && !s.result.exactlyOnce) {
+    if (isOurs(s.unit.library) && !s.result.exactlyOnce) {
       problems.push(`${unitId(s.unit)} storm: idem ran a handler more or less than once per key`);
     }
   }

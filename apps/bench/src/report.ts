@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import {
   FRAMEWORK_LABEL,
   FRAMEWORKS,
+  isOurs,
   LIBRARY_LABEL,
   LIBRARY_PACKAGES,
   type Library,
@@ -29,6 +30,14 @@ const fixed = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '—');
 /** Ratios to bare: 3 decimals below 0.1, where 2 would hide the difference. */
 const ratio = (n: number) => fixed(n, Number.isFinite(n) && n < 0.1 ? 3 : 2);
 const ms = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : '—');
+
+/** A library's name in the tables: idem's own rows in bold (the cache row as its own row). */
+const libraryName = (library: Library) =>
+  library === 'idem'
+    ? '**idem**'
+    : library === 'idem-cache'
+      ? '**idem**, replay cache on'
+      : LIBRARY_LABEL[library];
 
 /** A Markdown table, padded the way Biome formats Markdown (so `biome check` passes on the output). */
 function table(
@@ -105,8 +114,8 @@ function throughputTables(results: Results): string {
     }
     for (const store of STORES) {
       for (const row of rows.filter((r) => r.unit.store === store)) {
-        const ours = row.unit.library === 'idem';
-        const name = ours ? '**idem**' : LIBRARY_LABEL[row.unit.library];
+        const ours = isOurs(row.unit.library);
+        const name = libraryName(row.unit.library);
         const errors = row.non2xx + row.errors;
         lines.push([
           name,
@@ -157,7 +166,7 @@ function stormTable(results: Results): string {
     return [
       FRAMEWORK_LABEL[unit.framework].split(' (')[0]!,
       STORE_LABEL[unit.store],
-      `${unit.library === 'idem' ? '**idem**' : LIBRARY_LABEL[unit.library]}${variant ? `, ${variant}` : ''}`,
+      `${libraryName(unit.library)}${variant ? `, ${variant}` : ''}`,
       verdict,
       `${result.executions} for ${result.keys} keys`,
       statuses,
@@ -286,6 +295,8 @@ function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
       }
     }
   }
+  // The targets judge idem as the READMEs show it (library 'idem'): the
+  // replay cache row is idem too, never a peer, and never stands in for it.
   for (const framework of FRAMEWORKS) {
     for (const store of STORES) {
       const peers = [
@@ -293,9 +304,7 @@ function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
           results.rows
             .filter(
               (r) =>
-                r.unit.framework === framework &&
-                r.unit.store === store &&
-                r.unit.library !== 'idem',
+                r.unit.framework === framework && r.unit.store === store && !isOurs(r.unit.library),
             )
             .map((r) => r.unit.library),
         ),
@@ -396,6 +405,17 @@ function memorySection(results: Results): string {
   );
 }
 
+/** The method's word on the replay cache rows, when the run has them. */
+function cacheNote(results: Results): string {
+  if (!results.libraries.includes('idem-cache')) return '';
+  return `
+- **idem, replay cache on**: the same, plus \`cache: {}\` (the default limits;
+  docs/SEMANTICS.md, Replay cache), on the network stores only: a replay of a
+  record the process already holds makes no store call. Its rows stand beside
+  idem's; the targets above judge idem as the READMEs show it, and the cache rows
+  are not counted as a peer.`;
+}
+
 export function renderMarkdown(results: Results, root: string): string {
   const s = results.settings;
   const m = results.machine;
@@ -488,7 +508,7 @@ ${table(
   \`scope: () => 'bench'\` (an app's principal) and every other option at its
   default; \`memoryStore({ maxRecords: ${int(s.memoryMaxRecords).replace(/,/g, '_')} })\` so fresh keys never evict during the run;
   \`redisStore\` on ioredis with the README's client options; \`postgresStore\` on a
-  \`pg.Pool\` of 10; \`dynamoDbStore\` on the AWS SDK v3 client.
+  \`pg.Pool\` of 10; \`dynamoDbStore\` on the AWS SDK v3 client.${cacheNote(results)}
 
 ### Peers
 

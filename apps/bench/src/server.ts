@@ -55,12 +55,20 @@ async function open<T>(opening: Promise<Opened<T>>): Promise<Opened<T>> {
 }
 
 let records: (() => number) | undefined;
-type Extra = 'idemStore' | 'expressIdempotencyAdapter' | 'nodeIdempotency' | 'powertools';
+type Extra =
+  | 'idemStore'
+  | 'idemOptions'
+  | 'expressIdempotencyAdapter'
+  | 'nodeIdempotency'
+  | 'powertools';
 const extra: { -readonly [K in Extra]?: BuildContext[K] } = {};
 switch (unit.library) {
-  case 'idem': {
+  case 'idem':
+  case 'idem-cache': {
     const o = await open(openIdemStore(config));
     extra.idemStore = o.value;
+    // The default limits, as `cache: {}` gives them.
+    if (unit.library === 'idem-cache') extra.idemOptions = { cache: {} };
     records = o.records;
     break;
   }

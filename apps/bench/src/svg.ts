@@ -6,6 +6,7 @@
 import {
   FRAMEWORKS,
   type Framework,
+  isOurs,
   type Library,
   SHORT_FRAMEWORK_LABEL,
   STORE_LABEL,
@@ -16,6 +17,7 @@ import type { Results, Row } from './results.js';
 const SHORT_LIBRARY: Record<Library, string> = {
   bare: 'bare',
   idem: 'idem',
+  'idem-cache': 'idem + cache',
   'express-idempotency': 'express-idempotency',
   'node-idempotency': '@node-idempotency',
   powertools: 'Powertools',
@@ -97,7 +99,7 @@ function panel(results: Results, framework: Framework): { svg: string; height: n
     for (const library of libraries) {
       const fresh = rows.find((r) => r.unit.library === library && r.phase === 'fresh');
       const replay = rows.find((r) => r.unit.library === library && r.phase === 'replay');
-      const ours = library === 'idem';
+      const ours = isOurs(library);
       body.push(
         `<text x="${LABEL_WIDTH - 6}" y="${y + 15}" text-anchor="end" fill="${ours ? '#1e3a8a' : '#374151'}"${ours ? ' font-weight="600"' : ''}>${esc(SHORT_LIBRARY[library])}</text>`,
       );

@@ -29,7 +29,13 @@ function row(unit: Unit, phase: 'fresh' | 'replay', ratio: number, trips: number
 
 function fixture(): Results {
   const units = planUnits({});
-  const ratios: Partial<Record<Library, number>> = { idem: 0.9, 'node-idempotency': 0.5 };
+  // The cache row is ahead of idem's own: it must still neither count as a
+  // peer nor stand in for idem in the targets.
+  const ratios: Partial<Record<Library, number>> = {
+    idem: 0.9,
+    'idem-cache': 0.95,
+    'node-idempotency': 0.5,
+  };
   const rows = units
     .filter((u) => u.library !== 'bare')
     .flatMap((u) => {
@@ -37,7 +43,8 @@ function fixture(): Results {
       const network = (['redis', 'postgres', 'dynamodb'] as StoreKind[]).includes(
         u.store as StoreKind,
       );
-      return [row(u, 'fresh', r, network ? 2 : 0), row(u, 'replay', r + 0.08, network ? 1 : 0)];
+      const replayTrips = network && u.library !== 'idem-cache' ? 1 : 0;
+      return [row(u, 'fresh', r, network ? 2 : 0), row(u, 'replay', r + 0.08, replayTrips)];
     });
   return {
     version: 1,
@@ -102,7 +109,14 @@ function fixture(): Results {
     unavailable: [{ name: 'hono-idempotency', reason: 'npm registry: 404 Not Found' }],
     failures: [],
     skippedStores: [],
-    libraries: ['bare', 'idem', 'express-idempotency', 'node-idempotency', 'powertools'],
+    libraries: [
+      'bare',
+      'idem',
+      'idem-cache',
+      'express-idempotency',
+      'node-idempotency',
+      'powertools',
+    ],
   };
 }
 
@@ -121,6 +135,25 @@ describe('BENCHMARKS.md', () => {
     expect(markdown).toMatch(
       /ahead of every peer on the same framework and store +\| (\d+) of \1 +\| \*\*met\*\*/,
     );
+  });
+
+  it('shows the replay cache as rows of its own, on the network stores only, never as a peer', () => {
+    const cacheRows = markdown
+      .split('\n')
+      .filter((line) => line.startsWith('| **idem**, replay cache on '));
+    // Three frameworks × three network stores × two phases, and nine storms.
+    expect(cacheRows.filter((line) => /fresh keys|replays/.test(line))).toHaveLength(18);
+    expect(cacheRows.some((line) => line.includes('| memory '))).toBe(false);
+    expect(markdown).toMatch(
+      /\| \*\*idem\*\*, replay cache on +\| Redis +\| replays +\| +10,300 \|/,
+    );
+    expect(markdown).not.toMatch(/ahead of idem, replay cache on/);
+    // idem's own targets stand: one round trip per replay, the cache row's zero left out.
+    expect(markdown).toMatch(
+      /\| network store: 1 round trip for a replay +\| 9 of 9 +\| \*\*met\*\* +\|/,
+    );
+    expect(markdown).toMatch(/\| exactly once in the retry storm +\| 12 of 12 +\| \*\*met\*\* +\|/);
+    expect(markdown).toContain('- **idem, replay cache on**: the same, plus `cache: {}`');
   });
 
   it('reports a peer that ran a handler twice, with its counts', () => {

@@ -1,4 +1,4 @@
-import type { Store } from '@idem/core';
+import type { IdempotencyOptions, Store } from '@idem/core';
 import type { ServerConfig, ServerStats, Unit } from '../config.js';
 
 /** The JSON body of a payment, as the client sends it. */
@@ -41,8 +41,10 @@ export interface BuildContext {
   charge(body: Payment, key: () => string | undefined): Receipt | Promise<Receipt>;
   stats(): ServerStats;
   stormCounts(): Record<string, number>;
-  /** idem's store, for `library: 'idem'`. */
+  /** idem's store, for `library: 'idem'` and `'idem-cache'`. */
   readonly idemStore?: Store;
+  /** idem's options beyond the store and scope: the replay cache for `idem-cache`. */
+  readonly idemOptions?: Pick<IdempotencyOptions, 'cache'>;
   /** express-idempotency's data adapter, for `library: 'express-idempotency'`. */
   readonly expressIdempotencyAdapter?: unknown;
   readonly nodeIdempotency?: NodeIdempotency;

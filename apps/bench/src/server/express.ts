@@ -28,9 +28,9 @@ export async function expressServer(ctx: BuildContext): Promise<Server> {
 
   const key = (req: Request) => () => req.get('idempotency-key');
   const { library } = ctx.unit;
-  if (library === 'idem') {
+  if (library === 'idem' || library === 'idem-cache') {
     // As the README shows: after the body parser (and authentication), before the routes.
-    app.use(idempotency({ store: ctx.idemStore!, scope: () => 'bench' }));
+    app.use(idempotency({ store: ctx.idemStore!, scope: () => 'bench', ...ctx.idemOptions }));
     app.post('/payments', async (req, res) => {
       res.status(201).json(await ctx.charge(req.body as Payment, key(req)));
     });

@@ -19,9 +19,13 @@ export async function fastifyServer(ctx: BuildContext): Promise<Server> {
   const key = (request: FastifyRequest) => () =>
     request.headers['idempotency-key'] as string | undefined;
   const { library } = ctx.unit;
-  if (library === 'idem') {
+  if (library === 'idem' || library === 'idem-cache') {
     // As the README shows: registered before the routes it covers.
-    await app.register(idempotency, { store: ctx.idemStore!, scope: () => 'bench' });
+    await app.register(idempotency, {
+      store: ctx.idemStore!,
+      scope: () => 'bench',
+      ...ctx.idemOptions,
+    });
   }
 
   if (library === 'node-idempotency') {

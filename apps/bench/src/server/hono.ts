@@ -19,9 +19,12 @@ export async function honoServer(ctx: BuildContext): Promise<Server> {
   app.get('/counts', (c) => c.json(ctx.stormCounts()));
 
   const { library } = ctx.unit;
-  if (library === 'idem') {
+  if (library === 'idem' || library === 'idem-cache') {
     // As the README shows, with the scope an app derives from its authentication.
-    app.use('/payments', idempotency({ store: ctx.idemStore!, scope: () => 'bench' }));
+    app.use(
+      '/payments',
+      idempotency({ store: ctx.idemStore!, scope: () => 'bench', ...ctx.idemOptions }),
+    );
   } else if (library === 'node-idempotency') {
     app.use('/payments', nodeIdempotencyMiddleware(ctx.nodeIdempotency!));
   }
