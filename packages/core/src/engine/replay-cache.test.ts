@@ -168,6 +168,19 @@ describe('replay cache: hits cost no store call', () => {
     expect(await outcome(idem, { key: 'k' })).toBe('replay abc');
   });
 
+  it("a Node Buffer's bytes are copied too (its slice() is a view), not kept with its whole pool", async () => {
+    const { idem } = setup();
+    // A small Buffer is a view into an 8 KiB pool shared with later allocations.
+    const pooled = Buffer.from('abc');
+    expect(pooled.buffer.byteLength).toBeGreaterThan(3);
+    await executeAndComplete(idem, { key: 'k' }, { status: 200, headers: [], body: pooled });
+    pooled.fill(0);
+    const replay = await idem.begin({ scope: '', key: 'k', fingerprint: 'f' });
+    if (replay.kind !== 'replay') throw new Error('expected a replay');
+    expect(text(replay.response)).toBe('abc');
+    expect(replay.response.body.buffer.byteLength).toBe(3);
+  });
+
   it('is off by default: every replay asks the store', async () => {
     const store = storeWithRemove();
     const idem = createIdempotency({ store, logger: false });

@@ -48,6 +48,13 @@ export function forgetCached(store: Store, storeKey: string): void {
   forgotten.at.set(storeKey, now);
 }
 
+/**
+ * The bytes, in a buffer of their own. Not `slice()`: on a Node `Buffer` it
+ * is a view, which would share the caller's bytes and keep its whole 8 KiB
+ * allocation pool alive.
+ */
+const copyOf = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
+
 function sizeOf(storeKey: string, fingerprint: string, response: StoredResponse): number {
   let size = response.body.byteLength + storeKey.length + fingerprint.length;
   for (const [name, value] of response.headers) size += name.length + value.length;
@@ -94,7 +101,7 @@ export class ReplayCache {
     }
     // A copy: whoever sends or decodes the body cannot change later replays.
     const { status, headers, body } = entry.response;
-    return { fingerprint: entry.fingerprint, response: { status, headers, body: body.slice() } };
+    return { fingerprint: entry.fingerprint, response: { status, headers, body: copyOf(body) } };
   }
 
   /**
@@ -114,7 +121,7 @@ export class ReplayCache {
     const copy: StoredResponse = {
       status: response.status,
       headers: Object.freeze(response.headers.map(([n, v]) => Object.freeze([n, v] as const))),
-      body: response.body.slice(),
+      body: copyOf(response.body),
     };
     const entry: Entry = {
       storeKey,
