@@ -31,6 +31,9 @@ const fixed = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '—');
 const ratio = (n: number) => fixed(n, Number.isFinite(n) && n < 0.1 ? 3 : 2);
 const ms = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : '—');
 
+/** A difference with its sign: a replay cache row can cost less CPU than the bare run it is compared with. */
+const signed = (n: number) => (n < 0 ? `−${int(-n)}` : `+${int(n)}`);
+
 /** A library's name in the tables: idem's own rows in bold (the cache row as its own row). */
 const libraryName = (library: Library) =>
   library === 'idem'
@@ -126,7 +129,7 @@ function throughputTables(results: Results): string {
           ms(row.p50Ms),
           ms(row.p99Ms),
           bare
-            ? `${int(row.cpuMicrosPerRequest)} (+${int(row.cpuMicrosPerRequest - bare.cpuMicrosPerRequest)})`
+            ? `${int(row.cpuMicrosPerRequest)} (${signed(row.cpuMicrosPerRequest - bare.cpuMicrosPerRequest)})`
             : int(row.cpuMicrosPerRequest),
           `${roundTrips(row)}${errors ? `; ${int(errors)} non-2xx or failed of ${int(row.requests)}` : ''}`,
         ]);

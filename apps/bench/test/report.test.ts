@@ -156,6 +156,16 @@ describe('BENCHMARKS.md', () => {
     expect(markdown).toContain('- **idem, replay cache on**: the same, plus `cache: {}`');
   });
 
+  it('gives a CPU difference below bare its own sign', () => {
+    const results = fixture();
+    const rows = results.rows.map((r) =>
+      r.unit.library === 'idem-cache' && r.phase === 'replay'
+        ? { ...r, cpuMicrosPerRequest: 70 }
+        : r,
+    );
+    expect(renderMarkdown({ ...results, rows }, root)).toMatch(/\| +70 \(−20\) \|/);
+  });
+
   it('reports a peer that ran a handler twice, with its counts', () => {
     expect(markdown).toContain('**no**: 60 keys once, 140 more than once (up to 5×), 0 never');
   });
