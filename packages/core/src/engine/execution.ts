@@ -172,15 +172,11 @@ class ProtectedExecution implements Execution {
   #settled({ result, kept }: Attempt, response: StoredResponse, completeStartedAt: number): void {
     // Stale: our lease ran out and someone else holds the key; their record stands.
     if (result === 'stale') this.#lostLease();
-    const stored = result === 'ok' && kept;
-    if (stored) {
-      // The store's expiry is at least this far off: its clock started
-      // counting ttlMs after we asked, never before.
-      const { fingerprint, ttlMs } = this.#claim;
-      const expiresAt = completeStartedAt + ttlMs;
-      this.#env.cache?.put(this.storeKey, { fingerprint, response }, completeStartedAt, expiresAt);
-    }
-    this.#stored(stored, response.status, completeStartedAt);
+    // A completed result enters the replay cache on its first replay from
+    // the store, not here: most keys are never retried, and holding every
+    // fresh result (long enough to be promoted by the GC) cost first
+    // requests more CPU than the cache saves.
+    this.#stored(result === 'ok' && kept, response.status, completeStartedAt);
   }
 
   /** Whether an earlier attempt whose answer never came did complete the record. */

@@ -10,7 +10,7 @@ export interface CachedRecord {
 /** An entry, linked in recency order: a Map iterated from its front slows down as deletions leave holes there. */
 interface Entry extends CachedRecord {
   readonly storeKey: string;
-  /** When the store call that produced it started (epoch ms of this process). */
+  /** When the store call that returned it started (epoch ms of this process). */
   readonly since: number;
   /** Served while `now < deadline`. */
   readonly deadline: number;
@@ -62,8 +62,9 @@ function sizeOf(storeKey: string, fingerprint: string, response: StoredResponse)
 }
 
 /**
- * The replay cache: completed records this process stored or replayed,
- * least recently used evicted first. Never serves an entry at or past its
+ * The replay cache: completed records this process replayed from the store
+ * (a record enters on its first replay, never at its completion), least
+ * recently used evicted first. Never serves an entry at or past its
  * deadline, nor one an operator forgot since it was read.
  */
 export class ReplayCache {
@@ -105,8 +106,8 @@ export class ReplayCache {
   }
 
   /**
-   * Keep a completed record. `since` is when the store call that completed
-   * or returned it started; the entry is served until `expiresAt` (the
+   * Keep a completed record a replay got from the store. `since` is when
+   * that store call started; the entry is served until `expiresAt` (the
    * record's own expiry, never later) or `since + maxAgeMs`, whichever is
    * first. Without a usable expiry (not a number), nothing is kept.
    */
