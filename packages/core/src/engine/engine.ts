@@ -96,7 +96,7 @@ export function createEngine(options: IdempotencyOptions): Engine {
   const { store, hooks } = opts;
   const calls = storeCalls(opts);
   const cache = opts.cache === false ? undefined : new ReplayCache(store, opts.cache);
-  const env = { options: opts, calls, renewal: leaseRenewal(opts, calls), cache };
+  const env = { options: opts, calls, renewal: leaseRenewal(opts, calls) };
   // Hook events name the scope by its hash; computed only when someone listens.
   const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
 

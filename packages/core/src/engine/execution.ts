@@ -5,7 +5,6 @@ import { type ExecutionContext, isTransactional } from './context.js';
 import { isNotStoredMarker, notStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';
 import type { Lease, Renewal } from './renewal.js';
-import type { ReplayCache } from './replay-cache.js';
 import { invoke, type StoreCalls } from './store-calls.js';
 
 /**
@@ -47,8 +46,6 @@ export interface ExecutionEnv {
   readonly options: ResolvedOptions;
   readonly calls: StoreCalls;
   readonly renewal: Renewal;
-  /** The replay cache, when the `cache` option is on. */
-  readonly cache: ReplayCache | undefined;
 }
 
 /** The claim an execution holds, and what its hook events carry. */

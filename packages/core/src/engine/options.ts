@@ -78,7 +78,8 @@ export interface IdempotencyOptions {
   readonly logger?: IdempotencyLogger | false;
   /**
    * Keep completed records in this process's memory too, so a replay of one
-   * this process stored or replayed before costs no store call. `{}` turns
+   * this process already replayed from the store costs no store call (a
+   * result enters on its first replay, not at completion). `{}` turns
    * it on with the default limits. An entry is never served past its
    * record's expiry, nor across scopes or fingerprints. An operator's
    * `release()` in this process drops it at once; in another process it is
@@ -90,8 +91,8 @@ export interface IdempotencyOptions {
 
 /**
  * Limits of the in-process replay cache (the `cache` option). An entry lives
- * until the first of: its record's expiry, `maxAgeMs` after it was stored
- * or read from the store, or its eviction (least recently used first) to
+ * until the first of: its record's expiry, `maxAgeMs` after the replay that
+ * read it from the store, or its eviction (least recently used first) to
  * stay within `entries` and `bytes`.
  */
 export interface ReplayCacheOptions {
