@@ -15,6 +15,7 @@ import {
   toRecord,
   transition,
 } from '@idem/core';
+import { Completed, Heads, Slabs } from './completed.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -45,16 +46,6 @@ export interface MemoryStore extends Store {
 }
 
 /**
- * A record as it leaves the store: a body of its own (bytes cannot be
- * frozen), so a caller that changes a replayed body never changes the next replay.
- */
-function handOut(record: StoredRecord): StoredRecord {
-  if (record.state !== 'completed') return record;
-  const { response } = record;
-  return { ...record, response: { ...response, body: response.body.slice() } };
-}
-
-/**
  * The reference store: every operation is one synchronous step on a `Map`, so
  * it is atomic within a process (JavaScript runs it to completion). Records
  * are not shared between processes or isolates: use it for one instance,
@@ -76,15 +67,43 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   }
   // Map iteration order is insertion order; completions re-insert, so the
   // front holds the oldest records: the first to expire and to be evicted.
+  // Completed records are kept compactly (see ./completed.ts).
   const records = new Map<string, RecordState>();
+  const slabs = new Slabs();
+  const heads = new Heads();
+
+  function drop(key: string, state: RecordState): void {
+    records.delete(key);
+    if (state instanceof Completed) slabs.forget(state);
+  }
 
   function apply<E extends LifecycleEvent>(key: string, event: E) {
     const before = records.get(key) ?? ABSENT;
     const { next, result } = transition(before, event);
     if (next === before) return result;
-    records.delete(key);
-    if (next.state !== 'absent') records.set(key, next);
+    drop(key, before);
+    if (next.state === 'completed') {
+      // Only a completion gets here, with the caller's response: copy it in now.
+      const { status, headers, body } = next.response;
+      const head = heads.intern(status, headers);
+      records.set(key, slabs.keep(next.fingerprint, next.expiresAt, head, body));
+      if (slabs.fragmented) compact();
+    } else if (next.state !== 'absent') {
+      records.set(key, next);
+    }
     return result;
+  }
+
+  // Moves every kept body out of slabs with garbage, deleting expired records
+  // on the way. It walks all records, but only once slabs hold more garbage
+  // than live bytes, so its cost is a few steps per record kept since.
+  function compact(): void {
+    const t = now();
+    for (const [key, state] of records) {
+      if (!(state instanceof Completed)) continue;
+      if (observe(state, t).state === 'absent') drop(key, state);
+      else slabs.move(state);
+    }
   }
 
   function sweep(): number {
@@ -92,7 +111,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     let deleted = 0;
     for (const [key, state] of records) {
       if (observe(state, t).state === 'absent') {
-        records.delete(key);
+        drop(key, state);
         deleted++;
       }
     }
@@ -111,11 +130,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     // ones; Map order is insertion order, and completions re-insert.
     for (const [key, state] of records) {
       if (records.size <= target) return;
-      if (observe(state, t).state === 'absent') records.delete(key);
+      if (observe(state, t).state === 'absent') drop(key, state);
     }
     for (const [key, state] of records) {
       if (records.size <= target) return;
-      if (state.state === 'completed') records.delete(key);
+      if (state.state === 'completed') drop(key, state);
     }
     if (records.size >= maxRecords) {
       throw new StoreUnavailableError(
@@ -134,8 +153,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const current = records.get(key);
       if (current === undefined || observe(current, now()).state === 'absent') makeRoom();
       const { fingerprint, token, leaseMs } = request;
-      const result = apply(key, { type: 'claim', now: now(), fingerprint, token, leaseMs });
-      return result.claimed ? result : { claimed: false, record: handOut(result.record) };
+      // A refused claim's record comes from `toRecord`, with a fresh copy of the body.
+      return apply(key, { type: 'claim', now: now(), fingerprint, token, leaseMs });
     },
     async complete(
       key: string,
@@ -143,20 +162,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       response: StoredResponse,
       ttlMs: number,
     ): Promise<OwnerResult> {
-      // Kept as a copy with frozen headers: what the caller holds can change
-      // nothing here, and the headers can be handed out without copying.
-      const copy: StoredResponse = {
-        status: response.status,
-        headers: Object.freeze(response.headers.map(([n, v]) => Object.freeze([n, v] as const))),
-        body: response.body.slice(),
-      };
-      return apply(key, { type: 'complete', now: now(), token, response: copy, ttlMs });
+      return apply(key, { type: 'complete', now: now(), token, response, ttlMs });
     },
     async release(key: string, token: string): Promise<OwnerResult> {
       return apply(key, { type: 'release', now: now(), token });
     },
     async remove(key: string): Promise<void> {
-      records.delete(key);
+      const state = records.get(key);
+      if (state !== undefined) drop(key, state);
     },
     async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
       return apply(key, { type: 'renew', now: now(), token, leaseMs });
@@ -166,14 +179,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       if (state === undefined) return undefined;
       const live = observe(state, now());
       if (live.state === 'absent') {
-        records.delete(key);
+        drop(key, state);
         return undefined;
       }
-      return handOut(toRecord(live)!);
+      // For a completed record, a fresh copy of the body (see Completed).
+      return toRecord(live);
     },
     sweep,
     clear() {
       records.clear();
+      slabs.clear();
+      heads.clear();
     },
   };
 }
