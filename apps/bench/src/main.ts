@@ -806,6 +806,9 @@ function printSummary(results: Results): void {
     log(
       `memory store: ${fmt(m.bytesPerRecord)} bytes per record; peak RSS ${fmt(m.peakRssBytes / 2 ** 20)} MiB with ${fmt(m.records)} completed records`,
     );
+    log(
+      `memory store: ${fmt(m.fillGcSeconds ?? Number.NaN, 1)} s of GC filling it; a fresh key allocates ${fmt(m.freshAllocatedBytes ?? Number.NaN)} bytes (claim + complete), a replay ${fmt(m.replayAllocatedBytes ?? Number.NaN)}`,
+    );
   }
   log(`\n${results.durationSeconds} s`);
 }
