@@ -147,6 +147,20 @@ describe('memoryStore keeps completed records compactly', () => {
     expect((await store.claim('k', claim('v'))).claimed).toBe(true);
   });
 
+  it('a lease is live until exactly its end: the owner completes before it, not at it', async () => {
+    const c = clock();
+    const store = memoryStore({ now: c.now });
+    await store.claim('late', claim('t1', 1_000));
+    await store.claim('in-time', claim('t2', 1_001));
+    c.advance(1_000);
+    expect(await store.complete('late', 't1', ok, 60_000)).toBe('stale');
+    expect(await store.read('late')).toBeUndefined();
+    expect(await store.complete('in-time', 't2', ok, 60_000)).toBe('ok');
+    expect(await store.complete('in-time', 't2', ok, 60_000)).toBe('stale');
+    expect(await store.complete('in-time', 'other', ok, 60_000)).toBe('stale');
+    expect((await store.read('in-time'))?.state).toBe('completed');
+  });
+
   it('a replayed body is a buffer of its own: no other record is reachable through it', async () => {
     const store = memoryStore({ now: clock().now });
     await keep(store, 'a', { status: 200, headers: [], body: new Uint8Array([1, 2]) }, 60_000);

@@ -45,6 +45,9 @@ export interface MemoryStore extends Store {
   clear(): void;
 }
 
+/** The answer to every successful claim, shared: a fresh key allocates none. */
+const CLAIMED: ClaimResult = Object.freeze({ claimed: true });
+
 /**
  * The reference store: every operation is one synchronous step on a `Map`, so
  * it is atomic within a process (JavaScript runs it to completion). Records
@@ -77,21 +80,21 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     if (state instanceof Completed) slabs.forget(state);
   }
 
-  function apply<E extends LifecycleEvent>(key: string, event: E) {
+  // Claims on held keys, releases and renewals run on the lifecycle's
+  // transition function; fresh claims and completions are written out below.
+  function apply<E extends Exclude<LifecycleEvent, { type: 'complete' }>>(key: string, event: E) {
     const before = records.get(key) ?? ABSENT;
     const { next, result } = transition(before, event);
     if (next === before) return result;
     drop(key, before);
-    if (next.state === 'completed') {
-      // Only a completion gets here, with the caller's response: copy it in now.
-      const { status, headers, body } = next.response;
-      const head = heads.intern(status, headers);
-      records.set(key, slabs.keep(next.fingerprint, next.expiresAt, head, body));
-      if (slabs.fragmented) compact();
-    } else if (next.state !== 'absent') {
-      records.set(key, next);
-    }
+    if (next.state !== 'absent') records.set(key, next);
     return result;
+  }
+
+  /** A completed record with a copy of `response`, so what the caller holds can change nothing here. */
+  function keep(fingerprint: string, expiresAt: number, response: StoredResponse): Completed {
+    const head = heads.intern(response.status, response.headers);
+    return slabs.keep(fingerprint, expiresAt, head, response.body);
   }
 
   // Moves every kept body out of slabs with garbage, deleting expired records
@@ -150,9 +153,21 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       return records.size;
     },
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
-      const current = records.get(key);
-      if (current === undefined || observe(current, now()).state === 'absent') makeRoom();
       const { fingerprint, token, leaseMs } = request;
+      const current = records.get(key);
+      if (current === undefined) {
+        // A fresh key, the common case: the lifecycle's claim of an absent
+        // record, without its event, transition and answer objects.
+        makeRoom();
+        records.set(key, {
+          state: 'in_progress',
+          fingerprint,
+          token,
+          leaseExpiresAt: now() + leaseMs,
+        });
+        return CLAIMED;
+      }
+      if (observe(current, now()).state === 'absent') makeRoom();
       // A refused claim's record comes from `toRecord`, with a fresh copy of the body.
       return apply(key, { type: 'claim', now: now(), fingerprint, token, leaseMs });
     },
@@ -162,7 +177,18 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       response: StoredResponse,
       ttlMs: number,
     ): Promise<OwnerResult> {
-      return apply(key, { type: 'complete', now: now(), token, response, ttlMs });
+      // The lifecycle's complete: only the owner of the live in-progress
+      // record completes it; the response goes straight into its compact form.
+      const t = now();
+      const current = records.get(key);
+      const owned =
+        current?.state === 'in_progress' && current.token === token && t < current.leaseExpiresAt;
+      if (!owned) return 'stale';
+      // Re-inserted, so Map order is completion order.
+      records.delete(key);
+      records.set(key, keep(current.fingerprint, t + ttlMs, response));
+      if (slabs.fragmented) compact();
+      return 'ok';
     },
     async release(key: string, token: string): Promise<OwnerResult> {
       return apply(key, { type: 'release', now: now(), token });
