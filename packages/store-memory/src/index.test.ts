@@ -28,6 +28,17 @@ describe('memoryStore', () => {
     expect((await store.read('inflight'))?.state).toBe('in_progress');
   });
 
+  it('evicts by age since the claim: a record completed last but claimed first goes first', async () => {
+    const store = memoryStore({ maxRecords: 2, now: clock().now });
+    await store.claim('slow', claim('s'));
+    await store.claim('quick', claim('q'));
+    await store.complete('quick', 'q', ok, 60_000);
+    await store.complete('slow', 's', ok, 60_000);
+    expect((await store.claim('new', claim('n'))).claimed).toBe(true);
+    expect(await store.read('slow')).toBeUndefined();
+    expect((await store.read('quick'))?.state).toBe('completed');
+  });
+
   it('refuses new claims with a typed error naming the fix when full of in-flight records', async () => {
     const store = memoryStore({ maxRecords: 2, now: clock().now });
     await store.claim('a', claim('a', 60_000));

@@ -21,10 +21,10 @@ import { Completed, Heads, Slabs } from './completed.js';
 export interface MemoryStoreOptions {
   /**
    * Most records kept at once. When full, expired records are swept first,
-   * then the oldest completed records are evicted, 1% of `maxRecords` at a
-   * time so the walk is not repeated on every claim. In-flight records are never
-   * evicted (that could run an operation twice): a store full of them refuses
-   * new claims until leases end.
+   * then the oldest completed records (the first claimed) are evicted, 1% of
+   * `maxRecords` at a time so the walk is not repeated on every claim.
+   * In-flight records are never evicted (that could run an operation twice):
+   * a store full of them refuses new claims until leases end.
    * @default 100_000
    */
   readonly maxRecords?: number;
@@ -68,9 +68,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       'memoryStore: now must be a function returning epoch milliseconds, such as Date.now.',
     );
   }
-  // Map iteration order is insertion order; completions re-insert, so the
-  // front holds the oldest records: the first to expire and to be evicted.
-  // Completed records are kept compactly (see ./completed.ts).
+  // Map iteration order is insertion order, so the front holds the oldest
+  // claims: the first to expire and to be evicted. A completion replaces its
+  // record in place rather than re-inserting it: a delete would leave a dead
+  // entry in the table until V8 rebuilds it, and rebuilds of a big table cost
+  // memory and time. Completed records are kept compactly (see ./completed.ts).
   const records = new Map<string, RecordState>();
   const slabs = new Slabs();
   const heads = new Heads();
@@ -129,8 +131,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     if (records.size < maxRecords) return;
     const target = maxRecords - slack;
     const t = now();
-    // Expired records first (they are gone already), then the oldest completed
-    // ones; Map order is insertion order, and completions re-insert.
+    // Expired records first (they are gone already), then the completed ones
+    // claimed first.
     for (const [key, state] of records) {
       if (records.size <= target) return;
       if (observe(state, t).state === 'absent') drop(key, state);
@@ -184,8 +186,6 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const owned =
         current?.state === 'in_progress' && current.token === token && t < current.leaseExpiresAt;
       if (!owned) return 'stale';
-      // Re-inserted, so Map order is completion order.
-      records.delete(key);
       records.set(key, keep(current.fingerprint, t + ttlMs, response));
       if (slabs.fragmented) compact();
       return 'ok';
