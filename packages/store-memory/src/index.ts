@@ -169,8 +169,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
         });
         return CLAIMED;
       }
-      if (observe(current, now()).state === 'absent') makeRoom();
-      // A refused claim's record comes from `toRecord`, with a fresh copy of the body.
+      const live = observe(current, now());
+      // A replay: the lifecycle refuses the claim with the live completed
+      // record, and `toRecord` gives it a fresh copy of the body.
+      if (live.state === 'completed') return { claimed: false, record: toRecord(live)! };
+      if (live.state === 'absent') makeRoom();
       return apply(key, { type: 'claim', now: now(), fingerprint, token, leaseMs });
     },
     async complete(
