@@ -60,10 +60,12 @@ export class Completed {
     this.length = length;
   }
 
+  /** Always `completed`: a getter, so it costs the record no field. */
   get state(): 'completed' {
     return 'completed';
   }
 
+  /** The response, with a copy of the body that is the caller's alone. */
   get response(): StoredResponse {
     const { head, slab, offset } = this;
     return {
@@ -97,6 +99,7 @@ export class Heads {
   private readonly recent: Head[] = [];
   private next = 0;
 
+  /** The frozen head for `status` and `headers`: a recent one if equal, else a new copy. */
   intern(status: number, headers: StoredResponse['headers']): Head {
     for (const head of this.recent) {
       if (head.status === status && sameHeaders(head.headers, headers)) return head;
@@ -111,6 +114,7 @@ export class Heads {
     return head;
   }
 
+  /** Forget the recent heads. */
   clear(): void {
     this.recent.length = 0;
     this.next = 0;
@@ -189,6 +193,7 @@ export class Slabs {
     this.take(to, n);
   }
 
+  /** Forget every slab, when the store forgets every record. */
   clear(): void {
     this.current = EMPTY;
     this.held = 0;
