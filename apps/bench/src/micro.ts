@@ -5,13 +5,16 @@
  *   bodies of 100 B, 10 KB and 1 MB, against `JSON.stringify(JSON.parse(body))`
  *   + SHA-256.
  * - `memory` (needs --expose-gc): bytes per completed record in the memory
- *   store, and the process's peak RSS holding 1,000,000 of them.
+ *   store, the process's peak RSS holding 1,000,000 of them and the time
+ *   spent in GC filling it; then what a fresh key (claim + complete) and a
+ *   replay (a claim refused with the completed record) allocate.
  *
- * `node --expose-gc dist/micro.js '<config>' fingerprint|memory quick|full`;
- * prints one BENCH_JSON line.
+ * `node --expose-gc [--no-concurrent-recompilation] dist/micro.js '<config>'
+ * fingerprint|memory quick|full`; prints one BENCH_JSON line.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { fingerprintRequest } from '@idem/core';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { type ClaimRequest, fingerprintRequest } from '@idem/core';
 import { memoryStore } from '@idem/store-memory';
 import type { FingerprintRow, MemoryResult } from './results.js';
 import { median } from './stats.js';
@@ -101,6 +104,58 @@ async function fingerprint(): Promise<FingerprintRow[]> {
   return rows;
 }
 
+const TTL_MS = 86_400_000;
+const headers = [['content-type', 'application/json']] as const;
+
+/** What the engine hands the store for key `i`: a hashed store key, a SHA-256 fingerprint, a UUID token, a small JSON body. */
+function call(i: number) {
+  const key = `idem1:${createHash('sha256').update(`key-${i}`).digest('base64url')}`;
+  const fingerprint = createHash('sha256').update(`fp-${i}`).digest('hex');
+  const token = randomUUID();
+  const body = encoder.encode(
+    `{"id":"pay_${i}","amount":1999,"currency":"eur","status":"succeeded"}`,
+  );
+  return {
+    key,
+    claim: { fingerprint, token, leaseMs: 30_000 },
+    response: { status: 201, headers, body },
+  };
+}
+
+type Store = ReturnType<typeof memoryStore>;
+
+async function fresh(store: Store, c: ReturnType<typeof call>): Promise<void> {
+  const claim = await store.claim(c.key, c.claim);
+  if (!claim.claimed) throw new Error(`claim of ${c.key} refused`);
+  const done = await store.complete(c.key, c.claim.token, c.response, TTL_MS);
+  if (done !== 'ok') throw new Error(`complete of ${c.key}: ${done}`);
+}
+
+/** Heap bytes allocated per item of a batch: the median over batches, so a batch a scavenge ran in does not count. */
+function perItem(growths: number[], batch: number): number {
+  return median(growths) / batch;
+}
+
+/** Heap growth over fresh keys' claims and completions; small functions, so that they get optimised as the engine's callers would be. */
+async function freshBatch(store: Store, calls: ReturnType<typeof call>[]): Promise<number> {
+  const start = process.memoryUsage().heapUsed;
+  for (const { key, claim, response } of calls) {
+    await store.claim(key, claim);
+    await store.complete(key, claim.token, response, TTL_MS);
+  }
+  return process.memoryUsage().heapUsed - start;
+}
+
+/** Heap growth over replays: claims refused with the completed record. */
+async function replayBatch(
+  store: Store,
+  replays: { key: string; claim: ClaimRequest }[],
+): Promise<number> {
+  const start = process.memoryUsage().heapUsed;
+  for (const { key, claim } of replays) await store.claim(key, claim);
+  return process.memoryUsage().heapUsed - start;
+}
+
 async function memory(): Promise<MemoryResult> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with --expose-gc');
@@ -110,33 +165,58 @@ async function memory(): Promise<MemoryResult> {
   };
   const maxRecords = 1_000_000;
   const records = quick ? 20_000 : maxRecords;
+  let gcMs = 0;
+  const pauses = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs += entry.duration;
+  });
   collect();
   const baselineRssBytes = process.memoryUsage().rss;
   const before = process.memoryUsage();
   const store = memoryStore({ maxRecords });
-  const headers = [['content-type', 'application/json']] as const;
   let bodyBytes = 0;
+  pauses.observe({ entryTypes: ['gc'] });
   const t0 = performance.now();
   for (let i = 0; i < records; i++) {
-    // What the engine hands the store: a hashed store key, a SHA-256 fingerprint, a UUID token.
-    const key = `idem1:${createHash('sha256').update(`key-${i}`).digest('base64url')}`;
-    const fingerprint = createHash('sha256').update(`fp-${i}`).digest('hex');
-    const token = randomUUID();
-    const body = encoder.encode(
-      `{"id":"pay_${i}","amount":1999,"currency":"eur","status":"succeeded"}`,
-    );
-    bodyBytes += body.byteLength;
-    const claim = await store.claim(key, { fingerprint, token, leaseMs: 30_000 });
-    if (!claim.claimed) throw new Error(`claim ${i} refused`);
-    const done = await store.complete(key, token, { status: 201, headers, body }, 86_400_000);
-    if (done !== 'ok') throw new Error(`complete ${i}: ${done}`);
+    const c = call(i);
+    bodyBytes += c.response.body.byteLength;
+    await fresh(store, c);
   }
   const fillSeconds = (performance.now() - t0) / 1000;
+  // GC entries arrive on a later turn of the event loop.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  pauses.disconnect();
   collect();
   const after = process.memoryUsage();
   if (store.size !== records) throw new Error(`store holds ${store.size} records, not ${records}`);
   const heap = after.heapUsed - before.heapUsed;
   const external = after.external - before.external;
+  store.clear();
+  collect();
+
+  // Fresh keys and replays, on a store of their own; the inputs of each batch
+  // are made before it, and the loops call the store and nothing else. The
+  // first half of the rounds only warms up: optimised code allocates less.
+  const small = memoryStore({ maxRecords });
+  const batch = 100;
+  const rounds = quick ? 50 : 300;
+  const calls = (r: number) =>
+    Array.from({ length: batch }, (_, i) => call(records + r * batch + i));
+  const freshGrowths: number[] = [];
+  for (let r = 0; r < 2 * rounds; r++) {
+    const growth = await freshBatch(small, calls(r));
+    if (r >= rounds) freshGrowths.push(growth);
+  }
+  // Claims of the keys completed in the first round, with other tokens.
+  const replays = calls(0).map((c) => ({ key: c.key, claim: { ...c.claim, token: randomUUID() } }));
+  const replayGrowths: number[] = [];
+  for (let r = 0; r < 2 * rounds; r++) {
+    const growth = await replayBatch(small, replays);
+    if (r >= rounds) replayGrowths.push(growth);
+  }
+  const replay = await small.claim(replays[0]!.key, replays[0]!.claim);
+  if (replay.claimed || small.size !== 2 * rounds * batch) {
+    throw new Error('fresh keys did not complete');
+  }
   return {
     records,
     maxRecords,
@@ -146,7 +226,10 @@ async function memory(): Promise<MemoryResult> {
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     baselineRssBytes,
     fillSeconds,
+    fillGcSeconds: gcMs / 1000,
     bodyBytes: bodyBytes / records,
+    freshAllocatedBytes: perItem(freshGrowths, batch),
+    replayAllocatedBytes: perItem(replayGrowths, batch),
   };
 }
 

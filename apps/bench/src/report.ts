@@ -403,7 +403,18 @@ function memorySection(results: Results): string {
         'peak RSS of the process',
         `**${mib(m.peakRssBytes)}** (${mib(m.baselineRssBytes)} before the first record)`,
       ],
-      ['time to claim and complete them all', `${fixed(m.fillSeconds, 1)} s`],
+      [
+        'time to claim and complete them all',
+        `${fixed(m.fillSeconds, 1)} s${m.fillGcSeconds === undefined ? '' : ` (${fixed(m.fillGcSeconds, 1)} s of it in GC)`}`,
+      ],
+      ...(m.freshAllocatedBytes === undefined || m.replayAllocatedBytes === undefined
+        ? []
+        : [
+            [
+              'heap allocated per fresh key (claim + complete) / per replay',
+              `${int(m.freshAllocatedBytes)} / ${int(m.replayAllocatedBytes)} bytes, garbage included`,
+            ],
+          ]),
     ],
   );
 }

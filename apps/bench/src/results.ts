@@ -103,7 +103,13 @@ export interface MemoryResult {
   readonly peakRssBytes: number;
   readonly baselineRssBytes: number;
   readonly fillSeconds: number;
+  /** Time spent in GC pauses while filling the store (absent in older results). */
+  readonly fillGcSeconds?: number;
   readonly bodyBytes: number;
+  /** Heap bytes allocated, garbage included, by a fresh key's claim and complete (with their awaits). */
+  readonly freshAllocatedBytes?: number;
+  /** Heap bytes allocated by a replay: a claim refused with the completed record. */
+  readonly replayAllocatedBytes?: number;
 }
 
 export interface Results {

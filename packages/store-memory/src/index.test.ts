@@ -1,4 +1,5 @@
 import { type StoredResponse, StoreUnavailableError } from '@idem/core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { memoryStore } from './index.js';
 
@@ -25,6 +26,17 @@ describe('memoryStore', () => {
     expect(await store.read('done-1')).toBeUndefined();
     expect((await store.read('done-2'))?.state).toBe('completed');
     expect((await store.read('inflight'))?.state).toBe('in_progress');
+  });
+
+  it('evicts by age since the claim: a record completed last but claimed first goes first', async () => {
+    const store = memoryStore({ maxRecords: 2, now: clock().now });
+    await store.claim('slow', claim('s'));
+    await store.claim('quick', claim('q'));
+    await store.complete('quick', 'q', ok, 60_000);
+    await store.complete('slow', 's', ok, 60_000);
+    expect((await store.claim('new', claim('n'))).claimed).toBe(true);
+    expect(await store.read('slow')).toBeUndefined();
+    expect((await store.read('quick'))?.state).toBe('completed');
   });
 
   it('refuses new claims with a typed error naming the fix when full of in-flight records', async () => {
@@ -118,5 +130,130 @@ describe('memoryStore hands out copies', () => {
         expect.objectContaining({ code: 'CONFIGURATION' }),
       );
     }
+  });
+});
+
+describe('memoryStore keeps completed records compactly', () => {
+  async function keep(
+    store: ReturnType<typeof memoryStore>,
+    key: string,
+    r: StoredResponse,
+    ttl: number,
+  ) {
+    expect((await store.claim(key, claim(key))).claimed).toBe(true);
+    expect(await store.complete(key, key, r, ttl)).toBe('ok');
+  }
+
+  it('a completed record is live until exactly its expiry', async () => {
+    const c = clock();
+    const store = memoryStore({ now: c.now });
+    await keep(store, 'k', ok, 1_000);
+    c.advance(999);
+    const refused = await store.claim('k', claim('u'));
+    expect(
+      !refused.claimed && refused.record.state === 'completed' && refused.record.expiresAt,
+    ).toBe(1_001_000);
+    c.advance(1);
+    expect(await store.read('k')).toBeUndefined();
+    expect((await store.claim('k', claim('v'))).claimed).toBe(true);
+  });
+
+  it('a lease is live until exactly its end: the owner completes before it, not at it', async () => {
+    const c = clock();
+    const store = memoryStore({ now: c.now });
+    await store.claim('late', claim('t1', 1_000));
+    await store.claim('in-time', claim('t2', 1_001));
+    c.advance(1_000);
+    expect(await store.complete('late', 't1', ok, 60_000)).toBe('stale');
+    expect(await store.read('late')).toBeUndefined();
+    expect(await store.complete('in-time', 't2', ok, 60_000)).toBe('ok');
+    expect(await store.complete('in-time', 't2', ok, 60_000)).toBe('stale');
+    expect(await store.complete('in-time', 'other', ok, 60_000)).toBe('stale');
+    expect((await store.read('in-time'))?.state).toBe('completed');
+  });
+
+  it('a replayed body is a buffer of its own: no other record is reachable through it', async () => {
+    const store = memoryStore({ now: clock().now });
+    await keep(store, 'a', { status: 200, headers: [], body: new Uint8Array([1, 2]) }, 60_000);
+    await keep(store, 'b', { status: 200, headers: [], body: new Uint8Array([3, 4, 5]) }, 60_000);
+    const a = await store.read('a');
+    if (a?.state !== 'completed') throw new Error('expected a completed record');
+    expect(a.response.body.byteOffset).toBe(0);
+    expect(a.response.body.buffer.byteLength).toBe(2);
+  });
+
+  it('survivors stay byte-exact when records with mixed lifetimes leave slabs mostly garbage', async () => {
+    const c = clock();
+    const store = memoryStore({ now: c.now });
+    const body = (i: number) => Uint8Array.from({ length: 3_000 }, (_, j) => (i * 7 + j) & 255);
+    // One in eight lives long, one in eight expires later, the rest are removed or expire now.
+    const ttl = (i: number) => [3_600_000, 2_000][i % 8] ?? 1_000;
+    for (let i = 0; i < 480; i++) {
+      await keep(store, `k${i}`, { status: 200, headers: [], body: body(i) }, ttl(i));
+      if (i % 8 === 2) await store.remove!(`k${i}`);
+    }
+    c.advance(1_000);
+    expect(store.sweep()).toBe(300);
+    c.advance(1_000);
+    expect(store.size).toBe(120);
+    // The slabs are mostly garbage now: the next completion moves the
+    // survivors, deleting the records that expired meanwhile on the way.
+    for (let i = 480; i < 500; i++) {
+      await keep(store, `k${i}`, { status: 200, headers: [], body: body(i) }, 3_600_000);
+    }
+    expect(store.size).toBe(80);
+    for (let i = 0; i < 500; i++) {
+      const record = await store.read(`k${i}`);
+      if (ttl(i) === 3_600_000 || i >= 480) {
+        expect(record?.state === 'completed' && record.response.body).toEqual(body(i));
+      } else expect(record).toBeUndefined();
+    }
+  });
+
+  it('replays any status, headers and body exactly as completed, through removals and expiry', async () => {
+    const response = fc.record({
+      status: fc.integer({ min: 100, max: 599 }),
+      headers: fc.array(fc.tuple(fc.constantFrom('a', 'b', 'x-id'), fc.string({ maxLength: 8 })), {
+        maxLength: 4,
+      }),
+      body: fc.oneof(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.integer({ min: 0, max: 9_000 }).map((n) => Uint8Array.from({ length: n }, (_, i) => i)),
+      ),
+    });
+    const op = fc.oneof(
+      fc.record({ complete: fc.nat(20), response, ttl: fc.integer({ min: 1, max: 5_000 }) }),
+      fc.record({ remove: fc.nat(20) }),
+      fc.record({ advance: fc.integer({ min: 0, max: 2_000 }) }),
+      fc.constant({ sweep: true }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60, size: 'max' }), async (ops) => {
+        const c = clock();
+        const store = memoryStore({ now: c.now });
+        const model = new Map<string, { response: StoredResponse; expiresAt: number }>();
+        for (const o of ops) {
+          if ('complete' in o) {
+            const key = `k${o.complete}`;
+            const live = (model.get(key)?.expiresAt ?? 0) > c.now();
+            const result = await store.claim(key, claim(key));
+            expect(result.claimed).toBe(!live);
+            if (live) continue;
+            await store.complete(key, key, o.response, o.ttl);
+            model.set(key, { response: o.response, expiresAt: c.now() + o.ttl });
+          } else if ('remove' in o) {
+            await store.remove!(`k${o.remove}`);
+            model.delete(`k${o.remove}`);
+          } else if ('advance' in o) c.advance(o.advance);
+          else store.sweep();
+        }
+        for (let i = 0; i <= 20; i++) {
+          const want = model.get(`k${i}`);
+          const got = await store.read(`k${i}`);
+          if (!want || want.expiresAt <= c.now()) expect(got).toBeUndefined();
+          else expect(got).toEqual({ state: 'completed', fingerprint: 'fp', ...want });
+        }
+      }),
+    );
   });
 });

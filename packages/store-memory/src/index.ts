@@ -15,15 +15,16 @@ import {
   toRecord,
   transition,
 } from '@idem/core';
+import { Completed, Heads, Slabs } from './completed.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
   /**
    * Most records kept at once. When full, expired records are swept first,
-   * then the oldest completed records are evicted, 1% of `maxRecords` at a
-   * time so the walk is not repeated on every claim. In-flight records are never
-   * evicted (that could run an operation twice): a store full of them refuses
-   * new claims until leases end.
+   * then the oldest completed records (the first claimed) are evicted, 1% of
+   * `maxRecords` at a time so the walk is not repeated on every claim.
+   * In-flight records are never evicted (that could run an operation twice):
+   * a store full of them refuses new claims until leases end.
    * @default 100_000
    */
   readonly maxRecords?: number;
@@ -44,15 +45,8 @@ export interface MemoryStore extends Store {
   clear(): void;
 }
 
-/**
- * A record as it leaves the store: a body of its own (bytes cannot be
- * frozen), so a caller that changes a replayed body never changes the next replay.
- */
-function handOut(record: StoredRecord): StoredRecord {
-  if (record.state !== 'completed') return record;
-  const { response } = record;
-  return { ...record, response: { ...response, body: response.body.slice() } };
-}
+/** The answer to every successful claim, shared: a fresh key allocates none. */
+const CLAIMED: ClaimResult = Object.freeze({ claimed: true });
 
 /**
  * The reference store: every operation is one synchronous step on a `Map`, so
@@ -74,17 +68,47 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       'memoryStore: now must be a function returning epoch milliseconds, such as Date.now.',
     );
   }
-  // Map iteration order is insertion order; completions re-insert, so the
-  // front holds the oldest records: the first to expire and to be evicted.
+  // Map iteration order is insertion order, so the front holds the oldest
+  // claims: the first to expire and to be evicted. A completion replaces its
+  // record in place rather than re-inserting it: a delete would leave a dead
+  // entry in the table until V8 rebuilds it, and rebuilds of a big table cost
+  // memory and time. Completed records are kept compactly (see ./completed.ts).
   const records = new Map<string, RecordState>();
+  const slabs = new Slabs();
+  const heads = new Heads();
 
-  function apply<E extends LifecycleEvent>(key: string, event: E) {
+  function drop(key: string, state: RecordState): void {
+    records.delete(key);
+    if (state instanceof Completed) slabs.forget(state);
+  }
+
+  // Claims on held keys, releases and renewals run on the lifecycle's
+  // transition function; fresh claims and completions are written out below.
+  function apply<E extends Exclude<LifecycleEvent, { type: 'complete' }>>(key: string, event: E) {
     const before = records.get(key) ?? ABSENT;
     const { next, result } = transition(before, event);
     if (next === before) return result;
-    records.delete(key);
+    drop(key, before);
     if (next.state !== 'absent') records.set(key, next);
     return result;
+  }
+
+  /** A completed record with a copy of `response`, so what the caller holds can change nothing here. */
+  function keep(fingerprint: string, expiresAt: number, response: StoredResponse): Completed {
+    const head = heads.intern(response.status, response.headers);
+    return slabs.keep(fingerprint, expiresAt, head, response.body);
+  }
+
+  // Moves every kept body out of slabs with garbage, deleting expired records
+  // on the way. It walks all records, but only once slabs hold more garbage
+  // than live bytes, so its cost is a few steps per record kept since.
+  function compact(): void {
+    const t = now();
+    for (const [key, state] of records) {
+      if (!(state instanceof Completed)) continue;
+      if (observe(state, t).state === 'absent') drop(key, state);
+      else slabs.move(state);
+    }
   }
 
   function sweep(): number {
@@ -92,7 +116,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     let deleted = 0;
     for (const [key, state] of records) {
       if (observe(state, t).state === 'absent') {
-        records.delete(key);
+        drop(key, state);
         deleted++;
       }
     }
@@ -107,15 +131,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     if (records.size < maxRecords) return;
     const target = maxRecords - slack;
     const t = now();
-    // Expired records first (they are gone already), then the oldest completed
-    // ones; Map order is insertion order, and completions re-insert.
+    // Expired records first (they are gone already), then the completed ones
+    // claimed first.
     for (const [key, state] of records) {
       if (records.size <= target) return;
-      if (observe(state, t).state === 'absent') records.delete(key);
+      if (observe(state, t).state === 'absent') drop(key, state);
     }
     for (const [key, state] of records) {
       if (records.size <= target) return;
-      if (state.state === 'completed') records.delete(key);
+      if (state.state === 'completed') drop(key, state);
     }
     if (records.size >= maxRecords) {
       throw new StoreUnavailableError(
@@ -131,11 +155,26 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       return records.size;
     },
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
-      const current = records.get(key);
-      if (current === undefined || observe(current, now()).state === 'absent') makeRoom();
       const { fingerprint, token, leaseMs } = request;
-      const result = apply(key, { type: 'claim', now: now(), fingerprint, token, leaseMs });
-      return result.claimed ? result : { claimed: false, record: handOut(result.record) };
+      const current = records.get(key);
+      if (current === undefined) {
+        // A fresh key, the common case: the lifecycle's claim of an absent
+        // record, without its event, transition and answer objects.
+        makeRoom();
+        records.set(key, {
+          state: 'in_progress',
+          fingerprint,
+          token,
+          leaseExpiresAt: now() + leaseMs,
+        });
+        return CLAIMED;
+      }
+      const live = observe(current, now());
+      // A replay: the lifecycle refuses the claim with the live completed
+      // record, and `toRecord` gives it a fresh copy of the body.
+      if (live.state === 'completed') return { claimed: false, record: toRecord(live)! };
+      if (live.state === 'absent') makeRoom();
+      return apply(key, { type: 'claim', now: now(), fingerprint, token, leaseMs });
     },
     async complete(
       key: string,
@@ -143,20 +182,23 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       response: StoredResponse,
       ttlMs: number,
     ): Promise<OwnerResult> {
-      // Kept as a copy with frozen headers: what the caller holds can change
-      // nothing here, and the headers can be handed out without copying.
-      const copy: StoredResponse = {
-        status: response.status,
-        headers: Object.freeze(response.headers.map(([n, v]) => Object.freeze([n, v] as const))),
-        body: response.body.slice(),
-      };
-      return apply(key, { type: 'complete', now: now(), token, response: copy, ttlMs });
+      // The lifecycle's complete: only the owner of the live in-progress
+      // record completes it; the response goes straight into its compact form.
+      const t = now();
+      const current = records.get(key);
+      const owned =
+        current?.state === 'in_progress' && current.token === token && t < current.leaseExpiresAt;
+      if (!owned) return 'stale';
+      records.set(key, keep(current.fingerprint, t + ttlMs, response));
+      if (slabs.fragmented) compact();
+      return 'ok';
     },
     async release(key: string, token: string): Promise<OwnerResult> {
       return apply(key, { type: 'release', now: now(), token });
     },
     async remove(key: string): Promise<void> {
-      records.delete(key);
+      const state = records.get(key);
+      if (state !== undefined) drop(key, state);
     },
     async renew(key: string, token: string, leaseMs: number): Promise<OwnerResult> {
       return apply(key, { type: 'renew', now: now(), token, leaseMs });
@@ -166,14 +208,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       if (state === undefined) return undefined;
       const live = observe(state, now());
       if (live.state === 'absent') {
-        records.delete(key);
+        drop(key, state);
         return undefined;
       }
-      return handOut(toRecord(live)!);
+      // For a completed record, a fresh copy of the body (see Completed).
+      return toRecord(live);
     },
     sweep,
     clear() {
       records.clear();
+      slabs.clear();
+      heads.clear();
     },
   };
 }
