@@ -24,6 +24,7 @@ type Flaw =
   | 'lossy body'
   | 'keys split on ":"'
   | 'renew does nothing'
+  | 'owner outlives lease'
   | 'no size limit';
 
 /** A store on the reference lifecycle, with one deliberate flaw. */
@@ -44,7 +45,14 @@ function flawedStore(flaw: Flaw, now: () => number): Store {
 
   function apply(k: string, event: LifecycleEvent) {
     const stored = records.get(key(k)) ?? ABSENT;
-    const before = flaw === 'expiry ignored' ? immortal(stored) : stored;
+    // The owner's own calls match on the token alone and never look at the lease.
+    const ownerCall =
+      flaw === 'owner outlives lease' &&
+      event.type !== 'claim' &&
+      stored.state === 'in_progress' &&
+      'token' in event &&
+      event.token === stored.token;
+    const before = flaw === 'expiry ignored' || ownerCall ? immortal(stored) : stored;
     if (flaw === 'no token check' && before.state === 'in_progress' && 'token' in event) {
       event = { ...event, token: before.token };
     }
@@ -137,6 +145,7 @@ describe('the store suite has teeth', () => {
     ['lossy body', ['roundtrip']],
     ['keys split on ":"', ['isolation', 'claim']],
     ['renew does nothing', ['model', 'expiry']],
+    ['owner outlives lease', ['expiry']],
     ['no size limit', ['roundtrip']],
   ];
   for (const [flaw, groups] of cases) {

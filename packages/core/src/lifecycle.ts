@@ -2,8 +2,9 @@ import type { ClaimResult, OwnerResult, StoredRecord, StoredResponse } from './s
 
 /**
  * The idempotency key lifecycle of docs/SEMANTICS.md (Lifecycle) as data: states, events and the
- * transition function, all pure. The memory store runs on it directly and the
- * conformance suite uses it as the reference model every other store is checked against.
+ * transition function, all pure. The memory store's rarer paths run on it (its
+ * hot paths are written out and checked against it), and the conformance
+ * suite uses it as the reference model every other store is checked against.
  *
  * ```
  *            claim                      complete(token)

@@ -130,7 +130,9 @@ export async function until(condition: () => Promise<boolean>, what: string): Pr
 /**
  * Records, through MONITOR on a connection of its own, every command one client
  * sends to Redis. Commands that scripts run inside Redis are not round trips
- * and do not show (MONITOR reports them with the source `lua`).
+ * and do not show (MONITOR reports them with the source `lua`), nor do the
+ * keepalive PINGs node-redis sends on its own timer (`pingInterval`), which can
+ * land inside any window and belong to no operation.
  */
 export interface CommandLog {
   /** The commands the client sent while `action` ran, in order, as MONITOR shows them. */
@@ -161,7 +163,7 @@ export async function commandLog(addr: string, admin: Redis): Promise<CommandLog
       const end = await marker();
       return events
         .slice(start + 1, end)
-        .filter((e) => e.source === addr)
+        .filter((e) => e.source === addr && e.args[0]?.toLowerCase() !== 'ping')
         .map((e) => e.args);
     },
     close: () => monitor.disconnect(),

@@ -454,6 +454,32 @@ const leaseExpiry: CheckSpec = {
   },
 };
 
+const leaseEnd: CheckSpec = {
+  group: 'expiry',
+  name: 'an owner whose lease ran out can neither complete, release nor renew, even with nobody else on the key (at the deadline itself, on an injectable clock)',
+  async body(h) {
+    const lease = h.scaled(h.injectable ? 10_000 : 600);
+    for (const op of ['complete', 'release', 'renew'] as const) {
+      const key = await h.freshKey();
+      const owner = claimRequest('fp', lease);
+      check((await h.store.claim(key, owner)).claimed, `${op}: first claim`);
+      // The lease is [claim, claim + leaseMs): its last instant is not the owner's.
+      await h.advance(h.injectable ? lease : lease + h.scaled(300));
+      const call =
+        op === 'complete'
+          ? h.store.complete(key, owner.token, response(201, 'late'), TTL)
+          : op === 'release'
+            ? h.store.release(key, owner.token)
+            : h.store.renew(key, owner.token, lease);
+      await expectOwner(`${op} once the lease ran out`, call, 'stale');
+      check(
+        (await h.store.claim(key, claimRequest('fp-2'))).claimed,
+        `${op}: a new claim takes the key once the lease ran out`,
+      );
+    }
+  },
+};
+
 const renewal: CheckSpec = {
   group: 'expiry',
   name: "renew moves the owner's lease to now + leaseMs",
@@ -570,6 +596,7 @@ export function allChecks(options: { readonly sharedBackend?: boolean }): readon
     tooLarge,
     isolation,
     leaseExpiry,
+    leaseEnd,
     renewal,
     recordExpiry,
   ];
