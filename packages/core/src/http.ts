@@ -26,12 +26,13 @@ export {
 } from './http/handler.js';
 export { storableHeaders } from './http/headers.js';
 export { DEFAULT_PROBLEM_TYPE_BASE, type ProblemKind, problemResponse } from './http/problem.js';
-export type {
-  FingerprintOption,
-  KeyFormat,
-  KeySource,
-  PerRequest,
-  RequestParts,
-  RouteOptions,
+export {
+  type FingerprintOption,
+  type KeyFormat,
+  type KeySource,
+  nestedMiddlewareError,
+  type PerRequest,
+  type RequestParts,
+  type RouteOptions,
 } from './http/route.js';
 export { type WebhookProvider, webhooks } from './http/webhooks.js';

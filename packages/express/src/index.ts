@@ -4,6 +4,7 @@ import {
   type HttpIdempotency,
   type HttpIdempotencyOptions,
   type HttpRoute,
+  nestedMiddlewareError,
   type RouteOptions,
 } from '@idem/core/http';
 import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
@@ -71,8 +72,10 @@ export function idempotency(options: ExpressIdempotencyOptions): IdempotencyMidd
 }
 
 function middleware(http: HttpIdempotency<Request>, route: HttpRoute<Request>): RequestHandler {
-  const capture = { limit: http.maxResponseBytes, abandonAfterMs: http.leaseMs };
+  // A handler whose client left is waited for one lease: its request's (see captureNodeResponse).
+  const capture = { limit: http.maxResponseBytes };
   return function idempotencyMiddleware(req, res, next) {
+    if (req.idempotency) return next(nestedMiddlewareError());
     // originalUrl: req.url loses the path the middleware is mounted on.
     const request = nodeHttpRequest(req, req.originalUrl, (limit) => requestBody(req, limit));
     http

@@ -8,6 +8,7 @@ import {
   type HttpResponse,
   type HttpRoute,
   isNullBodyStatus,
+  nestedMiddlewareError,
   type RouteOptions,
   streamsThrough,
 } from '@idem/core/http';
@@ -145,6 +146,7 @@ function middleware<E extends Env>(
   const limit = http.maxResponseBytes;
 
   return async function idempotencyMiddleware(c, next) {
+    if (c.get('idempotency')) throw nestedMiddlewareError();
     let bytes: Uint8Array | undefined;
     const url = c.req.url;
     const q = url.indexOf('?');

@@ -86,6 +86,12 @@ export type HttpDecision =
        */
       readonly context: ExecutionContext;
       /**
+       * The lease this request's claim runs under, in milliseconds: the
+       * route's `leaseMs` for this request, or the engine's. Adapters that
+       * wait for a handler whose client left wait this long.
+       */
+      readonly leaseMs: number;
+      /**
        * Store the handler's answer, or release the key when `shouldStore`
        * does not keep its status. Resolves once the store answered, or the
        * store's time limit passed. Pass `body: null` when the body was too
@@ -134,7 +140,11 @@ export interface HttpIdempotency<Ctx> {
   readonly base: HttpRoute<Ctx>;
   /** Largest response body idem buffers for storage, in bytes. */
   readonly maxResponseBytes: number;
-  /** The lease, in milliseconds: how long a claimed key waits for an owner that went quiet. */
+  /**
+   * The engine's lease, in milliseconds: how long a claimed key waits for an
+   * owner that went quiet. A route's own `leaseMs` may differ per request:
+   * the lease of one request is its execute decision's `leaseMs`.
+   */
   readonly leaseMs: number;
   /**
    * Whether requests with this method are covered (`methods` option), so an
@@ -294,10 +304,12 @@ export function createHttpIdempotency<Ctx>(
     execution: Execution,
     route: HttpRoute<Ctx>,
     answer: ReturnType<typeof problems>,
+    leaseMs: number,
   ): HttpExecution {
     return {
       action: 'execute',
       context: execution.context,
+      leaseMs,
       async complete(response) {
         if (!route.shouldStore(response.status)) {
           await execution.release('not_kept', response.status);
@@ -381,6 +393,7 @@ export function createHttpIdempotency<Ctx>(
       header: request.header,
     });
     if (isThenable(fingerprint)) fingerprint = await fingerprint;
+    const leaseMs = route.leaseMs?.(ctx);
     let decision: Decision;
     try {
       decision = await engine.begin({
@@ -389,7 +402,7 @@ export function createHttpIdempotency<Ctx>(
         fingerprint,
         ...(waitUntil ? { waitUntil } : {}),
         ...(route.ttlMs ? { ttlMs: route.ttlMs(ctx) } : {}),
-        ...(route.leaseMs ? { leaseMs: route.leaseMs(ctx) } : {}),
+        ...(leaseMs === undefined ? {} : { leaseMs }),
         ...(observed && {
           request: { method: request.method, path: request.path, route: request.route?.() },
         }),
@@ -398,7 +411,9 @@ export function createHttpIdempotency<Ctx>(
       if (isIdempotencyError(error)) return respond(answer.fromError(error));
       throw error;
     }
-    if (decision.kind === 'execute') return executeDecision(decision, route, answer);
+    if (decision.kind === 'execute') {
+      return executeDecision(decision, route, answer, leaseMs ?? engine.options.leaseMs);
+    }
     const stored = decision.response;
     return {
       action: 'respond',

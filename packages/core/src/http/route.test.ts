@@ -8,6 +8,7 @@ import {
   createHttpIdempotency,
   type HttpDecision,
   type HttpIdempotencyOptions,
+  type HttpRoute,
 } from './handler.js';
 import type { RouteOptions } from './route.js';
 import { webhooks } from './webhooks.js';
@@ -207,6 +208,65 @@ describe('route options: time, skipping, replayed headers, documentation', () =>
     expect(a!.expiresAt - before).toBeLessThan(61_000);
     expect(b!.expiresAt - before).toBeGreaterThanOrEqual(120_000);
     expect(b!.expiresAt - before).toBeLessThan(121_000);
+  });
+
+  it("leaseMs as a function of a route's request: that lease blocks duplicates, the mount's holds elsewhere", async () => {
+    let clock = 1_700_000_000_000;
+    const store = testStore({ now: () => clock });
+    const http = createHttpIdempotency<Ctx>({
+      store,
+      scope: () => 't',
+      logger: false,
+      leaseMs: 60_000,
+    });
+    const seen: Array<string | undefined> = [];
+    const route = http.route({
+      leaseMs: (ctx) => {
+        seen.push(ctx.headers['x-job']);
+        return ctx.headers['x-job'] === 'export' ? 5_000 : 20_000;
+      },
+    });
+    const held: HttpDecision[] = [];
+    const begin = async (headers: Record<string, string>, on?: HttpRoute<Ctx>) => {
+      const { ctx, http: req } = request({ headers });
+      const decision = await http.handle(req, ctx, undefined, on);
+      held.push(decision);
+      return decision;
+    };
+    const exportJob = { 'idempotency-key': 'e', 'x-job': 'export' };
+    const otherJob = { 'idempotency-key': 'o', 'x-job': 'import' };
+    const mountJob = { 'idempotency-key': 'm', 'x-job': 'export' };
+    const first = [await begin(exportJob, route), await begin(otherJob, route)];
+    first.push(await begin(mountJob));
+    expect(first.map(status)).toEqual(['execute', 'execute', 'execute']);
+    expect(seen).toEqual(['export', 'import']);
+    const leases = [...store.records.values()].map((r) =>
+      r.state === 'in_progress' ? r.leaseExpiresAt - clock : undefined,
+    );
+    expect(leases).toEqual([5_000, 20_000, 60_000]);
+
+    // In flight: every duplicate is refused, with the engine's Retry-After.
+    for (const [headers, on] of [
+      [exportJob, route],
+      [otherJob, route],
+      [mountJob, undefined],
+    ] as const) {
+      const duplicate = await begin(headers, on);
+      expect(status(duplicate)).toBe('409');
+      expect(duplicate.action === 'respond' && duplicate.response.headers).toContainEqual([
+        'retry-after',
+        '1',
+      ]);
+    }
+    // Past the export's own lease, and only its: a duplicate takes the key over.
+    clock += 5_000;
+    expect(status(await begin(exportJob, route))).toBe('execute');
+    expect(status(await begin(otherJob, route))).toBe('409');
+    expect(status(await begin(mountJob))).toBe('409');
+    clock += 15_000;
+    expect(status(await begin(otherJob, route))).toBe('execute');
+    expect(status(await begin(mountJob))).toBe('409');
+    for (const decision of held) if (decision.action === 'execute') await decision.release();
   });
 
   it('skip lets chosen requests through untouched', async () => {

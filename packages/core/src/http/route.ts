@@ -526,3 +526,16 @@ export function resolveRoute<Ctx>(
     documentationUrl: documentationUrl ?? base?.documentationUrl,
   };
 }
+
+/**
+ * What an adapter throws when a request it is asked to protect already went
+ * through an idem middleware: the outer one holds the key, so the inner one
+ * could only answer 409 to its own request (and the outer would store that).
+ * Thrown, so the outer middleware releases the key and the app answers 500
+ * until the mounts are fixed.
+ */
+export function nestedMiddlewareError(): ConfigurationError {
+  return new ConfigurationError(
+    'idem: this request already passed through an idempotency middleware. A route with options of its own takes `idem.route({...})` instead of the mount, not in addition to it: mount the shared middleware on the paths that keep its options (or give those routes `idem` themselves) and `idem.route(...)` on the others.',
+  );
+}

@@ -88,7 +88,7 @@ export interface CaptureOptions {
   /**
    * After the client went away, how long the handler may still take to end
    * its response before the key is recorded as "ran, not stored".
-   * @default 30_000
+   * @default the execution's lease (`execution.leaseMs`: the route's, or the engine's)
    */
   readonly abandonAfterMs?: number;
 }
@@ -123,7 +123,7 @@ export function captureNodeResponse(
   execution: HttpExecution,
   options: CaptureOptions,
 ): void {
-  const { limit, abandonAfterMs = 30_000 } = options;
+  const { limit, abandonAfterMs = execution.leaseMs } = options;
   type Mode = 'buffer' | 'hold' | 'through' | 'swallow' | 'off';
   let mode: Mode = 'buffer';
   let chunks: Uint8Array[] = [];
