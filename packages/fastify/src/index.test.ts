@@ -297,4 +297,46 @@ describe('misconfiguration', () => {
       await app.close().catch(() => {});
     }
   });
+
+  it('registered again under a context that has it fails at startup naming the fix; sibling contexts each have their own', async () => {
+    const nested = Fastify();
+    await nested.register(idempotency, { store: memoryStore(), scope: () => 'tenant' });
+    nested.register(async (child) => {
+      await child.register(idempotency, { store: memoryStore(), scope: () => 'tenant' });
+    });
+    await expect(nested.ready()).rejects.toMatchObject({
+      code: 'CONFIGURATION',
+      message: expect.stringMatching(/already registered .*config: \{ idempotency/),
+    });
+    await nested.close().catch(() => {});
+
+    const siblings = Fastify();
+    let runs = 0;
+    for (const prefix of ['/a', '/b']) {
+      siblings.register(
+        async (child) => {
+          await child.register(idempotency, { store: memoryStore(), scope: () => 'tenant' });
+          child.post('/pay', async (_req, reply) => {
+            runs++;
+            return reply.code(201).send({ prefix });
+          });
+        },
+        { prefix },
+      );
+    }
+    for (const prefix of ['/a', '/b']) {
+      for (const replay of [undefined, 'true']) {
+        const res = await siblings.inject({
+          method: 'POST',
+          url: `${prefix}/pay`,
+          headers: { 'idempotency-key': 'k-1' },
+          payload: { amount: 1 },
+        });
+        expect(res.statusCode).toBe(201);
+        expect(res.headers['idempotent-replayed']).toBe(replay);
+      }
+    }
+    expect(runs).toBe(2);
+    await siblings.close();
+  });
 });

@@ -1,5 +1,5 @@
 import { Readable, Transform } from 'node:stream';
-import { type ExecutionContext, parseIdempotencyKey } from '@idem/core';
+import { ConfigurationError, type ExecutionContext, parseIdempotencyKey } from '@idem/core';
 import {
   createHttpIdempotency,
   type HttpDecision,
@@ -76,6 +76,12 @@ class BodyTooLarge extends Error {
 }
 
 const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, options) => {
+  if (fastify.hasRequestDecorator('idempotency')) {
+    // Registered in a context that already has it: every route would pass two claims.
+    throw new ConfigurationError(
+      'idem: @idem/fastify is already registered in this context or a parent of it. Register it once, and give the routes that need other options config: { idempotency: {...} } (or false), or register it in sibling contexts instead.',
+    );
+  }
   const http = createHttpIdempotency<FastifyRequest>(options);
   const resolve = (config: RouteConfig | undefined, where: string) => {
     const own = config?.idempotency;

@@ -97,6 +97,21 @@ describe('route options: where the key comes from', () => {
     expect(runs()).toBe(2);
   });
 
+  it('a number in the body is a key only while it is exact: two large ids never become one', async () => {
+    const { send, runs } = setup({}, { key: { body: '/event_id' } });
+    expect(status(await send({ body: '{"event_id":9007199254740991}' }))).toBe('execute');
+    expect(status(await send({ body: '{"event_id":9007199254740991}' }))).toBe('201 replay');
+    // JSON.parse reads both of these as 1234567890123456800.
+    for (const id of ['1234567890123456789', '1234567890123456790', '1.5']) {
+      const refused = await send({ body: `{"event_id":${id}}` });
+      expect(problemType(refused)).toBe('urn:idem:problem:key-invalid');
+      expect(
+        refused.action === 'respond' && new TextDecoder().decode(refused.response.body),
+      ).toMatch(/send it as a string/);
+    }
+    expect(runs()).toBe(1);
+  });
+
   it('a function of the request; required: false lets keyless requests through', async () => {
     const { send, runs } = setup(
       {},
@@ -332,6 +347,11 @@ describe('route overrides', () => {
       [{ documentationUrl: 'docs' }, /documentationUrl must be an http/],
       [{ methods: 'POST' as never }, /methods must be a list/],
       [{ skip: true as never }, /skip must be a function/],
+      // A misspelt name, or an option of the whole middleware, is never ignored.
+      [{ keyFromat: 'uuid' } as never, /unknown route option "keyFromat"; the route options are/],
+      [{ ttlMS: 1_000 } as never, /unknown route option "ttlMS"/],
+      [{ concurrent: 'wait' } as never, /concurrent applies to the whole middleware/],
+      [{ store: {} } as never, /store applies to the whole middleware/],
     ];
     for (const [options, message] of bad) {
       let error: unknown;

@@ -1,4 +1,5 @@
 import { sha256Hasher } from '../bytes.js';
+import { ENGINE_OPTIONS } from '../engine/options.js';
 import { ConfigurationError } from '../errors.js';
 import { fingerprintNow, fingerprintRequest } from '../fingerprint.js';
 import { MAX_KEY_LENGTH, type ParsedKey, parseIdempotencyKey } from '../key.js';
@@ -249,6 +250,15 @@ const decoder = new TextDecoder();
 /** A key taken from elsewhere than its header: 1 to 255 printable ASCII characters. */
 function plainKey(value: unknown): ParsedKey {
   if (value === undefined || value === null || value === '') return { ok: false, missing: true };
+  // A number is only its own key while it is exact: JSON.parse rounds larger
+  // integers, so two ids 1 apart could come out as one key.
+  if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+    return {
+      ok: false,
+      missing: false,
+      reason: `the key is a number that cannot be read exactly (integers up to ${Number.MAX_SAFE_INTEGER}); send it as a string`,
+    };
+  }
   const key = typeof value === 'number' ? String(value) : value;
   if (typeof key !== 'string')
     return { ok: false, missing: false, reason: 'the key is not a string' };
@@ -449,6 +459,22 @@ export function resolveRoute<Ctx>(
   base: ResolvedRoute<Ctx> | undefined,
   where = '',
 ): ResolvedRoute<Ctx> {
+  // A route's overrides are route options only: a misspelt name, or an option
+  // of the whole middleware, would otherwise be ignored without a word.
+  if (base !== undefined) {
+    if (typeof options !== 'object' || options === null) {
+      fail(where, `route options must be an object of ${ROUTE_OPTIONS.join(', ')}.`);
+    }
+    for (const name of Object.keys(options)) {
+      if (ROUTE_OPTIONS.includes(name)) continue;
+      fail(
+        where,
+        ENGINE_OPTIONS.includes(name)
+          ? `${name} applies to the whole middleware, not to one route: set it where the middleware is made (idempotency({ ${name} })), or make a middleware of its own for these routes.`
+          : `unknown route option ${JSON.stringify(name)}; the route options are ${ROUTE_OPTIONS.join(', ')}.`,
+      );
+    }
+  }
   const has = (name: keyof RouteOptions<Ctx>) => options[name] !== undefined;
   const scope = options.scope;
   if (scope !== undefined && typeof scope !== 'function') {
