@@ -1,3 +1,6 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import {
   ConfigurationError,
   createIdempotency,
@@ -225,6 +228,30 @@ describe.skipIf(!up)('transactional completion', () => {
       expect(await store.release(key, thief)).toBe('ok');
     });
 
+    it("a result run()'s shouldStore does not keep: RolledBackError, nothing kept, the retry runs again", async () => {
+      const id = `pay-engine-not-kept-${table}`;
+      const key = await scopedKey('', id);
+      let executions = 0;
+      const operation = async (ctx: ExecutionContext) => {
+        executions++;
+        return { ...(await pay(ctx, id, 'none')), settled: executions > 2 };
+      };
+      const shouldStore = (value: { settled: boolean }) => value.settled;
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        // Not { status: 'executed' }: the operation's writes were rolled back with the key.
+        const failure = await idem.run(id, operation, { shouldStore }).catch((e: unknown) => e);
+        expect(failure).toBeInstanceOf(RolledBackError);
+        expect(String((failure as Error).cause)).toMatch(/shouldStore did not keep/);
+        expect(await evidence(key, id)).toEqual({ paymentRows: 0, record: undefined });
+      }
+      expect(await idem.run(id, operation, { shouldStore })).toEqual({
+        status: 'executed',
+        value: { id, settled: true },
+      });
+      expect(await evidence(key, id)).toEqual({ paymentRows: 1, record: 'completed' });
+      expect(executions).toBe(3);
+    });
+
     it('many executions at once, half failing, keep exactly the successful rows', async () => {
       const results = await Promise.allSettled(
         Array.from({ length: 40 }, (_, i) =>
@@ -317,5 +344,79 @@ describe.skipIf(!up)('transactional completion', () => {
         expect(executions).toBe(2);
       },
     );
+  });
+
+  describe('over real HTTP: answers shouldStore does not keep', () => {
+    type AppEnv = { Variables: { idempotency: ExecutionContext } };
+    let executions = 0;
+    const app = new Hono<AppEnv>();
+    // Keeps only 201: any other answer releases the key, and with it rolls the transaction back.
+    app.use(
+      '/payments',
+      idempotency<AppEnv>({ store, scope: () => 'merchant-1', shouldStore: (s) => s === 201 }),
+    );
+    app.post('/payments', async (c) => {
+      executions++;
+      const { id, status } = await c.req.json<{ id: string; status: 201 | 202 | 429 }>();
+      await pay(c.get('idempotency'), id, 'none');
+      return c.json({ id, accepted: true }, status);
+    });
+    let server: Server;
+    let url = '';
+    beforeAll(async () => {
+      server = await new Promise<Server>((resolve) => {
+        const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () =>
+          resolve(s as Server),
+        );
+      });
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/payments`;
+    });
+    afterAll(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const post = (id: string, status: 201 | 202 | 429) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': id },
+        body: JSON.stringify({ id, status }),
+      });
+
+    it('a 202 not kept: 503 rolled-back, no row, no record; every retry runs and is rolled back again', async () => {
+      const id = `pay-real-http-202-${table}`;
+      const storeKey = await scopedKey('merchant-1', id);
+      executions = 0;
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const answer = await post(id, 202);
+        // Not the handler's 202: its writes did not happen, so the client must not hear they did.
+        expect(answer.status).toBe(503);
+        expect(answer.headers.get('retry-after')).toBe('1');
+        expect(answer.headers.get('idempotent-replayed')).toBeNull();
+        expect(await answer.json()).toMatchObject({
+          type: 'urn:idem:problem:rolled-back',
+          status: 503,
+        });
+        expect(await evidence(storeKey, id)).toEqual({ paymentRows: 0, record: undefined });
+        expect(executions).toBe(attempt);
+      }
+      // An answer the route keeps commits the same writes with the record.
+      const kept = await post(id, 201);
+      expect(kept.status).toBe(201);
+      expect(await evidence(storeKey, id)).toEqual({ paymentRows: 1, record: 'completed' });
+      expect(executions).toBe(3);
+    });
+
+    it("a 429 not kept: the handler's 429 goes out, its writes are rolled back, the retry runs again", async () => {
+      const id = `pay-real-http-429-${table}`;
+      const storeKey = await scopedKey('merchant-1', id);
+      executions = 0;
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const answer = await post(id, 429);
+        expect(answer.status).toBe(429);
+        expect(await answer.json()).toEqual({ id, accepted: true });
+        expect(await evidence(storeKey, id)).toEqual({ paymentRows: 0, record: undefined });
+        expect(executions).toBe(attempt);
+      }
+    });
   });
 });

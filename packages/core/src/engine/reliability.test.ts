@@ -216,6 +216,50 @@ describe('transactional completion never reports a commit it could not confirm',
     expect(store.records.size).toBe(0);
   });
 
+  it("a result shouldStore does not keep: RolledBackError, not 'executed' (releasing the key rolled the writes back)", async () => {
+    const { store, transactional, commit } = transactionalStore();
+    commit.open('ok');
+    const released: string[] = [];
+    const finished: string[] = [];
+    const idem = createIdempotency({
+      store: transactional,
+      logger: false,
+      hooks: {
+        released: ({ reason }) => void released.push(reason),
+        finished: ({ outcome }) => void finished.push(outcome),
+      },
+    });
+    let runs = 0;
+    const operation = (context: ExecutionContext) => {
+      runs++;
+      return { paid: paidInTransaction(context), settled: runs > 1 };
+    };
+    const shouldStore = (value: { settled: boolean }) => value.settled;
+    const error = await idem.run('k', operation, { shouldStore }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RolledBackError);
+    expect(String((error as Error).cause)).toMatch(/shouldStore did not keep the result/);
+    expect(store.records.size).toBe(0);
+    expect(store.calls.complete).toBe(0);
+    expect(released).toEqual(['failed']);
+    expect(finished).toEqual(['failed']);
+    // The key is free: the retry runs, and a result that is kept commits.
+    expect(await idem.run('k', operation, { shouldStore })).toEqual({
+      status: 'executed',
+      value: { paid: 'paid', settled: true },
+    });
+    expect(runs).toBe(2);
+  });
+
+  it('without bindTransaction, a result shouldStore does not keep resolves as executed, as before', async () => {
+    const store = testStore();
+    const idem = createIdempotency({ store, logger: false });
+    expect(await idem.run('k', () => 'paid', { shouldStore: () => false })).toEqual({
+      status: 'executed',
+      value: 'paid',
+    });
+    expect(store.records.size).toBe(0);
+  });
+
   it('without bindTransaction, a slow completion lets the result through as before', async () => {
     const { transactional, commit } = transactionalStore();
     const work = background();

@@ -1,7 +1,7 @@
 import { sha256Hasher, utf8 } from '../bytes.js';
 import { canonicalizeValue } from '../canonical-json.js';
-import { ConfigurationError } from '../errors.js';
-import type { ExecutionContext } from './context.js';
+import { ConfigurationError, RolledBackError } from '../errors.js';
+import { type ExecutionContext, isTransactional } from './context.js';
 import { createEngine, type Decision, type Engine } from './engine.js';
 import { notStoredMarker } from './not-stored.js';
 import { type Operators, operators } from './operators.js';
@@ -22,6 +22,10 @@ export interface RunOptions<T> {
   readonly payload?: unknown;
   /**
    * Which results are kept for replay; the key is released for the others.
+   * With a transactional store, releasing the key rolls the operation's
+   * writes back too: a result not kept then throws `RolledBackError`
+   * instead of resolving as executed, so keep every result whose writes
+   * must last.
    * @default () => true
    */
   readonly shouldStore?: (value: T) => boolean;
@@ -49,7 +53,9 @@ export interface Idempotency extends Engine, Operators {
    * the same key replays the stored result instead of running it again.
    * Throws `RequestInFlightError`, `FingerprintMismatchError`,
    * `StoreUnavailableError` or `ResultNotStoredError`, or whatever the
-   * operation threw (after releasing the key). If `shouldStore` or the codec
+   * operation threw (after releasing the key); `RolledBackError` when a
+   * transactional store rolled the operation's writes back (a failed commit,
+   * or a result `shouldStore` does not keep). If `shouldStore` or the codec
    * throws after the operation ran, that error is thrown too, and the key is
    * recorded as "ran, not stored" so a retry gets `ResultNotStoredError`
    * instead of a second execution.
@@ -135,8 +141,20 @@ async function runOnce<T>(
     await decision.complete(notStoredMarker(200, -1));
     throw error;
   }
-  if (keep) await decision.complete({ status: 200, headers: [], body });
-  else await decision.release('not_kept');
+  if (keep) {
+    await decision.complete({ status: 200, headers: [], body });
+  } else if (isTransactional(decision.context)) {
+    // Releasing the key rolls the operation's writes back with it: never
+    // report as executed an operation whose writes did not happen.
+    await decision.release('failed');
+    throw new RolledBackError(
+      new Error(
+        "run()'s shouldStore did not keep the result: the key was released and the operation's transaction rolled back with it.",
+      ),
+    );
+  } else {
+    await decision.release('not_kept');
+  }
   return { status: 'executed', value };
 }
 

@@ -1,4 +1,4 @@
-import type { ExecutionContext } from '../engine/context.js';
+import { type ExecutionContext, isTransactional } from '../engine/context.js';
 import { createEngine, type Decision } from '../engine/engine.js';
 import type { Execution } from '../engine/execution.js';
 import { notStoredMarker } from '../engine/not-stored.js';
@@ -12,6 +12,7 @@ import {
   type IdempotencyError,
   isIdempotencyError,
   type RequestInFlightError,
+  RolledBackError,
 } from '../errors.js';
 import type { StoredResponse } from '../store.js';
 import { storableHeaders } from './headers.js';
@@ -104,7 +105,10 @@ export type HttpDecision =
        * transactional store rolled the handler's writes back with the record
        * (`rolled-back`), or could not confirm its commit in time
        * (`store-unavailable`), so the client is never told of an effect that
-       * may not have happened.
+       * may not have happened. Releasing the key of a transactional
+       * execution rolls its writes back too: an answer not kept that says
+       * they happened (below 400) is replaced by the same `rolled-back`
+       * problem; one of 400 or more goes out as it is.
        */
       complete(response: CompletedResponse): Promise<HttpResponse | undefined>;
       /** The handler threw: release the key so the client's retry runs it again. */
@@ -312,6 +316,13 @@ export function createHttpIdempotency<Ctx>(
       leaseMs,
       async complete(response) {
         if (!route.shouldStore(response.status)) {
+          if (response.status < 400 && isTransactional(execution.context)) {
+            // Releasing the key rolls the handler's writes back with it: an
+            // answer that says they happened must not reach the client. It
+            // gets what a failed commit gets; the retry runs again.
+            await execution.release('failed');
+            return answer.fromError(new RolledBackError(undefined));
+          }
           await execution.release('not_kept', response.status);
           return undefined;
         }
@@ -428,8 +439,19 @@ export function createHttpIdempotency<Ctx>(
 
   return {
     handle,
-    route: (overrides, where) =>
-      resolveRoute(overrides, base, where === undefined ? '' : `${where}: `),
+    route(overrides, where) {
+      const named = where === undefined ? '' : `${where}: `;
+      const route = resolveRoute(overrides, base, named);
+      // Plain numbers meet at declaration, not as a 500 on every request.
+      const ttl = overrides.ttlMs ?? (base.ttlMs ? undefined : engine.options.ttlMs);
+      const lease = overrides.leaseMs ?? (base.leaseMs ? undefined : engine.options.leaseMs);
+      if (typeof ttl === 'number' && typeof lease === 'number' && ttl < lease) {
+        throw new ConfigurationError(
+          `idem: ${named}ttlMs (${ttl}) is shorter than leaseMs (${lease}): a result must outlive the lease that produced it. Raise ttlMs, or lower leaseMs, on this route.`,
+        );
+      }
+      return route;
+    },
     base,
     maxResponseBytes: engine.options.maxResponseBytes,
     leaseMs: engine.options.leaseMs,

@@ -352,6 +352,9 @@ describe('route overrides', () => {
       [{ ttlMS: 1_000 } as never, /unknown route option "ttlMS"/],
       [{ concurrent: 'wait' } as never, /concurrent applies to the whole middleware/],
       [{ store: {} } as never, /store applies to the whole middleware/],
+      // Times that cannot work together fail here, not as a 500 on every request.
+      [{ ttlMs: 10_000 }, /ttlMs \(10000\) is shorter than leaseMs \(30000\)/],
+      [{ ttlMs: 60_000, leaseMs: 90_000 }, /ttlMs \(60000\) is shorter than leaseMs \(90000\)/],
     ];
     for (const [options, message] of bad) {
       let error: unknown;

@@ -562,6 +562,6 @@ export function resolveRoute<Ctx>(
  */
 export function nestedMiddlewareError(): ConfigurationError {
   return new ConfigurationError(
-    'idem: this request already passed through an idempotency middleware. A route with options of its own takes `idem.route({...})` instead of the mount, not in addition to it: mount the shared middleware on the paths that keep its options (or give those routes `idem` themselves) and `idem.route(...)` on the others.',
+    'idem: this request already passed through an idempotency middleware. A route takes idem.route({...}) instead of the mount, not in addition to it: mount idem only on the paths that keep its options.',
   );
 }
