@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { ExecutionContext } from '@idem/core';
 import { idempotency } from '@idem/hono';
+import { cpuPressure } from '@idem/test-stores/pressure';
 import { retryStorm, stormSummary, watchCrashes } from '@idem/test-stores/storm';
 import { Hono } from 'hono';
 import type { ResultSetHeader } from 'mysql2/promise';
@@ -110,6 +111,8 @@ describe.skipIf(!up)('chaos: connections killed during a retry storm', () => {
 
   it('no crash, no double execution, every payment answered 2xx with its one row', async () => {
     const watch = watchCrashes();
+    // Busy cores and a late event loop, as on a loaded server: replies and timers arrive late.
+    const pressure = cpuPressure();
     const server = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: paymentsApp().fetch, port: 0, hostname: '127.0.0.1' }, () =>
         resolve(s as Server),
@@ -125,6 +128,7 @@ describe.skipIf(!up)('chaos: connections killed during a retry storm', () => {
       kills = await kill.stop();
       server.closeAllConnections();
       server.close();
+      await pressure.stop();
       watch.stop();
     }
     const [grouped] = await admin.query(
@@ -139,11 +143,12 @@ describe.skipIf(!up)('chaos: connections killed during a retry storm', () => {
     );
     const doubled = rows.filter((r) => r.n > 1).length;
     const paymentRows = rows.reduce((sum, r) => sum + r.n, 0);
+    const neverAnswered = report.unexpected.filter((u) => u.status === 'deadline').length;
     console.log(
       stormSummary(
         'mysql chaos',
         report,
-        `${kills} connections killed, ${paymentRows} payment rows, ${doubled} double executions, ${watch.crashes.length} uncaught, store errors ${JSON.stringify(storeErrors)}`,
+        `${kills} connections killed, ${paymentRows} payment rows, ${rows.length} payments executed, ${doubled} twice, ${report.statuses[422] ?? 0} 422s, ${neverAnswered} never answered, ${watch.crashes.length} uncaught, store errors ${JSON.stringify(storeErrors)}; ${pressure.summary()}`,
       ),
     );
 
@@ -160,5 +165,6 @@ describe.skipIf(!up)('chaos: connections killed during a retry storm', () => {
     for (const [reference, answers] of report.answers) {
       for (const answer of answers) expect(JSON.parse(answer).id).toBe(rowOf.get(reference));
     }
-  }, 90_000);
+    // Under CPU pressure the storm takes about 45 s alone and longer beside other work.
+  }, 180_000);
 });
