@@ -108,8 +108,13 @@ export class RequestInFlightError extends IdempotencyError {
 export class StoreUnavailableError extends IdempotencyError {
   /** The store operation that failed: `'claim'` or `'complete'`. */
   readonly operation: string;
+  /**
+   * Seconds after which a retry is sensible (`Retry-After`): until the
+   * breaker's next probe when it refused the claim, 1 otherwise.
+   */
+  readonly retryAfterSeconds: number;
 
-  constructor(operation: string, cause: unknown) {
+  constructor(operation: string, cause: unknown, retryAfterSeconds = 1) {
     super(
       'STORE_UNAVAILABLE',
       operation === 'complete'
@@ -118,6 +123,7 @@ export class StoreUnavailableError extends IdempotencyError {
       { cause },
     );
     this.operation = operation;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

@@ -158,6 +158,19 @@ export interface IdempotencyHooks {
   completionFailed?(
     event: HookEvent & { readonly attempts: number; readonly claimMs: number },
   ): void;
+  /**
+   * The store's circuit breaker opened (the `breaker` option): `failures`
+   * claims in a row failed or timed out, the last with `error`.
+   * Protected requests now answer 503 at once, without a store call, until
+   * a probe answers. Not a request's event: it has no `id` or `storeKey`.
+   * Handling this hook (or `breakerClosed`) replaces idem's log line for it.
+   */
+  breakerOpened?(event: { readonly failures: number; readonly error: unknown }): void;
+  /**
+   * The store answered again and the breaker closed, `openMs` after it
+   * opened; `refused` claims were answered 503 meanwhile without a store call.
+   */
+  breakerClosed?(event: { readonly openMs: number; readonly refused: number }): void;
 }
 
 /** Call a hook, swallowing what it throws. */

@@ -166,6 +166,13 @@ export function createEngine(options: IdempotencyOptions): Engine {
       const token = randomToken();
       const claimStartedAt = Date.now();
       const request: ClaimRequest = { fingerprint: input.fingerprint, token, leaseMs };
+      // The breaker is open: answer at once, with nothing sent to give back.
+      const refused = calls.refusal();
+      if (refused !== undefined) {
+        finished(event, begunAt, 'store_unavailable');
+        if (opts.failOpen) return unprotectedExecution(storeKey);
+        throw refused;
+      }
       const sent = invoke(() => store.claim(storeKey, request));
       let result: ClaimResult;
       try {

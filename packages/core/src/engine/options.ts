@@ -60,6 +60,17 @@ export interface IdempotencyOptions {
    */
   readonly storeTimeoutMs?: number;
   /**
+   * The store's circuit breaker: after `failures` claims in a row failed
+   * or timed out (with no store call answering between), protected requests answer 503 `store-unavailable`
+   * at once (with `Retry-After`), without calling the store, instead of
+   * each waiting up to `storeTimeoutMs` on a store that is down. One claim
+   * at a time goes through as a probe every `probeEveryMs`; the first store
+   * call that answers closes it. Completions, renewals and releases of work
+   * already running are never refused. `false` turns it off.
+   * @default { failures: 5, probeEveryMs: 1_000 }
+   */
+  readonly breaker?: false | BreakerOptions;
+  /**
    * Largest result body kept, in bytes; larger results are recorded as
    * "ran, not stored" (never replayed truncated, never run again). The store's
    * own `maxResponseBytes` applies too, whichever is smaller.
@@ -88,6 +99,24 @@ export interface IdempotencyOptions {
    */
   readonly cache?: false | ReplayCacheOptions;
 }
+
+/** Limits of the store's circuit breaker (the `breaker` option). */
+export interface BreakerOptions {
+  /**
+   * Claims failed or timed out in a row (no store call answering between) that open it.
+   * @default 5
+   */
+  readonly failures?: number;
+  /**
+   * While open, how often one claim is let through to ask the store, in
+   * milliseconds (counted from the open, then from each failed probe).
+   * @default 1_000
+   */
+  readonly probeEveryMs?: number;
+}
+
+/** {@link BreakerOptions} with every default applied. */
+export type ResolvedBreaker = Required<BreakerOptions>;
 
 /**
  * Limits of the in-process replay cache (the `cache` option). An entry lives
@@ -121,11 +150,15 @@ export interface ReplayCacheOptions {
 export type ResolvedReplayCache = Required<ReplayCacheOptions>;
 
 /** {@link IdempotencyOptions} with every default applied. */
-export type ResolvedOptions = Required<Omit<IdempotencyOptions, 'hooks' | 'logger' | 'cache'>> & {
+export type ResolvedOptions = Required<
+  Omit<IdempotencyOptions, 'hooks' | 'logger' | 'cache' | 'breaker'>
+> & {
   readonly hooks: IdempotencyHooks;
   readonly logger: IdempotencyLogger | false;
   /** `false` when off, its limits when on. */
   readonly cache: false | ResolvedReplayCache;
+  /** `false` when off, its limits when on. */
+  readonly breaker: false | ResolvedBreaker;
 };
 
 /** Option names the engine knows; anything else is most likely a typo. */
@@ -138,6 +171,7 @@ export const ENGINE_OPTIONS: readonly string[] = [
   'retryAfterSeconds',
   'failOpen',
   'storeTimeoutMs',
+  'breaker',
   'maxResponseBytes',
   'hooks',
   'logger',
@@ -198,6 +232,36 @@ function resolveCache(value: unknown): ResolvedReplayCache | false {
   };
 }
 
+const BREAKER_LIMITS = ['failures', 'probeEveryMs'];
+
+/** The `breaker` option: on by default, `false` turns it off, an object sets its limits. */
+function resolveBreaker(value: unknown): ResolvedBreaker | false {
+  if (value === false) return false;
+  if (
+    value !== undefined &&
+    (typeof value !== 'object' || value === null || Array.isArray(value))
+  ) {
+    throw new ConfigurationError(
+      `idem: breaker must be false (off) or an object such as { failures: 5, probeEveryMs: 1000 }; leave it out for the defaults. Got ${String(value)}.`,
+    );
+  }
+  if (value !== undefined) refuseUnknownOptions(value, BREAKER_LIMITS, 'idem: breaker');
+  const limits = (value ?? {}) as BreakerOptions;
+  const failures = limits.failures ?? 5;
+  if (typeof failures !== 'number' || !Number.isInteger(failures) || failures < 1) {
+    throw new ConfigurationError(
+      `idem: breaker.failures must be a whole number of store failures in a row, 1 or more, got ${String(failures)}; leave it out for the default (5), or pass breaker: false to turn the breaker off.`,
+    );
+  }
+  const probeEveryMs = limits.probeEveryMs ?? 1_000;
+  if (typeof probeEveryMs !== 'number' || !Number.isFinite(probeEveryMs) || probeEveryMs <= 0) {
+    throw new ConfigurationError(
+      `idem: breaker.probeEveryMs must be a positive, finite number of milliseconds, got ${String(probeEveryMs)}; leave it out for the default (1000).`,
+    );
+  }
+  return { failures, probeEveryMs };
+}
+
 /** Apply the defaults and refuse unusable options with a {@link ConfigurationError} that names the fix. */
 export function resolveOptions(options: IdempotencyOptions): ResolvedOptions {
   const store = options?.store;
@@ -229,6 +293,7 @@ export function resolveOptions(options: IdempotencyOptions): ResolvedOptions {
     ),
     failOpen: options.failOpen ?? false,
     storeTimeoutMs: positive('storeTimeoutMs', options.storeTimeoutMs ?? 5_000),
+    breaker: resolveBreaker(options.breaker),
     maxResponseBytes: Math.min(
       atLeastZero('maxResponseBytes', options.maxResponseBytes ?? 10 * 1024 * 1024, 'bytes', false),
       store.maxResponseBytes ?? Number.POSITIVE_INFINITY,

@@ -1,6 +1,7 @@
-import { isIdempotencyError } from '../errors.js';
+import { isIdempotencyError, StoreUnavailableError } from '../errors.js';
 import { emit, type HookEvent, type StoreOperation } from '../hooks.js';
 import type { OwnerResult } from '../store.js';
+import { Breaker } from './breaker.js';
 import type { IdempotencyLogger, ResolvedOptions } from './options.js';
 
 /** Why a store call gave up: it did not answer within `storeTimeoutMs`. */
@@ -40,6 +41,14 @@ export interface StoreCalls {
    * when it never came.
    */
   giveBack(event: HookEvent, token: string, until: number): Promise<OwnerResult | undefined>;
+  /**
+   * Whether the circuit breaker lets a claim go to the store now:
+   * `undefined` when it does (send the claim at once, through `within`:
+   * it may be the breaker's probe), or, while the breaker is open, the
+   * `StoreUnavailableError` to answer with, without calling the store.
+   * Only claims ask: work that already runs is never refused.
+   */
+  refusal(): StoreUnavailableError | undefined;
 }
 
 interface Pending {
@@ -171,6 +180,17 @@ function storeErrorLog(logger: IdempotencyLogger) {
         error,
       );
     },
+    opened(failures: number, error: unknown, probeEveryMs: number): void {
+      const reason = error instanceof Error ? error.message : String(error);
+      write(
+        `idem: the store failed ${failures} claims in a row (last: ${reason}); protected requests now answer 503 at once, without waiting for it, and one is let through every ${probeEveryMs} ms to probe it (breaker).`,
+      );
+    },
+    closed(openMs: number, refused: number): void {
+      write(
+        `idem: the store answers again; the breaker closed after ${openMs} ms open, having answered ${refused} request(s) 503 without a store call.`,
+      );
+    },
   };
 }
 
@@ -185,9 +205,71 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
   const timed = hooks.storeCall !== undefined;
 
   function report(event: HookEvent, operation: StoreOperation, error: unknown): void {
-    if (isIdempotencyError(error, 'CONFIGURATION')) log?.setup(error);
+    // A store that is not set up fails every request the same way: its
+    // banner (once) says all there is to say.
+    const setup = isIdempotencyError(error, 'CONFIGURATION');
+    if (setup) log?.setup(error);
     if (hooks.storeError) emit(hooks, 'storeError', { ...event, operation, error });
-    else log?.failure(operation, error);
+    else if (!setup) log?.failure(operation, error);
+  }
+
+  const breaker =
+    options.breaker === false
+      ? undefined
+      : new Breaker({
+          ...options.breaker,
+          probeLostAfterMs: storeTimeoutMs + options.breaker.probeEveryMs,
+        });
+  // Set by `refusal` when it lets the probe through; the claim's `within`,
+  // called at once after it, takes it, so the probe's outcome is known.
+  let probeSent = false;
+  let refused = 0;
+  // Whether the opening was announced (a store not set up has its banner).
+  let openLogged = false;
+  const breakerHooked = hooks.breakerOpened !== undefined || hooks.breakerClosed !== undefined;
+
+  /**
+   * Tell the breaker how a store call went; announce what it did. Only
+   * failed claims count towards opening it, as claims are all it refuses: a
+   * store whose renewals alone fail must not have its claims refused. Any
+   * answer, to any call, shows the store is there.
+   */
+  function record(ok: boolean, operation: StoreOperation, probe: boolean, error?: unknown): void {
+    if (breaker === undefined || (!ok && operation !== 'claim')) return;
+    const now = Date.now();
+    const change = ok ? breaker.answered() : breaker.failed(now);
+    if (probe) breaker.probed(ok, now);
+    if (change === 'opened') {
+      refused = 0;
+      const { failures, probeEveryMs } = breaker.limits;
+      if (breakerHooked) emit(hooks, 'breakerOpened', { failures, error });
+      openLogged = !breakerHooked && !isIdempotencyError(error, 'CONFIGURATION');
+      if (openLogged) log?.opened(failures, error, probeEveryMs);
+    } else if (change === 'closed') {
+      const openMs = now - breaker.state.openedAt;
+      if (breakerHooked) emit(hooks, 'breakerClosed', { openMs, refused });
+      else if (openLogged) log?.closed(openMs, refused);
+    }
+  }
+
+  function refusal(): StoreUnavailableError | undefined {
+    if (breaker === undefined) return undefined;
+    const now = Date.now();
+    const admission = breaker.admit(now);
+    if (admission === 'pass') return undefined;
+    if (admission === 'probe') {
+      probeSent = true;
+      return undefined;
+    }
+    refused++;
+    const { failures } = breaker.limits;
+    return new StoreUnavailableError(
+      'claim',
+      new Error(
+        `idem: the store failed ${failures} claims in a row, so the claim was not sent; the breaker probes it every ${breaker.limits.probeEveryMs} ms and closes when it answers.`,
+      ),
+      breaker.retryAfterSeconds(now),
+    );
   }
 
   // An in-process store cannot hang: no time limit to keep for it.
@@ -199,8 +281,11 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
     promise: Promise<R>,
   ): Promise<R> {
     const startedAt = timed ? Date.now() : 0;
+    const probe = probeSent && operation === 'claim';
+    if (probe) probeSent = false;
     try {
       const result = await limit(promise, () => new StoreTimeoutError(operation, storeTimeoutMs));
+      record(true, operation, probe);
       if (timed)
         emit(hooks, 'storeCall', {
           ...event,
@@ -224,6 +309,7 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
           ...(answer ? {} : { error }),
         });
       }
+      record(answer, operation, probe, error);
       if (!answer) report(event, operation, error);
       throw error;
     }
@@ -235,6 +321,7 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
   return {
     within,
     call,
+    refusal,
     async giveBack(event, token, until) {
       // Every caller has just seen the store fail: wait a little first.
       for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {

@@ -13,6 +13,7 @@ import {
   isIdempotencyError,
   type RequestInFlightError,
   RolledBackError,
+  type StoreUnavailableError,
 } from '../errors.js';
 import type { StoredResponse } from '../store.js';
 import { storableHeaders } from './headers.js';
@@ -292,7 +293,7 @@ export function createHttpIdempotency<Ctx>(
               (error as { operation?: string }).operation === 'complete'
                 ? error.message
                 : 'The idempotency store is unavailable, so the request was not processed. Retry later with the same key.',
-              [['retry-after', '1']],
+              [['retry-after', String((error as StoreUnavailableError).retryAfterSeconds ?? 1)]],
             );
           case 'ROLLED_BACK':
             return problem('rolled-back', 503, error.message, [['retry-after', '1']]);
