@@ -9,10 +9,11 @@ import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 /**
- * The budget, in gzipped bytes: 4 KB read strictly (4,000 bytes). Most of it
- * is error messages that name the fix and the three HTTP-date forms.
+ * The budget, in gzipped bytes. Most of it is error messages that name the
+ * fix and the three HTTP-date forms; 4,000 until unknown option names were
+ * refused with the closest known name (about 320 bytes).
  */
-export const BUDGET_BYTES = 4_000;
+export const BUDGET_BYTES = 4_250;
 
 /** One measured bundle. */
 export interface Measurement {

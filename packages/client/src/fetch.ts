@@ -3,10 +3,12 @@ import { IdempotentFetchError } from './errors.js';
 import { attachInfo } from './info.js';
 import { chooseKey } from './key.js';
 import {
+  CALL,
   type CallOptions,
   type IdempotentFetchOptions,
   type Resolved,
   type RetryEvent,
+  refuseUnknown,
   resolveOptions,
 } from './options.js';
 import { backoffDelay, parseRetryAfter } from './retry.js';
@@ -65,6 +67,7 @@ async function run(
   defaults: Resolved,
   send: Send,
 ): Promise<Response> {
+  refuseUnknown(call, CALL, "{ idempotency: { key: 'order-1' } }");
   const { key: callKey, ...retry } = call;
   const o = Object.keys(retry).length === 0 ? defaults : resolveOptions(retry, defaults);
   const deadline = Date.now() + o.deadlineMs;

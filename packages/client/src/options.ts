@@ -155,13 +155,60 @@ function randomKey(): string {
 const MAX_TIMER = 2 ** 31 - 1;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+// DEFAULTS lists the retry options first: one call may set those (and its key).
+const RETRY: string[] = [...Object.keys(DEFAULTS).slice(0, 7), 'onRetry'];
+const INSTANCE: string[] = [...Object.keys(DEFAULTS), 'fetch', 'onRetry'];
+/** The names `init.idempotency` takes. */
+export const CALL: string[] = ['key', ...RETRY];
+
+/**
+ * Refuse option names nobody reads: from JavaScript a typo (`timeoutMs` for
+ * `attemptTimeoutMs`) would otherwise leave the default in force, silently.
+ */
+export function refuseUnknown(options: unknown, known: string[], example: string): void {
+  if (typeof options !== 'object' || options === null) {
+    throw configuration(`options must be an object, e.g. ${example}`);
+  }
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) {
+      throw configuration(
+        `unknown option ${JSON.stringify(name)}${nearest(name.toLowerCase(), known)}; the options are ${known.join(', ')}`,
+      );
+    }
+  }
+}
+
+/** ` (did you mean x?)` for the known name closest to a misspelt one, if one is close. */
+function nearest(typed: string, known: string[]): string {
+  let best = '';
+  let most = Math.max(2, typed.length / 3);
+  for (const name of known) {
+    const lower = name.toLowerCase();
+    // A part of the name (`timeout`, `deadline`) is as close as a one-letter slip.
+    const score = typed.length > 3 && lower.includes(typed) ? 1 : distance(typed, lower);
+    if (score <= most) [best, most] = [name, score - 0.5];
+  }
+  return best && ` (did you mean ${best}?)`;
+}
+
+/** Levenshtein distance: the fewest one-letter edits that turn `a` into `b`. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 0; i < a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i + 1;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
 /** Apply defaults and check every option; throws `CONFIGURATION` naming the fix. */
 export function resolveOptions(options: IdempotentFetchOptions, base?: Resolved): Resolved {
-  if (typeof options !== 'object' || options === null) {
-    throw configuration(
-      'options must be an object, e.g. createIdempotentFetch({ maxAttempts: 3 })',
-    );
-  }
+  if (!base) refuseUnknown(options, INSTANCE, 'createIdempotentFetch({ maxAttempts: 3 })');
   const r = { ...(base ?? DEFAULTS), ...defined(options) } as Resolved;
   const count = (name: 'maxAttempts' | 'maxBodyBytes') => {
     if (!Number.isInteger(r[name]) || r[name] < 1) {

@@ -321,6 +321,86 @@ describe('configuration', () => {
     );
   });
 
+  it.each([
+    [{ timeoutMs: 1500 }, '"timeoutMs"', 'attemptTimeoutMs'],
+    [{ timeout: 1500 }, '"timeout"', 'attemptTimeoutMs'],
+    [{ maxAttempt: 3 }, '"maxAttempt"', 'maxAttempts'],
+    [{ retryStatus: [503] }, '"retryStatus"', 'retryStatuses'],
+    [{ headers: 'X-Key' }, '"headers"', 'header'],
+    [{ deadline: 5000 }, '"deadline"', 'deadlineMs'],
+    [{ maxbodybytes: 10 }, '"maxbodybytes"', 'maxBodyBytes'],
+  ])('refuses the unknown option %j, naming the closest known one', (options, name, closest) => {
+    expect(() => createIdempotentFetch(options as never)).toThrow(
+      expect.objectContaining({
+        name: 'IdempotentFetchError',
+        code: 'CONFIGURATION',
+        message: expect.stringContaining(`unknown option ${name} (did you mean ${closest}?)`),
+      }),
+    );
+  });
+
+  it('refuses any option name it does not know, and lists the options', () => {
+    const known = new Set([
+      'fetch',
+      'methods',
+      'header',
+      'generateKey',
+      'maxBodyBytes',
+      'bufferResponses',
+      'maxAttempts',
+      'attemptTimeoutMs',
+      'deadlineMs',
+      'baseDelayMs',
+      'maxDelayMs',
+      'maxRetryAfterMs',
+      'retryStatuses',
+      'onRetry',
+    ]);
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 20 }).filter((name) => !known.has(name)),
+        fc.constantFrom<unknown>(1, 'x', undefined, null, {}),
+        (name, value) => {
+          const options = Object.defineProperty({}, name, { value, enumerable: true });
+          expect(() => createIdempotentFetch(options)).toThrow(
+            expect.objectContaining({
+              code: 'CONFIGURATION',
+              message: expect.stringMatching(
+                /; the options are maxAttempts, .*, fetch, onRetry\.$/,
+              ),
+            }),
+          );
+        },
+      ),
+      fcParameters(200),
+    );
+  });
+
+  it('refuses unknown per-call options, and instance-wide ones given per call, before sending', async () => {
+    const from = server.received.length;
+    await expect(
+      fast(server.url, { method: 'POST', idempotency: { timeoutMs: 1 } as never }),
+    ).rejects.toMatchObject({
+      code: 'CONFIGURATION',
+      message: expect.stringContaining(
+        'unknown option "timeoutMs" (did you mean attemptTimeoutMs?)',
+      ),
+    });
+    await expect(
+      fast(server.url, { method: 'POST', idempotency: { kye: 'a' } as never }),
+    ).rejects.toMatchObject({ message: expect.stringContaining('did you mean key?') });
+    await expect(
+      fast(server.url, { method: 'POST', idempotency: { header: 'X-Key' } as never }),
+    ).rejects.toMatchObject({
+      code: 'CONFIGURATION',
+      message: expect.stringContaining('"header"; the options are key, maxAttempts,'),
+    });
+    await expect(
+      fast(server.url, { method: 'POST', idempotency: 'k' as never }),
+    ).rejects.toMatchObject({ code: 'CONFIGURATION' });
+    expect(since(from)).toEqual([]);
+  });
+
   it('accepts Infinity for no timeout or deadline, and undefined for a default', async () => {
     const fetch = createIdempotentFetch({
       attemptTimeoutMs: Infinity,
