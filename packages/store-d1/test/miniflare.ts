@@ -1,20 +1,45 @@
+import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 import type { D1DatabaseLike } from '../src/index.js';
+
+/** test/worker/bodies.ts bundled as wrangler would: browser builds, workerd conditions. */
+async function bodiesWorker(): Promise<string> {
+  const result = await build({
+    entryPoints: [new URL('./worker/bodies.ts', import.meta.url).pathname],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['@idem/source', 'workerd', 'worker', 'browser'],
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
+}
 
 /**
  * workerd (through miniflare) with one D1 database bound as `DB`; the tests
  * drive it from Node through miniflare's binding proxy, which sends every
- * call into workerd, where D1 runs.
+ * call into workerd, where D1 runs. `fetch` asks the Worker of
+ * test/worker/bodies.ts, which runs the store inside workerd.
  */
-export async function startD1(): Promise<{ database: D1DatabaseLike; dispose(): Promise<void> }> {
+export async function startD1(): Promise<{
+  database: D1DatabaseLike;
+  fetch(url: string): Promise<Response>;
+  dispose(): Promise<void>;
+}> {
   const mf = new Miniflare({
     modules: true,
-    script: 'export default { fetch: () => new Response(null, { status: 404 }) };',
+    script: await bodiesWorker(),
     compatibilityDate: '2025-09-01',
     d1Databases: { DB: 'idem-test' },
   });
   const database = (await mf.getD1Database('DB')) as unknown as D1DatabaseLike;
-  return { database, dispose: () => mf.dispose() };
+  return {
+    database,
+    fetch: async (url) => (await mf.dispatchFetch(url)) as unknown as Response,
+    dispose: () => mf.dispose(),
+  };
 }
 
 /** A table name no other test file or run uses. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type ClaimRequest, ConfigurationError, type StoredResponse, scopedKey } from '@idem/core';
 import { idempotency } from '@idem/hono';
@@ -5,6 +6,7 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type D1DatabaseLike, type D1StatementLike, d1Store, schemaSql } from '../src/index.js';
 import { startD1, uniqueTable } from './miniflare.js';
+import { byteAt } from './worker/bodies.js';
 
 const d1 = await startD1();
 const table = uniqueTable('idem_store');
@@ -158,21 +160,20 @@ describe('one round trip per operation', () => {
 
 describe('bodies up to D1 row limits', () => {
   it('keeps a body of maxResponseBytes byte-exact, also when it is a view into a larger buffer', async () => {
-    const key = await freshKey();
-    const owner = claim();
-    await store.claim(key, owner);
-    const buffer = new Uint8Array(store.maxResponseBytes + 100).map(
-      (_, i) => (i * 7 + (i >> 9)) & 0xff,
-    );
-    const body = buffer.subarray(100);
-    const headers = [['content-type', 'application/octet-stream']] as const;
-    expect(await store.complete(key, owner.token, response(body, headers), 60_000)).toBe('ok');
-    const record = await store.read(key);
-    expect(record?.state).toBe('completed');
-    if (record?.state !== 'completed') return;
-    expect(record.response.body.byteLength).toBe(body.byteLength);
-    expect(Buffer.from(record.response.body).equals(Buffer.from(body))).toBe(true);
-  });
+    // In workerd, beside D1: see test/worker/bodies.ts for why not from Node.
+    const answer = await (await d1.fetch('http://worker.example/')).json();
+    const expected = new Uint8Array(store.maxResponseBytes + 100).map((_, i) => byteAt(i));
+    expect(answer).toEqual({
+      maxResponseBytes: store.maxResponseBytes,
+      completed: 'ok',
+      state: 'completed',
+      byteLength: store.maxResponseBytes,
+      sha256: createHash('sha256').update(expected.subarray(100)).digest('hex'),
+    });
+    // D1 itself (miniflare's, in workerd) turns the 1.8 MB into a JSON array of
+    // numbers each way: 4.5 s at a load average of 16 on 2 cores (the same
+    // through the binding proxy from Node took 18 s), hence the time limit.
+  }, 30_000);
 
   it('refuses a row over 2,000,000 bytes (large headers) with RESPONSE_TOO_LARGE and keeps the lease', async () => {
     const key = await freshKey();
