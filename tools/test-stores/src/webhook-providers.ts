@@ -38,6 +38,12 @@ export interface Attempt {
   readonly withoutId?: boolean;
   /** The account whose secret signs it (providers with several). @default the first */
   readonly account?: string;
+  /**
+   * GitHub: the webhook that delivers it (`X-GitHub-Hook-ID`). Every webhook
+   * subscribed to an event gets its own delivery, with the same
+   * `X-GitHub-Delivery`. @default the provider's own hook
+   */
+  readonly hookId?: string;
 }
 
 /** One provider's wire format, signer and verifier (its own SDK's). */
@@ -183,47 +189,78 @@ function githubEvent(event: 'a' | 'b'): string {
   return JSON.stringify({ action: event === 'a' ? 'opened' : 'closed', issue, repository, sender });
 }
 
-/** GitHub: `X-GitHub-Delivery`; `X-Hub-Signature-256` covers the body only. */
-export const githubProvider: Provider = {
-  name: 'github',
-  preset: 'github',
-  path: '/webhooks/github',
-  signatureHeader: 'x-hub-signature-256',
-  idSigned: false,
-  accounts: ['github'],
-  newId: () => randomUUID(),
-  async deliver(id, { event = 'a', attempt = 1, tampered = false, withoutId = false } = {}) {
-    // GitHub redelivers the same body; a redelivery after the secret was
-    // rotated is signed with the new secret, by a newer Hookshot.
-    const body = githubEvent(event);
-    const secret = attempt === 1 ? GITHUB_PREVIOUS_SECRET : GITHUB_SECRET;
-    return {
-      path: this.path,
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': `GitHub-Hookshot/${attempt === 1 ? '044aadd' : '7d1f2b4'}`,
-        ...(!withoutId && { 'x-github-delivery': id }),
-        'x-github-event': 'issues',
-        'x-github-hook-id': '528734619',
-        'x-github-hook-installation-target-id': '1296269',
-        'x-github-hook-installation-target-type': 'repository',
-        'x-hub-signature': `sha1=${createHmac('sha1', secret).update(body).digest('hex')}`,
-        'x-hub-signature-256': await signGitHub(secret, body),
-      },
-      body: tampered ? body.replace('"number":1347', '"number":1348') : body,
-    };
-  },
-  async verify(body, header) {
-    const signature = header('x-hub-signature-256');
-    const valid =
-      signature !== undefined &&
-      (await verifyWithFallback(GITHUB_SECRET, text(body), signature, [GITHUB_PREVIOUS_SECRET]));
-    return valid
-      ? { ok: true, account: 'github' }
-      : { ok: false, status: 401, error: 'invalid X-Hub-Signature-256' };
-  },
-  idOf: (_body, header) => header('x-github-delivery'),
-};
+/**
+ * GitHub: `X-GitHub-Delivery` names the event, shared by every webhook
+ * subscribed to it, and `X-GitHub-Hook-ID` the webhook; `X-Hub-Signature-256`
+ * covers the body only.
+ */
+function githubHook(
+  name: string,
+  path: string,
+  hook: string,
+  target: { id: string; type: 'repository' | 'organization' },
+): Provider {
+  return {
+    name,
+    preset: 'github',
+    path,
+    signatureHeader: 'x-hub-signature-256',
+    idSigned: false,
+    accounts: ['github'],
+    newId: () => randomUUID(),
+    async deliver(
+      id,
+      { event = 'a', attempt = 1, tampered = false, withoutId = false, hookId = hook } = {},
+    ) {
+      // GitHub redelivers the same body; a redelivery after the secret was
+      // rotated is signed with the new secret, by a newer Hookshot.
+      const body = githubEvent(event);
+      const secret = attempt === 1 ? GITHUB_PREVIOUS_SECRET : GITHUB_SECRET;
+      return {
+        path,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': `GitHub-Hookshot/${attempt === 1 ? '044aadd' : '7d1f2b4'}`,
+          ...(!withoutId && { 'x-github-delivery': id }),
+          'x-github-event': 'issues',
+          'x-github-hook-id': hookId,
+          'x-github-hook-installation-target-id': target.id,
+          'x-github-hook-installation-target-type': target.type,
+          'x-hub-signature': `sha1=${createHmac('sha1', secret).update(body).digest('hex')}`,
+          'x-hub-signature-256': await signGitHub(secret, body),
+        },
+        body: tampered ? body.replace('"number":1347', '"number":1348') : body,
+      };
+    },
+    async verify(body, header) {
+      const signature = header('x-hub-signature-256');
+      const valid =
+        signature !== undefined &&
+        (await verifyWithFallback(GITHUB_SECRET, text(body), signature, [GITHUB_PREVIOUS_SECRET]));
+      return valid
+        ? { ok: true, account: 'github' }
+        : { ok: false, status: 401, error: 'invalid X-Hub-Signature-256' };
+    },
+    idOf: (_body, header) => header('x-github-delivery'),
+  };
+}
+
+/** GitHub, through a repository's webhook. */
+export const githubProvider: Provider = githubHook('github', '/webhooks/github', '528734619', {
+  id: '1296269',
+  type: 'repository',
+});
+
+/**
+ * GitHub, through the organisation's webhook, at a path of its own: the same
+ * events as {@link githubProvider}, with the same `X-GitHub-Delivery`.
+ */
+export const githubOrgProvider: Provider = githubHook(
+  'github-org',
+  '/webhooks/github-org',
+  '1140000321',
+  { id: '9919', type: 'organization' },
+);
 
 // Shopify -----------------------------------------------------------------
 

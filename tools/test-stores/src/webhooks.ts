@@ -5,6 +5,7 @@ import type { TestStores } from './index.js';
 import {
   type Accepted,
   type Delivery,
+  githubOrgProvider,
   githubProvider,
   type Header,
   type Provider,
@@ -64,6 +65,7 @@ export interface DescribeWebhooksOptions {
 const PROVIDERS = [
   stripeProvider,
   githubProvider,
+  githubOrgProvider,
   shopifyProvider,
   standardWebhooksProvider,
   svixProvider,
@@ -218,6 +220,40 @@ export function describeWebhooks(adapter: string, options: DescribeWebhooksOptio
           expect(JSON.parse(again.text)).toMatchObject({ account: globex });
           expect(t.runs(svixProvider, id, acme)).toBe(1);
           expect(t.runs(svixProvider, id, globex)).toBe(1);
+        });
+
+        // One GitHub event reaches a server once per webhook subscribed to it
+        // (a repository's and its organisation's), all with one X-GitHub-Delivery.
+        it('GitHub, two webhooks to one path: the event runs once per webhook, each redelivery replays its own answer', async () => {
+          const id = githubProvider.newId();
+          const orgHook = '1140000321';
+          const repo = await send(server.url, await githubProvider.deliver(id));
+          const org = await send(server.url, await githubProvider.deliver(id, { hookId: orgHook }));
+          expectFresh(repo, id);
+          expectFresh(org, id);
+          expect(t.runs(githubProvider, id)).toBe(2);
+          for (const [hookId, answer] of [
+            [undefined, repo],
+            [orgHook, org],
+          ] as const) {
+            const again = await send(
+              server.url,
+              await githubProvider.deliver(id, { attempt: 2, ...(hookId && { hookId }) }),
+            );
+            expect(again.headers.get('idempotent-replayed')).toBe('true');
+            expect(again.text).toBe(answer.text);
+          }
+          expect(t.runs(githubProvider, id)).toBe(2);
+        });
+
+        it('GitHub, two webhooks to two paths: the event runs once at each, neither gets 422', async () => {
+          const id = githubProvider.newId();
+          expectFresh(await send(server.url, await githubProvider.deliver(id)), id);
+          expectFresh(await send(server.url, await githubOrgProvider.deliver(id)), id);
+          const again = await send(server.url, await githubOrgProvider.deliver(id, { attempt: 2 }));
+          expect(again.headers.get('idempotent-replayed')).toBe('true');
+          expect(t.runs(githubProvider, id)).toBe(1);
+          expect(t.runs(githubOrgProvider, id)).toBe(1);
         });
       });
     }

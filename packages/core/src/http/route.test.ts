@@ -341,6 +341,9 @@ describe('route overrides', () => {
       [{ key: { body: 'id' } }, /JSON Pointer/],
       [{ key: 'bad header' }, /header name/],
       [{ key: 42 as never }, /key must be a header name/],
+      [{ key: { headers: [] } }, /key must name at least one header/],
+      [{ key: { headers: 'x-a' as never } }, /key.headers must be a list of header names/],
+      [{ key: { headers: ['x-a', 'bad header'] } }, /key must be a header name/],
       [{ keyFormat: { minLength: 0 } }, /keyFormat/],
       [{ fingerprint: { omit: ['x'] } }, /fingerprint.omit\[0\] must be a JSON Pointer/],
       [{ ttlMs: -1 }, /ttlMs must be a positive number/],
@@ -393,6 +396,7 @@ describe('problems name where the route takes its key from', () => {
     [{}, /in the Idempotency-Key header/],
     [{ key: 'x-github-delivery' }, /in the x-github-delivery header/],
     [{ key: ['webhook-id', 'svix-id'] }, /in the webhook-id or svix-id header/],
+    [webhooks.github, /in the x-github-hook-id and x-github-delivery headers/],
     [{ key: { body: '/id' } }, /in the body at \/id/],
   ] as Array<[RouteOptions<Ctx>, RegExp]>)('%j', async (route, place) => {
     const { send } = setup({}, route);

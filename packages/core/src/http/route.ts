@@ -11,6 +11,10 @@ import { isFinalStatus } from './status.js';
  * - a header name (`'x-github-delivery'`), read as the `Idempotency-Key`
  *   header is (bare or as an sf-string, one line only), or several, the
  *   first one present giving the key (`['webhook-id', 'svix-id']`);
+ * - `{ headers: ['x-github-hook-id', 'x-github-delivery'] }`: all of these
+ *   headers, joined by `:` in this order; the key is missing when one is.
+ *   For an id that is unique only together with another (GitHub's delivery
+ *   id is shared by every webhook subscribed to the event);
  * - `{ body: '/id' }`: a JSON Pointer into the JSON body (a webhook's event id);
  * - a function of the framework's request or context, returning the key or
  *   `undefined` when there is none.
@@ -19,6 +23,7 @@ export type KeySource<Ctx> =
   | string
   | readonly string[]
   | { readonly body: string }
+  | { readonly headers: readonly string[] }
   | ((ctx: Ctx) => string | undefined | Promise<string | undefined>);
 
 /**
@@ -290,14 +295,18 @@ function keyReader<Ctx>(
     return (_ctx, request) =>
       parseIdempotencyKey(request.keyLines ?? request.header('idempotency-key'));
   }
-  if (typeof source === 'string' || Array.isArray(source)) {
-    const names = (typeof source === 'string' ? [source] : source).map((name: unknown) => {
+  const headerNames = (list: readonly unknown[]) => {
+    const names = list.map((name: unknown) => {
       if (typeof name !== 'string' || !/^[!#$%&'*+\-.^_`|~\w]+$/.test(name)) {
         fail(where, `key must be a header name, got ${JSON.stringify(name)}.`);
       }
       return name.toLowerCase();
     });
     if (names.length === 0) fail(where, 'key must name at least one header.');
+    return names;
+  };
+  if (typeof source === 'string' || Array.isArray(source)) {
+    const names = headerNames(typeof source === 'string' ? [source] : source);
     return (_ctx, request) => {
       for (const name of names) {
         const value = request.header(name);
@@ -308,6 +317,24 @@ function keyReader<Ctx>(
   }
   if (typeof source === 'function') {
     return async (ctx) => plainKey(await source(ctx));
+  }
+  if (typeof source === 'object' && source !== null && 'headers' in source) {
+    if (!Array.isArray(source.headers)) {
+      fail(
+        where,
+        `key.headers must be a list of header names, got ${JSON.stringify(source.headers)}.`,
+      );
+    }
+    const names = headerNames(source.headers);
+    return (_ctx, request) => {
+      const parts: string[] = [];
+      for (const name of names) {
+        const part = parseIdempotencyKey(request.header(name));
+        if (!part.ok) return part;
+        parts.push(part.key);
+      }
+      return plainKey(parts.join(':'));
+    };
   }
   if (typeof source === 'object' && source !== null && 'body' in source) {
     const path = pointer(where, 'key.body', source.body);
@@ -323,7 +350,7 @@ function keyReader<Ctx>(
   }
   return fail(
     where,
-    `key must be a header name ('x-github-delivery'), { body: '/id' } or a function of the request, got ${JSON.stringify(source)}.`,
+    `key must be a header name ('x-github-delivery'), { headers: [...] }, { body: '/id' } or a function of the request, got ${JSON.stringify(source)}.`,
   );
 }
 
@@ -338,6 +365,8 @@ function keyPlace<Ctx>(source: KeySource<Ctx> | undefined): string {
           ? source
           : undefined;
   if (names) return `the ${names.join(' or ')} header`;
+  if (typeof source === 'object' && source !== null && 'headers' in source)
+    return `the ${source.headers.join(' and ')} headers`;
   if (typeof source === 'object' && source !== null && 'body' in source)
     return `the body at ${source.body}`;
   return 'the request';

@@ -14,9 +14,14 @@ export type WebhookProvider = 'stripe' | 'github' | 'shopify' | 'standardWebhook
  * | preset | key | fingerprint | kept for |
  * | --- | --- | --- | --- |
  * | `stripe` | the event's `id` in the body | the body, without `pending_webhooks` (it counts down between deliveries) | 4 days (Stripe retries for 3) |
- * | `github` | `X-GitHub-Delivery` | the body | 4 days (redeliveries are offered for 3) |
+ * | `github` | `X-GitHub-Hook-ID` and `X-GitHub-Delivery` | the body | 4 days (redeliveries are offered for 3) |
  * | `shopify` | `X-Shopify-Webhook-Id` | the body | 3 days (Shopify retries for 2) |
  * | `standardWebhooks` | `webhook-id` (Standard Webhooks), or `svix-id` (Svix) | the body | 2 days (Svix retries for about 28 hours) |
+ *
+ * GitHub's delivery id names the event, and every webhook subscribed to it
+ * (a repository's, its organisation's, an App's) gets a delivery with the
+ * same id: the hook id makes each webhook's delivery a key of its own, so
+ * each runs once and each redelivery replays its own answer.
  *
  * Verify the provider's signature before idem runs, so forged deliveries
  * store nothing, and pass `scope` yourself when one endpoint takes the
@@ -33,7 +38,7 @@ export const webhooks: Readonly<Record<WebhookProvider, RouteOptions<unknown>>> 
     methods: ['POST'],
   }),
   github: Object.freeze({
-    key: 'x-github-delivery',
+    key: { headers: ['x-github-hook-id', 'x-github-delivery'] },
     ttlMs: 4 * DAY,
     scope: () => 'webhooks:github',
     methods: ['POST'],
