@@ -95,7 +95,7 @@ class ProtectedExecution implements Execution {
     this.#claim = claim;
     this.storeKey = claim.event.storeKey;
     this.context = { storeKey: this.storeKey, token: claim.token, protected: true };
-    this.#lease = env.renewal.start(claim.event, claim.token, claim.leaseMs);
+    this.#lease = env.renewal.start(claim.event, claim.token, claim.leaseMs, claim.begunAt);
   }
 
   #finish(): boolean {

@@ -14,6 +14,8 @@ export interface Lease {
   /** Its length, and how often it is renewed, in milliseconds. */
   readonly leaseMs: number;
   readonly renewEvery: number;
+  /** When the next renewal is due: a third of a lease after the last one sent that succeeded. */
+  dueAt: number;
   /** Renewals that succeeded so far. */
   renewals: number;
   /** Set once `leaseLost` was reported for it, so it is reported once. */
@@ -23,8 +25,13 @@ export interface Lease {
 
 /** Keeps the leases of running executions alive until they finish. */
 export interface Renewal {
-  /** Start renewing a lease of `leaseMs` claimed just now. */
-  start(event: HookEvent, token: string, leaseMs: number): Lease;
+  /**
+   * Start renewing a lease of `leaseMs` claimed just now.
+   * @param claimedAt When the claim was sent: the store's lease runs from
+   *   then, not from its answer, so the first renewal is due a third of a
+   *   lease after it. @default now
+   */
+  start(event: HookEvent, token: string, leaseMs: number, claimedAt?: number): Lease;
   /** Stop renewing it; returns whether it was still being renewed. */
   stop(lease: Lease): boolean;
 }
@@ -33,30 +40,44 @@ export interface Renewal {
  * One ticker renews every running execution's lease, instead of a timer per
  * execution: most operations end long before their first renewal is due, and
  * a timer created and cleared per request costs measurable throughput.
+ *
+ * Each lease is renewed a third of a lease after its last successful renewal
+ * was sent (the ticker wakes when the earliest one is due), so the lease the
+ * store holds, on the owner's clock, never has less than two thirds of a
+ * lease left, less one renewal's round trip and the timer's lateness. Stores
+ * that judge leases by the application's clock (DynamoDB) rely on that
+ * margin to bound the clock skew they stand.
  */
 export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renewal {
   const { store, hooks } = options;
   const every = (leaseMs: number) => Math.max(10, Math.floor(leaseMs / 3));
   const running = new Set<Lease>();
   let ticker: ReturnType<typeof setTimeout> | undefined;
-  // The ticker's pace: the shortest renewal period among running leases
-  // (requests may have leases of their own), back to the engine's when idle.
-  let period = every(options.leaseMs);
+  /** When the armed ticker fires. */
+  let tickerAt = Number.POSITIVE_INFINITY;
 
   function tick(): void {
     ticker = undefined;
+    tickerAt = Number.POSITIVE_INFINITY;
     const now = Date.now();
     for (const lease of running) {
-      if (!lease.renewing && now - lease.renewedAt >= lease.renewEvery) void renew(lease, now);
+      if (!lease.renewing && now >= lease.dueAt) void renew(lease, now);
     }
     schedule();
   }
 
+  /** Arm the ticker for the earliest renewal due, unless it fires by then already. */
   function schedule(): void {
-    if (ticker !== undefined || running.size === 0) return;
-    // Half the renewal period: a lease is renewed at most 1.5 periods (half a
-    // lease) after its last renewal, long before it runs out.
-    ticker = setTimeout(tick, Math.max(5, period >> 1));
+    let due = Number.POSITIVE_INFINITY;
+    for (const lease of running) if (!lease.renewing && lease.dueAt < due) due = lease.dueAt;
+    arm(due);
+  }
+
+  function arm(due: number): void {
+    if (due === Number.POSITIVE_INFINITY || due >= tickerAt) return;
+    if (ticker !== undefined) clearTimeout(ticker);
+    tickerAt = due;
+    ticker = setTimeout(tick, Math.max(0, due - Date.now()));
     (ticker as { unref?: () => void }).unref?.();
   }
 
@@ -78,16 +99,19 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
       }
       lease.renewedAt = sentAt;
       lease.deadline = sentAt + leaseMs;
+      lease.dueAt = sentAt + lease.renewEvery;
       lease.renewals++;
     } catch {
-      // Reported by `calls`; the next tick tries again while the lease holds.
+      // Reported by `calls`; try again after a sixth of the period while the lease holds.
+      lease.dueAt = Date.now() + Math.max(5, Math.floor(lease.renewEvery / 6));
     } finally {
       lease.renewing = false;
+      if (running.has(lease)) arm(lease.dueAt);
     }
   }
 
   return {
-    start(event, token, leaseMs) {
+    start(event, token, leaseMs, claimedAt) {
       const now = Date.now();
       const lease: Lease = {
         event,
@@ -96,28 +120,23 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
         deadline: now + leaseMs,
         leaseMs,
         renewEvery: every(leaseMs),
+        dueAt: Math.min(now, claimedAt ?? now) + every(leaseMs),
         renewals: 0,
         lost: false,
         renewing: false,
       };
       running.add(lease);
-      if (lease.renewEvery < period) {
-        period = lease.renewEvery;
-        if (ticker !== undefined) {
-          clearTimeout(ticker);
-          ticker = undefined;
-        }
-      }
-      schedule();
+      // Re-armed only when this lease is due before the ticker fires (a
+      // shorter lease than the others'): leases of one length started in
+      // turn are due in turn, so a request costs no timer of its own.
+      arm(lease.dueAt);
       return lease;
     },
     stop(lease) {
-      const wasRunning = running.delete(lease);
       // The ticker stays armed (it is unref'd, so it keeps no process alive)
       // and lapses on its own: clearing and re-arming it for every request
       // that comes and goes costs more than a tick that finds nothing to do.
-      if (running.size === 0) period = every(options.leaseMs);
-      return wasRunning;
+      return running.delete(lease);
     },
   };
 }
