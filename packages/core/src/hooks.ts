@@ -53,6 +53,9 @@ export type FinishedOutcome =
   | 'failed'
   | 'store_unavailable';
 
+/** Why a result was not stored: see {@link IdempotencyHooks.completionFailed}. */
+export type CompletionFailure = 'store_failed' | 'lease_expired';
+
 /**
  * Observability callbacks. Each is optional, called synchronously, and may not
  * break a request: whatever a hook throws is swallowed. Events are built only
@@ -149,14 +152,26 @@ export interface IdempotencyHooks {
   storeError?(
     event: HookEvent & { readonly operation: StoreOperation; readonly error: unknown },
   ): void;
-  /** The owner's token went stale (its lease ran out and was taken over). */
+  /**
+   * The owner's token went stale and another owner holds the key: its lease
+   * ran out and a retry took the key over (it runs, or ran, the operation
+   * too). A record that merely ran out, with nobody else on the key, is
+   * `completionFailed` instead.
+   */
   leaseLost?(event: HookEvent): void;
   /**
-   * A result could not be stored before the lease ran out, after `attempts`
-   * tries: a retry may run the operation again.
+   * A result could not be stored, after `attempts` tries: a retry may run
+   * the operation again. `reason`: `store_failed` when every attempt failed
+   * or timed out until the lease ran out; `lease_expired` when the store
+   * refused it because the lease had already run out (the operation outlived
+   * its lease and renewals did not land), with nobody else on the key.
    */
   completionFailed?(
-    event: HookEvent & { readonly attempts: number; readonly claimMs: number },
+    event: HookEvent & {
+      readonly attempts: number;
+      readonly claimMs: number;
+      readonly reason: CompletionFailure;
+    },
   ): void;
   /**
    * The store's circuit breaker opened (the `breaker` option): `failures`

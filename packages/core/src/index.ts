@@ -47,6 +47,7 @@ export {
 } from './errors.js';
 export { canonicalQuery, type FingerprintInput, fingerprintRequest } from './fingerprint.js';
 export {
+  type CompletionFailure,
   combineHooks,
   type FinishedOutcome,
   type HookEvent,

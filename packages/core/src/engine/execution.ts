@@ -1,10 +1,10 @@
 import { isIdempotencyError, StoreUnavailableError } from '../errors.js';
-import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
+import { type CompletionFailure, emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
 import type { OwnerResult, StoredResponse } from '../store.js';
 import { type ExecutionContext, isTransactional } from './context.js';
 import { isNotStoredMarker, notStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';
-import type { Lease, Renewal } from './renewal.js';
+import { heldByAnother, type Lease, type Renewal } from './renewal.js';
 import { invoke, type StoreCalls } from './store-calls.js';
 
 /**
@@ -113,6 +113,23 @@ class ProtectedExecution implements Execution {
     emit(this.#env.options.hooks, 'leaseLost', this.#claim.event);
   }
 
+  /** After a stale answer: whether another owner holds the key, or the record merely ran out. */
+  #heldByAnother(): Promise<boolean> {
+    return heldByAnother(this.#env.calls, this.#env.options.store, this.#claim.event);
+  }
+
+  #completionFailed(reason: CompletionFailure): void {
+    const { hooks } = this.#env.options;
+    if (hooks.completionFailed) {
+      emit(hooks, 'completionFailed', {
+        ...this.#claim.event,
+        attempts: this.#attempts,
+        claimMs: this.#claim.claimMs,
+        reason,
+      });
+    }
+  }
+
   #done(outcome: FinishedOutcome, status?: number): void {
     const { hooks } = this.#env.options;
     if (!hooks.finished) return;
@@ -166,8 +183,21 @@ class ProtectedExecution implements Execution {
     this.#done(stored ? 'executed' : 'executed_not_stored', status);
   }
 
-  #settled({ result, kept }: Attempt, response: StoredResponse, completeStartedAt: number): void {
-    // Stale: our lease ran out and someone else holds the key; their record stands.
+  async #settled(
+    { result, kept }: Attempt,
+    response: StoredResponse,
+    completeStartedAt: number,
+  ): Promise<void> {
+    if (result === 'stale' && !(await this.#heldByAnother())) {
+      // The record ran out before the result landed (the operation outlived
+      // its lease), and nobody else is on the key: nothing was lost to
+      // another owner, the result was just not stored. Emitted in the same
+      // synchronous step as `finished`, as every completion's events are.
+      this.#completionFailed('lease_expired');
+      this.#done('executed_not_stored', response.status);
+      return;
+    }
+    // Stale: our lease ran out and another owner holds the key; their record stands.
     if (result === 'stale') this.#lostLease();
     // A completed result enters the replay cache on its first replay from
     // the store, not here: most keys are never retried, and holding every
@@ -229,7 +259,6 @@ class ProtectedExecution implements Execution {
    * the record before it is reported as a lost lease.
    */
   async #retry(response: StoredResponse, completeStartedAt: number): Promise<void> {
-    const { hooks } = this.#env.options;
     for (
       let delay = 50;
       Date.now() + delay < this.#lease.deadline;
@@ -245,7 +274,7 @@ class ProtectedExecution implements Execution {
         if (outcome.result === 'stale' && (await this.#landed())) {
           this.#stored(outcome.kept, response.status, completeStartedAt);
         } else {
-          this.#settled(outcome, response, completeStartedAt);
+          await this.#settled(outcome, response, completeStartedAt);
         }
         return;
       } catch (error) {
@@ -256,13 +285,7 @@ class ProtectedExecution implements Execution {
         }
       }
     }
-    if (hooks.completionFailed) {
-      emit(hooks, 'completionFailed', {
-        ...this.#claim.event,
-        attempts: this.#attempts,
-        claimMs: this.#claim.claimMs,
-      });
-    }
+    this.#completionFailed('store_failed');
     this.#done('executed_not_stored', response.status);
   }
 
@@ -270,7 +293,10 @@ class ProtectedExecution implements Execution {
   async #awaitCommit(first: Promise<Attempt>): Promise<void> {
     try {
       const { result } = await first;
-      if (result === 'stale') this.#lostLease();
+      if (result === 'stale') {
+        if (await this.#heldByAnother()) this.#lostLease();
+        else this.#completionFailed('lease_expired');
+      }
     } catch (error) {
       // Rolled back after all: nothing took effect, so free the key for the retry.
       if (isIdempotencyError(error, 'ROLLED_BACK')) await this.#giveBack('failed');
@@ -285,13 +311,9 @@ class ProtectedExecution implements Execution {
         ? notStoredMarker(response.status, response.body.byteLength)
         : response;
     const first = invoke(() => this.#attempt(toStore));
+    let attempt: Attempt;
     try {
-      this.#settled(
-        await this.#env.calls.within(this.#claim.event, 'complete', first),
-        toStore,
-        completeStartedAt,
-      );
-      return;
+      attempt = await this.#env.calls.within(this.#claim.event, 'complete', first);
     } catch (error) {
       if (isIdempotencyError(error, 'ROLLED_BACK')) {
         // The operation's own writes went with the record: nothing took
@@ -311,7 +333,9 @@ class ProtectedExecution implements Execution {
       // The response still goes out; the completion goes on in the background.
       const background = this.#retry(toStore, completeStartedAt);
       this.#claim.waitUntil?.(background);
+      return;
     }
+    await this.#settled(attempt, toStore, completeStartedAt);
   }
 
   async release(reason: ReleaseReason = 'failed', status?: number): Promise<void> {

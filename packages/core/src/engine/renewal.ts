@@ -1,4 +1,5 @@
 import { emit, type HookEvent } from '../hooks.js';
+import type { Store } from '../store.js';
 import type { ResolvedOptions } from './options.js';
 import type { StoreCalls } from './store-calls.js';
 
@@ -21,6 +22,23 @@ export interface Lease {
   /** Set once `leaseLost` was reported for it, so it is reported once. */
   lost: boolean;
   renewing: boolean;
+}
+
+/**
+ * After a stale answer to its owner: whether another owner holds the key (a
+ * live record, in flight or completed), or the record merely ran out with
+ * nobody else on it. A read that fails cannot tell, and counts as held.
+ */
+export async function heldByAnother(
+  calls: StoreCalls,
+  store: Store,
+  event: HookEvent,
+): Promise<boolean> {
+  try {
+    return (await calls.call(event, 'read', () => store.read(event.storeKey))) !== undefined;
+  } catch {
+    return true;
+  }
 }
 
 /** Keeps the leases of running executions alive until they finish. */
@@ -91,7 +109,10 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
       if (result === 'stale') {
         // Once the operation finished, a renewal that crossed its completion
         // is stale for a good reason: only a live operation lost its lease.
-        if (running.delete(lease)) {
+        // A record that merely ran out (renewals that did not land), with
+        // nobody else on the key, is no lost lease: the completion will find
+        // the same and report it as failed.
+        if (running.delete(lease) && !lease.lost && (await heldByAnother(calls, store, event))) {
           lease.lost = true;
           emit(hooks, 'leaseLost', event);
         }
