@@ -17,9 +17,11 @@ export type {
   ReleaseOptions,
 } from './engine/operators.js';
 export {
+  type BreakerOptions,
   type IdempotencyLogger,
   type IdempotencyOptions,
   type ReplayCacheOptions,
+  type ResolvedBreaker,
   type ResolvedOptions,
   type ResolvedReplayCache,
   refuseUnknownOptions,
