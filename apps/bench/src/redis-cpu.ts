@@ -226,7 +226,7 @@ function engineRow(client: 'ioredis' | 'node-redis'): Row {
       } else {
         // node-redis as apps/bench installs it (@redis/client, what `redis` re-exports).
         const { createClient } = await import('@redis/client');
-        const c = createClient({ url });
+        const c = createClient({ url, disableOfflineQueue: true });
         c.on('error', () => {});
         await c.connect();
         connection = c;

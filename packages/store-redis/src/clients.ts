@@ -157,14 +157,73 @@ function ioredis(client: IoredisClient): Commands {
   };
 }
 
+/**
+ * How long a command refused by a reconnecting node-redis client is offered
+ * again: as long as the recommended `commandOptions.timeout` lets a command
+ * wait to be sent, so turning the offline queue off costs no availability.
+ */
+const OFFLINE_WAIT_MS = 2_000;
+
+/** node-redis refused the command while offline (`ClientOfflineError`): it was never queued or sent. */
+const offline = (error: unknown): boolean =>
+  error instanceof Error && error.message === 'The client is offline';
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Whether a node-redis client, or a cluster's node clients, queue commands
+ * while they reconnect (`disableOfflineQueue` is off, the default). Read
+ * from the options the client keeps (`options`, or a cluster's `defaults`).
+ */
+function queuesOffline(client: NodeRedisClient | NodeRedisCluster, cluster: boolean): boolean {
+  const kept = client as {
+    options?: { disableOfflineQueue?: unknown };
+    _options?: { defaults?: { disableOfflineQueue?: unknown } };
+  };
+  const options = cluster ? kept._options?.defaults : kept.options;
+  return options?.disableOfflineQueue !== true;
+}
+
 function nodeRedis(client: NodeRedisClient | NodeRedisCluster): Commands {
   const cluster = 'masters' in client;
+  /*
+   * node-redis 5 (5.12 at least) schedules a command's write for the end of
+   * the event loop's turn. When the connection drops within that turn, it
+   * fails the commands that were waiting for a reply, then the scheduled
+   * write moves the queued commands into the reply queue and writes them
+   * into the dead socket; nothing fails them, and after the reconnect each
+   * reply goes to the command before its own (or the client hangs until its
+   * socketTimeout). A claim could then be told the key was free by another
+   * claim's reply, or be handed another key's stored response. Its offline
+   * queue is what keeps those commands across the drop; with it off, the
+   * drop fails them too, and the store offers a command refused while the
+   * client reconnects again itself (it was never sent, so that is safe).
+   */
+  if (queuesOffline(client, cluster)) {
+    throw new ConfigurationError(
+      `redisStore: this node-redis client queues commands while it reconnects (disableOfflineQueue is off, node-redis's default). After a dropped connection node-redis can then hand a command another command's reply, which would run an operation twice or replay another key's result. Create it with disableOfflineQueue: true: ${
+        cluster
+          ? 'createCluster({ ..., defaults: { disableOfflineQueue: true } })'
+          : 'createClient({ ..., disableOfflineQueue: true })'
+      }; the store waits for a reconnecting client itself. If the rest of your app wants the queue, give idem a client of its own (client.duplicate({ disableOfflineQueue: true })).`,
+    );
+  }
   // Every command goes to the key's master (never a replica: a record must be read where it is written).
-  const send = (key: string, args: ReadonlyArray<string | Buffer>) =>
-    (cluster
+  const once = (key: string, args: ReadonlyArray<string | Buffer>) =>
+    cluster
       ? (client as NodeRedisCluster).sendCommand(key, false, args, BUFFERS)
-      : (client as NodeRedisClient).sendCommand(args, BUFFERS)
-    ).catch(explain);
+      : (client as NodeRedisClient).sendCommand(args, BUFFERS);
+  async function send(key: string, args: ReadonlyArray<string | Buffer>): Promise<unknown> {
+    const until = Date.now() + OFFLINE_WAIT_MS;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      try {
+        return await once(key, args);
+      } catch (error) {
+        if (!offline(error) || Date.now() + delay > until) explain(error);
+      }
+      await pause(delay);
+    }
+  }
   return {
     cluster,
     setIfAbsent: (key, value, ms) =>

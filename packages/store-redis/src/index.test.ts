@@ -8,8 +8,11 @@ import { type RedisClient, redisStore } from './index.js';
 // Clients that never connect: construction sends no command.
 const ioredis = new Redis({ lazyConnect: true });
 const ioredisCluster = new Cluster([{ host: '127.0.0.1', port: 7101 }], { lazyConnect: true });
-const nodeRedis = createClient();
-const nodeRedisCluster = createCluster({ rootNodes: [{ url: 'redis://127.0.0.1:7101' }] });
+const nodeRedis = createClient({ disableOfflineQueue: true });
+const nodeRedisCluster = createCluster({
+  rootNodes: [{ url: 'redis://127.0.0.1:7101' }],
+  defaults: { disableOfflineQueue: true },
+});
 
 /** The ConfigurationError `build` throws (never a TypeError), by its code. */
 function configurationError(build: () => unknown): Error {
@@ -84,6 +87,23 @@ describe('redisStore options: each mistake is a ConfigurationError that names th
     const error = configurationError(() => redisStore({ client: sentinel as never }));
     expect(error.message).toMatch(
       /Sentinel clients .* not supported yet; use ioredis with `sentinels`/,
+    );
+  });
+
+  it('a node-redis client that queues commands while it reconnects (its default), with the fix', () => {
+    const queueing = [
+      createClient(),
+      createClient({ disableOfflineQueue: false }),
+      createCluster({ rootNodes: [{ url: 'redis://127.0.0.1:7101' }] }),
+    ];
+    for (const client of queueing) {
+      const error = configurationError(() => redisStore({ client }));
+      expect(error.message).toMatch(/another command's reply/);
+      expect(error.message).toMatch(/disableOfflineQueue: true/);
+    }
+    // The cluster's fix is in its defaults, which its node clients take.
+    expect(configurationError(() => redisStore({ client: queueing[2]! })).message).toMatch(
+      /createCluster\(\{ \.\.\., defaults: \{ disableOfflineQueue: true \} \}\)/,
     );
   });
 

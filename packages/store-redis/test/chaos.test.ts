@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { idempotency } from '@idem/hono';
+import { cpuPressure } from '@idem/test-stores/pressure';
 import { retryStorm, stormSummary, watchCrashes } from '@idem/test-stores/storm';
 import { Hono } from 'hono';
 import { Redis } from 'ioredis';
@@ -160,6 +161,7 @@ describe.each(LIBRARIES)('chaos on a private Redis, through %s', (library) => {
   for (const chaos of ['restarts', 'connection kills'] as const) {
     it(`${chaos} during a retry storm: every payment answered 2xx, none run twice`, async () => {
       const watch = watchCrashes();
+      const pressure = cpuPressure();
       const run = await paymentsServer(library, redis.url);
       let report: Awaited<ReturnType<typeof retryStorm>>;
       let broken: Awaited<ReturnType<typeof breakRedis>>;
@@ -168,6 +170,7 @@ describe.each(LIBRARIES)('chaos on a private Redis, through %s', (library) => {
         [report, broken] = await Promise.all([storm, breakRedis(chaos, redis, storm)]);
       } finally {
         await run.close();
+        await pressure.stop();
         watch.stop();
       }
       const executions = [...run.runs.values()];
@@ -178,7 +181,7 @@ describe.each(LIBRARIES)('chaos on a private Redis, through %s', (library) => {
         stormSummary(
           `redis chaos, ${library}, ${chaos}`,
           report,
-          `${broken.count} ${what}, ${executions.length} payments executed, ${twice} twice, 409s ${report.statuses[409] ?? 0}, longest wait after Redis came back ${waited} ms, ${watch.crashes.length} uncaught, store errors ${JSON.stringify(run.storeErrors)}`,
+          `${broken.count} ${what}, ${executions.length} payments executed, ${twice} twice, 409s ${report.statuses[409] ?? 0}, longest wait after Redis came back ${waited} ms, ${watch.crashes.length} uncaught, store errors ${JSON.stringify(run.storeErrors)}; ${pressure.summary()}`,
         ),
       );
 

@@ -39,6 +39,7 @@ async function clusterClient(library: Library): Promise<{ client: RedisClient; c
   }
   const client = createCluster({
     rootNodes: nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
+    defaults: { disableOfflineQueue: true },
     commandOptions: { timeout: 2_000 },
   });
   client.on('error', () => {});

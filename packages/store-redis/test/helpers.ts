@@ -14,13 +14,15 @@ export const LIBRARIES: readonly Library[] = ['ioredis', 'node-redis'];
 export const recommended: RedisOptions = { maxRetriesPerRequest: 1, commandTimeout: 2_000 };
 
 /**
- * The node-redis options the README recommends: node-redis times out only
+ * The node-redis options the README recommends: no offline queue (the store
+ * refuses a client with one, see src/clients.ts); node-redis times out only
  * the wait to be sent (`commandOptions.timeout`); a command sent to a Redis
  * that stopped answering is cut by `socketTimeout` (pings keep a healthy
  * idle connection busy), and the client reconnects after it.
  */
 export function nodeRedisOptions(socketTimeout = 3_000): RedisClientOptions {
   return {
+    disableOfflineQueue: true,
     pingInterval: Math.floor(socketTimeout / 3),
     socket: {
       socketTimeout,

@@ -114,6 +114,7 @@ export const redis: Open = redisOn(async (url) => {
 export const redisNode: Open = redisOn(async (url) => {
   const client = createClient({
     url,
+    disableOfflineQueue: true,
     pingInterval: 1_000,
     socket: {
       socketTimeout: 3_000,

@@ -42,8 +42,9 @@ export interface HungStore {
 /**
  * The network stores on a server that never answers, each on its client's
  * defaults: `new Redis(url)` (ioredis queues commands while it waits for a
- * ready check that never comes), node-redis' `createClient({ url })` (its
- * handshake never completes, so commands wait in its offline queue) and
+ * ready check that never comes), node-redis' `createClient({ url,
+ * disableOfflineQueue: true })` (the least the store takes: its handshake
+ * never completes, so the client stays offline) and
  * `new pg.Pool(...)` (no connection timeout: connect waits forever). Only
  * idem's own `storeTimeoutMs` can end such a request.
  */
@@ -52,7 +53,10 @@ export async function hungStores(hole: BlackHole): Promise<HungStore[]> {
   const redisStore = await loadRedisStore();
   const redis = new Redis(`redis://127.0.0.1:${hole.port}`);
   redis.on('error', () => {});
-  const nodeRedis = createClient({ url: `redis://127.0.0.1:${hole.port}` });
+  const nodeRedis = createClient({
+    url: `redis://127.0.0.1:${hole.port}`,
+    disableOfflineQueue: true,
+  });
   nodeRedis.on('error', () => {});
   nodeRedis.connect().catch(() => {}); // never resolves: the server never answers the handshake
   const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${hole.port}/test` });
@@ -64,7 +68,7 @@ export async function hungStores(hole: BlackHole): Promise<HungStore[]> {
       close: async () => redis.disconnect(),
     },
     {
-      name: 'node-redis, default client',
+      name: 'node-redis, offline queue off',
       store: redisStore({ client: nodeRedis, prefix: 'idem:' }),
       close: async () => nodeRedis.destroy(),
     },

@@ -43,7 +43,11 @@ export async function openIdemStore(config: ServerConfig): Promise<Opened<Store>
     case 'redis': {
       if (process.env.IDEM_BENCH_REDIS_CLIENT === 'node-redis') {
         const { createClient } = await import('@redis/client');
-        const client = await createClient({ url: config.redisUrl }).connect();
+        // The store refuses node-redis's offline queue (see its README).
+        const client = await createClient({
+          url: config.redisUrl,
+          disableOfflineQueue: true,
+        }).connect();
         const { redisStore } = await import('@idem/store-redis');
         const store = redisStore({ client, prefix: `idem-bench:${config.runId}:` });
         return { value: store, close: async () => void (await client.quit()) };

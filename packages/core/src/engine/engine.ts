@@ -78,6 +78,14 @@ export interface Engine {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * When a lost claim's give-back found nothing, the waits before looking
+ * again (each look also waits the give-back's own 100 ms): a claim that lands
+ * within about 4 s of the store's answer is given back within about 2 s of
+ * landing. Each look is one release, on the failure path only.
+ */
+const LATE_CLAIM_CHECKS_MS = [250, 500, 1_000, 2_000];
+
 /** A request's own lease and time to live must make sense together. */
 function checkTimes(leaseMs: number, ttlMs: number): void {
   if (!(leaseMs > 0 && Number.isFinite(leaseMs) && ttlMs >= leaseMs && Number.isFinite(ttlMs))) {
@@ -140,7 +148,17 @@ export function createEngine(options: IdempotencyOptions): Engine {
       sleep(Math.max(0, until - Date.now())).then(() => 'expired'),
     ]);
     if (answer === 'refused' || answer === 'expired') return;
-    await calls.giveBack(event, token, until);
+    let given = await calls.giveBack(event, token, until);
+    // "Nothing held under this token" may only mean the claim has not landed
+    // yet: its bytes can still be on their way (a dead connection's last
+    // segments, a proxy's buffer) and arrive after this answer. A claim lands
+    // once at most, so looking again a few times after the store answered
+    // frees the key soon after it does.
+    for (const wait of LATE_CLAIM_CHECKS_MS) {
+      if (given !== 'stale' || until - Date.now() <= 0) return;
+      await sleep(Math.min(wait, until - Date.now()));
+      given = await calls.giveBack(event, token, until);
+    }
   }
 
   async function begin(input: BeginInput): Promise<Decision> {

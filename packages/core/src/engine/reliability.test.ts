@@ -135,6 +135,49 @@ describe('a claim whose reply was lost does not block its key', () => {
     expect((await idem.run('k', () => 2)).status).toBe('executed');
   });
 
+  it('gives back a claim whose bytes land after its give-back answered "nothing here"', async () => {
+    // The claim's connection fails at once (the engine answers 503 and gives
+    // the token back), but the claim itself was still on its way, in a dead
+    // connection's last segments or a proxy's buffer: it lands after the
+    // give-back found nothing to release, as a partition test saw on Redis.
+    const store = testStore();
+    const work = background();
+    let landed = 0;
+    const late = {
+      ...store,
+      claim: (...args: Parameters<typeof store.claim>) => {
+        const [, request] = args;
+        if (request.token !== firstToken && firstToken !== undefined) return store.claim(...args);
+        firstToken = request.token;
+        setTimeout(() => {
+          void store.claim(...args);
+          landed = Date.now();
+        }, 400);
+        return Promise.reject(new Error('Socket closed unexpectedly'));
+      },
+    };
+    let firstToken: string | undefined;
+    const idem = createIdempotency({ store: late, leaseMs: 30_000, breaker: false, logger: false });
+    await expect(idem.run('k', () => 1, { waitUntil: work.waitUntil })).rejects.toThrow(
+      StoreUnavailableError,
+    );
+    // The give-back answered before the claim landed.
+    await new Promise((r) => setTimeout(r, 450));
+    expect(landed).toBeGreaterThan(0);
+    // The client retries until it gets through; the key must not stay blocked for the lease.
+    const started = Date.now();
+    let outcome: unknown;
+    while (Date.now() - started < 6_000) {
+      outcome = await idem.run('k', () => 2).catch((e: unknown) => e);
+      if (!(outcome instanceof RequestInFlightError)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(outcome).toEqual({ status: 'executed', value: 2 });
+    // Within the stated bound: the gap between two late checks.
+    expect(Date.now() - landed).toBeLessThan(2_500);
+    await work.settled();
+  }, 15_000);
+
   it('keeps trying while the store is down, within the lease', async () => {
     const store = testStore();
     const work = background();
