@@ -14,14 +14,14 @@
  * D1 and Durable Objects stores are built here, inside the Worker.
  */
 
-import { EVENTS, fixtureBytes, type RouteName } from '@idem/conformance/http/contract';
+import { EVENTS, fixtureBytes, READ_FIRST, type RouteName } from '@idem/conformance/http/contract';
 import type { Store } from '@idem/core';
 import { idempotency } from '@idem/hono';
 import { d1Store } from '@idem/store-d1';
 import { durableObjectStore } from '@idem/store-durable-objects';
 import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
-import { type ExecutionContext, Hono } from 'hono';
+import { type Context, type ExecutionContext, Hono } from 'hono';
 import { dynamoDbClient, type WorkerEnv } from '../src/store.js';
 import type { ServerSpec, StoreSpec } from './protocol.js';
 import { decode, encode } from './wire.js';
@@ -83,6 +83,15 @@ function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
   });
 }
 
+/** What `/parsed` reads, Hono's usual way by the content type; Hono keeps it in its body cache. */
+async function parsedBody(c: Context): Promise<unknown> {
+  const type = c.req.header('content-type') ?? '';
+  if (type.startsWith('application/json')) return c.req.json();
+  if (type.startsWith('text/plain')) return c.req.text();
+  if (type.startsWith('application/x-www-form-urlencoded')) return c.req.parseBody();
+  return [...new Uint8Array(await c.req.arrayBuffer())];
+}
+
 /** The suite's route contract on Hono: as packages/hono's own conformance test, but in workerd. */
 function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
   const { id } = spec;
@@ -91,6 +100,11 @@ function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
   const app = new Hono();
   // Hono's default error handler, minus its console.error: the suite throws on purpose.
   app.onError((_error, c) => c.text('Internal Server Error', 500));
+  // A middleware before idem that reads the body, as a signature check or a validator does.
+  app.use('/parsed', async (c, next) => {
+    if (c.req.header(READ_FIRST) !== undefined) await parsedBody(c);
+    await next();
+  });
   const stored = spec.storedStatuses && new Set(spec.storedStatuses);
   app.use(
     idempotency({
@@ -131,6 +145,11 @@ function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
   app.post('/empty', async (c) => {
     await enter('empty');
     return c.body(null, 204);
+  });
+  app.post('/parsed', async (c) => {
+    const run = await enter('parsed');
+    c.header('x-run', String(run));
+    return c.json({ body: await parsedBody(c) });
   });
   app.post('/throw', async (c) => {
     await enter('throw');

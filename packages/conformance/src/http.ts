@@ -39,6 +39,7 @@ import { afterAll, describe, it } from 'vitest';
 import { concurrencyChecks, fingerprintChecks, isolationChecks } from './http/checks/conflicts.js';
 import { keyChecks, methodChecks } from './http/checks/keys.js';
 import { problemChecks } from './http/checks/problems.js';
+import { readFirstChecks } from './http/checks/read-first.js';
 import { replayChecks } from './http/checks/replay.js';
 import { routeChecks } from './http/checks/routes.js';
 import { type CheckSpec, createHarness } from './http/harness.js';
@@ -52,6 +53,7 @@ export {
   type HeaderReader,
   type HttpAppOptions,
   type HttpTestApp,
+  READ_FIRST,
   type RouteName,
   type TestServer,
 } from './http/contract.js';
@@ -70,6 +72,7 @@ const ALL: readonly CheckSpec[] = [
   ...isolationChecks,
   ...problemChecks,
   ...routeChecks,
+  ...readFirstChecks,
 ];
 
 /**

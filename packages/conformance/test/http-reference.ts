@@ -12,7 +12,13 @@ import {
 } from '@idem/core';
 import { createHttpIdempotency, type HttpResponse } from '@idem/core/http';
 import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
-import { EVENTS, fixtureBytes, type HttpTestApp, type TestServer } from '../src/http.js';
+import {
+  EVENTS,
+  fixtureBytes,
+  type HttpTestApp,
+  READ_FIRST,
+  type TestServer,
+} from '../src/http.js';
 
 /** A store on the reference lifecycle, in a Map (the memory store would be a dependency cycle). */
 export function referenceStore(): Store {
@@ -45,7 +51,18 @@ export type Flaw =
   | 'scope ignored'
   | '5xx stored'
   | 'Set-Cookie replayed'
-  | 'nothing covered';
+  | 'nothing covered'
+  | 'a body read first is lost';
+
+/** What an app makes of a body, by its content type (the contract of `/parsed`). */
+function parse(bytes: Buffer, contentType = ''): unknown {
+  if (contentType.startsWith('application/json')) return JSON.parse(bytes.toString('utf8'));
+  if (contentType.startsWith('text/plain')) return bytes.toString('utf8');
+  if (contentType.startsWith('application/x-www-form-urlencoded')) {
+    return Object.fromEntries(new URLSearchParams(bytes.toString('utf8')));
+  }
+  return [...bytes];
+}
 
 const readBody = async (req: IncomingMessage) => {
   const chunks: Buffer[] = [];
@@ -108,6 +125,13 @@ export function referenceServer(flaw: Flaw = 'none') {
           await enter('empty');
           res.statusCode = 204;
           return void res.end();
+        case '/parsed': {
+          const run = await enter('parsed');
+          const parsed = parse(await body(), res.req.headers['content-type']);
+          res.setHeader('content-type', 'application/json');
+          res.setHeader('x-run', String(run));
+          return void res.end(JSON.stringify({ body: parsed }));
+        }
         case '/throw':
           await enter('throw');
           if (url.searchParams.has('async')) await Promise.resolve();
@@ -126,8 +150,12 @@ export function referenceServer(flaw: Flaw = 'none') {
         read ??= readBody(req);
         return read;
       };
+      // `/parsed` with READ_FIRST: the app reads the body before idem runs.
+      const readFirst = url.pathname === '/parsed' && req.headers[READ_FIRST] !== undefined;
+      if (readFirst) await body();
       const fingerprinted = async (limit: number) => {
         if (flaw === 'body not fingerprinted') return new Uint8Array(0);
+        if (flaw === 'a body read first is lost' && readFirst) return new Uint8Array(0);
         const bytes = await body();
         return bytes.byteLength > limit ? undefined : bytes;
       };

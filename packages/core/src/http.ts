@@ -11,7 +11,7 @@ export {
   isNullBodyStatus,
   streamsThrough,
 } from './http/body.js';
-export { encodeFormFields, isFormContentType } from './http/form.js';
+export { encodeFormData, encodeFormFields, isFormContentType } from './http/form.js';
 export {
   type CompletedResponse,
   createHttpIdempotency,

@@ -333,37 +333,44 @@ for (const [major, express] of [
     ];
 
     for (const [parser, type, body, equivalent, changed] of cases) {
-      it(`fingerprints ${parser} bodies the same whether the parser runs before, after or not at all`, async () => {
+      it(`fingerprints ${parser} bodies the same whether the parser runs before, after or not at all, with or without Content-Length`, async () => {
         const { urls, runs } = await apps(parser);
         const orders = Object.keys(urls) as Order[];
         const bytes = (text: string) => (parser === 'raw' ? Buffer.from(text, 'latin1') : text);
-        const send = (order: Order, key: string, text: string) =>
+        // Chunked: a stream, sent without Content-Length.
+        const send = (order: Order, key: string, text: string, chunked: boolean) =>
           fetch(urls[order], {
             method: 'POST',
-            body: bytes(text),
+            body: chunked ? new Blob([bytes(text)]).stream() : bytes(text),
             headers: { 'content-type': type, 'idempotency-key': key },
-          });
+            duplex: 'half',
+          } as RequestInit);
         for (const first of orders) {
-          const key = `k-${first}`;
-          const original = await send(first, key, body);
-          expect(original.status, `${parser} first via ${first}`).toBe(200);
-          const seen = await original.json();
-          for (const other of orders) {
-            const retry = await send(other, key, equivalent);
-            expect(
-              retry.headers.get('idempotent-replayed'),
-              `${parser}: ${first} then ${other}`,
-            ).toBe('true');
-            expect(await retry.json()).toEqual(seen);
+          for (const chunked of [false, true]) {
+            const key = `k-${first}-${chunked}`;
+            const original = await send(first, key, body, chunked);
+            expect(original.status, `${parser} first via ${first}, chunked: ${chunked}`).toBe(200);
+            const seen = await original.json();
+            for (const other of orders) {
+              for (const retried of [chunked, !chunked]) {
+                const retry = await send(other, key, equivalent, retried);
+                expect(
+                  retry.headers.get('idempotent-replayed'),
+                  `${parser}: ${first} then ${other}, chunked: ${chunked} then ${retried}`,
+                ).toBe('true');
+                expect(await retry.json()).toEqual(seen);
+              }
+            }
+            const different = await send(
+              orders[(orders.indexOf(first) + 1) % orders.length]!,
+              key,
+              changed,
+              !chunked,
+            );
+            expect(different.status, `${parser}: a changed body after ${first}`).toBe(422);
           }
-          const different = await send(
-            orders[(orders.indexOf(first) + 1) % orders.length]!,
-            key,
-            changed,
-          );
-          expect(different.status, `${parser}: a changed body after ${first}`).toBe(422);
         }
-        expect(runs()).toBe(orders.length);
+        expect(runs()).toBe(orders.length * 2);
       });
     }
 

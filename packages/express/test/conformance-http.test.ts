@@ -1,6 +1,13 @@
 import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EVENTS, fixtureBytes, type HttpTestApp, httpSuite } from '@idem/conformance/http';
+import {
+  EVENTS,
+  fixtureBytes,
+  type HttpTestApp,
+  httpSuite,
+  READ_FIRST,
+} from '@idem/conformance/http';
 import { reachableStores } from '@idem/test-stores';
 import express5, { type NextFunction, type Request, type Response } from 'express';
 import express4 from 'express4';
@@ -21,10 +28,39 @@ const route =
     handler(req, res).catch(next);
   };
 
-/** The suite's route contract on Express, with no body parser: idem reads the raw stream. */
+/**
+ * Express's own parsers for `/parsed`, each for its content type, as long as
+ * `when` holds (body-parser takes a function of the request as `type`).
+ */
+function parsers(express: Express, when: (req: Request) => boolean) {
+  const json = 'application/json';
+  const text = 'text/plain';
+  const form = 'application/x-www-form-urlencoded';
+  const is =
+    (types: string[], match = true) =>
+    (req: IncomingMessage) =>
+      when(req as Request) && ((req as Request).is(types) !== false) === match;
+  return [
+    express.json({ type: is([json]) }),
+    express.text({ type: is([text]) }),
+    express.urlencoded({ extended: false, type: is([form]) }),
+    // Anything else as bytes.
+    express.raw({ type: is([json, text, form], false) }),
+  ];
+}
+
+/**
+ * The suite's route contract on Express, with no body parser but on
+ * `/parsed`: idem reads the raw stream. `/parsed` with READ_FIRST has
+ * Express's parsers mounted before idem; without it, after.
+ */
 function expressServer(express: Express) {
   return async ({ options, enter }: HttpTestApp) => {
     const app = express();
+    app.use(
+      '/parsed',
+      parsers(express, (req) => req.get(READ_FIRST) !== undefined),
+    );
     const { scope, ...rest } = options;
     app.use(
       idempotency({ ...rest, ...(scope && { scope: (req) => scope((name) => req.get(name)) }) }),
@@ -72,6 +108,17 @@ function expressServer(express: Express) {
       route(async (_req, res) => {
         await enter('empty');
         res.sendStatus(204);
+      }),
+    );
+    app.post(
+      '/parsed',
+      // Body parsers skip a body another one already read.
+      parsers(express, () => true),
+      route(async (req, res) => {
+        const run = await enter('parsed');
+        const body: unknown = req.body;
+        res.setHeader('x-run', String(run));
+        res.json({ body: Buffer.isBuffer(body) ? [...body] : body });
       }),
     );
     app.post(

@@ -65,6 +65,31 @@ async function fastifyServer({ options, enter }: HttpTestApp) {
     await enter('empty');
     return reply.code(204).send();
   });
+  // `/parsed`: Fastify's own JSON and text parsers and a form parser, in a
+  // context of their own. Content-type parsers always read the body before
+  // idem's preHandler hook, READ_FIRST or not.
+  await app.register(async (parsed) => {
+    parsed.addContentTypeParser(
+      'application/json',
+      { parseAs: 'string' },
+      parsed.getDefaultJsonParser('error', 'error'),
+    );
+    parsed.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) =>
+      done(null, body),
+    );
+    parsed.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string' },
+      (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+    parsed.post('/parsed', async (request, reply) => {
+      const run = await enter('parsed');
+      const body = request.body;
+      return reply
+        .header('x-run', String(run))
+        .send({ body: Buffer.isBuffer(body) ? [...body] : body });
+    });
+  });
   app.post<{ Querystring: Query }>('/throw', async (request) => {
     await enter('throw');
     if (request.query.async) await Promise.resolve();

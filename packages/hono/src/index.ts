@@ -1,8 +1,9 @@
-import type { ExecutionContext } from '@idem/core';
+import { ConfigurationError, type ExecutionContext } from '@idem/core';
 import {
   type CapturedBody,
   captureBody,
   createHttpIdempotency,
+  encodeFormData,
   type HttpIdempotency,
   type HttpIdempotencyOptions,
   type HttpResponse,
@@ -242,33 +243,46 @@ function middleware<E extends Env>(
 }
 
 /**
- * The request body, at most `limit` bytes (`undefined` past it). A body of
+ * The request body, at most `limit` bytes (`undefined` past it). A body the
+ * app already read through `c.req` (a signature check's `c.req.text()`, a
+ * validator's `c.req.json()`) has a spent stream: Hono keeps what was read
+ * in its body cache, and idem reads it from there. Otherwise a body of
  * declared length (the handler already refused one over the limit) is read
  * Hono's way, which caches it for the handler; one of unknown length is read
  * from the stream and stopped as soon as it outgrows the limit, then cached
  * for the handler the way Hono caches it.
  */
 async function readBody(c: Context, limit: number): Promise<Uint8Array | undefined> {
-  // A declared length is read through Hono's own body cache first: on Node,
-  // touching `c.req.raw.body` would build a whole web Request (with its
-  // AbortSignal) that @hono/node-server otherwise never needs.
-  if (c.req.header('content-length') !== undefined) {
-    return new Uint8Array(await c.req.arrayBuffer());
+  const cache = (c.req as { bodyCache?: Record<string, unknown> }).bodyCache ?? {};
+  // Hono answers any later read from the first one it cached. A FormData
+  // would come back as multipart with a new random boundary: encoded instead.
+  const first = Object.keys(cache)[0];
+  let bytes: Uint8Array;
+  if (first === 'formData') {
+    bytes = await encodeFormData((await cache.formData) as FormData);
+  } else if (first === undefined && c.req.raw.bodyUsed) {
+    // Read from c.req.raw, which keeps no copy: there is nothing to fingerprint.
+    // (Asking `bodyUsed`, unlike `body`, builds no web Request on @hono/node-server.)
+    throw new ConfigurationError(
+      'idem: the request body was read from c.req.raw, which keeps no copy, before idempotency() ran. Read it with c.req.text(), json(), arrayBuffer() or parseBody(), which Hono keeps, or mount idempotency() first.',
+    );
+  } else if (first !== undefined || c.req.header('content-length') !== undefined) {
+    // A declared length is read through Hono's own body cache first: on Node,
+    // touching `c.req.raw.body` would build a whole web Request (with its
+    // AbortSignal) that @hono/node-server otherwise never needs.
+    bytes = new Uint8Array(await c.req.arrayBuffer());
+  } else {
+    const stream = c.req.raw.body;
+    if (stream === null) return new Uint8Array(await c.req.arrayBuffer());
+    const captured = await captureBody(stream, limit);
+    if (captured.bytes === null) {
+      await captured.stream.cancel();
+      return undefined;
+    }
+    bytes = captured.bytes;
+    cache.arrayBuffer = Promise.resolve(bytes.slice().buffer);
   }
-  const stream = c.req.raw.body;
-  if (stream === null) return new Uint8Array(await c.req.arrayBuffer());
-  const captured = await captureBody(stream, limit);
-  if (captured.bytes === null) {
-    await captured.stream.cancel();
-    return undefined;
-  }
-  const { bytes } = captured;
-  const cache = (c.req as { bodyCache?: Record<string, unknown> }).bodyCache;
-  if (cache) {
-    const copy = bytes.slice().buffer;
-    cache.arrayBuffer = Promise.resolve(copy);
-  }
-  return bytes;
+  return bytes.byteLength > limit ? undefined : bytes;
 }
 
 function replaceResponse(c: Context, response: Response): void {

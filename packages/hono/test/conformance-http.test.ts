@@ -1,8 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { EVENTS, fixtureBytes, type HttpTestApp, httpSuite } from '@idem/conformance/http';
+import {
+  EVENTS,
+  fixtureBytes,
+  type HttpTestApp,
+  httpSuite,
+  READ_FIRST,
+} from '@idem/conformance/http';
 import { reachableStores } from '@idem/test-stores';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { afterAll } from 'vitest';
 import { idempotency } from '../src/index.js';
 
@@ -21,11 +27,25 @@ function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
   });
 }
 
+/** What `/parsed` reads, Hono's usual way by the content type; Hono keeps it in its body cache. */
+async function parsedBody(c: Context): Promise<unknown> {
+  const type = c.req.header('content-type') ?? '';
+  if (type.startsWith('application/json')) return c.req.json();
+  if (type.startsWith('text/plain')) return c.req.text();
+  if (type.startsWith('application/x-www-form-urlencoded')) return c.req.parseBody();
+  return [...new Uint8Array(await c.req.arrayBuffer())];
+}
+
 /** The suite's route contract on Hono, served by @hono/node-server. */
 async function honoServer({ options, enter }: HttpTestApp) {
   const app = new Hono();
   // Hono's default error handler, minus its console.error: the suite throws on purpose.
   app.onError((_error, c) => c.text('Internal Server Error', 500));
+  // A middleware before idem that reads the body, as a signature check or a validator does.
+  app.use('/parsed', async (c, next) => {
+    if (c.req.header(READ_FIRST) !== undefined) await parsedBody(c);
+    await next();
+  });
   const { scope, ...rest } = options;
   app.use(
     idempotency({ ...rest, ...(scope && { scope: (c) => scope((name) => c.req.header(name)) }) }),
@@ -59,6 +79,11 @@ async function honoServer({ options, enter }: HttpTestApp) {
   app.post('/empty', async (c) => {
     await enter('empty');
     return c.body(null, 204);
+  });
+  app.post('/parsed', async (c) => {
+    const run = await enter('parsed');
+    c.header('x-run', String(run));
+    return c.json({ body: await parsedBody(c) });
   });
   app.post('/throw', async (c) => {
     await enter('throw');

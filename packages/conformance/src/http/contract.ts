@@ -27,8 +27,12 @@ import type { HttpIdempotencyOptions } from '@idem/core/http';
  * | `/events` | POST | 200, `content-type: text/event-stream`, body {@link EVENTS} written event by event, then ended |
  * | `/empty` | POST | 204, no body |
  * | `/throw` | POST | throws `new Error('boom')` from the handler; with `?async=1` after an `await` (a rejected promise); the framework's default error handling answers |
+ * | `/parsed` | POST | a body the app reads itself, the framework's usual way by its content type: JSON parsed (`application/json`), text (`text/plain`), form fields (`application/x-www-form-urlencoded`), anything else as bytes. With {@link READ_FIRST} on the request, the app reads it **before** idem runs (a Hono middleware mounted before idem, Express parsers mounted before idem; Fastify's content-type parsers always do); without it, wherever the app likes. 200, `content-type: application/json`, `x-run: <count>`, body `{"body": …}`: the parsed JSON value, the text, the fields as an object (each name once), or the bytes as an array of numbers |
  */
-export type RouteName = 'echo' | 'bytes' | 'events' | 'empty' | 'throw';
+export type RouteName = 'echo' | 'bytes' | 'events' | 'empty' | 'throw' | 'parsed';
+
+/** The request header that asks `/parsed` to read the body before idem runs (any value). */
+export const READ_FIRST = 'x-read-first';
 
 /** The body `/events` writes, one `data:` event per write. */
 export const EVENTS: readonly string[] = [
