@@ -4,7 +4,7 @@
  * the store. After `failures` claims in a row failed or timed out it
  * opens: claims are refused at once, without a store call, except one probe
  * at a time, let through every `probeEveryMs`. The first store call that
- * answers (the probe, or any other) closes it again.
+ * answers (the probe, or any other) closes it.
  */
 
 /** What the breaker says of a claim about to be sent. */
@@ -40,77 +40,69 @@ export interface BreakerLimits {
 }
 
 /** The breaker of one engine's store; see the module's comment. */
-export class Breaker {
-  readonly #limits: BreakerLimits;
-  #open = false;
-  #failures = 0;
-  #probing = false;
-  #probeSentAt = 0;
-  #nextProbeAt = 0;
-  #openedAt = 0;
-
-  constructor(limits: BreakerLimits) {
-    this.#limits = limits;
-  }
-
-  get limits(): BreakerLimits {
-    return this.#limits;
-  }
-
-  get state(): BreakerState {
-    return {
-      open: this.#open,
-      failures: this.#failures,
-      probing: this.#probing,
-      nextProbeAt: this.#nextProbeAt,
-      openedAt: this.#openedAt,
-    };
-  }
-
+export interface Breaker {
+  readonly limits: BreakerLimits;
+  readonly state: BreakerState;
   /**
    * Whether a claim may go to the store now. `'probe'` lets it through as
    * the one probe: its outcome must be reported with `probed`.
    */
-  admit(now: number): Admission {
-    if (!this.#open) return 'pass';
-    if (now < this.#nextProbeAt) return 'refuse';
-    if (this.#probing && now - this.#probeSentAt < this.#limits.probeLostAfterMs) return 'refuse';
-    this.#probing = true;
-    this.#probeSentAt = now;
-    return 'probe';
-  }
-
+  admit(now: number): Admission;
   /** Seconds until the next probe may go, whole and at least 1 (a `Retry-After`). */
-  retryAfterSeconds(now: number): number {
-    return Math.max(1, Math.ceil((this.#nextProbeAt - now) / 1000));
-  }
-
+  retryAfterSeconds(now: number): number;
   /** A store call answered (the store is back, whatever it said). */
-  answered(): Transition {
-    this.#failures = 0;
-    if (!this.#open) return undefined;
-    this.#open = false;
-    this.#probing = false;
-    return 'closed';
-  }
-
+  answered(): Transition;
   /** A claim failed or timed out at `now`. */
-  failed(now: number): Transition {
-    this.#failures++;
-    if (this.#open || this.#failures < this.#limits.failures) return undefined;
-    this.#open = true;
-    this.#openedAt = now;
-    this.#nextProbeAt = now + this.#limits.probeEveryMs;
-    return 'opened';
-  }
-
+  failed(now: number): Transition;
   /**
    * The probe's own outcome, reported after `answered` or `failed`: a probe
    * that failed sets the next one `probeEveryMs` later, so a store that hangs
    * is asked once per time limit plus interval, never by every request.
    */
-  probed(ok: boolean, now: number): void {
-    this.#probing = false;
-    if (!ok && this.#open) this.#nextProbeAt = now + this.#limits.probeEveryMs;
-  }
+  probed(ok: boolean, now: number): void;
+}
+
+// Closures, not a class with #private fields: minifiers keep private names
+// whole, and this ships in every Worker bundle.
+/** A closed breaker with `limits`. */
+export function breaker(limits: BreakerLimits): Breaker {
+  let open = false;
+  let failures = 0;
+  let probing = false;
+  let probeSentAt = 0;
+  let nextProbeAt = 0;
+  let openedAt = 0;
+  return {
+    limits,
+    get state() {
+      return { open, failures, probing, nextProbeAt, openedAt };
+    },
+    admit(now) {
+      if (!open) return 'pass';
+      if (now < nextProbeAt) return 'refuse';
+      if (probing && now - probeSentAt < limits.probeLostAfterMs) return 'refuse';
+      probing = true;
+      probeSentAt = now;
+      return 'probe';
+    },
+    retryAfterSeconds: (now) => Math.max(1, Math.ceil((nextProbeAt - now) / 1000)),
+    answered() {
+      failures = 0;
+      if (!open) return undefined;
+      open = probing = false;
+      return 'closed';
+    },
+    failed(now) {
+      failures++;
+      if (open || failures < limits.failures) return undefined;
+      open = true;
+      openedAt = now;
+      nextProbeAt = now + limits.probeEveryMs;
+      return 'opened';
+    },
+    probed(ok, now) {
+      probing = false;
+      if (!ok && open) nextProbeAt = now + limits.probeEveryMs;
+    },
+  };
 }

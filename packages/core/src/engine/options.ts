@@ -242,23 +242,18 @@ function resolveBreaker(value: unknown): ResolvedBreaker | false {
     (typeof value !== 'object' || value === null || Array.isArray(value))
   ) {
     throw new ConfigurationError(
-      `idem: breaker must be false (off) or an object such as { failures: 5, probeEveryMs: 1000 }; leave it out for the defaults. Got ${String(value)}.`,
+      `idem: breaker must be false or { failures?, probeEveryMs? }, got ${String(value)}.`,
     );
   }
   if (value !== undefined) refuseUnknownOptions(value, BREAKER_LIMITS, 'idem: breaker');
   const limits = (value ?? {}) as BreakerOptions;
   const failures = limits.failures ?? 5;
-  if (typeof failures !== 'number' || !Number.isInteger(failures) || failures < 1) {
+  if (!Number.isInteger(failures) || failures < 1) {
     throw new ConfigurationError(
-      `idem: breaker.failures must be a whole number of store failures in a row, 1 or more, got ${String(failures)}; leave it out for the default (5), or pass breaker: false to turn the breaker off.`,
+      `idem: breaker.failures must be a whole number, 1 or more, got ${String(failures)}; breaker: false turns the breaker off.`,
     );
   }
-  const probeEveryMs = limits.probeEveryMs ?? 1_000;
-  if (typeof probeEveryMs !== 'number' || !Number.isFinite(probeEveryMs) || probeEveryMs <= 0) {
-    throw new ConfigurationError(
-      `idem: breaker.probeEveryMs must be a positive, finite number of milliseconds, got ${String(probeEveryMs)}; leave it out for the default (1000).`,
-    );
-  }
+  const probeEveryMs = positive('breaker.probeEveryMs', limits.probeEveryMs ?? 1_000);
   return { failures, probeEveryMs };
 }
 

@@ -1,7 +1,7 @@
 import { isIdempotencyError, StoreUnavailableError } from '../errors.js';
 import { emit, type HookEvent, type StoreOperation } from '../hooks.js';
 import type { OwnerResult } from '../store.js';
-import { Breaker } from './breaker.js';
+import { breaker as makeBreaker } from './breaker.js';
 import type { IdempotencyLogger, ResolvedOptions } from './options.js';
 
 /** Why a store call gave up: it did not answer within `storeTimeoutMs`. */
@@ -180,15 +180,14 @@ function storeErrorLog(logger: IdempotencyLogger) {
         error,
       );
     },
-    opened(failures: number, error: unknown, probeEveryMs: number): void {
-      const reason = error instanceof Error ? error.message : String(error);
+    opened(failures: number, error: unknown): void {
       write(
-        `idem: the store failed ${failures} claims in a row (last: ${reason}); protected requests now answer 503 at once, without waiting for it, and one is let through every ${probeEveryMs} ms to probe it (breaker).`,
+        `idem: breaker open after ${failures} failed claims in a row (${error instanceof Error ? error.message : String(error)}): requests answer 503 at once until a probe succeeds.`,
       );
     },
     closed(openMs: number, refused: number): void {
       write(
-        `idem: the store answers again; the breaker closed after ${openMs} ms open, having answered ${refused} request(s) 503 without a store call.`,
+        `idem: breaker closed, the store answers again (open ${openMs} ms, ${refused} refused).`,
       );
     },
   };
@@ -216,7 +215,7 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
   const breaker =
     options.breaker === false
       ? undefined
-      : new Breaker({
+      : makeBreaker({
           ...options.breaker,
           probeLostAfterMs: storeTimeoutMs + options.breaker.probeEveryMs,
         });
@@ -241,10 +240,10 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
     if (probe) breaker.probed(ok, now);
     if (change === 'opened') {
       refused = 0;
-      const { failures, probeEveryMs } = breaker.limits;
+      const { failures } = breaker.limits;
       if (breakerHooked) emit(hooks, 'breakerOpened', { failures, error });
       openLogged = !breakerHooked && !isIdempotencyError(error, 'CONFIGURATION');
-      if (openLogged) log?.opened(failures, error, probeEveryMs);
+      if (openLogged) log?.opened(failures, error);
     } else if (change === 'closed') {
       const openMs = now - breaker.state.openedAt;
       if (breakerHooked) emit(hooks, 'breakerClosed', { openMs, refused });
@@ -262,12 +261,9 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
       return undefined;
     }
     refused++;
-    const { failures } = breaker.limits;
     return new StoreUnavailableError(
       'claim',
-      new Error(
-        `idem: the store failed ${failures} claims in a row, so the claim was not sent; the breaker probes it every ${breaker.limits.probeEveryMs} ms and closes when it answers.`,
-      ),
+      new Error('idem: breaker open, claim not sent'),
       breaker.retryAfterSeconds(now),
     );
   }
