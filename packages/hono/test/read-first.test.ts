@@ -52,6 +52,14 @@ function appWith(reader: MiddlewareHandler, read: (c: Context) => Promise<unknow
   return { app, errors, runs: () => runs };
 }
 
+/** A middleware that reads the body with `read` and goes on. */
+const readsFirst =
+  (read: (c: Context) => Promise<unknown>): MiddlewareHandler =>
+  async (c, next) => {
+    await read(c);
+    await next();
+  };
+
 const readers: Array<{
   readonly what: string;
   readonly reader: MiddlewareHandler;
@@ -84,10 +92,7 @@ const readers: Array<{
   },
   {
     what: 'c.req.arrayBuffer()',
-    reader: async (c, next) => {
-      await c.req.arrayBuffer();
-      await next();
-    },
+    reader: readsFirst((c) => c.req.arrayBuffer()),
     read: async (c) => [...new Uint8Array(await c.req.arrayBuffer())],
     type: 'application/octet-stream',
     body: new Uint8Array([0, 255, 128, 10, 13]),
@@ -105,10 +110,7 @@ const readers: Array<{
     // Hono keeps only the FormData, which it would turn back into multipart
     // with a new random boundary each time.
     what: 'c.req.formData() on a urlencoded form',
-    reader: async (c, next) => {
-      await c.req.formData();
-      await next();
-    },
+    reader: readsFirst((c) => c.req.formData()),
     read: (c) => c.req.parseBody(),
     type: 'application/x-www-form-urlencoded',
     body: 'a=1&b=x+y&a=2',
@@ -142,10 +144,7 @@ describe('a body a middleware read before idem (Hono keeps it on c.req)', () => 
 
   it('a multipart form read with c.req.formData(): the same fields and files replay, another file gets 422', async () => {
     const { app, runs } = appWith(
-      async (c, next) => {
-        await c.req.formData();
-        await next();
-      },
+      readsFirst((c) => c.req.formData()),
       async (c) => Object.keys(await c.req.parseBody()),
     );
     const form = (file: string) => {
@@ -165,10 +164,7 @@ describe('a body a middleware read before idem (Hono keeps it on c.req)', () => 
 
   it('a chunked body over maxRequestBytes that a middleware read gets 413 and does not run', async () => {
     const { app, runs } = appWith(
-      async (c, next) => {
-        await c.req.text();
-        await next();
-      },
+      readsFirst((c) => c.req.text()),
       (c) => c.req.text(),
     );
     const over = await send(app, 'k', 'x'.repeat(1001), 'text/plain', false);
@@ -182,10 +178,7 @@ describe('a body a middleware read before idem (Hono keeps it on c.req)', () => 
     const way = declared ? 'with Content-Length' : 'chunked (no Content-Length)';
     it(`a body read from c.req.raw, which keeps nothing, ${way}: a 500 whose error names the fix`, async () => {
       const { app, errors, runs } = appWith(
-        async (c, next) => {
-          await c.req.raw.text();
-          await next();
-        },
+        readsFirst((c) => c.req.raw.text()),
         (c) => c.req.text(),
       );
       const res = await send(app, 'k', 'hello', 'text/plain', declared);
