@@ -8,7 +8,7 @@ import {
 } from '../errors.js';
 import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
 import { scopedKey, scopedKeyNow } from '../scope.js';
-import type { ClaimRequest, ClaimResult, StoredResponse } from '../store.js';
+import type { ClaimRequest, ClaimResult, OwnerResult, StoredResponse } from '../store.js';
 import { type Execution, protectedExecution, unprotectedExecution } from './execution.js';
 import { isNotStoredMarker } from './not-stored.js';
 import { type IdempotencyOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -80,9 +80,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * When a lost claim's give-back found nothing, the waits before looking
- * again (each look also waits the give-back's own 100 ms): a claim that lands
- * within about 4 s of the store's answer is given back within about 2 s of
- * landing. Each look is one release, on the failure path only.
+ * again: a claim that lands within about 3.7 s of the store's answer is
+ * given back within 2 s of landing (if the store answers that look). Each
+ * look is one release, on the failure path only.
  */
 const LATE_CLAIM_CHECKS_MS = [250, 500, 1_000, 2_000];
 
@@ -148,16 +148,19 @@ export function createEngine(options: IdempotencyOptions): Engine {
       sleep(Math.max(0, until - Date.now())).then(() => 'expired'),
     ]);
     if (answer === 'refused' || answer === 'expired') return;
-    let given = await calls.giveBack(event, token, until);
+    let given: OwnerResult | 'failed' | undefined = await calls.giveBack(event, token, until);
     // "Nothing held under this token" may only mean the claim has not landed
     // yet: its bytes can still be on their way (a dead connection's last
     // segments, a proxy's buffer) and arrive after this answer. A claim lands
     // once at most, so looking again a few times after the store answered
     // frees the key soon after it does.
     for (const wait of LATE_CLAIM_CHECKS_MS) {
-      if (given !== 'stale' || until - Date.now() <= 0) return;
+      if (given === 'ok' || given === undefined || until - Date.now() <= 0) return;
       await sleep(Math.min(wait, until - Date.now()));
-      given = await calls.giveBack(event, token, until);
+      // One attempt per look: a store that fails now is looked at next time.
+      given = await calls
+        .call(event, 'release', () => store.release(event.storeKey, token))
+        .catch(() => 'failed' as const);
     }
   }
 

@@ -174,7 +174,7 @@ describe('a claim whose reply was lost does not block its key', () => {
     }
     expect(outcome).toEqual({ status: 'executed', value: 2 });
     // Within the stated bound: the gap between two late checks.
-    expect(Date.now() - landed).toBeLessThan(2_500);
+    expect(Date.now() - landed).toBeLessThan(2_200);
     await work.settled();
   }, 15_000);
 
