@@ -196,6 +196,6 @@ describe.each(LIBRARIES)('chaos on a private Redis, through %s', (library) => {
         for (const answer of answers) expect(JSON.parse(answer).charge).toBe(`ch_${reference}_1`);
       }
       expect(waited).toBeLessThan(6_000);
-    }, 120_000);
+    }, 180_000);
   }
 });
