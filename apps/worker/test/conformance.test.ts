@@ -1,4 +1,5 @@
 import {
+  type HeaderReader,
   type HttpTestApp,
   httpSuite,
   type RouteName,
@@ -63,7 +64,37 @@ function holdsFunction(value: unknown): boolean {
   return Object.values(value).some(holdsFunction);
 }
 
-/** What the Worker asks of the test: `/enter/<id>/<route>`, `/scope/<id>`, `/store/<id>/<method>`. */
+/** Options that may be functions of the request: the Worker asks the test for their answers. */
+const OF_THE_REQUEST = ['skip', 'key', 'fingerprint', 'ttlMs', 'leaseMs'];
+
+/** `options` as plain data for the Worker, and the names of its functions of the request. */
+function forWorker(options: Record<string, unknown>, where: string) {
+  const data: Record<string, unknown> = {};
+  const functions: string[] = [];
+  for (const [name, value] of Object.entries(options)) {
+    if (typeof value === 'function' && OF_THE_REQUEST.includes(name)) functions.push(name);
+    else if (holdsFunction(value)) {
+      throw new Error(
+        `${where} option ${name} holds functions, which cannot be sent into the Worker`,
+      );
+    } else data[name] = value;
+  }
+  return { data, functions };
+}
+
+type Options = Record<string, ((...args: unknown[]) => unknown) | undefined>;
+
+/** A header reader over the header lines the Worker sent. */
+function headerReader(lines: Array<[string, string]>): HeaderReader {
+  const headers = new Headers(lines);
+  return (name) => headers.get(name) ?? undefined;
+}
+
+/**
+ * What the Worker asks of the test: `/enter/<id>/<route>`, `/scope/<id>`,
+ * `/functions/<id>` (what skip, key, ttlMs and leaseMs say of a request),
+ * `/fingerprint/<id>/<mount|route>`, `/store/<id>/<method>`.
+ */
 async function answerWorker(request: Request): Promise<Response> {
   const [, what, id = '', arg = ''] = new URL(request.url).pathname.split('/');
   const app = apps.get(id);
@@ -73,6 +104,31 @@ async function answerWorker(request: Request): Promise<Response> {
     if (what === 'scope') {
       const headers = new Headers((await request.json()) as Array<[string, string]>);
       return new Response(await app.options.scope!((name) => headers.get(name) ?? undefined));
+    }
+    if (what === 'functions') {
+      const header = headerReader(await request.json());
+      const answer = async (options: Options) => {
+        const answers: Record<string, unknown> = {};
+        for (const name of ['skip', 'key', 'ttlMs', 'leaseMs']) {
+          const f = options[name];
+          if (typeof f === 'function') answers[name] = await f(header);
+        }
+        return answers;
+      };
+      const answers = {
+        mount: await answer(app.options as unknown as Options),
+        route: await answer(app.routeOptions as unknown as Options),
+      };
+      return new Response(encode(answers));
+    }
+    if (what === 'fingerprint') {
+      const { headers, ...parts } = decode(await request.text()) as {
+        headers: Array<[string, string]>;
+      };
+      const header = headerReader(headers);
+      const options = (arg === 'route' ? app.routeOptions : app.options) as unknown as Options;
+      const asked = { ...parts, header: (name: string) => header(name) ?? null };
+      return new Response(encode(await options.fingerprint!(header, asked)));
     }
     if (what === 'store') {
       const args = decode(await request.text()) as unknown[];
@@ -89,15 +145,14 @@ async function answerWorker(request: Request): Promise<Response> {
 async function createServer(app: HttpTestApp): Promise<TestServer> {
   const slot = taken.indexOf(false);
   if (slot === -1) throw new Error(`more than ${SLOTS} test servers at once: raise SLOTS`);
-  const { store, scope, shouldStore, ...options } = app.options;
-  for (const [name, value] of Object.entries(options)) {
-    if (holdsFunction(value)) {
-      throw new Error(`option ${name} holds functions, which cannot be sent into the Worker`);
-    }
-  }
+  const { store, scope, shouldStore, ...rest } = app.options;
+  const options = forWorker(rest, 'the mount');
+  const routeOptions = forWorker({ ...app.routeOptions }, '/own');
   const spec: ServerSpec = {
     id: String(++ids),
-    options,
+    options: options.data,
+    routeOptions: routeOptions.data,
+    functions: { mount: options.functions, route: routeOptions.functions },
     store: inWorker.get(store) ?? { kind: 'node' },
     scope: scope !== undefined,
     ...(shouldStore && {

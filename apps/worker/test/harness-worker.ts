@@ -16,6 +16,7 @@
 
 import { EVENTS, fixtureBytes, READ_FIRST, type RouteName } from '@idem/conformance/http/contract';
 import type { Store } from '@idem/core';
+import type { RequestParts } from '@idem/core/http';
 import { idempotency } from '@idem/hono';
 import { d1Store } from '@idem/store-d1';
 import { durableObjectStore } from '@idem/store-durable-objects';
@@ -23,7 +24,7 @@ import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
 import { type Context, type ExecutionContext, Hono } from 'hono';
 import { dynamoDbClient, type WorkerEnv } from '../src/store.js';
-import type { ServerSpec, StoreSpec } from './protocol.js';
+import type { Answers, ServerSpec, StoreSpec } from './protocol.js';
 import { decode, encode } from './wire.js';
 
 /** A service binding (workerd's `Fetcher`, the part used here). */
@@ -105,19 +106,53 @@ function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
     if (c.req.header(READ_FIRST) !== undefined) await parsedBody(c);
     await next();
   });
+  // The suite's functions of the request run in the test (a function cannot
+  // travel). idem calls skip, ttlMs and leaseMs synchronously, so the test
+  // answers for all of them at once, before idem runs; a fingerprint
+  // function, which needs the body, is called when idem calls it.
+  const answers = new WeakMap<Request, Answers>();
+  const functions = (which: keyof Answers) => {
+    const options: Record<string, unknown> = {};
+    for (const name of spec.functions[which]) {
+      options[name] =
+        name === 'fingerprint'
+          ? async (c: Context, request: RequestParts) =>
+              decode(
+                await callTest(
+                  env,
+                  `/fingerprint/${id}/${which}`,
+                  encode({ ...request, headers: [...c.req.raw.headers] }),
+                ),
+              )
+          : (c: Context) => answers.get(c.req.raw)?.[which][name];
+    }
+    return options;
+  };
+  if (spec.functions.mount.length + spec.functions.route.length > 0) {
+    app.use(async (c, next) => {
+      const answered = await callTest(
+        env,
+        `/functions/${id}`,
+        JSON.stringify([...c.req.raw.headers]),
+      );
+      answers.set(c.req.raw, decode(answered) as Answers);
+      await next();
+    });
+  }
   const stored = spec.storedStatuses && new Set(spec.storedStatuses);
-  app.use(
-    idempotency({
-      ...spec.options,
-      ...(stored && { shouldStore: (status: number) => stored.has(status) }),
-      store: storeOf(spec.store, env, id),
-      ...(spec.scope && {
-        scope: (c) => callTest(env, `/scope/${id}`, JSON.stringify([...c.req.raw.headers])),
-      }),
+  const idem = idempotency({
+    ...spec.options,
+    ...functions('mount'),
+    ...(stored && { shouldStore: (status: number) => stored.has(status) }),
+    store: storeOf(spec.store, env, id),
+    ...(spec.scope && {
+      scope: (c) => callTest(env, `/scope/${id}`, JSON.stringify([...c.req.raw.headers])),
     }),
-  );
-  app.all('/echo', async (c) => {
-    const run = await enter('echo');
+  });
+  // The mount on every route but `/own`, which takes idem.route() instead.
+  app.use((c: Context, next) => (c.req.path === '/own' ? next() : idem(c, next)));
+  const echo = (route: 'echo' | 'own') => async (c: Context) => {
+    const run = await enter(route);
     const body = new Uint8Array(await c.req.arrayBuffer());
     c.header('content-type', c.req.header('content-type') ?? 'application/octet-stream');
     c.header('x-run', String(run));
@@ -125,7 +160,9 @@ function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
     c.header('x-multi', 'one');
     c.header('x-multi', 'two', { append: true });
     return c.body(body, Number(c.req.query('status') ?? 200) as 200);
-  });
+  };
+  app.all('/echo', echo('echo'));
+  app.all('/own', idem.route({ ...spec.routeOptions, ...functions('route') }), echo('own'));
   app.post('/bytes', async (c) => {
     await enter('bytes');
     const bytes = fixtureBytes(Number(c.req.query('size')));

@@ -4,7 +4,7 @@
  */
 
 /**
- * How many test servers can run at once (the suite starts at most two per
+ * How many test servers can run at once (the suite starts at most three per
  * check). The Worker exports one entrypoint per slot: `slot0`, `slot1`, ….
  */
 export const SLOTS = 4;
@@ -26,11 +26,25 @@ export interface ServerSpec {
   readonly id: string;
   /** idem's options that are plain data (`methods`, `concurrent`, `maxResponseBytes`, …). */
   readonly options: Record<string, unknown>;
+  /** The overrides of `/own` that are plain data. */
+  readonly routeOptions: Record<string, unknown>;
+  /**
+   * The options (of the mount and of `/own`) that are functions of the
+   * request (`skip`, `key`, `fingerprint`, `ttlMs`, `leaseMs`), by name: they
+   * run in the test, on the request's headers.
+   */
+  readonly functions: Readonly<Record<keyof Answers, readonly string[]>>;
   readonly store: StoreSpec;
   /** Whether the suite passed a `scope`: it then runs in the test, per request. */
   readonly scope: boolean;
   /** The statuses the suite's `shouldStore` keeps, evaluated in the test (a function cannot travel). */
   readonly storedStatuses?: readonly number[];
+}
+
+/** What the test's functions of the request answered for one request, by name, for the mount and for `/own`. */
+export interface Answers {
+  readonly mount: Readonly<Record<string, unknown>>;
+  readonly route: Readonly<Record<string, unknown>>;
 }
 
 /** The D1 table of ./store-worker.ts (created by the test). */

@@ -3,22 +3,28 @@
  * idem adapter passes, so Hono, Express and Fastify give every HTTP answer of docs/SEMANTICS.md the same way.
  *
  * An adapter's test hands the suite a factory that starts its framework on an
- * ephemeral port with idem mounted from the options it is given and the fixed
- * routes of {@link RouteName}; the suite sends requests with the platform's
- * `fetch` (and `node:http` or a raw socket for what `fetch` cannot send) and
- * counts handler runs through `enter`, never through timing.
+ * ephemeral port with idem mounted from the options it is given (and `/own`
+ * with the route options it is given over them) and the fixed routes of
+ * {@link RouteName}; the suite sends requests with the platform's `fetch`
+ * (and `node:http` or a raw socket for what `fetch` cannot send) and counts
+ * handler runs through `enter`, never through timing.
  *
  * ```ts
- * import { httpSuite } from '@idem/conformance/http';
+ * import { frameworkOptions, httpSuite } from '@idem/conformance/http';
  * import { memoryStore } from '@idem/store-memory';
  *
  * httpSuite({
  *   name: 'express 5',
  *   stores: { memory: () => memoryStore() },
- *   createServer: async ({ options, enter }) => {
+ *   createServer: async ({ options, routeOptions, enter }) => {
  *     const app = express();
- *     const { scope, ...rest } = options;
- *     app.use(idempotency({ ...rest, ...(scope && { scope: (req) => scope((n) => req.get(n)) }) }));
+ *     const headersOf = (req: Request) => (name: string) => req.get(name);
+ *     const idem = idempotency(frameworkOptions(options, headersOf));
+ *     app.use((req, res, next) => (req.path === '/own' ? next() : idem(req, res, next)));
+ *     app.all('/own', idem.route(frameworkOptions(routeOptions, headersOf)), async (req, res) => {
+ *       const run = await enter('own');
+ *       // … as /echo
+ *     });
  *     app.all('/echo', async (req, res) => {
  *       const run = await enter('echo');
  *       // … the rest of the route contract (RouteName)
@@ -50,8 +56,10 @@ export { brokenStore } from './http/checks/conflicts.js';
 export {
   EVENTS,
   fixtureBytes,
+  frameworkOptions,
   type HeaderReader,
   type HttpAppOptions,
+  type HttpAppRouteOptions,
   type HttpTestApp,
   READ_FIRST,
   type RouteName,

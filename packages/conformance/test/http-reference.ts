@@ -1,46 +1,18 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  ABSENT,
-  type LifecycleEvent,
-  observe,
-  type RecordState,
-  type Store,
-  toRecord,
-  transition,
-} from '@idem/core';
 import { createHttpIdempotency, type HttpResponse } from '@idem/core/http';
 import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
 import {
   EVENTS,
   fixtureBytes,
+  frameworkOptions,
   type HttpTestApp,
   READ_FIRST,
   type TestServer,
 } from '../src/http.js';
 
-/** A store on the reference lifecycle, in a Map (the memory store would be a dependency cycle). */
-export function referenceStore(): Store {
-  const records = new Map<string, RecordState>();
-  const apply = (key: string, event: LifecycleEvent) => {
-    const { next, result } = transition(records.get(key) ?? ABSENT, event);
-    if (next.state === 'absent') records.delete(key);
-    else records.set(key, next);
-    return result;
-  };
-  return {
-    claim: async (key, r) =>
-      apply(key, { type: 'claim', now: Date.now(), ...r }) as Awaited<ReturnType<Store['claim']>>,
-    complete: async (key, token, response, ttlMs) =>
-      apply(key, { type: 'complete', now: Date.now(), token, response, ttlMs }) as 'ok' | 'stale',
-    release: async (key, token) =>
-      apply(key, { type: 'release', now: Date.now(), token }) as 'ok' | 'stale',
-    renew: async (key, token, leaseMs) =>
-      apply(key, { type: 'renew', now: Date.now(), token, leaseMs }) as 'ok' | 'stale',
-    read: async (key) => toRecord(observe(records.get(key) ?? ABSENT, Date.now())),
-  };
-}
+export { referenceStore } from '../src/http/reference-store.js';
 
 /** A deliberate mistake an adapter could make; the suite must catch each. */
 export type Flaw =
@@ -52,7 +24,9 @@ export type Flaw =
   | '5xx stored'
   | 'Set-Cookie replayed'
   | 'nothing covered'
-  | 'a body read first is lost';
+  | 'a body read first is lost'
+  | 'route options ignored'
+  | 'body limit decided first';
 
 /** What an app makes of a body, by its content type (the contract of `/parsed`). */
 function parse(bytes: Buffer, contentType = ''): unknown {
@@ -75,25 +49,27 @@ const readBody = async (req: IncomingMessage) => {
  * adapter the suite tests itself against, with an optional flaw.
  */
 export function referenceServer(flaw: Flaw = 'none') {
-  return async ({ options, enter }: HttpTestApp): Promise<TestServer> => {
-    const { scope, ...rest } = options;
+  return async ({ options, routeOptions, enter }: HttpTestApp): Promise<TestServer> => {
+    const headersOf = (req: IncomingMessage) => (name: string) =>
+      req.headers[name.toLowerCase()] as string | undefined;
     const http = createHttpIdempotency<IncomingMessage>({
-      ...rest,
-      ...(scope && {
-        scope: (req: IncomingMessage) =>
-          flaw === 'scope ignored'
-            ? ''
-            : scope((name) => req.headers[name.toLowerCase()] as string),
-      }),
+      ...frameworkOptions(options, headersOf),
+      ...(flaw === 'scope ignored' && options.scope ? { scope: () => '' } : {}),
       ...(flaw === '5xx stored' ? { shouldStore: () => true } : {}),
       ...(flaw === 'Set-Cookie replayed' ? { replaySetCookie: true } : {}),
       ...(flaw === 'nothing covered' ? { methods: [] } : {}),
     });
+    // `/own` takes the route's options over the mount's.
+    const own =
+      flaw === 'route options ignored'
+        ? http.base
+        : http.route(frameworkOptions(routeOptions, headersOf), '/own');
 
     const routes = async (res: ServerResponse, url: URL, body: () => Promise<Buffer>) => {
       switch (url.pathname) {
-        case '/echo': {
-          const run = await enter('echo');
+        case '/echo':
+        case '/own': {
+          const run = await enter(url.pathname === '/own' ? 'own' : 'echo');
           const bytes = await body();
           res.statusCode = Number(url.searchParams.get('status') ?? 200);
           res.setHeader(
@@ -159,7 +135,19 @@ export function referenceServer(flaw: Flaw = 'none') {
         const bytes = await body();
         return bytes.byteLength > limit ? undefined : bytes;
       };
-      const decision = await http.handle(nodeHttpRequest(req, req.url ?? '/', fingerprinted), req);
+      const route = url.pathname === '/own' ? own : http.base;
+      if (
+        flaw === 'body limit decided first' &&
+        Number(req.headers['content-length'] ?? 0) > route.maxRequestBytes
+      ) {
+        return sendNodeResponse(res, http.tooLarge(route));
+      }
+      const decision = await http.handle(
+        nodeHttpRequest(req, req.url ?? '/', fingerprinted),
+        req,
+        undefined,
+        route,
+      );
       if (decision.action === 'respond') {
         return sendNodeResponse(res, flawed(decision.response, decision.replayed));
       }

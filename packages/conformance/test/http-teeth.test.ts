@@ -59,6 +59,8 @@ const caughtBy: Record<Exclude<Flaw, 'none'>, string> = {
   '5xx stored': 'transient answers (5xx, 408, 425, 429) and thrown errors release the key',
   'Set-Cookie replayed': 'a retry gets it back byte for byte',
   'nothing covered': 'without a key gets 400 key-missing',
+  'route options ignored': "a route's own key header, or list of headers",
+  'body limit decided first': 'the body limit comes after method, skip and key',
   'a body read first is lost': 'a body the app read before idem counts as if idem had read it',
 };
 

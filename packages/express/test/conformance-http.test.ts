@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import {
   EVENTS,
   fixtureBytes,
+  frameworkOptions,
   type HttpTestApp,
   httpSuite,
   READ_FIRST,
@@ -55,20 +56,19 @@ function parsers(express: Express, when: (req: Request) => boolean) {
  * Express's parsers mounted before idem; without it, after.
  */
 function expressServer(express: Express) {
-  return async ({ options, enter }: HttpTestApp) => {
+  return async ({ options, routeOptions, enter }: HttpTestApp) => {
     const app = express();
     app.use(
       '/parsed',
       parsers(express, (req) => req.get(READ_FIRST) !== undefined),
     );
-    const { scope, ...rest } = options;
-    app.use(
-      idempotency({ ...rest, ...(scope && { scope: (req) => scope((name) => req.get(name)) }) }),
-    );
-    app.all(
-      '/echo',
+    const headersOf = (req: Request) => (name: string) => req.get(name);
+    const idem = idempotency(frameworkOptions(options, headersOf));
+    // The mount on every route but `/own`, which takes idem.route() instead.
+    app.use((req, res, next) => (req.path === '/own' ? next() : idem(req, res, next)));
+    const echo = (name: 'echo' | 'own') =>
       route(async (req, res) => {
-        const run = await enter('echo');
+        const run = await enter(name);
         const chunks: Buffer[] = [];
         for await (const chunk of req) chunks.push(chunk as Buffer);
         res.setHeader('content-type', req.get('content-type') ?? 'application/octet-stream');
@@ -76,8 +76,9 @@ function expressServer(express: Express) {
         res.setHeader('set-cookie', `run=${run}`);
         res.setHeader('x-multi', ['one', 'two']);
         res.status(Number(req.query.status ?? 200)).send(Buffer.concat(chunks));
-      }),
-    );
+      });
+    app.all('/echo', echo('echo'));
+    app.all('/own', idem.route(frameworkOptions(routeOptions, headersOf)), echo('own'));
     app.post(
       '/bytes',
       route(async (req, res) => {

@@ -1,7 +1,8 @@
 import { Readable, Transform } from 'node:stream';
-import { ConfigurationError, type ExecutionContext, parseIdempotencyKey } from '@idem/core';
+import { ConfigurationError, type ExecutionContext } from '@idem/core';
 import {
   createHttpIdempotency,
+  type HttpBodyDecision,
   type HttpDecision,
   type HttpExecution,
   type HttpIdempotencyOptions,
@@ -57,6 +58,11 @@ type OnSend = onSendHookHandler<unknown>;
 
 const EMPTY = new Uint8Array(0);
 
+/** The body of a request as `preParsing` describes it to core: not read yet, and not asked for. */
+const NO_BODY = (): never => {
+  throw new Error('idem: the body is not read before the content-type parser.');
+};
+
 /**
  * On a route's config: its resolved idem options (or `false`: left out), set
  * when the route is added after the plugin, whose onSend hooks then end with
@@ -103,48 +109,69 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     return found;
   };
   const copies = new WeakMap<FastifyRequest, BodyCopy>();
+  /** What core decided in preParsing, for preHandler to carry out: a key problem to send, or the body read. */
+  const decisions = new WeakMap<
+    FastifyRequest,
+    Extract<HttpBodyDecision, { action: 'respond' | 'read' }>
+  >();
   const pending = new WeakMap<FastifyRequest, Pending>();
   const tooLarge = new WeakSet<FastifyRequest>();
 
   fastify.decorateRequest('idempotency', undefined);
 
+  // What happens to the body is core's decision, asked before the
+  // content-type parser reads it (http.beforeBody: method, skip, key, key
+  // format, declared length, in core's order); this hook carries it out.
   // The fingerprint needs the body as sent, whichever content-type parser
-  // (Fastify's own or the app's) turns it into request.body: keep a copy of
-  // the bytes on their way to the parser. Only bodies idem will read are
-  // limited: covered methods with a key.
+  // (Fastify's own or the app's) turns it into request.body: for a body
+  // core reads, keep a copy of the bytes on their way to the parser.
   // Hooks take Fastify's callback form: a hook that has nothing to wait for
   // (most requests, at most steps) then costs no promise and no microtask.
   fastify.addHook('preParsing', (request, reply, payload, done) => {
     const route = routeOf(request);
-    if (!route || !http.covers(request.method, route)) return done(null, payload);
-    // A request without a valid key in its header is answered (400) or
-    // passed through without idem reading its body: not idem's to limit.
-    // (A key from the body, or a function, needs the body: limited.)
-    const { keyHeader } = route;
-    if (keyHeader !== undefined && !parseIdempotencyKey(headerValue(request, keyHeader)).ok) {
-      copies.set(request, new BodyCopy(payload));
-      return done(null, payload);
-    }
-    const limit = route.maxRequestBytes;
-    const declared = request.headers['content-length'];
-    if (declared !== undefined) {
+    if (!route) return done(null, payload);
+    const carryOut = (decision: HttpBodyDecision) => {
+      if (decision.action === 'pass') return done(null, payload);
       // A reply sent here ends the hook chain: Fastify reads no body.
-      if (Number(declared) > limit) return problem(reply, http.tooLarge(route));
-      copies.set(request, new BodyCopy(payload));
-      return done(null, payload);
+      if (decision.action === 'refuse') return problem(reply, decision.response);
+      decisions.set(request, decision);
+      // A key problem is sent from preHandler, after the app's own checks
+      // (authentication, signatures), as every adapter answers it; the body
+      // is not idem's to read or limit.
+      if (decision.action === 'respond') return done(null, payload);
+      if (request.headers['content-length'] !== undefined) {
+        // Its declared length is within the limit (core refused a longer one).
+        copies.set(request, new BodyCopy(payload));
+        return done(null, payload);
+      }
+      // Unknown length: stop reading as soon as it outgrows the limit, so no
+      // parser buffers more. Only such bodies pay for a second stream.
+      const capped = capStream(payload, decision.limit, () => tooLarge.add(request));
+      copies.set(request, new BodyCopy(capped));
+      done(null, capped);
+    };
+    let decision: HttpBodyDecision | Promise<HttpBodyDecision>;
+    try {
+      decision = http.beforeBody(
+        nodeHttpRequest(request.raw, request.url, NO_BODY),
+        request,
+        route,
+      );
+    } catch (error) {
+      return done(error as Error);
     }
-    // Unknown length: stop reading as soon as it outgrows the limit, so no
-    // parser buffers more. Only such bodies pay for a second stream.
-    const capped = capStream(payload, limit, () => tooLarge.add(request));
-    copies.set(request, new BodyCopy(capped));
-    done(null, capped);
+    if (decision instanceof Promise) decision.then(carryOut, done);
+    else carryOut(decision);
   });
 
   // preHandler: after authentication hooks (for scope) and body parsing (a
   // request the parser or schema rejects stores nothing), before the handler.
   fastify.addHook('preHandler', (request, reply, done) => {
     const route = routeOf(request);
-    if (!route) return done();
+    // None when preParsing passed the request through, or refused its body.
+    const before = decisions.get(request);
+    if (!route || !before) return done();
+    if (before.action === 'respond') return problem(reply, before.response);
     const copy = copies.get(request);
     const body = () =>
       copy
@@ -168,7 +195,7 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
       pending.set(request, { execution: decision, failed: false });
       done();
     };
-    http.handle(described, request, undefined, route).then(decided, done);
+    http.handle(described, request, undefined, route, before).then(decided, done);
   });
 
   // A thrown or rejected handler releases the key, whatever status the error
@@ -258,13 +285,6 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     claim.execution.release().then(() => done(), done);
   });
 };
-
-/** A request header's value, lines joined, or `null`. */
-function headerValue(request: FastifyRequest, name: string): string | null {
-  const value = request.headers[name];
-  if (value === undefined) return null;
-  return Array.isArray(value) ? value.join(', ') : String(value);
-}
 
 /** `payload`, failing with a 413 as soon as more than `limit` bytes went through. */
 function capStream(payload: Readable, limit: number, onOver: () => void): Readable {

@@ -1,7 +1,13 @@
 import { Readable } from 'node:stream';
-import { EVENTS, fixtureBytes, type HttpTestApp, httpSuite } from '@idem/conformance/http';
+import {
+  EVENTS,
+  fixtureBytes,
+  frameworkOptions,
+  type HttpTestApp,
+  httpSuite,
+} from '@idem/conformance/http';
 import { reachableStores } from '@idem/test-stores';
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { afterAll } from 'vitest';
 import { idempotency } from '../src/index.js';
 
@@ -17,7 +23,7 @@ interface Query {
 }
 
 /** The suite's route contract on Fastify; every body arrives as a Buffer. */
-async function fastifyServer({ options, enter }: HttpTestApp) {
+async function fastifyServer({ options, routeOptions, enter }: HttpTestApp) {
   const app = Fastify();
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
@@ -25,19 +31,14 @@ async function fastifyServer({ options, enter }: HttpTestApp) {
     { parseAs: 'buffer', bodyLimit: 16 * 1024 * 1024 },
     (_req, body, done) => done(null, body),
   );
-  const { scope, ...rest } = options;
-  await app.register(idempotency, {
-    ...rest,
-    ...(scope && {
-      scope: (request) =>
-        scope((name) => request.headers[name.toLowerCase()] as string | undefined),
-    }),
-  });
-  app.route<{ Querystring: Query }>({
-    method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    url: '/echo',
-    async handler(request, reply) {
-      const run = await enter('echo');
+  const headersOf = (request: FastifyRequest) => (name: string) => {
+    const value = request.headers[name.toLowerCase()];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  await app.register(idempotency, frameworkOptions(options, headersOf));
+  const echo = (route: 'echo' | 'own') =>
+    async function handler(request: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply) {
+      const run = await enter(route);
       reply
         .code(Number(request.query.status ?? 200))
         .header('content-type', request.headers['content-type'] ?? 'application/octet-stream')
@@ -45,7 +46,14 @@ async function fastifyServer({ options, enter }: HttpTestApp) {
         .header('set-cookie', `run=${run}`)
         .header('x-multi', ['one', 'two']);
       return reply.send((request.body as Buffer | undefined) ?? Buffer.alloc(0));
-    },
+    };
+  const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+  app.route<{ Querystring: Query }>({ method: methods, url: '/echo', handler: echo('echo') });
+  app.route<{ Querystring: Query }>({
+    method: methods,
+    url: '/own',
+    config: { idempotency: frameworkOptions(routeOptions, headersOf) },
+    handler: echo('own'),
   });
   app.post<{ Querystring: Query }>('/bytes', async (request, reply) => {
     await enter('bytes');

@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import {
   EVENTS,
   fixtureBytes,
+  frameworkOptions,
   type HttpTestApp,
   httpSuite,
   READ_FIRST,
@@ -37,7 +38,7 @@ async function parsedBody(c: Context): Promise<unknown> {
 }
 
 /** The suite's route contract on Hono, served by @hono/node-server. */
-async function honoServer({ options, enter }: HttpTestApp) {
+async function honoServer({ options, routeOptions, enter }: HttpTestApp) {
   const app = new Hono();
   // Hono's default error handler, minus its console.error: the suite throws on purpose.
   app.onError((_error, c) => c.text('Internal Server Error', 500));
@@ -46,12 +47,12 @@ async function honoServer({ options, enter }: HttpTestApp) {
     if (c.req.header(READ_FIRST) !== undefined) await parsedBody(c);
     await next();
   });
-  const { scope, ...rest } = options;
-  app.use(
-    idempotency({ ...rest, ...(scope && { scope: (c) => scope((name) => c.req.header(name)) }) }),
-  );
-  app.all('/echo', async (c) => {
-    const run = await enter('echo');
+  const headersOf = (c: Context) => (name: string) => c.req.header(name);
+  const idem = idempotency(frameworkOptions(options, headersOf));
+  // The mount on every route but `/own`, which takes idem.route() instead.
+  app.use((c, next) => (c.req.path === '/own' ? next() : idem(c, next)));
+  const echo = (route: 'echo' | 'own') => async (c: Context) => {
+    const run = await enter(route);
     const body = new Uint8Array(await c.req.arrayBuffer());
     c.header('content-type', c.req.header('content-type') ?? 'application/octet-stream');
     c.header('x-run', String(run));
@@ -59,7 +60,9 @@ async function honoServer({ options, enter }: HttpTestApp) {
     c.header('x-multi', 'one');
     c.header('x-multi', 'two', { append: true });
     return c.body(body, Number(c.req.query('status') ?? 200) as 200);
-  });
+  };
+  app.all('/echo', echo('echo'));
+  app.all('/own', idem.route(frameworkOptions(routeOptions, headersOf)), echo('own'));
   app.post('/bytes', async (c) => {
     await enter('bytes');
     const bytes = fixtureBytes(Number(c.req.query('size')));

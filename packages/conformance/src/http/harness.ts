@@ -1,6 +1,6 @@
 import type { Store } from '@idem/core';
 import { type Reply, type Send, send } from './client.js';
-import type { HttpAppOptions, RouteName } from './contract.js';
+import type { HttpAppOptions, HttpAppRouteOptions, RouteName } from './contract.js';
 import type { HttpCheckGroup, HttpSuiteOptions } from './options.js';
 
 /** Thrown when an adapter breaks the contract; the message says what was expected. */
@@ -45,8 +45,11 @@ export interface Target {
 
 /** What every check gets: servers on demand, fresh keys, cleanup. */
 export interface HttpHarness {
-  /** Start a server whose idem uses a fresh store and these options. */
-  start(options?: Partial<HttpAppOptions>): Promise<Target>;
+  /**
+   * Start a server whose idem uses a fresh store and these options, with
+   * `routeOptions` over them on `/own`.
+   */
+  start(options?: Partial<HttpAppOptions>, routeOptions?: HttpAppRouteOptions): Promise<Target>;
   /** A key no other check or run has used. */
   key(): string;
   close(): Promise<void>;
@@ -64,7 +67,7 @@ export function createHarness(
   const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${++harnesses}`;
   let keys = 0;
   return {
-    async start(overrides = {}) {
+    async start(overrides = {}, routeOptions = {}) {
       const counts = new Map<RouteName, number>();
       const gates = new Map<RouteName, Promise<void>>();
       const entered = new Map<RouteName, () => void>();
@@ -72,6 +75,7 @@ export function createHarness(
       const store = overrides.store ?? (await createStore());
       const server = await options.createServer({
         options: { scope: (header) => header('x-tenant') ?? 'default', ...overrides, store },
+        routeOptions,
         async enter(route) {
           const count = (counts.get(route) ?? 0) + 1;
           counts.set(route, count);

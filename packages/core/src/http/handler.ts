@@ -15,6 +15,7 @@ import {
   RolledBackError,
   type StoreUnavailableError,
 } from '../errors.js';
+import type { ParsedKey } from '../key.js';
 import type { StoredResponse } from '../store.js';
 import { storableHeaders } from './headers.js';
 import { type ProblemKind, problemResponse } from './problem.js';
@@ -30,8 +31,11 @@ export interface CompletedResponse {
   readonly body: Uint8Array | null;
 }
 
-/** The parts of a request idem looks at, as an adapter exposes them. */
-export interface HttpRequest {
+/**
+ * The parts of a request idem looks at before its body, as an adapter
+ * exposes them: what {@link HttpIdempotency.beforeBody} decides from.
+ */
+export interface HttpRequestHead {
   /** The method, any case. */
   readonly method: string;
   /** The path without the query string (`/payments/42`). */
@@ -50,11 +54,18 @@ export interface HttpRequest {
    * framework knows it before the handler runs; read only for hook events.
    */
   route?(): string | undefined;
+}
+
+/** The parts of a request idem looks at, as an adapter exposes them: its head, and its body. */
+export interface HttpRequest extends HttpRequestHead {
   /**
-   * The raw request body bytes, read only for covered requests that carry a
-   * valid key. Read at most `limit` bytes: resolve to `undefined`, without
-   * reading further, as soon as the body is longer. An adapter that already
-   * holds the bytes may return them directly instead of a promise.
+   * The raw request body bytes, read only when the checks before the body
+   * (see {@link HttpIdempotency.beforeBody}) let the request through to it:
+   * a covered request, not skipped, with a valid key (or a key in the
+   * body), whose declared length is within the limit. Read at most `limit`
+   * bytes: resolve to `undefined`, without reading further, as soon as the
+   * body is longer. An adapter that already holds the bytes may return them
+   * directly instead of a promise.
    */
   body(limit: number): Uint8Array | undefined | Promise<Uint8Array | undefined>;
 }
@@ -119,6 +130,40 @@ export type HttpDecision =
 /** The `execute` decision of {@link HttpDecision}. */
 export type HttpExecution = Extract<HttpDecision, { readonly action: 'execute' }>;
 
+/** What an adapter must do with a request before its body is read: see {@link HttpIdempotency.beforeBody}. */
+export type HttpBodyDecision =
+  /** Not covered (method, `skip`, or no key when optional): run the handler as if idem were not there; neither read nor limit the body. */
+  | { readonly action: 'pass' }
+  /**
+   * Send this problem (a missing or invalid key) where idem's middleware
+   * stands, after the app's own checks (authentication, signatures) as in
+   * every adapter, instead of running the handler. idem neither reads nor
+   * limits the body: the framework reads it as it would without idem.
+   */
+  | { readonly action: 'respond'; readonly response: HttpResponse; readonly replayed: false }
+  /** Send this `413` problem at once, before a byte of the body is read: it is declared over the limit. */
+  | { readonly action: 'refuse'; readonly response: HttpResponse }
+  | HttpBodyRead;
+
+/**
+ * Read the body, at most `limit` bytes; one that outgrows it is answered
+ * with {@link HttpIdempotency.tooLarge}. Then hand the request, with its
+ * body, and this decision to {@link HttpIdempotency.handle}.
+ */
+export interface HttpBodyRead {
+  readonly action: 'read';
+  /** The route's `maxRequestBytes`. */
+  readonly limit: number;
+  /** What `beforeBody` found, for `handle` to go on from: the key, or that it is in the body. */
+  readonly [FOUND]: string | typeof KEY_IN_BODY;
+}
+
+/** Where a `read` decision keeps what the checks before the body found. */
+const FOUND: unique symbol = Symbol('idem.found');
+
+/** The key is in the body, which is still to be read. */
+const KEY_IN_BODY: unique symbol = Symbol('idem.keyInBody');
+
 /** A route's options, checked and merged over the mount's: see {@link HttpIdempotency.route}. */
 export type HttpRoute<Ctx> = ResolvedRoute<Ctx>;
 
@@ -127,14 +172,36 @@ export interface HttpIdempotency<Ctx> {
   /**
    * Decide what to do with one request, under the mount's options or a
    * route's (see {@link HttpIdempotency.route}). Never throws for protocol
-   * reasons: those become problem responses.
+   * reasons: those become problem responses. The checks run in one order,
+   * the same for every adapter: method, `skip`, key, key format, body limit,
+   * fingerprint, claim (a key in the body comes after the body limit).
+   *
+   * @param before The `read` decision {@link HttpIdempotency.beforeBody}
+   * gave for this request, when the adapter asked before the body was read:
+   * `handle` goes on from there, without checking or calling anything twice.
    */
   handle(
     request: HttpRequest,
     ctx: Ctx,
     waitUntil?: (p: Promise<unknown>) => void,
     route?: HttpRoute<Ctx>,
+    before?: HttpBodyRead,
   ): Promise<HttpDecision>;
+  /**
+   * The checks of {@link HttpIdempotency.handle} that come before the body
+   * (method, `skip`, key, key format, the body's declared length), for an
+   * adapter that must settle what happens to the body before its framework
+   * reads it (Fastify's `preParsing`): pass the request through untouched,
+   * answer it now, or read its body up to a limit and then call `handle`
+   * with this decision. `skip` and a `key` function are called here, on the
+   * request as it is before its body is read. The adapter carries the
+   * decision out; it never decides the order itself.
+   */
+  beforeBody(
+    request: HttpRequestHead,
+    ctx: Ctx,
+    route?: HttpRoute<Ctx>,
+  ): HttpBodyDecision | Promise<HttpBodyDecision>;
   /**
    * Check a route's overrides once, when the route is declared, and merge
    * them over the mount's options. Throws `ConfigurationError` naming the fix.
@@ -151,12 +218,7 @@ export interface HttpIdempotency<Ctx> {
    * the lease of one request is its execute decision's `leaseMs`.
    */
   readonly leaseMs: number;
-  /**
-   * Whether requests with this method are covered (`methods` option), so an
-   * adapter can skip per-request work, such as copying the body, for the rest.
-   */
-  covers(method: string, route?: HttpRoute<Ctx>): boolean;
-  /** The `413` problem for a request body over `maxRequestBytes`, for adapters that meet it first. */
+  /** The `413` problem for a request body that outgrew `maxRequestBytes` as the adapter read it. */
   tooLarge(route?: HttpRoute<Ctx>): HttpResponse;
 }
 
@@ -169,16 +231,21 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-/** The request body, at most the route's limit; `undefined` past it (by its declared length, or as read). */
-function readBody<Ctx>(
-  request: HttpRequest,
-  route: HttpRoute<Ctx>,
-): Uint8Array | undefined | Promise<Uint8Array | undefined> {
-  const declared = Number(request.header('content-length') ?? 0);
-  if (declared > route.maxRequestBytes) return undefined;
-  return request.body(route.maxRequestBytes);
+/** Whether the body's declared length (`Content-Length`) is over the route's limit. */
+function declaredOver<Ctx>(request: HttpRequestHead, route: HttpRoute<Ctx>): boolean {
+  return Number(request.header('content-length') ?? 0) > route.maxRequestBytes;
 }
-const PASS: HttpDecision = Object.freeze({ action: 'pass' });
+
+/** An answer given before the body is read. */
+type Early = Exclude<HttpBodyDecision, HttpBodyRead>;
+
+/** An answer that is also one of `handle`'s. */
+type Answer = Extract<Early, { action: 'pass' | 'respond' }>;
+
+const PASS: Answer = Object.freeze({ action: 'pass' });
+
+/** What the checks before the body found: an answer, or the key (or that it is in the body). */
+type Head = Early | string | typeof KEY_IN_BODY;
 
 /**
  * Build the HTTP layer from options. Adapters call this once per middleware
@@ -234,11 +301,12 @@ export function createHttpIdempotency<Ctx>(
     return '';
   };
 
-  const respond = (response: HttpResponse): HttpDecision => ({
+  const respond = (response: HttpResponse): Answer => ({
     action: 'respond',
     replayed: false,
     response,
   });
+  const refuse = (response: HttpResponse): Early => ({ action: 'refuse', response });
 
   function problems(route: HttpRoute<Ctx>) {
     const describedBy: Array<[string, string]> = route.documentationUrl
@@ -353,39 +421,98 @@ export function createHttpIdempotency<Ctx>(
     };
   }
 
-  async function handle(
-    request: HttpRequest,
-    ctx: Ctx,
-    waitUntil?: (p: Promise<unknown>) => void,
-    route: HttpRoute<Ctx> = base,
-  ): Promise<HttpDecision> {
-    if (!route.methods.has(request.method.toUpperCase())) return PASS;
-    if (route.skip?.(ctx)) return PASS;
-    const answer = route === base ? baseProblems : problems(route);
-    // A key in the body needs the body first; otherwise a request without a
-    // valid key is answered before a byte of its body is read.
-    let body: Uint8Array | undefined;
-    if (route.keyInBody) {
-      const reading = readBody(request, route);
-      body = isThenable(reading) ? await reading : reading;
-      if (body === undefined) return respond(answer.tooLarge());
-    }
-    let parsed = route.key(ctx, {
-      header: request.header,
-      ...(request.keyLines ? { keyLines: request.keyLines } : {}),
-      ...(body ? { body } : {}),
-    });
-    if (isThenable(parsed)) parsed = await parsed;
+  /** The key as the route reads it, checked for presence and format: the key, or the answer. */
+  function keyChecked(
+    parsed: ParsedKey,
+    route: HttpRoute<Ctx>,
+    answer: ReturnType<typeof problems>,
+  ): Answer | string {
     if (!parsed.ok) {
       if (parsed.missing) return route.required ? respond(answer.keyMissing()) : PASS;
       return respond(answer.keyInvalid(parsed.reason));
     }
     const badFormat = route.keyFormat?.(parsed.key);
-    if (badFormat) return respond(answer.keyInvalid(badFormat));
+    return badFormat ? respond(answer.keyInvalid(badFormat)) : parsed.key;
+  }
+
+  /**
+   * The checks before the body, in their one order: method, skip, key, key
+   * format, the body's declared length. A key in the body needs the body,
+   * so there the declared length comes first and the key after the body.
+   */
+  function head(
+    request: HttpRequestHead,
+    ctx: Ctx,
+    route: HttpRoute<Ctx>,
+    answer: ReturnType<typeof problems>,
+  ): Head | Promise<Head> {
+    if (!route.methods.has(request.method.toUpperCase())) return PASS;
+    if (route.skip?.(ctx)) return PASS;
+    if (route.keyInBody) {
+      return declaredOver(request, route) ? refuse(answer.tooLarge()) : KEY_IN_BODY;
+    }
+    const parsed = route.key(ctx, request);
+    return isThenable(parsed)
+      ? parsed.then((p) => keyThenLength(p, request, route, answer))
+      : keyThenLength(parsed, request, route, answer);
+  }
+
+  function keyThenLength(
+    parsed: ParsedKey,
+    request: HttpRequestHead,
+    route: HttpRoute<Ctx>,
+    answer: ReturnType<typeof problems>,
+  ): Head {
+    const key = keyChecked(parsed, route, answer);
+    return typeof key === 'string' && declaredOver(request, route)
+      ? refuse(answer.tooLarge())
+      : key;
+  }
+
+  function bodyDecision(found: Head, route: HttpRoute<Ctx>): HttpBodyDecision {
+    return typeof found === 'object'
+      ? found
+      : { action: 'read', limit: route.maxRequestBytes, [FOUND]: found };
+  }
+
+  async function handle(
+    request: HttpRequest,
+    ctx: Ctx,
+    waitUntil?: (p: Promise<unknown>) => void,
+    route: HttpRoute<Ctx> = base,
+    before?: HttpBodyRead,
+  ): Promise<HttpDecision> {
+    const answer = route === base ? baseProblems : problems(route);
+    let key: string | typeof KEY_IN_BODY;
+    if (before) key = before[FOUND];
+    else {
+      let found = head(request, ctx, route, answer);
+      if (isThenable(found)) found = await found;
+      if (typeof found === 'object') {
+        // Where handle() is asked, the body is not read yet: a refusal is an answer like any other.
+        return found.action === 'refuse' ? respond(found.response) : found;
+      }
+      key = found;
+    }
+    let body: Uint8Array | undefined;
+    if (key === KEY_IN_BODY) {
+      const reading = request.body(route.maxRequestBytes);
+      body = isThenable(reading) ? await reading : reading;
+      if (body === undefined) return respond(answer.tooLarge());
+      let parsed = route.key(ctx, {
+        header: request.header,
+        ...(request.keyLines ? { keyLines: request.keyLines } : {}),
+        body,
+      });
+      if (isThenable(parsed)) parsed = await parsed;
+      const checked = keyChecked(parsed, route, answer);
+      if (typeof checked === 'object') return checked;
+      key = checked;
+    }
     let scope = route.scope ? route.scope(ctx) : defaultScope(request);
     if (body === undefined) {
       // The scope (often a plain string) and the body are awaited together.
-      const reading = readBody(request, route);
+      const reading = request.body(route.maxRequestBytes);
       if (isThenable(scope)) [scope, body] = await Promise.all([scope, reading]);
       else body = isThenable(reading) ? await reading : reading;
       if (body === undefined) return respond(answer.tooLarge());
@@ -410,7 +537,7 @@ export function createHttpIdempotency<Ctx>(
     try {
       decision = await engine.begin({
         scope,
-        key: parsed.key,
+        key,
         fingerprint,
         ...(waitUntil ? { waitUntil } : {}),
         ...(route.ttlMs ? { ttlMs: route.ttlMs(ctx) } : {}),
@@ -440,6 +567,12 @@ export function createHttpIdempotency<Ctx>(
 
   return {
     handle,
+    beforeBody(request, ctx, route = base) {
+      const found = head(request, ctx, route, route === base ? baseProblems : problems(route));
+      return isThenable(found)
+        ? found.then((f) => bodyDecision(f, route))
+        : bodyDecision(found, route);
+    },
     route(overrides, where) {
       const named = where === undefined ? '' : `${where}: `;
       const route = resolveRoute(overrides, base, named);
@@ -456,7 +589,6 @@ export function createHttpIdempotency<Ctx>(
     base,
     maxResponseBytes: engine.options.maxResponseBytes,
     leaseMs: engine.options.leaseMs,
-    covers: (method, route = base) => route.methods.has(method.toUpperCase()),
     tooLarge: (route = base) => (route === base ? baseProblems : problems(route)).tooLarge(),
   };
 }

@@ -415,3 +415,82 @@ describe('problems name where the route takes its key from', () => {
     expect(webhooks.standardWebhooks.ttlMs).toBe(2 * 86_400_000);
   });
 });
+
+describe('the order of the checks, before the body', () => {
+  const big = 'x'.repeat(111);
+  const declared = (body: string) => ({ 'content-length': String(body.length) });
+  const cases: Array<[string, RouteOptions<Ctx>, Sent, string]> = [
+    ['a method not covered', {}, { method: 'PUT' }, 'pass'],
+    [
+      'a skipped request',
+      { skip: (ctx) => ctx.headers['x-skip'] === '1' },
+      { headers: { 'x-skip': '1' } },
+      'pass',
+    ],
+    ['no key, with required: false', { required: false }, {}, 'pass'],
+    ['no key', {}, {}, 'respond 400'],
+    ['a malformed key', {}, { headers: { 'idempotency-key': 'a b' } }, 'respond 400'],
+    [
+      'a key not of keyFormat',
+      { keyFormat: 'uuid' },
+      { headers: { 'idempotency-key': 'k' } },
+      'respond 400',
+    ],
+    ['no key from a key function', { key: (ctx) => ctx.headers['x-event'] }, {}, 'respond 400'],
+    [
+      'one of the headers a key takes together missing',
+      { key: { headers: ['x-shop', 'x-event'] } },
+      { headers: { 'x-shop': 'north' } },
+      'respond 400',
+    ],
+    ['a valid key', {}, { headers: { 'idempotency-key': 'k' } }, 'refuse 413'],
+    ['a key in the body', { key: { body: '/id' } }, {}, 'refuse 413'],
+  ];
+
+  it.each(cases)(
+    '%s, with a body declared over maxRequestBytes: beforeBody and handle give one answer',
+    async (_what, options, sent, expected) => {
+      const { http } = setup();
+      const route = http.route({ maxRequestBytes: 10, ...options });
+      const { ctx, http: req } = request({
+        ...sent,
+        body: big,
+        headers: { ...sent.headers, ...declared(big) },
+      });
+      const before = await http.beforeBody(req, ctx, route);
+      const answer =
+        before.action === 'pass'
+          ? 'pass'
+          : before.action === 'read'
+            ? 'read'
+            : `${before.action} ${before.response.status}`;
+      expect(answer).toBe(expected);
+      const handled = await http.handle(req, ctx, undefined, route);
+      expect(status(handled)).toBe(expected === 'pass' ? 'pass' : expected.split(' ')[1]);
+    },
+  );
+
+  it('a body within the limit is read, and handle goes on from the read decision without calling skip or the key function again', async () => {
+    let skips = 0;
+    let keys = 0;
+    const { http } = setup();
+    const route = http.route({
+      skip: () => {
+        skips++;
+        return false;
+      },
+      key: (ctx) => {
+        keys++;
+        return ctx.headers['x-event'];
+      },
+    });
+    const { ctx, http: req } = request({ headers: { 'x-event': 'e-1', ...declared('{}') } });
+    const before = await http.beforeBody(req, ctx, route);
+    expect(before).toMatchObject({ action: 'read', limit: 1024 * 1024 });
+    if (before.action !== 'read') return;
+    const decision = await http.handle(req, ctx, undefined, route, before);
+    expect(decision.action).toBe('execute');
+    if (decision.action === 'execute') await decision.release();
+    expect({ skips, keys }).toEqual({ skips: 1, keys: 1 });
+  });
+});

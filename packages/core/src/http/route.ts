@@ -551,8 +551,13 @@ export function resolveRoute<Ctx>(
   return {
     scope: scope ?? base?.scope,
     key: has('key') || !base ? keyReader(where, keySource) : base.key,
+    // Only `{ body }` waits for the body: a header, a list of headers,
+    // `{ headers }` and a function are read before it (key, then body limit).
     keyInBody: has('key')
-      ? typeof keySource === 'object' && keySource !== null && !Array.isArray(keySource)
+      ? typeof keySource === 'object' &&
+        keySource !== null &&
+        !Array.isArray(keySource) &&
+        'body' in keySource
       : (base?.keyInBody ?? false),
     keyPlace: has('key') || !base ? keyPlace(keySource) : base.keyPlace,
     keyHeader: has('key')

@@ -24,12 +24,7 @@ export function nodeHttpRequest(
   route?: () => string | undefined,
 ): HttpRequest {
   const q = url.indexOf('?');
-  const keyLines: string[] = [];
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() === 'idempotency-key') {
-      keyLines.push(req.rawHeaders[i + 1]!);
-    }
-  }
+  let keyLines: string[] | undefined;
   return {
     method: req.method ?? 'GET',
     path: q === -1 ? url : url.slice(0, q),
@@ -39,7 +34,19 @@ export function nodeHttpRequest(
       if (value === undefined) return null;
       return typeof value === 'string' ? value : value.join(', ');
     },
-    keyLines,
+    // Found when a key is read from Idempotency-Key, and only then: most
+    // requests (methods not covered, keys from elsewhere) never need them.
+    get keyLines() {
+      if (keyLines === undefined) {
+        keyLines = [];
+        for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+          if (req.rawHeaders[i]!.toLowerCase() === 'idempotency-key') {
+            keyLines.push(req.rawHeaders[i + 1]!);
+          }
+        }
+      }
+      return keyLines;
+    },
     body,
     ...(route && { route }),
   };
