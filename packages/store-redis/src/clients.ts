@@ -168,6 +168,15 @@ const OFFLINE_WAIT_MS = 2_000;
 const offline = (error: unknown): boolean =>
   error instanceof Error && error.message === 'The client is offline';
 
+/**
+ * node-redis failed the command because its connection dropped: it may or
+ * may not have run. (A reply from Redis, such as NOSCRIPT, is not this.)
+ */
+const dropped = (error: unknown): boolean =>
+  error instanceof Error &&
+  (error.message === 'Socket closed unexpectedly' ||
+    ['ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(String((error as { code?: unknown }).code)));
+
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -198,6 +207,10 @@ function nodeRedis(client: NodeRedisClient | NodeRedisCluster): Commands {
    * queue is what keeps those commands across the drop; with it off, the
    * drop fails them too, and the store offers a command refused while the
    * client reconnects again itself (it was never sent, so that is safe).
+   * A command whose connection dropped under it is sent once more after the
+   * reconnect, as ioredis does: every command the store sends may run twice
+   * (a claim finds its own token and is claimed, a completion or renewal
+   * finds its own write, a second release or delete changes nothing).
    */
   if (queuesOffline(client, cluster)) {
     throw new ConfigurationError(
@@ -215,11 +228,14 @@ function nodeRedis(client: NodeRedisClient | NodeRedisCluster): Commands {
       : (client as NodeRedisClient).sendCommand(args, BUFFERS);
   async function send(key: string, args: ReadonlyArray<string | Buffer>): Promise<unknown> {
     const until = Date.now() + OFFLINE_WAIT_MS;
+    let resent = false;
     for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
       try {
         return await once(key, args);
       } catch (error) {
-        if (!offline(error) || Date.now() + delay > until) explain(error);
+        const again = offline(error) || (!resent && dropped(error));
+        if (!again || Date.now() + delay > until) explain(error);
+        resent ||= dropped(error);
       }
       await pause(delay);
     }

@@ -72,7 +72,9 @@ const script = (lua: string): Script => ({
 const SCRIPTS = {
   // complete and renew. ARGV: owner prefix, new record, ms to live, and
   // optionally the record's tail: then ARGV[2] is its head, and the
-  // fingerprint between them is copied from the in-flight record.
+  // fingerprint between them is copied from the in-flight record. A record
+  // that is already exactly the new one is this very call, sent again after
+  // its connection dropped: it took effect.
   replace: script(`local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
   local new = ARGV[2]
@@ -80,6 +82,8 @@ if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], new, 'PX', ARGV[3])
   return 1
 end
+if v and (v == ARGV[2] or (ARGV[4] and string.sub(v, 1, #ARGV[2]) == ARGV[2]
+    and string.sub(v, #v - #ARGV[4] + 1) == ARGV[4])) then return 1 end
 return 0`),
   // ARGV: owner prefix.
   release: script(`local v = redis.call('GET', KEYS[1])
@@ -268,8 +272,11 @@ export function redisStore(options: RedisStoreOptions): Store {
         remember(redisKey, token, fingerprint);
         return { claimed: true };
       }
-      // In flight under our own token: the client resent this very claim after a reconnect.
-      if (existing.subarray(0, owned.byteLength).equals(owned)) return { claimed: true };
+      // In flight under our own token: this very claim, sent again after its connection dropped.
+      if (existing.subarray(0, owned.byteLength).equals(owned)) {
+        remember(redisKey, token, fingerprint);
+        return { claimed: true };
+      }
       return { claimed: false, record: decode(existing) };
     },
     async complete(

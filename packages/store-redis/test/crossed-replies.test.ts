@@ -25,6 +25,8 @@ const up = await redisUp();
 
 interface CuttingProxy {
   readonly url: string;
+  /** Drop the connection instead of forwarding the next reply: the command ran, its reply is lost. */
+  loseNextReply(): void;
   /** Fail the client's socket now, as a connection reset does, and drop the connection. */
   cut(): void;
   close(): void;
@@ -34,11 +36,17 @@ interface CuttingProxy {
 async function cuttingProxy(): Promise<CuttingProxy> {
   const target = new URL(url);
   let current: { clientPort: number; drop: () => void } | undefined;
+  let losing = false;
   const server: Server = createServer((downstream) => {
     const upstream = new Socket();
     upstream.connect(Number(target.port || 6379), target.hostname);
     downstream.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk: Buffer) => downstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      if (!losing) return void downstream.write(chunk);
+      losing = false;
+      downstream.resetAndDestroy();
+      upstream.destroy();
+    });
     current = {
       clientPort: downstream.remotePort ?? 0,
       drop: () => {
@@ -57,6 +65,9 @@ async function cuttingProxy(): Promise<CuttingProxy> {
   const { port } = server.address() as { port: number };
   return {
     url: `redis://127.0.0.1:${port}`,
+    loseNextReply() {
+      losing = true;
+    },
     cut() {
       const connection = current;
       if (!connection) throw new Error('no connection to cut');
@@ -156,3 +167,40 @@ describe.skipIf(!up)('node-redis: a connection reset in the turn a command is is
     }
   }, 60_000);
 });
+
+describe.skipIf(!up)(
+  'node-redis: a command that ran, whose reply was lost with its connection',
+  () => {
+    let proxy: Awaited<ReturnType<typeof cuttingProxy>>;
+    beforeAll(async () => {
+      proxy = await cuttingProxy();
+    });
+    afterAll(() => proxy?.close());
+
+    it('is sent again after the reconnect and answers as if the reply had come (claim, complete, renew)', async () => {
+      const client = createClient({ ...recommendedNodeRedis, url: proxy.url });
+      client.on('error', () => {});
+      await client.connect();
+      const prefix = freshPrefix('resent');
+      const store = redisStore({ client, prefix });
+      try {
+        const request = { fingerprint: 'fp', token: 'owner-1', leaseMs: 30_000 };
+        proxy.loseNextReply();
+        // Ran in Redis; sent again, it finds its own token: claimed, not "in flight".
+        expect(await store.claim('k', request)).toEqual({ claimed: true });
+        proxy.loseNextReply();
+        expect(await store.renew('k', 'owner-1', 30_000)).toBe('ok');
+        const response = { status: 201, headers: [], body: new TextEncoder().encode('paid') };
+        proxy.loseNextReply();
+        // Ran in Redis; sent again, it finds its own write: ok, not "stale" (a lost lease).
+        expect(await store.complete('k', 'owner-1', response, 60_000)).toBe('ok');
+        const record = await store.read('k');
+        expect(record?.state).toBe('completed');
+        // Another owner's completion is still refused.
+        expect(await store.complete('k', 'owner-2', response, 60_000)).toBe('stale');
+      } finally {
+        client.destroy();
+      }
+    }, 30_000);
+  },
+);
