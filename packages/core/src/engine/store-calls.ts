@@ -319,8 +319,11 @@ export function storeCalls(options: ResolvedOptions): StoreCalls {
     call,
     refusal,
     async giveBack(event, token, until) {
-      // Every caller has just seen the store fail: wait a little first.
-      for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+      // Every caller has just seen the store fail: wait a little first. The
+      // key stays blocked until this lands, so once the store answers again
+      // it is freed within a second: a release a second per held key, and
+      // only until its lease ends, is little to ask of a recovering store.
+      for (let delay = 100; ; delay = Math.min(delay * 2, 1_000)) {
         const left = until - Date.now();
         if (left <= 0) return undefined;
         await sleep(Math.min(delay, left));
