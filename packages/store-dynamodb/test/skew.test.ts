@@ -1,5 +1,5 @@
 import { createIdempotency } from '@idem/core';
-import { cpuPressure } from '@idem/test-stores/pressure';
+import { cpuPressure } from '@idem/test-pressure';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dynamoDbStore } from '../src/index.js';
 import { makeClient, openBackend, tableName } from './backend.js';

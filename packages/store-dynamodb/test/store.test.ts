@@ -17,7 +17,7 @@ import {
   StoreUnavailableError,
   scopedKey,
 } from '@idem/core';
-import { cpuPressure } from '@idem/test-stores/pressure';
+import { cpuPressure } from '@idem/test-pressure';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { dynamoDbStore } from '../src/index.js';
 import {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { ExecutionContext } from '@idem/core';
 import { idempotency } from '@idem/hono';
-import { cpuPressure } from '@idem/test-stores/pressure';
+import { cpuPressure } from '@idem/test-pressure';
 import { retryStorm, stormSummary, watchCrashes } from '@idem/test-stores/storm';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { type AddressInfo, createConnection, createServer, type Socket } from 'node:net';
 import { serve } from '@hono/node-server';
 import { idempotency } from '@idem/hono';
-import { cpuPressure } from '@idem/test-stores/pressure';
+import { cpuPressure } from '@idem/test-pressure';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStore } from '../src/index.js';

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { idempotency } from '@idem/hono';
-import { cpuPressure } from '@idem/test-stores/pressure';
+import { cpuPressure } from '@idem/test-pressure';
 import { retryStorm, stormSummary, watchCrashes } from '@idem/test-stores/storm';
 import { Hono } from 'hono';
 import { Redis } from 'ioredis';

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createIdempotency } from '@idem/core';
-import { type CpuPressure, cpuPressure } from '@idem/test-stores/pressure';
+import { type CpuPressure, cpuPressure } from '@idem/test-pressure';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { redisStore } from '../src/index.js';

@@ -1,5 +1,5 @@
 /**
- * `@idem/test-stores/pressure`: CPU pressure for chaos and race tests.
+ * `@idem/test-pressure`: CPU pressure for chaos and race tests.
  * Production servers are busy: timers fire late, socket events queue up
  * behind other work and replies are read long after they arrived. A test
  * that passes only on an idle machine proves nothing about that, so the
