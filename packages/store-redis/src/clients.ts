@@ -227,12 +227,13 @@ function nodeRedis(client: NodeRedisClient | NodeRedisCluster): Commands {
       ? (client as NodeRedisCluster).sendCommand(key, false, args, BUFFERS)
       : (client as NodeRedisClient).sendCommand(args, BUFFERS);
   async function send(key: string, args: ReadonlyArray<string | Buffer>): Promise<unknown> {
-    const until = Date.now() + OFFLINE_WAIT_MS;
+    let until = 0; // set at the first failure: a command that succeeds reads no clock
     let resent = false;
     for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
       try {
         return await once(key, args);
       } catch (error) {
+        until ||= Date.now() + OFFLINE_WAIT_MS;
         const again = offline(error) || (!resent && dropped(error));
         if (!again || Date.now() + delay > until) explain(error);
         resent ||= dropped(error);
