@@ -16,48 +16,29 @@
  */
 import { afterAll, describe, it } from 'vitest';
 import { assertKnownChecks, skipReason } from './skip.js';
-import { allChecks } from './store/checks.js';
-import { createHarness, type StoreCheck, type StoreSuiteOptions } from './store/harness.js';
+import type { StoreSuiteOptions } from './store/harness.js';
+import { storeChecks } from './store-checks.js';
 
-export type {
-  CheckGroup,
-  ClockKind,
-  StoreCheck,
-  StoreFactoryContext,
-  StoreSuiteOptions,
-} from './store/harness.js';
-
-import { env } from './env.js';
-
-export { ConformanceError } from './store/harness.js';
-
-/**
- * The suite's checks as plain async functions that throw a `ConformanceError`
- * (or the store's own error) on failure: for other test runners, and for
- * proving the suite catches broken stores.
- */
-export function storeChecks(options: StoreSuiteOptions): readonly StoreCheck[] {
-  const property = Number(env('FC_NUM_RUNS')) || 50;
-  const counts = { model: options.modelRuns ?? 200, property };
-  return allChecks(options).map((spec) => ({
-    group: spec.group,
-    name: spec.name,
-    async run() {
-      const harness = await createHarness(options);
-      try {
-        await spec.body(harness, counts);
-      } finally {
-        await harness.close();
-      }
-    },
-  }));
-}
+export {
+  type CheckGroup,
+  type ClockKind,
+  ConformanceError,
+  type LifecycleCoverage,
+  type StoreCheck,
+  type StoreCheckReport,
+  type StoreFactoryContext,
+  type StoreSuiteOptions,
+  storeChecks,
+} from './store-checks.js';
 
 /**
  * Declare the store conformance suite as vitest tests: lifecycle, a
  * model-based property over random command sequences, concurrency, fencing,
  * byte-exact round trips, isolation and expiry. `FC_NUM_RUNS` and `FC_SEED`
- * steer the properties; a failure prints its seed.
+ * steer the properties; a failure prints its seed. The model-based test
+ * records which lifecycle transitions it exercised in its test's
+ * `meta.lifecycle` (a {@link LifecycleCoverage}), which vitest's JSON
+ * reporter writes out.
  */
 export function storeSuite(options: StoreSuiteOptions): void {
   describe(`@idem/conformance store suite: ${options.name}`, () => {
@@ -74,8 +55,25 @@ export function storeSuite(options: StoreSuiteOptions): void {
     for (const c of checks) {
       const reason = skipReason(options, c);
       if (reason) it.skip(`${c.group}: ${c.name} (skipped: ${reason})`, () => {});
-      else it(`${c.group}: ${c.name}`, () => c.run(), options.timeoutMs ?? 60_000);
+      else {
+        it(
+          `${c.group}: ${c.name}`,
+          async ({ task }) => {
+            const report = await c.run();
+            // Kept in the test's meta: the JSON reporter carries it to tools that sum coverage.
+            if (report?.lifecycle) task.meta.lifecycle = report.lifecycle;
+          },
+          options.timeoutMs ?? 60_000,
+        );
+      }
     }
     if (options.teardown) afterAll(options.teardown);
   });
+}
+
+declare module 'vitest' {
+  interface TaskMeta {
+    /** Set by the store suite's model-based test: the lifecycle transitions it exercised. */
+    lifecycle?: import('./store/coverage.js').LifecycleCoverage;
+  }
 }

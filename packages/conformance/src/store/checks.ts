@@ -2,11 +2,19 @@ import type { ClaimRequest, OwnerResult, StoredResponse } from '@idem/core';
 import fc from 'fast-check';
 import { fcParameters } from '../fc.js';
 import { adversarialString, storedResponse } from './arbitraries.js';
-import { type CheckGroup, check, checkRecord, checkResponse, type Harness } from './harness.js';
+import {
+  type CheckGroup,
+  check,
+  checkRecord,
+  checkResponse,
+  type Harness,
+  type StoreCheckReport,
+} from './harness.js';
 import { modelCheck } from './model.js';
 
-/** A check's body: gets a harness around a fresh store. */
-type CheckBody = (h: Harness, runs: RunCounts) => Promise<void>;
+/** A check's body: gets a harness around a fresh store; some report what they reached. */
+// biome-ignore lint/suspicious/noConfusingVoidType: most bodies are plain `async` functions that return nothing
+type CheckBody = (h: Harness, runs: RunCounts) => Promise<StoreCheckReport | undefined | void>;
 
 /** Property runs per check kind (FC_NUM_RUNS overrides each). */
 export interface RunCounts {
@@ -578,7 +586,7 @@ const removal: CheckSpec = {
 const model: CheckSpec = {
   group: 'model',
   name: 'agrees with the reference lifecycle on random command sequences',
-  body: (h, counts) => modelCheck(h, counts.model),
+  body: async (h, counts) => ({ lifecycle: await modelCheck(h, counts.model) }),
 };
 
 /** Every check, in the order the suite runs them. */

@@ -6,6 +6,7 @@ import {
   scopedKey,
 } from '@idem/core';
 import { sameBytes } from '../bytes.js';
+import type { LifecycleCoverage } from './coverage.js';
 
 /** How a store tells time, which decides how the suite tests expiry. */
 export type ClockKind =
@@ -62,9 +63,15 @@ export interface StoreSuiteOptions {
   /**
    * Runs of the model-based property (random command sequences).
    * `FC_NUM_RUNS` overrides it, and every other property's runs.
-   * @default 200
+   * @default 100
    */
   readonly modelRuns?: number;
+  /**
+   * Runs of each other property (round trips, isolation, foreign tokens;
+   * the parallel-claims property runs half as many). `FC_NUM_RUNS` overrides it.
+   * @default 50
+   */
+  readonly propertyRuns?: number;
   /** Check groups to leave out, with the reason printed, e.g. `{ expiry: 'no TTL support yet' }`. */
   readonly skipGroups?: Partial<Record<CheckGroup, string>>;
   /**
@@ -98,11 +105,18 @@ export type CheckGroup =
   | 'isolation'
   | 'expiry';
 
+/** What a check that passed reports about itself (plain data, JSON-safe). */
+export interface StoreCheckReport {
+  /** The model-based check: which lifecycle transitions its runs exercised. */
+  readonly lifecycle?: LifecycleCoverage;
+}
+
 /** One conformance check, runnable on its own (throws on failure). */
 export interface StoreCheck {
   readonly group: CheckGroup;
   readonly name: string;
-  run(): Promise<void>;
+  /** Runs the check on a fresh store; resolves to its report when it passes. */
+  run(): Promise<StoreCheckReport | undefined>;
 }
 
 /** Everything a check needs: the store under test, time control and fresh keys. */
