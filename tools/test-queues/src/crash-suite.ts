@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { postgresStore } from '@idem/store-postgres';
 import type pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
+import { ackProblems } from './acks.js';
 import { expectAppliedOnce } from './expect.js';
 import { type Figures, figures, formatFigures, type Ledger, readLedger } from './figures.js';
 import { DATABASE_URL, testPool, uniqueName } from './postgres.js';
@@ -139,7 +140,7 @@ export function crashSuite(options: CrashSuiteOptions): void {
 
   it('the control: without idem, the same consumer killed before its acks applies messages twice', async () => {
     const kills: CrashPoint[] = ['before-ack', 'before-ack', 'before-ack'];
-    const { f } = await scenario({
+    const { run, ledger, f } = await scenario({
       label: 'control, without idem',
       consumers: 1,
       count: 150,
@@ -150,5 +151,9 @@ export function crashSuite(options: CrashSuiteOptions): void {
     expect(f.lost).toBe(0);
     // Each kill left at least its own committed, unacked message to be applied again.
     expect(f.duplicates).toBeGreaterThanOrEqual(kills.length);
+    // The check the runs with idem pass finds each of them, and nothing else.
+    const problems = ackProblems(run, ledger);
+    expect(problems).toHaveLength(f.duplicates);
+    for (const problem of problems) expect(problem).toMatch(/: applied \d+ times \(by /);
   }, 60_000);
 }

@@ -1,10 +1,12 @@
 import { expect } from 'vitest';
+import { ackProblems } from './acks.js';
 import type { Figures, Ledger } from './figures.js';
 import type { CrashRun } from './run.js';
 
 /**
  * Check a crash run with idem: every message applied exactly once, each kill
- * where it was planned, and each crash point resolved the way it must be.
+ * where it was planned, and each crash point resolved the way it must be
+ * (see {@link ackProblems}).
  */
 export function expectAppliedOnce(
   run: CrashRun,
@@ -20,15 +22,7 @@ export function expectAppliedOnce(
   });
   expect(f.deadLettered).toBe(0);
   expect(f.redeliveries).toBeGreaterThan(0);
-  for (const kill of run.kills) {
-    if (kill.point === 'after-write') {
-      // Its INSERT died with its transaction: another consumer applied it.
-      expect(ledger.byMessage.get(kill.messageId)).not.toContain(kill.consumer);
-    } else {
-      // Its commit stood: the redelivery got the stored result.
-      const acks = run.settled.filter((e) => e.messageId === kill.messageId && e.action === 'ack');
-      expect(acks.at(-1)?.status).toBe('replayed');
-    }
-  }
-  expect(f.replayed).toBeGreaterThanOrEqual(f.killsBeforeAck);
+  expect(ackProblems(run, ledger)).toEqual([]);
+  // The crash after a commit did happen: some consumer died with a committed message unacked.
+  expect(f.lostAcks).toBeGreaterThan(0);
 }

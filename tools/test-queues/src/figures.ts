@@ -38,6 +38,12 @@ export interface Figures {
   readonly lost: number;
   /** Deliveries that got the stored result instead of running again: duplicates prevented. */
   readonly replayed: number;
+  /**
+   * Messages whose commit stood but whose consumer died before acking them
+   * (each acked `replayed` later). Not `killsBeforeAck`: a message can be
+   * killed before its ack twice, and a kill elsewhere can lose an ack too.
+   */
+  readonly lostAcks: number;
   /** Deliveries requeued because a crashed consumer's claim was still leased. */
   readonly heldInFlight: number;
   /** Deliveries requeued for any other reason. */
@@ -61,6 +67,10 @@ export function figures(run: CrashRun, ledger: Ledger, ids: readonly string[]): 
     duplicates: [...ledger.byMessage.values()].filter((by) => by.length > 1).length,
     lost: ids.filter((id) => !ledger.byMessage.has(id)).length,
     replayed: run.settled.filter((s) => s.status === 'replayed').length,
+    lostAcks: [...ledger.byMessage].filter(
+      ([id, by]) =>
+        by.length === 1 && !run.settled.some((s) => s.messageId === id && s.status === 'executed'),
+    ).length,
     heldInFlight: held,
     otherRetries: retries.length - held,
     deadLettered: run.settled.filter((s) => s.action === 'dead-letter').length,
@@ -71,7 +81,7 @@ export function figures(run: CrashRun, ledger: Ledger, ids: readonly string[]): 
 export function formatFigures(label: string, f: Figures): string {
   return [
     `${label}: ${f.messages} messages, ${f.kills} kills (${f.killsAfterWrite} after the write before commit, ${f.killsBeforeAck} after commit before ack), ${f.processes} consumer processes`,
-    `  ${f.deliveries} deliveries settled, ${f.redeliveries} of them redeliveries; ${f.replayed} replayed (duplicates prevented), ${f.heldInFlight} held while a dead consumer's lease ran, ${f.otherRetries} other retries, ${f.deadLettered} dead-lettered`,
+    `  ${f.deliveries} deliveries settled, ${f.redeliveries} of them redeliveries; ${f.replayed} replayed (duplicates prevented) of ${f.lostAcks} messages whose ack died with their consumer, ${f.heldInFlight} held while a dead consumer's lease ran, ${f.otherRetries} other retries, ${f.deadLettered} dead-lettered`,
     `  side effects ${f.sideEffects} = messages ${f.messages}: ${f.duplicates} applied twice, ${f.lost} lost`,
   ].join('\n');
 }

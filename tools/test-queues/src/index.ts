@@ -9,12 +9,14 @@
  *
  * @packageDocumentation
  */
+export { ackProblems } from './acks.js';
 export {
   type CrashSuiteOptions,
   crashSuite,
   type Outgoing,
   type TestQueue,
 } from './crash-suite.js';
+export { type Figures, figures, type Ledger } from './figures.js';
 export {
   MAX_DELIVERIES,
   type PolicyConsumerOptions,
