@@ -26,7 +26,8 @@ export type Flaw =
   | 'nothing covered'
   | 'a body read first is lost'
   | 'route options ignored'
-  | 'body limit decided first';
+  | 'body limit decided first'
+  | 'logger ignored';
 
 /** What an app makes of a body, by its content type (the contract of `/parsed`). */
 function parse(bytes: Buffer, contentType = ''): unknown {
@@ -58,6 +59,8 @@ export function referenceServer(flaw: Flaw = 'none') {
       ...(flaw === '5xx stored' ? { shouldStore: () => true } : {}),
       ...(flaw === 'Set-Cookie replayed' ? { replaySetCookie: true } : {}),
       ...(flaw === 'nothing covered' ? { methods: [] } : {}),
+      // As an adapter that builds its own options and forgets this one: idem falls back to console.
+      ...(flaw === 'logger ignored' ? { logger: undefined } : {}),
     });
     // `/own` takes the route's options over the mount's.
     const own =

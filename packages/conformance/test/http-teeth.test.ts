@@ -1,5 +1,5 @@
 import type { Store } from '@idem/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type HttpSuiteOptions, httpChecks, httpSuite } from '../src/http.js';
 import { type Flaw, referenceServer, referenceStore } from './http-reference.js';
 
@@ -62,6 +62,7 @@ const caughtBy: Record<Exclude<Flaw, 'none'>, string> = {
   'route options ignored': "a route's own key header, or list of headers",
   'body limit decided first': 'the body limit comes after method, skip and key',
   'a body read first is lost': 'a body the app read before idem counts as if idem had read it',
+  'logger ignored': "a failing store is reported once to the options' logger",
 };
 
 describe('@idem/conformance http suite has teeth', () => {
@@ -73,7 +74,21 @@ describe('@idem/conformance http suite has teeth', () => {
       );
       const aimed = checks.filter((c) => c.name.includes(fragment));
       expect(aimed).toHaveLength(1);
-      await expect(aimed[0]!.run()).rejects.toThrow();
+      // Where the logger is ignored, idem falls back to console: keep it off the test output.
+      const consoleError = vi.spyOn(console, 'error').mockImplementation(() => {});
+      let printed: unknown[][];
+      try {
+        await expect(aimed[0]!.run()).rejects.toThrow();
+      } finally {
+        printed = [...consoleError.mock.calls];
+        consoleError.mockRestore();
+      }
+      if (flaw === 'logger ignored') {
+        expect(printed).toContainEqual([
+          expect.stringContaining('conformance: broken store'),
+          expect.any(Error),
+        ]);
+      }
     });
   }
 

@@ -4,14 +4,18 @@ import { fcParameters } from '../../fc.js';
 import type { Reply } from '../client.js';
 import { expectFresh, expectProblem, expectReplay } from '../expect.js';
 import { type CheckSpec, check, within } from '../harness.js';
+import { captureLog } from '../logger.js';
 
 const JSON_BODY = '{"amount":100}';
 const json = { body: JSON_BODY, contentType: 'application/json' } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What the errors of {@link brokenStore} say, so a check can find them in a log. */
+const BROKEN = 'conformance: broken store';
+
 /** A store whose every operation fails, as an unreachable backend does. */
 export function brokenStore(): Store {
-  const down = () => Promise.reject(new Error('connect ECONNREFUSED (conformance: broken store)'));
+  const down = () => Promise.reject(new Error(`connect ECONNREFUSED (${BROKEN})`));
   return { claim: down, complete: down, release: down, renew: down, read: down };
 }
 
@@ -268,7 +272,8 @@ export const isolationChecks: readonly CheckSpec[] = [
     group: 'store',
     name: 'a failing store gets 503 store-unavailable with Retry-After, and nothing runs',
     async body(h) {
-      const t = await h.start({ store: brokenStore() });
+      // What the store failure logs is the next check's business.
+      const t = await h.start({ store: brokenStore(), logger: false });
       const r = await t.send('/echo', { key: h.key(), ...json });
       expectProblem(r, 'store-unavailable', 503, 'with the store down');
       check(r.header('retry-after') !== undefined, 'the 503 must carry Retry-After');
@@ -280,9 +285,44 @@ export const isolationChecks: readonly CheckSpec[] = [
   },
   {
     group: 'store',
+    name: "a failing store is reported once to the options' logger, without the key or the scope",
+    async body(h) {
+      const log = captureLog();
+      const t = await h.start({ store: brokenStore(), logger: log.logger });
+      const key = h.key();
+      // The scope holds the key, so one search finds either in a log line.
+      const tenant = `scope-of-${key}`;
+      for (let i = 1; i <= 2; i++) {
+        expectProblem(
+          await t.send('/echo', { key, ...json, headers: { 'x-tenant': tenant } }),
+          'store-unavailable',
+          503,
+          `attempt ${i} with the store down`,
+        );
+      }
+      const reports = log.lines.filter((line) => line.text.includes(BROKEN));
+      const seen = log.lines.map((line) => JSON.stringify(line.text)).join(', ') || 'nothing';
+      check(
+        reports.length > 0,
+        `the store failure must reach the logger passed in options (idem's own engine writes it there), got ${seen}`,
+      );
+      check(
+        reports.length === 1,
+        `two requests on one failing store must be reported once (one engine per mount throttles its reports), got ${reports.length}: ${seen}`,
+      );
+      for (const line of log.lines) {
+        check(
+          !line.text.includes(key),
+          `idem's log must not hold the raw key or scope, got ${JSON.stringify(line.text)}`,
+        );
+      }
+    },
+  },
+  {
+    group: 'store',
     name: 'failOpen: true runs the handler unprotected while the store fails',
     async body(h) {
-      const t = await h.start({ store: brokenStore(), failOpen: true });
+      const t = await h.start({ store: brokenStore(), failOpen: true, logger: false });
       const key = h.key();
       for (let i = 1; i <= 2; i++) {
         const r = await t.send('/echo', { key, ...json });

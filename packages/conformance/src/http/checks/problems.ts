@@ -39,7 +39,7 @@ export const problemChecks: readonly CheckSpec[] = [
       await t.send('/bytes?size=500', { key: big });
       problems.push(['response-not-stored', 410, await t.send('/bytes?size=500', { key: big })]);
 
-      const down = await h.start({ store: brokenStore() });
+      const down = await h.start({ store: brokenStore(), logger: false });
       problems.push([
         'store-unavailable',
         503,
