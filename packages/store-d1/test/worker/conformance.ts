@@ -1,0 +1,40 @@
+/**
+ * The Worker that runs `@idem/conformance`'s store checks inside workerd,
+ * next to D1, each check in one request (see ../conformance.test.ts): the
+ * store's thousands of statements per check are in-process calls here,
+ * where driving it from Node sends each one through miniflare's proxy.
+ */
+import { type ChecksWorker, checksWorker } from '@idem/test-workerd/worker';
+import { type D1DatabaseLike, d1Store } from '../../src/index.js';
+
+interface Env {
+  readonly DB: D1DatabaseLike;
+}
+
+const table = 'idem_conformance';
+/** Once per isolate: every check's stores share the one table. */
+let migrated: Promise<void> | undefined;
+
+function store(env: Env, now?: () => number) {
+  const made = d1Store({ database: env.DB, table, ...(now ? { now } : {}) });
+  migrated ??= made.migrate();
+  return migrated.then(() => made);
+}
+
+const worker: ChecksWorker<Env> = checksWorker<Env>({
+  server: (env) => ({
+    name: 'd1 inside workerd (SQLite clock)',
+    clock: 'server', // leases and expiry judged by SQLite's julianday('now')
+    sharedBackend: true, // two d1Store instances over the one binding
+    createStore: () => store(env),
+  }),
+  // The model check moves an injected clock by hand, so leases and expiry race every other command.
+  injectable: (env) => ({
+    name: 'd1 inside workerd (injected clock)',
+    clock: 'injectable',
+    sharedBackend: true,
+    createStore: ({ now }) => store(env, now),
+  }),
+});
+
+export default worker;

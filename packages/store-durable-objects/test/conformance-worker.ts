@@ -1,0 +1,33 @@
+/**
+ * The Worker that runs `@idem/conformance`'s store checks inside workerd,
+ * next to the package's objects, each check in one request (see
+ * ./conformance.test.ts): every store operation is one RPC call from this
+ * Worker to the key's object, as in production, where driving the store from
+ * Node adds a trip through miniflare's proxy to each.
+ */
+import { type ChecksWorker, checksWorker } from '@idem/test-workerd/worker';
+import { type DurableObjectNamespaceLike, durableObjectStore } from '../src/workerd.js';
+
+export { IdempotencyObject } from '../src/workerd.js';
+
+interface Env {
+  readonly IDEMPOTENCY: DurableObjectNamespaceLike;
+}
+
+const worker: ChecksWorker<Env> = checksWorker<Env>({
+  server: (env) => ({
+    name: "durable objects inside workerd (the object's clock)",
+    clock: 'server', // leases and expiry judged by each object's Date.now() when the call arrives
+    sharedBackend: true, // two store instances over the one namespace
+    createStore: () => durableObjectStore({ namespace: env.IDEMPOTENCY }),
+  }),
+  // The model check moves an injected clock by hand, so leases and expiry race every other command.
+  injectable: (env) => ({
+    name: 'durable objects inside workerd (injected clock)',
+    clock: 'injectable',
+    sharedBackend: true,
+    createStore: ({ now }) => durableObjectStore({ namespace: env.IDEMPOTENCY, now }),
+  }),
+});
+
+export default worker;

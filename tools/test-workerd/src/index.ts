@@ -1,0 +1,141 @@
+/**
+ * `@idem/test-workerd`: the Node side. {@link workerdStoreSuite} bundles a
+ * Worker whose default export is `checksWorker(...)` (from
+ * `@idem/test-workerd/worker`), starts it in miniflare, and declares one
+ * vitest test per check of each of its suites, titled as `storeSuite` titles
+ * them. Each test is one request: the whole check runs inside workerd, next
+ * to the D1 database or Durable Object namespace it uses, so its thousands of
+ * store operations never cross miniflare's Node↔workerd proxy.
+ *
+ * @packageDocumentation
+ */
+import { fileURLToPath } from 'node:url';
+import type { LifecycleCoverage, StoreCheckReport } from '@idem/conformance/store';
+import { build } from 'esbuild';
+import { Miniflare, type WorkerOptions } from 'miniflare';
+import { afterAll, describe, it } from 'vitest';
+import { FC_VARIABLES, type RunAnswer, type RunRequest, type SuiteListing } from './protocol.js';
+
+export type { CheckListing, RunAnswer, RunRequest, SuiteListing } from './protocol.js';
+
+/** Options of {@link workerdStoreSuite}. */
+export interface WorkerdStoreSuiteOptions {
+  /**
+   * The Worker's entry module (a path or `file:` URL): its default export is
+   * `checksWorker(...)`, and it exports the Durable Object classes it binds.
+   */
+  readonly entry: string | URL;
+  /** The Worker's bindings for miniflare (`d1Databases`, `durableObjects`, ...). */
+  readonly bindings?: Omit<WorkerOptions, 'script' | 'scriptPath' | 'modules' | 'modulesRoot'>;
+  /**
+   * The workerd behaviour the Worker runs with.
+   * @default '2025-09-01'
+   */
+  readonly compatibilityDate?: string;
+}
+
+/** The running Worker behind the declared tests, for a file's own extra tests. */
+export interface WorkerdSuite {
+  readonly mf: Miniflare;
+  /** What the Worker listed: its suites and their checks. */
+  readonly suites: readonly SuiteListing[];
+}
+
+/**
+ * Bundle the Worker, start it once for the test file (disposed after all its
+ * tests) and declare its suites' checks as vitest tests, one `describe` per
+ * suite. Call it with top-level `await`: the tests are known only once the
+ * Worker has listed them. `FC_NUM_RUNS`, `FC_SEED` and `FC_PATH` are
+ * forwarded to the Worker with every check, and a failing check's message
+ * (for a property: fast-check's seed, path and counterexample) becomes the
+ * test's failure. The model check's lifecycle coverage lands in its test's
+ * `meta.lifecycle`, as with `storeSuite`.
+ */
+export async function workerdStoreSuite(options: WorkerdStoreSuiteOptions): Promise<WorkerdSuite> {
+  const mf = new Miniflare({
+    ...options.bindings,
+    modules: true,
+    script: await bundle(options.entry),
+    compatibilityDate: options.compatibilityDate ?? '2025-09-01',
+  });
+  afterAll(() => mf.dispose());
+  const listed = await mf.dispatchFetch('http://checks.test/checks');
+  if (!listed.ok)
+    throw new Error(`the checks Worker listed no checks: ${listed.status} ${await listed.text()}`);
+  const suites = (await listed.json()) as SuiteListing[];
+  for (const suite of suites) declare(mf, suite);
+  return { mf, suites };
+}
+
+function declare(mf: Miniflare, suite: SuiteListing): void {
+  describe(`@idem/conformance store suite: ${suite.name}`, () => {
+    if (suite.skip) {
+      it.skip(`skipped: ${suite.skip}`, () => {});
+      return;
+    }
+    suite.checks.forEach((check, index) => {
+      const title = `${check.group}: ${check.name}`;
+      if (check.skip) {
+        it.skip(`${title} (skipped: ${check.skip})`, () => {});
+        return;
+      }
+      it(
+        title,
+        async ({ task }) => {
+          const report = await runCheck(mf, suite.id, index, check.name);
+          // Kept in the test's meta: the JSON reporter carries it to tools that sum coverage.
+          // (@idem/conformance/store declares `lifecycle` on vitest's TaskMeta for its own tests.)
+          if (report?.lifecycle)
+            (task.meta as { lifecycle?: LifecycleCoverage }).lifecycle = report.lifecycle;
+        },
+        suite.timeoutMs,
+      );
+    });
+  });
+}
+
+/** Run one check in the Worker; throws the Worker's failure as this test's error. */
+async function runCheck(
+  mf: Miniflare,
+  suite: string,
+  index: number,
+  name: string,
+): Promise<StoreCheckReport | null> {
+  const env: Record<string, string> = {};
+  for (const variable of FC_VARIABLES) {
+    const value = process.env[variable];
+    if (value !== undefined) env[variable] = value;
+  }
+  const request: RunRequest = { name, env };
+  const res = await mf.dispatchFetch(`http://checks.test/run/${suite}/${index}`, {
+    method: 'POST',
+    body: JSON.stringify(request),
+  });
+  if (!res.ok) throw new Error(`the checks Worker answered ${res.status}: ${await res.text()}`);
+  const answer = (await res.json()) as RunAnswer;
+  if (answer.ok) return answer.report;
+  const error = new Error(answer.message);
+  error.name = answer.name;
+  // The Worker's frames (in its bundle) say where inside workerd it failed.
+  error.stack = `${answer.name}: ${answer.message}\n    (inside workerd)\n${answer.stack
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .join('\n')}`;
+  throw error;
+}
+
+/** Bundle the entry as wrangler would: browser platform, workerd conditions, workspace sources. */
+async function bundle(entry: string | URL): Promise<string> {
+  const result = await build({
+    entryPoints: [entry instanceof URL ? fileURLToPath(entry) : entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['@idem/source', 'workerd', 'worker', 'browser'],
+    external: ['cloudflare:*'],
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
+}
