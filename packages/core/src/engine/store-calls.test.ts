@@ -44,3 +44,31 @@ describe('a store that is not set up', () => {
     expect(calls[0]!.message).toMatch(/run `await store.migrate\(\)` or apply schema.sql/);
   });
 });
+
+describe('a failing store', () => {
+  it('is logged with its error at once, then summed up a minute later with no details', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const store = testStore();
+    const { calls, logger } = capturingLogger();
+    const idem = createIdempotency({ store, logger, breaker: false });
+    const down = new Error('connect ECONNREFUSED');
+    store.failAlways('claim', down);
+    for (let i = 0; i < 3; i++) {
+      await expect(idem.run(`k${i}`, () => 1)).rejects.toThrow(StoreUnavailableError);
+    }
+    await vi.advanceTimersByTimeAsync(61_000);
+    expect(calls[0]).toEqual({
+      level: 'error',
+      message: expect.stringContaining('the store failed during claim: connect ECONNREFUSED'),
+      details: [down],
+    });
+    // Nothing of its own to show: a console would print a trailing "undefined".
+    expect(calls.slice(1)).toEqual([
+      {
+        level: 'error',
+        message: expect.stringMatching(/^idem: \d+ more store error\(s\) in the last minute\.$/),
+        details: [],
+      },
+    ]);
+  });
+});

@@ -135,8 +135,9 @@ function deadlines(ms: number) {
  * logged loudly once per distinct message, whatever the hooks.
  */
 function storeErrorLog(logger: IdempotencyLogger) {
-  const write = (message: string, error?: unknown) =>
-    logger.error ? logger.error(message, error) : logger.warn(message, error);
+  // Details only when there are some: a logger prints an `undefined` it is given.
+  const write = (message: string, ...details: unknown[]) =>
+    logger.error ? logger.error(message, ...details) : logger.warn(message, ...details);
   const setupErrors = new Set<string>();
   let windowEnds = 0;
   let suppressed = 0;
