@@ -1,7 +1,7 @@
 import type { HookEvent, Store } from '@idem/core';
 import { memoryStore } from '@idem/store-memory';
 import fc from 'fast-check';
-import { Hono } from 'hono';
+import { type Env, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
 import { describe, expect, it, vi } from 'vitest';
@@ -13,6 +13,7 @@ function setup(options: Partial<HonoIdempotencyOptions<Vars>> = {}) {
   const runs = new Map<string, number>();
   const count = (route: string) => runs.set(route, (runs.get(route) ?? 0) + 1);
   const app = new Hono<Vars>();
+  const errors = quietErrors(app);
   app.use(async (c, next) => {
     c.set('tenant', c.req.header('x-tenant') ?? 't1');
     await next();
@@ -71,7 +72,29 @@ function setup(options: Partial<HonoIdempotencyOptions<Vars>> = {}) {
     count('get');
     return c.text('read');
   });
-  return { app, runs };
+  return { app, runs, errors };
+}
+
+/**
+ * Hono's default error handler without its `console.error`: the errors these
+ * tests throw on purpose are kept, for the test to check, instead of printed.
+ */
+function quietErrors<E extends Env>(app: Hono<E>): Error[] {
+  const errors: Error[] = [];
+  app.onError((error, c) => {
+    errors.push(error);
+    return error instanceof HTTPException
+      ? error.getResponse()
+      : c.text('Internal Server Error', 500);
+  });
+  return errors;
+}
+
+/** A logger that keeps idem's lines instead of printing them. */
+function keptLog() {
+  const lines: string[] = [];
+  const keep = (message: string) => void lines.push(message);
+  return { lines, logger: { warn: keep, error: keep } };
 }
 
 const post = (
@@ -177,7 +200,7 @@ describe('@idem/hono', () => {
   });
 
   it('stores 4xx, releases 5xx and thrown errors (HTTPException included)', async () => {
-    const { app, runs } = setup();
+    const { app, runs, errors } = setup();
     expect((await post(app, '/status/409', { key: 'a' })).status).toBe(409);
     const replayed = await post(app, '/status/409', { key: 'a' });
     expect(replayed.headers.get('idempotent-replayed')).toBe('true');
@@ -192,6 +215,8 @@ describe('@idem/hono', () => {
     expect((await post(app, '/http-exception', { key: 'd' })).status).toBe(403);
     expect((await post(app, '/http-exception', { key: 'd' })).status).toBe(403);
     expect(runs.get('http-exception')).toBe(2);
+    // Every throw reached the app's error handler, none was swallowed.
+    expect(errors.map((e) => e.message)).toEqual(['boom', 'boom', 'nope', 'nope']);
   });
 
   it('stores 5xx when shouldStore keeps them (Stripe parity)', async () => {
@@ -284,14 +309,20 @@ describe('@idem/hono', () => {
       renew: () => Promise.reject(new Error('down')),
       read: () => Promise.reject(new Error('down')),
     };
-    const closed = setup({ store: broken });
+    const log = keptLog();
+    const closed = setup({ store: broken, logger: log.logger });
     const res = await post(closed.app, '/json', { key: 'k' });
     expect(res.status).toBe(503);
     expect((await res.json()).type).toBe('urn:idem:problem:store-unavailable');
     expect(closed.runs.get('json')).toBeUndefined();
-    const open = setup({ store: broken, failOpen: true });
+    const open = setup({ store: broken, failOpen: true, logger: log.logger });
     expect((await post(open.app, '/json', { key: 'k' })).status).toBe(201);
     expect(open.runs.get('json')).toBe(1);
+    // Each mount reported the failing store to the logger it was given.
+    expect(log.lines).toEqual([
+      expect.stringContaining('the store failed during claim: connection refused'),
+      expect.stringContaining('the store failed during claim: connection refused'),
+    ]);
   });
 
   it('scopes by Authorization by default and warns once when requests share one key space', async () => {
@@ -331,7 +362,8 @@ describe('@idem/hono', () => {
     };
     let runs = 0;
     const app = new Hono();
-    app.use(idempotency({ store: flaky, scope: () => 't' }));
+    const log = keptLog();
+    app.use(idempotency({ store: flaky, scope: () => 't', logger: log.logger }));
     app.post('/p', (c) => c.json({ run: ++runs }));
     const pending: Promise<unknown>[] = [];
     const ctx = {
@@ -346,6 +378,8 @@ describe('@idem/hono', () => {
     const replay = await app.request('/p', init, {}, ctx);
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
     expect(runs).toBe(1);
+    // The completion that failed before its retry succeeded was reported.
+    expect(log.lines).toEqual([expect.stringContaining('the store failed during complete: blip')]);
   });
 
   it('types the claim it hands to handlers as c.get("idempotency"), undefined when not covered', async () => {
@@ -369,6 +403,7 @@ describe('@idem/hono', () => {
   it('releases the key when the response body stream breaks', async () => {
     let runs = 0;
     const app = new Hono();
+    const errors = quietErrors(app);
     app.use(idempotency({ store: memoryStore(), scope: () => 't' }));
     app.post('/p', (c) => {
       runs++;
@@ -383,6 +418,7 @@ describe('@idem/hono', () => {
     expect((await send()).status).toBe(500);
     expect((await send()).status).toBe(500);
     expect(runs).toBe(2);
+    expect(errors.map((e) => e.message)).toEqual(['upstream went away', 'upstream went away']);
   });
 });
 
