@@ -8,6 +8,8 @@ import type { Streams } from '../src/topology.ts';
 
 const { link, idem, store, env, serve } = consumerProcess();
 const nc = await connect({ servers: env('NATS_URL') });
+// Forked ahead as a standby: take messages only once the test needs this process.
+await link.started;
 const consumer = await consumeCredits({
   js: jetstream(nc),
   streams: JSON.parse(env('STREAMS')) as Streams,

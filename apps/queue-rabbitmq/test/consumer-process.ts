@@ -6,6 +6,8 @@ import { consumeCredits } from '../src/consumer.ts';
 
 const { link, idem, store, env, serve } = consumerProcess();
 const connection = await amqp.connect(env('AMQP_URL'));
+// Forked ahead as a standby: take messages only once the test needs this process.
+await link.started;
 const consumer = await consumeCredits({
   channel: await connection.createChannel(),
   queue: env('QUEUE'),

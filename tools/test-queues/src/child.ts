@@ -10,6 +10,12 @@ export interface ParentLink {
   settled(settled: SettledEvent): void;
   /** Tell the test the consumer is taking messages. */
   ready(): void;
+  /**
+   * Resolves when the test puts this process to work. Until then it is a
+   * standby, forked ahead so a killed consumer's replacement need not load:
+   * it may connect, but must take no messages.
+   */
+  readonly started: Promise<void>;
   /** Resolves when the test asks the consumer to stop. */
   readonly stop: Promise<void>;
 }
@@ -25,14 +31,24 @@ export function parentLink(): ParentLink {
   const stop = new Promise<void>((resolve) => {
     stopRequested = resolve;
   });
+  let startRequested!: () => void;
+  let isStarted = false;
+  const started = new Promise<void>((resolve) => {
+    startRequested = resolve;
+  });
   process.on('message', (message: ToChild) => {
     if (message.t === 'go') {
       waiting.get(message.n)?.();
       waiting.delete(message.n);
-    } else stopRequested();
+    } else if (message.t === 'start') {
+      isStarted = true;
+      startRequested();
+    } else if (isStarted) stopRequested();
+    else process.exit(0); // a standby never used: it holds no messages
   });
   // The test died: do not linger as an orphan holding connections.
   process.on('disconnect', () => process.exit(1));
+  tell({ t: 'standby' });
   let n = 0;
   return {
     name: process.env.CONSUMER_NAME ?? 'consumer',
@@ -45,6 +61,7 @@ export function parentLink(): ParentLink {
     },
     settled: (settled) => tell({ t: 'settled', settled }),
     ready: () => tell({ t: 'ready' }),
+    started,
     stop,
   };
 }

@@ -12,6 +12,9 @@ export interface SettledEvent {
 
 /** What a consumer process tells the test. */
 export type FromChild =
+  /** Loaded and listening: it can be sent `start`. */
+  | { readonly t: 'standby' }
+  /** Consuming. */
   | { readonly t: 'ready' }
   | {
       readonly t: 'checkpoint';
@@ -22,4 +25,9 @@ export type FromChild =
   | { readonly t: 'settled'; readonly settled: SettledEvent };
 
 /** What the test tells a consumer process. */
-export type ToChild = { readonly t: 'go'; readonly n: number } | { readonly t: 'stop' };
+export type ToChild =
+  /** Take messages (a process is forked ahead, as a standby, and waits for this). */
+  | { readonly t: 'start' }
+  /** Go on from checkpoint `n`. */
+  | { readonly t: 'go'; readonly n: number }
+  | { readonly t: 'stop' };

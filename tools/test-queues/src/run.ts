@@ -37,6 +37,16 @@ export interface CrashRun {
   readonly settled: ReadonlyArray<SettledEvent & { readonly consumer: string }>;
 }
 
+/** A consumer process and where it is: loading, a standby, or started. */
+interface Forked {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** It is listening (sent `standby`). */
+  standby: boolean;
+  /** The test put it to work (it is sent `start` once listening). */
+  started: boolean;
+}
+
 // tsx (the workspace's TypeScript runner) loads the consumer from source, as vitest does.
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
@@ -48,6 +58,8 @@ export function crashRun(options: CrashRunOptions): Promise<CrashRun> {
   const settled: Array<SettledEvent & { consumer: string }> = [];
   const live = new Map<string, ChildProcess>();
   const killed = new Set<string>();
+  let spare: Forked | undefined;
+  let forked = 0;
   let processes = 0;
   let checkpoints = 0;
   let stopping = false;
@@ -63,13 +75,15 @@ export function crashRun(options: CrashRunOptions): Promise<CrashRun> {
       options.timeoutMs ?? 45_000,
     );
 
-    function start(): void {
-      const name = `consumer-${++processes}`;
+    /** Fork a consumer process; it loads, then waits as a standby until {@link start}. */
+    function forkConsumer(): Forked {
+      const name = `consumer-${++forked}`;
       const child = fork(options.child, [], {
         env: { ...process.env, ...options.env, CONSUMER_NAME: name },
         execArgv: ['--conditions=@idem/source', '--import', tsx],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
+      const f: Forked = { name, child, standby: false, started: false };
       live.set(name, child);
       child.on('error', () => {}); // a send to a process just killed
       child.on('exit', (code, signal) => {
@@ -82,7 +96,10 @@ export function crashRun(options: CrashRunOptions): Promise<CrashRun> {
         if (child.connected) child.send(message, () => {});
       };
       child.on('message', (message: FromChild) => {
-        if (message.t === 'checkpoint') {
+        if (message.t === 'standby') {
+          f.standby = true;
+          if (f.started) send({ t: 'start' });
+        } else if (message.t === 'checkpoint') {
           checkpoints++;
           const due = plan[kills.length] === message.point;
           if (due && !stopping && checkpoints >= (kills.length + 1) * spacing) {
@@ -98,12 +115,29 @@ export function crashRun(options: CrashRunOptions): Promise<CrashRun> {
           if (pending.size === 0) end();
         }
       });
+      return f;
+    }
+
+    /**
+     * Put a consumer to work: the standby forked ahead if there is one (a
+     * replacement then takes over at once, not after loading), and fork the
+     * next standby while kills are still planned (so no more processes load
+     * than without standbys: on a busy machine it costs nothing).
+     */
+    function start(): void {
+      const f = spare ?? forkConsumer();
+      spare = stopping || kills.length === plan.length ? undefined : forkConsumer();
+      processes++;
+      f.started = true;
+      if (f.standby && f.child.connected) f.child.send({ t: 'start' } satisfies ToChild, () => {});
     }
 
     async function end(error?: Error): Promise<void> {
       if (stopping) return;
       stopping = true;
       clearTimeout(timer);
+      // The standby holds no messages (and may not listen yet).
+      spare?.child.kill('SIGKILL');
       // Stop gracefully (a consumer flushes its acks and closes), then make sure.
       await Promise.all(
         [...live.values()].map(
