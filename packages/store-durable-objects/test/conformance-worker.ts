@@ -19,6 +19,7 @@ const worker: ChecksWorker<Env> = checksWorker<Env>({
     name: "durable objects inside workerd (the object's clock)",
     clock: 'server', // leases and expiry judged by each object's Date.now() when the call arrives
     sharedBackend: true, // two store instances over the one namespace
+    timeoutMs: 180_000, // a whole check in one request, beside the others (concurrent): slow on a loaded machine
     createStore: () => durableObjectStore({ namespace: env.IDEMPOTENCY }),
   }),
   // The model check moves an injected clock by hand, so leases and expiry race every other command.
@@ -26,6 +27,7 @@ const worker: ChecksWorker<Env> = checksWorker<Env>({
     name: 'durable objects inside workerd (injected clock)',
     clock: 'injectable',
     sharedBackend: true,
+    timeoutMs: 180_000,
     createStore: ({ now }) => durableObjectStore({ namespace: env.IDEMPOTENCY, now }),
   }),
 });

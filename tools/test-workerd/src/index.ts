@@ -9,6 +9,9 @@
  *
  * @packageDocumentation
  */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LifecycleCoverage, StoreCheckReport } from '@idem/conformance/store';
 import { build } from 'esbuild';
@@ -32,6 +35,16 @@ export interface WorkerdStoreSuiteOptions {
    * @default '2025-09-01'
    */
   readonly compatibilityDate?: string;
+  /**
+   * Run each suite's checks concurrently (vitest's `maxConcurrency` at a
+   * time): each check uses keys of its own, and workerd works on one while
+   * another waits on its binding or on Node. The expiry checks of a
+   * `'server'`-clock suite still run one at a time, alone: they sleep through
+   * leases of a second and expect a renewed lease to hold 400 ms later,
+   * which a busy isolate delays past.
+   * @default true
+   */
+  readonly concurrent?: boolean;
 }
 
 /** The running Worker behind the declared tests, for a file's own extra tests. */
@@ -52,22 +65,27 @@ export interface WorkerdSuite {
  * `meta.lifecycle`, as with `storeSuite`.
  */
 export async function workerdStoreSuite(options: WorkerdStoreSuiteOptions): Promise<WorkerdSuite> {
+  const storage = storageDirectory();
   const mf = new Miniflare({
     ...options.bindings,
     modules: true,
     script: await bundle(options.entry),
     compatibilityDate: options.compatibilityDate ?? '2025-09-01',
+    defaultPersistRoot: storage,
   });
-  afterAll(() => mf.dispose());
+  afterAll(async () => {
+    await mf.dispose();
+    rmSync(storage, { recursive: true, force: true });
+  });
   const listed = await mf.dispatchFetch('http://checks.test/checks');
   if (!listed.ok)
     throw new Error(`the checks Worker listed no checks: ${listed.status} ${await listed.text()}`);
   const suites = (await listed.json()) as SuiteListing[];
-  for (const suite of suites) declare(mf, suite);
+  for (const suite of suites) declare(mf, suite, options.concurrent ?? true);
   return { mf, suites };
 }
 
-function declare(mf: Miniflare, suite: SuiteListing): void {
+function declare(mf: Miniflare, suite: SuiteListing, concurrent: boolean): void {
   describe(`@idem/conformance store suite: ${suite.name}`, () => {
     if (suite.skip) {
       it.skip(`skipped: ${suite.skip}`, () => {});
@@ -79,8 +97,10 @@ function declare(mf: Miniflare, suite: SuiteListing): void {
         it.skip(`${title} (skipped: ${check.skip})`, () => {});
         return;
       }
+      const timed = suite.clock === 'server' && check.group === 'expiry';
       it(
         title,
+        { concurrent: concurrent && !timed, timeout: suite.timeoutMs },
         async ({ task }) => {
           const report = await runCheck(mf, suite.id, index, check.name);
           // Kept in the test's meta: the JSON reporter carries it to tools that sum coverage.
@@ -88,7 +108,6 @@ function declare(mf: Miniflare, suite: SuiteListing): void {
           if (report?.lifecycle)
             (task.meta as { lifecycle?: LifecycleCoverage }).lifecycle = report.lifecycle;
         },
-        suite.timeoutMs,
       );
     });
   });
@@ -122,6 +141,16 @@ async function runCheck(
     .filter((line) => /^\s+at /.test(line))
     .join('\n')}`;
   throw error;
+}
+
+/**
+ * A fresh directory for the Worker's D1 databases and Durable Objects, in
+ * memory (tmpfs) where the system has one: every write of the store commits
+ * a SQLite transaction, which on a disk waits for it.
+ */
+function storageDirectory(): string {
+  const root = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  return mkdtempSync(join(root, 'idem-test-workerd-'));
 }
 
 /** Bundle the entry as wrangler would: browser platform, workerd conditions, workspace sources. */

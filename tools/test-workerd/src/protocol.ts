@@ -2,7 +2,7 @@
  * What the Node side and the Worker side of the workerd store suite say to
  * each other: plain JSON over `dispatchFetch`.
  */
-import type { CheckGroup, StoreCheckReport } from '@idem/conformance/store/checks';
+import type { CheckGroup, ClockKind, StoreCheckReport } from '@idem/conformance/store/checks';
 
 /** The variables that steer fast-check, forwarded from Node's `process.env` to the Worker. */
 export const FC_VARIABLES: readonly string[] = ['FC_NUM_RUNS', 'FC_SEED', 'FC_PATH'];
@@ -23,6 +23,8 @@ export interface SuiteListing {
   readonly name: string;
   /** Why the whole suite is skipped; absent when it runs. */
   readonly skip?: string;
+  /** How the suite's stores tell time: with `'server'`, the expiry checks wait in real time. */
+  readonly clock: ClockKind;
   /** The suite's per-check timeout in ms. */
   readonly timeoutMs: number;
   readonly checks: readonly CheckListing[];

@@ -78,6 +78,7 @@ function listing(id: string, options: StoreSuiteOptions): SuiteListing {
     id,
     name: options.name,
     ...(options.skip ? { skip: options.skip } : {}),
+    clock: options.clock,
     timeoutMs: options.timeoutMs ?? 60_000,
     checks: checks.map((c): CheckListing => {
       const skip = options.skipGroups?.[c.group] || options.skipChecks?.[c.name];

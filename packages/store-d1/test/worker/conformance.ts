@@ -26,6 +26,7 @@ const worker: ChecksWorker<Env> = checksWorker<Env>({
     name: 'd1 inside workerd (SQLite clock)',
     clock: 'server', // leases and expiry judged by SQLite's julianday('now')
     sharedBackend: true, // two d1Store instances over the one binding
+    timeoutMs: 180_000, // a whole check in one request, beside the others (concurrent): slow on a loaded machine
     createStore: () => store(env),
   }),
   // The model check moves an injected clock by hand, so leases and expiry race every other command.
@@ -33,6 +34,7 @@ const worker: ChecksWorker<Env> = checksWorker<Env>({
     name: 'd1 inside workerd (injected clock)',
     clock: 'injectable',
     sharedBackend: true,
+    timeoutMs: 180_000,
     createStore: ({ now }) => store(env, now),
   }),
 });
