@@ -98,17 +98,15 @@ function declare(mf: Miniflare, suite: SuiteListing, concurrent: boolean): void 
         return;
       }
       const timed = suite.clock === 'server' && check.group === 'expiry';
-      it(
-        title,
-        { concurrent: concurrent && !timed, timeout: suite.timeoutMs },
-        async ({ task }) => {
-          const report = await runCheck(mf, suite.id, index, check.name);
-          // Kept in the test's meta: the JSON reporter carries it to tools that sum coverage.
-          // (@idem/conformance/store declares `lifecycle` on vitest's TaskMeta for its own tests.)
-          if (report?.lifecycle)
-            (task.meta as { lifecycle?: LifecycleCoverage }).lifecycle = report.lifecycle;
-        },
-      );
+      it(title, { concurrent: concurrent && !timed, timeout: suite.timeoutMs }, async ({
+        task,
+      }) => {
+        const report = await runCheck(mf, suite.id, index, check.name);
+        // Kept in the test's meta: the JSON reporter carries it to tools that sum coverage.
+        // (@idem/conformance/store declares `lifecycle` on vitest's TaskMeta for its own tests.)
+        if (report?.lifecycle)
+          (task.meta as { lifecycle?: LifecycleCoverage }).lifecycle = report.lifecycle;
+      });
     });
   });
 }
