@@ -109,7 +109,9 @@ describe.skipIf(!up)('chaos: connections killed during a retry storm', () => {
     await endPools();
   });
 
-  it('no crash, no double execution, every payment answered 2xx with its one row', async () => {
+  it('no crash, no double execution, every payment answered 2xx with its one row', async ({
+    annotate,
+  }) => {
     const watch = watchCrashes();
     // Busy cores and a late event loop, as on a loaded server: replies and timers arrive late.
     const pressure = cpuPressure();
@@ -144,12 +146,13 @@ describe.skipIf(!up)('chaos: connections killed during a retry storm', () => {
     const doubled = rows.filter((r) => r.n > 1).length;
     const paymentRows = rows.reduce((sum, r) => sum + r.n, 0);
     const neverAnswered = report.unexpected.filter((u) => u.status === 'deadline').length;
-    console.log(
+    await annotate(
       stormSummary(
         'mysql chaos',
         report,
         `${kills} connections killed, ${paymentRows} payment rows, ${rows.length} payments executed, ${doubled} twice, ${report.statuses[422] ?? 0} 422s, ${neverAnswered} never answered, ${watch.crashes.length} uncaught, store errors ${JSON.stringify(storeErrors)}; ${pressure.summary()}`,
       ),
+      'figures',
     );
 
     expect(watch.crashes).toEqual([]);

@@ -221,7 +221,9 @@ describe.skipIf(!up)('the breaker against a Redis that stops answering (ioredis,
   }, 60_000);
   afterAll(() => {});
 
-  it('answers protected requests at once while open, closes within a probe interval of the store returning, and runs nothing twice', () => {
+  it('answers protected requests at once while open, closes within a probe interval of the store returning, and runs nothing twice', async ({
+    annotate,
+  }) => {
     const { samples, runs, answered, heldAt, releasedAt, openedAt, closedAt } = withBreaker;
     expect(openedAt, 'the breaker opened').toBeDefined();
     expect(closedAt, 'the breaker closed').toBeDefined();
@@ -237,7 +239,7 @@ describe.skipIf(!up)('the breaker against a Redis that stops answering (ioredis,
       (s) => s.sentAt >= without.heldAt && s.sentAt < without.releasedAt - STORE_TIMEOUT_MS,
     );
     const baseline = held.map((s) => s.ms);
-    console.log(
+    await annotate(
       [
         `breaker: store held ${OUTAGE_MS} ms; opened ${openedAt! - heldAt} ms after the hold`,
         `while open: ${whileOpen.length} protected requests, p50 ${p50} ms, p99 ${p99} ms, max ${Math.max(...latencies)} ms, statuses ${JSON.stringify(statuses)}, at most ${withBreaker.mostOpen} held open at once`,
@@ -246,6 +248,7 @@ describe.skipIf(!up)('the breaker against a Redis that stops answering (ioredis,
         `payments: ${answered.size} answered 2xx of ${withBreaker.payments} begun, ${runs.size} executed, ${twice} twice`,
         withBreaker.pressure,
       ].join('\n  '),
+      'figures',
     );
     // Enough requests that the probes (one every few seconds, each waiting for the store) are under 1 %.
     expect(whileOpen.length).toBeGreaterThan(200);

@@ -159,7 +159,9 @@ describe.each(LIBRARIES)('chaos on a private Redis, through %s', (library) => {
   afterAll(() => redis?.stop());
 
   for (const chaos of ['restarts', 'connection kills'] as const) {
-    it(`${chaos} during a retry storm: every payment answered 2xx, none run twice`, async () => {
+    it(`${chaos} during a retry storm: every payment answered 2xx, none run twice`, async ({
+      annotate,
+    }) => {
       const watch = watchCrashes();
       const pressure = cpuPressure();
       const run = await paymentsServer(library, redis.url);
@@ -177,12 +179,13 @@ describe.each(LIBRARIES)('chaos on a private Redis, through %s', (library) => {
       const twice = executions.filter((n) => n > 1).length;
       const waited = longestWaitAfterReturn(run, broken.backAt);
       const what = chaos === 'restarts' ? 'restarts (SIGKILL)' : 'connections killed';
-      console.log(
+      await annotate(
         stormSummary(
           `redis chaos, ${library}, ${chaos}`,
           report,
           `${broken.count} ${what}, ${executions.length} payments executed, ${twice} twice, 409s ${report.statuses[409] ?? 0}, longest wait after Redis came back ${waited} ms, ${watch.crashes.length} uncaught, store errors ${JSON.stringify(run.storeErrors)}; ${pressure.summary()}`,
         ),
+        'figures',
       );
 
       expect(watch.crashes).toEqual([]);

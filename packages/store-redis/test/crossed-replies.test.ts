@@ -109,7 +109,9 @@ describe.skipIf(!up)('node-redis: a connection reset in the turn a command is is
   });
   afterAll(() => proxy?.close());
 
-  it('every reply the store gets is its own command’s, across 20 resets (recommended options)', async () => {
+  it('every reply the store gets is its own command’s, across 20 resets (recommended options)', async ({
+    annotate,
+  }) => {
     const client = createClient({ ...recommendedNodeRedis, url: proxy.url });
     client.on('error', () => {});
     await client.connect();
@@ -157,8 +159,9 @@ describe.skipIf(!up)('node-redis: a connection reset in the turn a command is is
         if (hung > 0) break;
       }
       expect(answered).toBeGreaterThan(0);
-      console.log(
+      await annotate(
         `crossed replies: ${answered} reads answered, ${failed} failed, ${hung} rounds hung, ${crossed.length} crossed`,
+        'figures',
       );
       expect(crossed).toEqual([]);
       expect(hung).toBe(0);

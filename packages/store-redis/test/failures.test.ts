@@ -29,6 +29,21 @@ const ioredis = (client: Redis): TestClient => ({
 });
 
 /** A TCP port nothing listens on. */
+/**
+ * idem's log, kept instead of printed: the tests that fail the store on
+ * purpose check that idem reported the failure there.
+ */
+function keptLog() {
+  const lines: string[] = [];
+  const keep = (message: string) => void lines.push(message);
+  return { lines, logger: { warn: keep, error: keep } };
+}
+
+/** What idem logs when a claim fails: one line at once (the rest are summed up a minute later). */
+const claimFailed = (cause: RegExp) => [
+  expect.stringMatching(new RegExp(`^idem: the store failed during claim: .*${cause.source}`, 'i')),
+];
+
 async function closedPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -115,7 +130,12 @@ describe.skipIf(!up)(
       const client = await connect({ maxRetriesPerRequest: 0 });
       try {
         const prefix = freshPrefix('kill');
-        const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
+        const log = keptLog();
+        const idem = createIdempotency({
+          store: redisStore({ client, prefix }),
+          ttlMs: 60_000,
+          logger: log.logger,
+        });
         let runs = 0;
         const { id, pending } = await midFlight(ioredis(client), () =>
           idem.run('pay-1', () => ++runs),
@@ -128,6 +148,7 @@ describe.skipIf(!up)(
         expect(error).toBeInstanceOf(StoreUnavailableError);
         expect((error as StoreUnavailableError).code).toBe('STORE_UNAVAILABLE');
         expect(String((error as Error).cause)).toMatch(/max retries per request/i);
+        expect(log.lines).toEqual(claimFailed(/max retries per request/));
         expect(runs).toBe(0);
         await expectNotRun(prefix, '', 'pay-1');
         // ioredis reconnects on its own: the client's retry runs the operation, once.
@@ -190,7 +211,12 @@ describe.skipIf(!up)(
       const client = await connect({ ...recommended, commandTimeout: 300 });
       try {
         const prefix = freshPrefix('timeout');
-        const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
+        const log = keptLog();
+        const idem = createIdempotency({
+          store: redisStore({ client, prefix }),
+          ttlMs: 60_000,
+          logger: log.logger,
+        });
         let runs = 0;
         const started = Date.now();
         const { pending } = await midFlight(
@@ -201,6 +227,7 @@ describe.skipIf(!up)(
         await expect(pending).rejects.toBeInstanceOf(StoreUnavailableError);
         await expect(pending).rejects.toMatchObject({ cause: { message: 'Command timed out' } });
         expect(Date.now() - started).toBeLessThan(1_500);
+        expect(log.lines).toEqual(claimFailed(/Command timed out/));
         expect(runs).toBe(0);
       } finally {
         client.disconnect();
@@ -216,13 +243,19 @@ describe.skipIf(!up)(
         const client = new Redis({ ...options, host: '127.0.0.1', port: await closedPort() });
         client.on('error', () => {});
         try {
-          const idem = createIdempotency({ store: redisStore({ client }), ttlMs: 60_000 });
+          const log = keptLog();
+          const idem = createIdempotency({
+            store: redisStore({ client }),
+            ttlMs: 60_000,
+            logger: log.logger,
+          });
           let runs = 0;
           const started = Date.now();
           await expect(idem.run('pay-4', () => ++runs)).rejects.toBeInstanceOf(
             StoreUnavailableError,
           );
           expect(Date.now() - started).toBeLessThan(1_000);
+          expect(log.lines).toEqual(claimFailed(/./));
           expect(runs).toBe(0);
         } finally {
           client.disconnect();
@@ -285,9 +318,11 @@ describe.skipIf(!up)(
       const tc = await connectAs('node-redis', { nodeRedis: nodeRedisOptions(300) });
       try {
         const prefix = freshPrefix('timeout-node-redis');
+        const log = keptLog();
         const idem = createIdempotency({
           store: redisStore({ client: tc.client, prefix }),
           ttlMs: 60_000,
+          logger: log.logger,
         });
         let runs = 0;
         const started = Date.now();
@@ -295,6 +330,7 @@ describe.skipIf(!up)(
         await expect(pending).rejects.toBeInstanceOf(StoreUnavailableError);
         await expect(pending).rejects.toMatchObject({ cause: { message: /socket timeout/i } });
         expect(Date.now() - started).toBeLessThan(1_500);
+        expect(log.lines).toEqual(claimFailed(/socket timeout/));
         expect(runs).toBe(0);
         // The reconnect strategy reconnects after a socket timeout (node-redis' default does not).
         expect(await idem.run('pay-7', () => ++runs)).toEqual({ status: 'executed', value: 1 });
@@ -312,11 +348,17 @@ describe.skipIf(!up)(
       client.on('error', () => {});
       client.connect().catch(() => {}); // keeps retrying: never connects
       try {
-        const idem = createIdempotency({ store: redisStore({ client }), ttlMs: 60_000 });
+        const log = keptLog();
+        const idem = createIdempotency({
+          store: redisStore({ client }),
+          ttlMs: 60_000,
+          logger: log.logger,
+        });
         let runs = 0;
         const started = Date.now();
         await expect(idem.run('pay-8', () => ++runs)).rejects.toBeInstanceOf(StoreUnavailableError);
         expect(Date.now() - started).toBeLessThan(3_000);
+        expect(log.lines).toEqual(claimFailed(/./));
         expect(runs).toBe(0);
       } finally {
         client.destroy();

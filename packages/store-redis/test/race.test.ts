@@ -64,7 +64,9 @@ describe.skipIf(!up)('two app instances on one Redis racing the same keys', () =
     }
   });
 
-  it('two processes, one on ioredis and one on node-redis: every operation runs exactly once', async () => {
+  it('two processes, one on ioredis and one on node-redis: every operation runs exactly once', async ({
+    annotate,
+  }) => {
     const prefix = freshPrefix('race-processes');
     const count = 20;
     // tsx (the workspace's TypeScript runner) loads the child from source, like vitest does.
@@ -110,7 +112,7 @@ describe.skipIf(!up)('two app instances on one Redis racing the same keys', () =
       expect(await Promise.all(lines.map((l) => l.done))).toEqual([0, 0]);
       const perProcess = lines.map((l) => JSON.parse(l.out.at(-1)!) as string[]);
       const executed = perProcess.map((s) => s.filter((x) => x === 'executed').length);
-      console.log(`executed per process: ${executed.join(' + ')} = ${count} keys`);
+      await annotate(`executed per process: ${executed.join(' + ')} = ${count} keys`, 'figures');
       const statuses = perProcess.flat();
       expect(statuses).toHaveLength(2 * 3 * count);
       expect(statuses.filter((s) => s === 'executed')).toHaveLength(count);

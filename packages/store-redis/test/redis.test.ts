@@ -153,8 +153,10 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
     ];
     for (const [name, op, command] of ops) {
       const commands = await log.during(op);
-      console.log(`${name}: ${commands.map((c) => c.slice(0, 2).join(' ')).join(' | ')}`);
-      expect(commands.map((c) => c[0]?.toLowerCase())).toEqual([command]);
+      expect(
+        commands.map((c) => c[0]?.toLowerCase()),
+        name,
+      ).toEqual([command]);
     }
     const claimCommand = (await log.during(() => store.claim(other, claim('tok-3'))))[0]!;
     expect(claimCommand.filter((a) => /^[a-z]+$/i.test(a)).map((a) => a.toUpperCase())).toEqual([
@@ -181,8 +183,6 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
       const outcome = await idem.run('order-1', () => ++runs, { payload: { a: 1 } });
       expect(outcome).toEqual({ status: 'replayed', value: 1 });
     });
-    console.log(`engine first request: ${first.map((c) => c.slice(0, 2).join(' ')).join(' | ')}`);
-    console.log(`engine replay:        ${replay.map((c) => c.slice(0, 2).join(' ')).join(' | ')}`);
     expect(first.map((c) => c[0]?.toLowerCase())).toEqual(['set', 'evalsha']);
     expect(replay.map((c) => c[0]?.toLowerCase())).toEqual(['set']);
     expect(runs).toBe(1);
@@ -276,7 +276,9 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
     ).rejects.toBeInstanceOf(ResponseTooLargeError);
   });
 
-  it('measures the memory a record takes (MEMORY USAGE), with the default prefix', async () => {
+  it('measures the memory a record takes (MEMORY USAGE), with the default prefix', async ({
+    annotate,
+  }) => {
     const store = redisStore({ client });
     const key = await scopedKey('tenant', `memory-${crypto.randomUUID()}`);
     const redisKey = `idem:${key}`;
@@ -287,8 +289,9 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
       await store.complete(key, owner, response, 86_400_000);
       const completed = Number(await admin.memory('USAGE', redisKey, 'SAMPLES', 0));
       const headers = JSON.stringify(response.headers).length;
-      console.log(
+      await annotate(
         `MEMORY USAGE (key ${redisKey.length} chars): in flight ${inFlight} B; completed with ${headers} bytes of headers and a ${response.body.byteLength}-byte body ${completed} B`,
+        'figures',
       );
       expect(inFlight).toBeLessThan(300);
       expect(completed).toBeLessThan(300 + headers + response.body.byteLength);
