@@ -11,8 +11,9 @@ import { ADAPTERS, startPayments } from './payments.js';
  * answers, and delays requests and answers past the client's attempt timeout.
  * Every payment must be charged exactly once and end in a 201 at the client.
  *
- * PROXY_SEED=<n> replays a run (the seed is printed); PROXY_PAYMENTS sets the
- * payments per configuration.
+ * PROXY_SEED=<n> replays a run (each test carries its seed, and its figures, as
+ * annotations: printed with a failure, and by `--reporter=verbose`);
+ * PROXY_PAYMENTS sets the payments per configuration.
  */
 
 // Memory, and Redis when it answers at REDIS_URL (CI=true: it must). Each run
@@ -23,10 +24,9 @@ afterAll(() => stores.close());
 const PAYMENTS = Number(process.env.PROXY_PAYMENTS ?? 200);
 const CONCURRENCY = 16;
 const seed = Number(process.env.PROXY_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`proxy test: PROXY_SEED=${seed}`);
 
+/** What one configuration went through, for the test's annotations. */
 interface Figures {
-  configuration: string;
   logicalCalls: number;
   serverExecutions: number;
   attempts: number;
@@ -38,38 +38,13 @@ interface Figures {
   reset: number;
   delayed: number;
 }
-const figures: Figures[] = [];
-
-afterAll(() => {
-  if (figures.length === 0) return;
-  const total = (k: keyof Omit<Figures, 'configuration'>) => figures.reduce((n, f) => n + f[k], 0);
-  console.table([
-    ...figures,
-    {
-      configuration: 'total',
-      ...Object.fromEntries(
-        (
-          [
-            'logicalCalls',
-            'serverExecutions',
-            'attempts',
-            'replays',
-            'requestsAtServer',
-            'timeouts',
-            'inFlight409',
-            'dropped',
-            'reset',
-            'delayed',
-          ] as const
-        ).map((k) => [k, total(k)]),
-      ),
-    },
-  ]);
-});
 
 describe.each(ADAPTERS)('%s', (adapter) => {
   describe.each(Object.keys(stores.stores))('on the %s store', (storeName) => {
-    it(`charges each of ${PAYMENTS} payments exactly once, each confirmed with a 201`, async () => {
+    it(`charges each of ${PAYMENTS} payments exactly once, each confirmed with a 201`, async ({
+      annotate,
+    }) => {
+      await annotate(`PROXY_SEED=${seed} replays this run`, 'seed');
       const random = seededRandom(seed ^ hash(`${adapter}/${storeName}`));
       const store = await stores.stores[storeName]!();
       // Mostly quick charges; a few slower than the client's attempt timeout,
@@ -125,7 +100,6 @@ describe.each(ADAPTERS)('%s', (adapter) => {
         await new Promise((r) => setTimeout(r, 600));
 
         const f: Figures = {
-          configuration: `${adapter} / ${storeName}`,
           logicalCalls: results.length,
           serverExecutions: [...server.charges.values()].reduce((a, b) => a + b, 0),
           attempts: results.reduce((n, r) => n + r.attempts, 0),
@@ -137,7 +111,12 @@ describe.each(ADAPTERS)('%s', (adapter) => {
           ...proxy.stats,
         };
         delete (f as Partial<typeof proxy.stats>).exchanges;
-        figures.push(f);
+        await annotate(
+          Object.entries(f)
+            .map(([name, value]) => `${name} ${value}`)
+            .join(', '),
+          'figures',
+        );
 
         expect(results).toHaveLength(PAYMENTS);
         for (const r of results) {
