@@ -109,7 +109,7 @@ for (const kind of ['d1', 'durable-objects'] as const) {
         expect(race, 'the store suite still has its two-instance race').toBeDefined();
         await race!.run();
         expect(built).toBe(2);
-      });
+      }, 60_000);
     }
   });
 
