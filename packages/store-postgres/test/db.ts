@@ -56,3 +56,14 @@ export function countStatements(pool: pg.Pool): string[] {
 export function idle(pool: pg.Pool): { total: number; idle: number; waiting: number } {
   return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
 }
+
+/**
+ * idem's log, kept instead of printed: tests that fail the store on purpose
+ * check what idem reported there.
+ */
+export function keptLog(): { lines: string[]; logger: { warn: Keep; error: Keep } } {
+  const lines: string[] = [];
+  const keep: Keep = (message) => void lines.push(message);
+  return { lines, logger: { warn: keep, error: keep } };
+}
+type Keep = (message: string, ...details: unknown[]) => void;

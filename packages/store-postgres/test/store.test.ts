@@ -11,9 +11,18 @@ import {
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { postgresStore, schemaSql } from '../src/index.js';
-import { countStatements, DATABASE_URL, endPools, idle, newPool, uniqueTable, up } from './db.js';
+import {
+  countStatements,
+  DATABASE_URL,
+  endPools,
+  idle,
+  keptLog,
+  newPool,
+  uniqueTable,
+  up,
+} from './db.js';
 
 const table = uniqueTable('idem_store');
 const admin = newPool();
@@ -128,12 +137,14 @@ describe.skipIf(!up)('a store whose table was never created', () => {
 
   it('answers clients a plain 503 and hands the ConfigurationError to the storeError hook', async () => {
     const seen: unknown[] = [];
+    const log = keptLog();
     const app = new Hono();
     app.use(
       idempotency({
         store,
         scope: () => '',
         hooks: { storeError: ({ error }) => seen.push(error) },
+        logger: log.logger,
       }),
     );
     app.post('/', (c) => c.text('ran', 201));
@@ -145,6 +156,9 @@ describe.skipIf(!up)('a store whose table was never created', () => {
     expect(seen).toHaveLength(1);
     expect((seen[0] as ConfigurationError).code).toBe('CONFIGURATION');
     expect((seen[0] as Error).message).toMatch(fix);
+    // The operator sees the banner whatever the hooks.
+    expect(log.lines).toEqual([expect.stringContaining('*** idem: the store is not set up')]);
+    expect(log.lines[0]).toMatch(fix);
   });
 
   it('names a table of another shape too (a column is missing)', async () => {
@@ -333,9 +347,15 @@ describe.skipIf(!up)('postgresStore against PostgreSQL', () => {
   });
 
   describe('errors surface as store-unavailable (503), never as a 500', () => {
+    // Each engine (the direct one and the app's) reports its first store failure once.
+    let log = keptLog();
+    const claimFailed = expect.stringContaining('idem: the store failed during claim');
+    beforeEach(() => {
+      log = keptLog();
+    });
     const app = (store: Store) => {
       const hono = new Hono();
-      hono.use(idempotency({ store, scope: () => '' }));
+      hono.use(idempotency({ store, scope: () => '', logger: log.logger }));
       hono.post('/', (c) => c.text('ran', 201));
       return hono;
     };
@@ -345,7 +365,7 @@ describe.skipIf(!up)('postgresStore against PostgreSQL', () => {
     it('a backend terminated mid-claim', async () => {
       const victim = newPool({ application_name: 'idem-victim' });
       const store = postgresStore({ pool: victim, table });
-      const engine = createIdempotency({ store });
+      const engine = createIdempotency({ store, logger: log.logger });
       const key = await scopedKey('', 'terminated');
       // An uncommitted row for the same key makes the claim wait on its lock.
       const blocker = await admin.connect();
@@ -376,6 +396,7 @@ describe.skipIf(!up)('postgresStore against PostgreSQL', () => {
       // The pool replaced the dead connections: the store works again.
       expect((await post(app(store), 'terminated')).status).toBe(201);
       expect(idle(victim).waiting).toBe(0);
+      expect(log.lines).toEqual([claimFailed, claimFailed]);
     });
 
     it('a pool pointed at a closed port', async () => {
@@ -390,12 +411,13 @@ describe.skipIf(!up)('postgresStore against PostgreSQL', () => {
         connectionTimeoutMillis: 500,
       });
       const store = postgresStore({ pool, table });
-      await expect(createIdempotency({ store }).run('closed', () => 1)).rejects.toBeInstanceOf(
-        StoreUnavailableError,
-      );
+      await expect(
+        createIdempotency({ store, logger: log.logger }).run('closed', () => 1),
+      ).rejects.toBeInstanceOf(StoreUnavailableError);
       const res = await post(app(store), 'closed');
       expect(res.status).toBe(503);
       expect((await res.json()).type).toBe('urn:idem:problem:store-unavailable');
+      expect(log.lines).toEqual([claimFailed, claimFailed]);
     });
 
     it('a pool that times out handing out a connection', async () => {
@@ -403,10 +425,11 @@ describe.skipIf(!up)('postgresStore against PostgreSQL', () => {
       const store = postgresStore({ pool, table });
       const held = await pool.connect();
       try {
-        await expect(createIdempotency({ store }).run('busy', () => 1)).rejects.toBeInstanceOf(
-          StoreUnavailableError,
-        );
+        await expect(
+          createIdempotency({ store, logger: log.logger }).run('busy', () => 1),
+        ).rejects.toBeInstanceOf(StoreUnavailableError);
         expect((await post(app(store), 'busy')).status).toBe(503);
+        expect(log.lines).toEqual([claimFailed, claimFailed]);
       } finally {
         held.release();
       }

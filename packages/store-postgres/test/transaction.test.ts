@@ -14,7 +14,7 @@ import { Hono } from 'hono';
 import type { PoolClient } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../src/index.js';
-import { endPools, idle, newPool, uniqueTable, up } from './db.js';
+import { endPools, idle, keptLog, newPool, uniqueTable, up } from './db.js';
 
 /**
  * Transactional completion: the handler's payment row and the idempotency
@@ -218,9 +218,11 @@ describe.skipIf(!up)('transactional completion', () => {
         expect(a).toBe(b);
         expect(await store.transaction(ctx)).toBe(a);
       });
+      const log = keptLog();
       const down = createIdempotency({
         store: { ...store, claim: () => Promise.reject(new Error('down')) },
         failOpen: true,
+        logger: log.logger,
       });
       // The failed claim's token is given back in the background: wait for it.
       const background: Promise<unknown>[] = [];
@@ -229,6 +231,7 @@ describe.skipIf(!up)('transactional completion', () => {
         down.run('unprotected', (ctx) => store.transaction(ctx), { waitUntil }),
       ).rejects.toThrow(/unprotected/);
       await Promise.all(background);
+      expect(log.lines).toEqual([expect.stringContaining('the store failed during claim: down')]);
       // A request idem passed through has no context: a clear error, not a crash.
       await expect(store.transaction(undefined)).rejects.toThrow(
         /idem passed this request through/,
