@@ -192,7 +192,7 @@ function commandArbitraries(h: Harness): fc.Arbitrary<Cmd>[] {
   const pick: fc.Arbitrary<TokenPick> = fc.oneof(
     { weight: 4, arbitrary: fc.constant(0) },
     { weight: 2, arbitrary: fc.integer({ min: 1, max: 3 }) },
-    { weight: 1, arbitrary: fc.constant('unknown' as const) },
+    { weight: 2, arbitrary: fc.constant('unknown' as const) },
   );
   // With a fake clock, short leases and advances make expiry race everything else.
   // With a server clock nothing may expire mid-run: real time is not the model's.
