@@ -1,9 +1,18 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // One root config runs every package's tests against their TypeScript sources
 // (the `@idem/source` export condition), so no build is needed before testing.
+// vitest.shared.ts picks the tier (everyday, deep, compat); CONTRIBUTING.md
+// says which to run when.
 export default defineConfig({
   test: {
     projects: ['packages/*', 'apps/*'],
+    // Most files spend their time waiting on a server, a child process or
+    // workerd, not on this CPU: vitest's default (one worker per core but
+    // one) would leave a 2-core machine idle most of the run.
+    maxWorkers: Math.max(4, availableParallelism() * 2),
+    reporters: ['./tools/vitest/package-reporter.ts'],
+    passWithNoTests: true,
   },
 });

@@ -1,4 +1,4 @@
 import { defineProject } from 'vitest/config';
-import { sourceConditions } from '../../vitest.shared.ts';
+import { sourceConditions, tierTest } from '../../vitest.shared.ts';
 
-export default defineProject({ ...sourceConditions, test: { name: 'example-express' } });
+export default defineProject({ ...sourceConditions, test: tierTest('example-express') });

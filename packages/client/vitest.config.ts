@@ -1,4 +1,8 @@
 import { defineProject } from 'vitest/config';
-import { sourceConditions } from '../../vitest.shared.ts';
+import { sourceConditions, tierTest } from '../../vitest.shared.ts';
 
-export default defineProject({ ...sourceConditions, test: { name: 'client' } });
+export default defineProject({
+  ...sourceConditions,
+  // Run again on every Node major (the compatibility tier): fetch (undici) and WebCrypto keys.
+  test: tierTest('client', ['src/key.test.ts', 'test/requests.test.ts', 'test/retries.test.ts']),
+});

@@ -1,4 +1,8 @@
 import { defineProject } from 'vitest/config';
-import { sourceConditions } from '../../vitest.shared.ts';
+import { sourceConditions, tierTest } from '../../vitest.shared.ts';
 
-export default defineProject({ ...sourceConditions, test: { name: 'fastify' } });
+export default defineProject({
+  ...sourceConditions,
+  // Run again on every Node major (the compatibility tier): Fastify on node:http.
+  test: tierTest('fastify', ['src/index.test.ts', 'test/conformance-http.test.ts']),
+});

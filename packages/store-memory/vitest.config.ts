@@ -1,4 +1,4 @@
 import { defineProject } from 'vitest/config';
-import { sourceConditions } from '../../vitest.shared.ts';
+import { sourceConditions, tierTest } from '../../vitest.shared.ts';
 
-export default defineProject({ ...sourceConditions, test: { name: 'store-memory' } });
+export default defineProject({ ...sourceConditions, test: tierTest('store-memory') });
