@@ -69,3 +69,14 @@ export function connectionIds(pool: mysql.Pool): Set<number> {
   });
   return ids;
 }
+
+/**
+ * idem's log, kept instead of printed: tests that fail the store on purpose
+ * check what idem reported there.
+ */
+export function keptLog(): { lines: string[]; logger: { warn: Keep; error: Keep } } {
+  const lines: string[] = [];
+  const keep: Keep = (message) => void lines.push(message);
+  return { lines, logger: { warn: keep, error: keep } };
+}
+type Keep = (message: string, ...details: unknown[]) => void;

@@ -13,13 +13,14 @@ import {
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
 import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mysqlStore, schemaSql } from '../src/index.js';
 import {
   connectionIds,
   countRoundTrips,
   dropStore,
   endPools,
+  keptLog,
   MYSQL_URL,
   newPool,
   uniqueTable,
@@ -415,12 +416,14 @@ describe.skipIf(!up)('mysqlStore against MySQL/MariaDB', () => {
     it('answers clients a plain 503 and hands the ConfigurationError to the storeError hook', async () => {
       const missing = uniqueTable('idem_never_migrated');
       const seen: unknown[] = [];
+      const log = keptLog();
       const app = new Hono();
       app.use(
         idempotency({
           store: mysqlStore({ pool: admin, table: missing }),
           scope: () => '',
           hooks: { storeError: ({ error }) => seen.push(error) },
+          logger: log.logger,
         }),
       );
       app.post('/', (c) => c.text('ran', 201));
@@ -432,13 +435,24 @@ describe.skipIf(!up)('mysqlStore against MySQL/MariaDB', () => {
       expect(seen).toHaveLength(1);
       expect((seen[0] as ConfigurationError).code).toBe('CONFIGURATION');
       expect((seen[0] as Error).message).toMatch(fix);
+      // The operator sees the banner whatever the hooks (once per distinct
+      // message: the claim's give-back, in the background, may add its own).
+      expect(log.lines[0]).toContain('*** idem: the store is not set up');
+      expect(log.lines[0]).toMatch(fix);
+      for (const line of log.lines) expect(line).toContain('*** idem: the store is not set up');
     });
   });
 
   describe('errors surface as store-unavailable (503), never as a 500', () => {
+    // Each engine (the direct one and the app's) reports its first store failure once.
+    let log = keptLog();
+    const claimFailed = expect.stringContaining('idem: the store failed during claim');
+    beforeEach(() => {
+      log = keptLog();
+    });
     const app = (s: Store) => {
       const hono = new Hono();
-      hono.use(idempotency({ store: s, scope: () => '' }));
+      hono.use(idempotency({ store: s, scope: () => '', logger: log.logger }));
       hono.post('/', (c) => c.text('ran', 201));
       return hono;
     };
@@ -449,7 +463,7 @@ describe.skipIf(!up)('mysqlStore against MySQL/MariaDB', () => {
       const victim = newPool();
       const ids = connectionIds(victim);
       const killed = mysqlStore({ pool: victim, table });
-      const engine = createIdempotency({ store: killed });
+      const engine = createIdempotency({ store: killed, logger: log.logger });
       const key = await scopedKey('', `killed-${table}`);
       // An uncommitted row for the same key makes the claims wait on its lock.
       const blocker = await admin.getConnection();
@@ -481,6 +495,7 @@ describe.skipIf(!up)('mysqlStore against MySQL/MariaDB', () => {
       blocker.release();
       // The pool replaced the dead connections: the store works again.
       expect((await post(app(killed), `killed-${table}`)).status).toBe(201);
+      expect(log.lines).toEqual([claimFailed, claimFailed]);
     });
 
     it('a pool pointed at a closed port', async () => {
@@ -493,11 +508,12 @@ describe.skipIf(!up)('mysqlStore against MySQL/MariaDB', () => {
       const pool = newPool({ uri: `mysql://root@127.0.0.1:${port}/test`, connectTimeout: 500 });
       const closed = mysqlStore({ pool, table });
       await expect(
-        createIdempotency({ store: closed }).run('closed', () => 1),
+        createIdempotency({ store: closed, logger: log.logger }).run('closed', () => 1),
       ).rejects.toBeInstanceOf(StoreUnavailableError);
       const res = await post(app(closed), 'closed');
       expect(res.status).toBe(503);
       expect((await res.json()).type).toBe('urn:idem:problem:store-unavailable');
+      expect(log.lines).toEqual([claimFailed, claimFailed]);
     });
   });
 });

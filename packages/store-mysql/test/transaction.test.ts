@@ -14,7 +14,7 @@ import { Hono } from 'hono';
 import type { PoolConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mysqlStore } from '../src/index.js';
-import { dropStore, endPools, newPool, uniqueTable, up } from './db.js';
+import { dropStore, endPools, keptLog, newPool, uniqueTable, up } from './db.js';
 
 /**
  * Transactional completion: the handler's payment row and the idempotency
@@ -273,9 +273,11 @@ describe.skipIf(!up)('transactional completion', () => {
         expect(a).toBe(b);
         expect(await store.transaction(ctx)).toBe(a);
       });
+      const log = keptLog();
       const down = createIdempotency({
         store: { ...store, claim: () => Promise.reject(new Error('down')) },
         failOpen: true,
+        logger: log.logger,
       });
       // The failed claim's token is given back in the background: wait for it.
       const background: Promise<unknown>[] = [];
@@ -284,6 +286,7 @@ describe.skipIf(!up)('transactional completion', () => {
         down.run('unprotected', (ctx) => store.transaction(ctx), { waitUntil }),
       ).rejects.toThrow(/unprotected/);
       await Promise.all(background);
+      expect(log.lines).toEqual([expect.stringContaining('the store failed during claim: down')]);
       await expect(store.transaction(undefined as never)).rejects.toBeInstanceOf(
         ConfigurationError,
       );
