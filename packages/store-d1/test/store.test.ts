@@ -115,8 +115,17 @@ describe('a missing table', () => {
 
   it('answers 503 store-unavailable over HTTP and never runs the handler', async () => {
     let runs = 0;
+    // Kept here, not printed: the test reads what an operator would see.
+    const logged: string[] = [];
+    const record = (message: string) => void logged.push(message);
     const app = new Hono();
-    app.use(idempotency({ store: unmigrated, scope: () => 'tenant' }));
+    app.use(
+      idempotency({
+        store: unmigrated,
+        scope: () => 'tenant',
+        logger: { warn: record, error: record },
+      }),
+    );
     app.post('/', (c) => {
       runs++;
       return c.text('ran', 201);
@@ -125,6 +134,7 @@ describe('a missing table', () => {
     expect(res.status).toBe(503);
     expect((await res.json()).type).toBe('urn:idem:problem:store-unavailable');
     expect(runs).toBe(0);
+    expect(logged.join('\n')).toMatch(/does not exist in this D1 database/);
   });
 });
 
