@@ -266,6 +266,16 @@ describe.skipIf(!backend.up)('dynamoDbStore', () => {
   });
 });
 
+/**
+ * idem's log, kept instead of printed: the tests that fail the store on
+ * purpose check what idem reported there.
+ */
+function keptLog() {
+  const lines: string[] = [];
+  const keep = (message: string) => void lines.push(message);
+  return { lines, logger: { warn: keep, error: keep } };
+}
+
 describe('dynamoDbStore against a failing DynamoDB', () => {
   it('maps an item-size ValidationException to ResponseTooLargeError and changes nothing', async () => {
     const small = await startDynalite({ maxItemSizeKb: 4 });
@@ -297,12 +307,16 @@ describe('dynamoDbStore against a failing DynamoDB', () => {
       await expect(op(), name).rejects.toThrow();
     }
     let runs = 0;
+    const log = keptLog();
     await expect(
-      createIdempotency({ store }).run('k', () => {
+      createIdempotency({ store, logger: log.logger }).run('k', () => {
         runs++;
       }),
     ).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(runs).toBe(0);
+    expect(log.lines).toEqual([
+      expect.stringMatching(/^idem: the store failed during claim: connect ECONNREFUSED/),
+    ]);
   });
 
   it('throws when DynamoDB accepts the connection but never answers (timeout)', async () => {
@@ -339,12 +353,16 @@ describe('dynamoDbStore against a failing DynamoDB', () => {
     });
     expect(requests).toBe(2);
     let runs = 0;
+    const log = keptLog();
     await expect(
-      createIdempotency({ store }).run('k', () => {
+      createIdempotency({ store, logger: log.logger }).run('k', () => {
         runs++;
       }),
     ).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(runs).toBe(0);
+    expect(log.lines).toEqual([
+      expect.stringMatching(/^idem: the store failed during claim: Rate of requests exceeds/),
+    ]);
   });
 
   it('throws once dynalite goes away mid-run; the response still goes out, retries get 503', async () => {
@@ -357,7 +375,8 @@ describe('dynamoDbStore against a failing DynamoDB', () => {
     const key = await freshKey();
     const owner = claimRequest();
     expect(await store.claim(key, owner)).toEqual({ claimed: true });
-    const idem = createIdempotency({ store, leaseMs: 200, ttlMs: 60_000 });
+    const log = keptLog();
+    const idem = createIdempotency({ store, leaseMs: 200, ttlMs: 60_000, logger: log.logger });
     let runs = 0;
     const first = await idem.run('mid-run', async () => {
       runs++;
@@ -368,6 +387,8 @@ describe('dynamoDbStore against a failing DynamoDB', () => {
     await expect(store.complete(key, owner.token, response('x'), 60_000)).rejects.toThrow();
     await expect(idem.run('mid-run', () => runs++)).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(runs).toBe(1);
+    // The failed completion was reported at once; the refused retry, within the minute, is counted.
+    expect(log.lines).toEqual([expect.stringContaining('idem: the store failed during complete')]);
   });
 
   it('a claim refused while in flight is a 409, not an outage', async () => {
