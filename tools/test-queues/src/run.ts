@@ -96,7 +96,14 @@ export function crashRun(options: CrashRunOptions): Promise<CrashRun> {
         if (child.connected) child.send(message, () => {});
       };
       child.on('message', (message: FromChild) => {
-        if (message.t === 'standby') {
+        if (message.t === 'ready') {
+          // The next replacement loads while this one works, not while it
+          // loads too; and only if a kill is still planned, so no more
+          // processes load than without standbys.
+          if (spare === undefined && !stopping && kills.length < plan.length) {
+            spare = forkConsumer();
+          }
+        } else if (message.t === 'standby') {
           f.standby = true;
           if (f.started) send({ t: 'start' });
         } else if (message.t === 'checkpoint') {
@@ -120,13 +127,11 @@ export function crashRun(options: CrashRunOptions): Promise<CrashRun> {
 
     /**
      * Put a consumer to work: the standby forked ahead if there is one (a
-     * replacement then takes over at once, not after loading), and fork the
-     * next standby while kills are still planned (so no more processes load
-     * than without standbys: on a busy machine it costs nothing).
+     * replacement then takes over at once, not after loading), or a new one.
      */
     function start(): void {
       const f = spare ?? forkConsumer();
-      spare = stopping || kills.length === plan.length ? undefined : forkConsumer();
+      spare = undefined;
       processes++;
       f.started = true;
       if (f.standby && f.child.connected) f.child.send({ t: 'start' } satisfies ToChild, () => {});
