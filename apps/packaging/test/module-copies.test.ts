@@ -105,19 +105,25 @@ function run(dir: string, path: string): Promise<string> {
 describe.skipIf(!up)('errors cross module copies by their code', () => {
   beforeAll(() => {
     // The built packages, exactly as published (turbo reuses its cache when nothing changed).
-    execFileSync(
-      'npx',
-      [
-        'turbo',
-        'run',
-        'build',
-        '--filter=@idem/express',
-        '--filter=@idem/store-postgres',
-        '--filter=@idem/store-dynamodb',
-        '--output-logs=errors-only',
-      ],
-      { cwd: root, stdio: 'inherit', timeout: 240_000 },
-    );
+    // Its output only matters when it fails, and then it goes in the error.
+    try {
+      execFileSync(
+        'npx',
+        [
+          'turbo',
+          'run',
+          'build',
+          '--filter=@idem/express',
+          '--filter=@idem/store-postgres',
+          '--filter=@idem/store-dynamodb',
+          '--output-logs=errors-only',
+        ],
+        { cwd: root, stdio: 'pipe', encoding: 'utf8', timeout: 240_000 },
+      );
+    } catch (error) {
+      const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+      throw new Error(`turbo build failed:\n${stdout}${stderr}`, { cause: error });
+    }
     scratch = mkdtempSync(join(tmpdir(), 'idem-copies-'));
   }, 300_000);
 
