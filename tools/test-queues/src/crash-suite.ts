@@ -60,6 +60,9 @@ interface Scenario {
   readonly withoutIdem?: boolean;
 }
 
+/** Vitest's `annotate` from a test's context. */
+type Annotate = (message: string, type?: string) => Promise<unknown>;
+
 /**
  * The crash tests, the same for every broker: consumers in child processes
  * SIGKILLed after the ledger INSERT but before idem's COMMIT, and after `run`
@@ -71,9 +74,14 @@ export function crashSuite(options: CrashSuiteOptions): void {
   const pool = testPool();
   afterAll(() => pool.end());
 
-  /** Publish `count` credits, run the consumers with their kills, and read the ledger. */
+  /**
+   * Publish `count` credits, run the consumers with their kills, and read the
+   * ledger. The figures become a test annotation (shown by
+   * `--reporter=verbose` and with a failure), not console output.
+   */
   async function scenario(
     s: Scenario,
+    annotate: Annotate,
   ): Promise<{ run: CrashRun; ledger: Ledger; f: Figures; left: unknown }> {
     const records = uniqueName('idem_records');
     const ledger = uniqueName('idem_ledger');
@@ -106,7 +114,7 @@ export function crashSuite(options: CrashSuiteOptions): void {
       });
       const rows = await readLedger(pool, ledger);
       const f = figures(run, rows, ids);
-      console.log(formatFigures(`${options.broker}, ${s.label}`, f));
+      await annotate(formatFigures(`${options.broker}, ${s.label}`, f), 'figures');
       return { run, ledger: rows, f, left: await queue.left() };
     } finally {
       await queue.close();
@@ -114,39 +122,43 @@ export function crashSuite(options: CrashSuiteOptions): void {
     }
   }
 
-  async function appliedOnce(s: Scenario): Promise<Figures> {
-    const { run, ledger, f, left } = await scenario(s);
+  async function appliedOnce(s: Scenario, annotate: Annotate): Promise<Figures> {
+    const { run, ledger, f, left } = await scenario(s, annotate);
     expectAppliedOnce(run, ledger, f, s.kills.length);
     // Every message acked, nothing parked: the broker holds nothing more.
     expect(left).toEqual({ queued: 0, deadLettered: 0 });
     return f;
   }
 
-  it('one consumer at a time, replaced after each kill: every message applied once', async () => {
-    await appliedOnce({ label: 'one consumer at a time', consumers: 1, count: 300, kills: KILLS });
+  it('one consumer at a time, replaced after each kill: every message applied once', async ({
+    annotate,
+  }) => {
+    await appliedOnce(
+      { label: 'one consumer at a time', consumers: 1, count: 300, kills: KILLS },
+      annotate,
+    );
   }, 60_000);
 
-  it(`two consumers competing on one ${options.shared}, one killed at a time: every message applied once`, async () => {
-    const f = await appliedOnce({
-      label: 'two competing consumers',
-      consumers: 2,
-      count: 400,
-      kills: KILLS,
-    });
+  it(`two consumers competing on one ${options.shared}, one killed at a time: every message applied once`, async ({
+    annotate,
+  }) => {
+    const f = await appliedOnce(
+      { label: 'two competing consumers', consumers: 2, count: 400, kills: KILLS },
+      annotate,
+    );
     // The message killed before its commit came back while the dead
     // consumer's claim was still leased: held, not run twice.
     expect(f.heldInFlight).toBeGreaterThan(0);
   }, 60_000);
 
-  it('the control: without idem, the same consumer killed before its acks applies messages twice', async () => {
+  it('the control: without idem, the same consumer killed before its acks applies messages twice', async ({
+    annotate,
+  }) => {
     const kills: CrashPoint[] = ['before-ack', 'before-ack', 'before-ack'];
-    const { run, ledger, f } = await scenario({
-      label: 'control, without idem',
-      consumers: 1,
-      count: 150,
-      kills,
-      withoutIdem: true,
-    });
+    const { run, ledger, f } = await scenario(
+      { label: 'control, without idem', consumers: 1, count: 150, kills, withoutIdem: true },
+      annotate,
+    );
     expect(f.kills).toBe(kills.length);
     expect(f.lost).toBe(0);
     // Each kill left at least its own committed, unacked message to be applied again.
