@@ -59,5 +59,9 @@ export function tierTest(name: string, compat: readonly string[] = []) {
     name,
     include,
     exclude: [...configDefaults.exclude, '**/dist/**', ...(tier === 'everyday' ? [DEEP] : [])],
+    // Vitest's 5 s default fails a 2-second property test on a busy 2-core
+    // machine running files side by side; a test that needs longer says so.
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
   };
 }
