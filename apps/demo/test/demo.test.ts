@@ -6,9 +6,19 @@ import { describe, expect, it } from 'vitest';
 import { PaymentGateway, paymentsApp } from '../src/app.ts';
 import { runStorm } from '../src/storm.ts';
 
+// The demo's timings (handlers of 5-60 ms, clients that give up after 40 ms)
+// five times over: the same share of timeouts and retries, but a busy machine's
+// scheduling delays (tens of ms) no longer time out every attempt, which made
+// clients give up on payments and the test depend on an idle machine.
+const SCALE = 5;
+
 async function stormAgainst(store: Store | undefined, payments: number) {
   const gateway = new PaymentGateway();
-  const app = paymentsApp({ gateway, ...(store ? { store } : {}) });
+  const app = paymentsApp({
+    gateway,
+    latencyMs: [5 * SCALE, 60 * SCALE],
+    ...(store ? { store } : {}),
+  });
   const { server, url } = await new Promise<{ server: ReturnType<typeof serve>; url: string }>(
     (resolve) => {
       const server = serve(
@@ -18,8 +28,13 @@ async function stormAgainst(store: Store | undefined, payments: number) {
     },
   );
   try {
-    const report = await runStorm({ baseUrl: url, payments, client: store ? 'idem' : 'naive' });
-    await new Promise((r) => setTimeout(r, 100)); // abandoned handlers finish charging
+    const report = await runStorm({
+      baseUrl: url,
+      payments,
+      client: store ? 'idem' : 'naive',
+      timeoutMs: 40 * SCALE,
+    });
+    await new Promise((r) => setTimeout(r, 100 * SCALE)); // abandoned handlers finish charging
     return { report, gateway };
   } finally {
     await new Promise((r) => server.close(r));
