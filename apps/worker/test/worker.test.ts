@@ -51,7 +51,20 @@ async function twoIsolates(
       compatibilityFlags: [],
       bindings,
     }) as WorkerOptions;
-  const mf = new Miniflare({ workers: [worker('a'), worker('b')] });
+  // What the Workers print (idem's warnings) is kept for the tests to check,
+  // not passed through to the test run's output.
+  let printed = '';
+  const mf = new Miniflare({
+    workers: [worker('a'), worker('b')],
+    handleRuntimeStdio(stdout, stderr) {
+      for (const stream of [stdout, stderr]) {
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          printed += chunk;
+        });
+      }
+    },
+  });
   await mf.ready;
   const pay = async (isolate: Isolate, key: string | undefined, amount = 100) => {
     const response = await mf.dispatchFetch(`http://${isolate}.example.com/payments`, {
@@ -71,7 +84,15 @@ async function twoIsolates(
       body: JSON.parse(text) as Record<string, unknown>,
     };
   };
-  return { mf, pay };
+  return { mf, pay, printed: () => printed };
+}
+
+/** Workerd writes a Worker's console asynchronously: wait until `pattern` shows up. */
+async function waitForPrinted(w: { printed(): string }, pattern: RegExp): Promise<string> {
+  for (let i = 0; i < 100 && !pattern.test(w.printed()); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return w.printed();
 }
 
 describe('example Worker on the memory store (per isolate)', () => {
@@ -171,6 +192,10 @@ describe('example Worker on DynamoDB (dynalite over HTTP, from inside workerd)',
         status: 503,
         body: { type: 'urn:idem:problem:store-unavailable' },
       });
+      // idem reported the failure to the Worker's log (its default logger).
+      expect(await waitForPrinted(down, /idem: the store failed/)).toMatch(
+        /idem: the store failed during claim/,
+      );
     } finally {
       await down.mf.dispose();
     }
@@ -192,6 +217,10 @@ describe('example Worker on D1 (one database bound to both isolates)', () => {
         status: 503,
         body: { type: 'urn:idem:problem:store-unavailable' },
       });
+      // idem told the Worker's log, loudly, what is missing and how to fix it.
+      expect(await waitForPrinted(bare, /store is not set up/)).toMatch(
+        /store is not set up[\s\S]*migrate/,
+      );
     } finally {
       await bare.mf.dispose();
     }
