@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { tier } from './vitest.shared.ts';
 
 // One root config runs every package's tests against their TypeScript sources
 // (the `@idem/source` export condition), so no build is needed before testing.
@@ -10,8 +11,10 @@ export default defineConfig({
     projects: ['packages/*', 'apps/*'],
     // Most files spend their time waiting on a server, a child process or
     // workerd, not on this CPU: vitest's default (one worker per core but
-    // one) would leave a 2-core machine idle most of the run.
-    maxWorkers: Math.max(4, availableParallelism() * 2),
+    // one) would leave a 2-core machine idle most of the run. The deep tier's
+    // files load the machine on purpose (busy threads, killed processes),
+    // each as it was designed to: one at a time.
+    maxWorkers: tier === 'deep' ? 1 : Math.max(4, availableParallelism() * 2),
     reporters: ['./tools/vitest/package-reporter.ts'],
     passWithNoTests: true,
   },

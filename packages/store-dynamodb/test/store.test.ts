@@ -17,8 +17,7 @@ import {
   StoreUnavailableError,
   scopedKey,
 } from '@idem/core';
-import { cpuPressure } from '@idem/test-pressure';
-import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { dynamoDbStore } from '../src/index.js';
 import {
   countRoundTrips,
@@ -122,37 +121,6 @@ describe.skipIf(!backend.up)('dynamoDbStore', () => {
     expect(await measure(() => measured.release(other, second.token))).toEqual({ DeleteItem: 1 });
     expect(await measure(() => measured.release(other, second.token))).toEqual({ DeleteItem: 1 });
   });
-
-  it('two clients racing one key through the engine run the operation once (under CPU pressure)', async () => {
-    const pressure = cpuPressure();
-    onTestFinished(() => pressure.stop());
-    const second = makeClient(backend.endpoint);
-    clients.push(second);
-    const instances = [store, dynamoDbStore({ client: second, tableName: table })].map((s) =>
-      createIdempotency({ store: s, concurrent: 'wait', waitTimeoutMs: 5_000 }),
-    );
-    for (let round = 0; round < 10; round++) {
-      const key = `race-${Date.now()}-${round}`;
-      let runs = 0;
-      const outcomes = await Promise.all(
-        Array.from({ length: 16 }, (_, i) =>
-          instances[i % 2]!.run(
-            key,
-            async () => {
-              runs++;
-              await new Promise((r) => setTimeout(r, 20));
-              return { charge: `ch_${round}_${i}` };
-            },
-            { scope: 'race', payload: { amount: 100 } },
-          ),
-        ),
-      );
-      expect(runs).toBe(1);
-      expect(outcomes.filter((o) => o.status === 'executed')).toHaveLength(1);
-      expect(new Set(outcomes.map((o) => o.value.charge)).size).toBe(1);
-    }
-    // 160 engine runs against dynalite (DynamoDB in JavaScript) beside busy cores.
-  }, 60_000);
 
   it('a response over the item limit ran once: the retry gets ResultNotStoredError', async () => {
     const idem = createIdempotency({ store });

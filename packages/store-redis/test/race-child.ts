@@ -1,5 +1,5 @@
 /**
- * One app instance for the two-process race in race.test.ts: its own client
+ * One app instance for the two-process race in race.deep.test.ts: its own client
  * (ioredis or node-redis) and store. Prints "ready", waits for "go" on stdin, runs every key
  * through the engine at once and prints the outcomes as JSON.
  */
