@@ -54,7 +54,19 @@ describe.skipIf(!up).each(LIBRARIES)(
 
     it('a Redis user without the commands the store needs (NOPERM)', async () => {
       const user = `idem-${library}`;
-      await admin.acl('SETUSER', user, 'on', '>secret', '~*', '+get', '+set', '-evalsha', '-eval');
+      // INFO for ioredis' ready check, which warns on the console without it.
+      await admin.acl(
+        'SETUSER',
+        user,
+        'on',
+        '>secret',
+        '~*',
+        '+get',
+        '+set',
+        '+info',
+        '-evalsha',
+        '-eval',
+      );
       const url = new URL(redis.url);
       url.username = user;
       url.password = 'secret';
