@@ -1,3 +1,4 @@
+import { connect as connectTcp } from 'node:net';
 import { reachServer } from '@idem/conformance';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createClient, type RedisClientOptions } from 'redis';
@@ -142,13 +143,50 @@ export interface CommandLog {
   close(): void;
 }
 
-/** A log of the commands the connection at `addr` sends; `admin` writes the markers. */
-export async function commandLog(addr: string, admin: Redis): Promise<CommandLog> {
-  const monitor = await new Redis(url, { lazyConnect: true }).monitor();
-  const events: Array<{ args: string[]; source: string }> = [];
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    events.push({ args, source });
+/** One MONITOR line's source (`ip:port`, or `lua`) and its command's arguments. */
+function parseMonitorLine(line: string): { source: string; args: string[] } | undefined {
+  // +1796651205.918476 [0 127.0.0.1:47486] "GET" "idem-test:…"
+  const head = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] /.exec(line);
+  if (!head) return undefined;
+  const args: string[] = [];
+  for (const [, quoted] of line.slice(head[0].length).matchAll(/"((?:[^"\\]|\\.)*)"/g)) {
+    args.push(
+      (quoted ?? '').replace(/\\(x[0-9a-f]{2}|.)/g, (_, e: string) =>
+        e.length === 3 ? String.fromCharCode(Number.parseInt(e.slice(1), 16)) : e,
+      ),
+    );
+  }
+  return { source: head[1]!, args };
+}
+
+/**
+ * A log of the commands the connection at `addr` sends; `admin` writes the
+ * markers. MONITOR runs on a raw socket: ioredis enters its monitoring state
+ * a tick after Redis's OK, so on a busy Redis (other test files run side by
+ * side) the first lines reach its command queue and it throws.
+ */
+export async function commandLog(
+  addr: string,
+  admin: Redis,
+  at: string = url,
+): Promise<CommandLog> {
+  const { hostname, port } = new URL(at);
+  const socket = connectTcp(Number(port || 6379), hostname);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve).once('error', reject);
   });
+  socket.setEncoding('utf8');
+  const events: Array<{ args: string[]; source: string }> = [];
+  let pending = '';
+  socket.on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\r\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      const event = parseMonitorLine(line);
+      if (event) events.push(event);
+    }
+  });
+  socket.write('MONITOR\r\n');
   const marker = async () => {
     const text = `idem-marker-${Math.random().toString(36).slice(2)}`;
     await admin.echo(text);
@@ -168,6 +206,6 @@ export async function commandLog(addr: string, admin: Redis): Promise<CommandLog
         .filter((e) => e.source === addr && e.args[0]?.toLowerCase() !== 'ping')
         .map((e) => e.args);
     },
-    close: () => monitor.disconnect(),
+    close: () => socket.destroy(),
   };
 }

@@ -7,7 +7,7 @@ import {
   scopedKey,
 } from '@idem/core';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type RedisClient, redisStore } from '../src/index.js';
 import {
   type CommandLog,
@@ -16,10 +16,12 @@ import {
   connectAs,
   freshPrefix,
   LIBRARIES,
+  recommended,
   redisUp,
   sleep,
   type TestClient,
 } from './helpers.js';
+import { privateRedis } from './private-redis.js';
 
 const up = await redisUp();
 
@@ -189,6 +191,19 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
   });
 
   it('survives SCRIPT FLUSH: the next script falls back to EVAL once, then EVALSHA again', async () => {
+    // On a Redis of its own: other test files run side by side on the shared
+    // one, and their scripts would reload the cache between FLUSH and EVALSHA.
+    const own = await privateRedis();
+    onTestFinished(() => own.stop());
+    const connection = await connectAs(library, { url: own.url });
+    const admin = await connect(recommended, own.url);
+    const log = await commandLog(await connection.addr(), admin, own.url);
+    onTestFinished(() => {
+      log.close();
+      connection.close();
+      admin.disconnect();
+    });
+    const client = connection.client;
     const store = redisStore({ client, prefix: freshPrefix('noscript') });
     const key = await scopedKey('tenant', 'noscript');
     await admin.script('FLUSH');
