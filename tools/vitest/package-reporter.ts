@@ -7,6 +7,8 @@ interface Tally {
   passed: number;
   failed: number;
   skipped: number;
+  /** Files that failed outside their tests (a hook, an uncaught error). */
+  broken: number;
   /** Sum of its files' durations, in ms (files run side by side, so more than wall time). */
   ms: number;
 }
@@ -34,6 +36,7 @@ export default class PackageReporter extends DefaultReporter {
     const name = testModule.project.name;
     const t = this.tally(name);
     t.done++;
+    if (state === 'failed') t.broken++;
     t.ms += testModule.diagnostic().duration;
     for (const test of testModule.children.allTests()) {
       const result = test.result().state;
@@ -47,14 +50,14 @@ export default class PackageReporter extends DefaultReporter {
   private tally(name: string): Tally {
     let t = this.tallies.get(name);
     if (!t) {
-      t = { files: 0, done: 0, passed: 0, failed: 0, skipped: 0, ms: 0 };
+      t = { files: 0, done: 0, passed: 0, failed: 0, skipped: 0, broken: 0, ms: 0 };
       this.tallies.set(name, t);
     }
     return t;
   }
 
   private line(name: string, t: Tally): string {
-    const mark = t.failed ? '✗' : '✓';
+    const mark = t.failed || t.broken ? '✗' : '✓';
     const counts = [
       `${t.passed} passed`,
       t.failed ? `${t.failed} failed` : '',

@@ -148,14 +148,26 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     async alarm(): Promise<void> {
       const sql = this.#table();
       sql.exec('DELETE FROM idem_records WHERE purge_at <= ?', Date.now());
-      await this.#schedule(sql);
+      await this.#schedule(sql, true);
     }
 
-    /** Set the alarm to the next purge, or drop the object's storage when nothing is left. */
-    async #schedule(sql: SqlStorageLike): Promise<void> {
+    /**
+     * Set the alarm to the next purge, or drop the object's storage when
+     * nothing is left. `inAlarm`: called by the alarm handler, which must set
+     * the next alarm itself.
+     */
+    async #schedule(sql: SqlStorageLike, inAlarm = false): Promise<void> {
       const next = sql.exec('SELECT min(purge_at) AS at FROM idem_records').toArray()[0]?.at;
       const { storage } = this.#state;
-      if (typeof next === 'number') return storage.setAlarm(next);
+      if (typeof next === 'number') {
+        if (inAlarm) return storage.setAlarm(next);
+        const current = await storage.getAlarm();
+        // Already set there: nothing to write. Already due: its handler runs
+        // (or is running) and sets the next one when it is done; moving it now
+        // would cancel that run (workerd warns when it has to).
+        if (current === next || (current !== null && current <= Date.now())) return;
+        return storage.setAlarm(next);
+      }
       // An object with no stored data costs nothing and is forgotten. No call
       // can slip in before deleteAll(): a Durable Object's input gate holds
       // every other event while its storage operations run.

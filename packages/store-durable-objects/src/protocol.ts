@@ -52,6 +52,7 @@ export interface SqlStorageLike {
 export interface DurableObjectStateLike {
   readonly storage: {
     readonly sql: SqlStorageLike;
+    getAlarm(): Promise<number | null>;
     setAlarm(scheduledTime: number): Promise<void>;
     deleteAlarm(): Promise<void>;
     deleteAll(): Promise<void>;

@@ -9,9 +9,11 @@
  *
  * @packageDocumentation
  */
+
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { LifecycleCoverage, StoreCheckReport } from '@idem/conformance/store';
 import { build } from 'esbuild';
@@ -66,16 +68,30 @@ export interface WorkerdSuite {
  */
 export async function workerdStoreSuite(options: WorkerdStoreSuiteOptions): Promise<WorkerdSuite> {
   const storage = storageDirectory();
+  // Whatever workerd prints while the checks run (its warnings included)
+  // fails the file instead of scrolling past in the test output.
+  let printed = '';
   const mf = new Miniflare({
     ...options.bindings,
     modules: true,
     script: await bundle(options.entry),
     compatibilityDate: options.compatibilityDate ?? '2025-09-01',
     defaultPersistRoot: storage,
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+      for (const stream of [stdout, stderr]) {
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          printed += chunk;
+        });
+      }
+    },
   });
   afterAll(async () => {
     await mf.dispose();
     rmSync(storage, { recursive: true, force: true });
+    if (printed.trim()) {
+      throw new Error(`workerd printed while the store checks ran:\n${printed.trim()}`);
+    }
   });
   const listed = await mf.dispatchFetch('http://checks.test/checks');
   if (!listed.ok)
