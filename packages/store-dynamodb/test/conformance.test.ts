@@ -9,17 +9,12 @@ const table = tableName('conformance');
 if (backend.up) await dynamoDbStore({ client, tableName: table }).createTable();
 const skip = !backend.up && `DynamoDB is not reachable at ${backend.endpoint}`;
 const maxBodyBytes = dynamoDbStore({ client, tableName: table }).maxResponseBytes;
-// dynalite spends ~5 ms of this CPU per call: half the model runs (~1,200
-// commands) still reach all 40 kinds of lifecycle transition most runs, and
-// every run more than the 200 short sequences did before (27 to 29).
-const modelRuns = 50;
 
 storeSuite({
   name: `dynamodb (${backend.local ? 'dynalite' : backend.endpoint})`,
   clock: 'injectable',
   sharedBackend: true,
   maxBodyBytes,
-  modelRuns,
   createStore: ({ now }) => dynamoDbStore({ client, tableName: table, now }),
   skip,
 });
@@ -33,7 +28,6 @@ storeSuite({
   clock: 'injectable',
   sharedBackend: true,
   maxBodyBytes,
-  modelRuns,
   createStore: ({ now }) => dynamoDbStore({ client: allOld, tableName: table, now }),
   teardown: async () => {
     client.destroy();
