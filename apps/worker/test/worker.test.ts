@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import type { Readable } from 'node:stream';
 import { d1Store } from '@idem/store-d1';
 import { Miniflare, type WorkerOptions } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,7 +57,7 @@ async function twoIsolates(
   let printed = '';
   const mf = new Miniflare({
     workers: [worker('a'), worker('b')],
-    handleRuntimeStdio(stdout, stderr) {
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding('utf8');
         stream.on('data', (chunk: string) => {
