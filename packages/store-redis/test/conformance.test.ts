@@ -1,12 +1,12 @@
 import { storeSuite } from '@idem/conformance/store';
 import { afterAll } from 'vitest';
 import { redisStore } from '../src/index.js';
-import { connectAs, LIBRARIES, redisUp, url } from './helpers.js';
+import { connectAs, LIBRARIES, patient, redisUp, url } from './helpers.js';
 
 const up = await redisUp(); // skips loudly when Redis is down; fails with CI=true
 
 for (const library of LIBRARIES) {
-  const connection = up ? await connectAs(library) : undefined;
+  const connection = up ? await connectAs(library, patient) : undefined;
   afterAll(() => connection?.close());
   storeSuite({
     name: `redis (${library})`,

@@ -16,6 +16,7 @@ import {
   connectAs,
   freshPrefix,
   LIBRARIES,
+  patient,
   recommended,
   redisUp,
   sleep,
@@ -46,7 +47,7 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
   let admin: Redis;
   let log: CommandLog;
   beforeAll(async () => {
-    connection = await connectAs(library);
+    connection = await connectAs(library, patient);
     client = connection.client;
     admin = await connect();
     log = await commandLog(await connection.addr(), admin);
