@@ -19,6 +19,8 @@ import { env } from './env.js';
 import { allChecks } from './store/checks.js';
 import { createHarness, type StoreCheck, type StoreSuiteOptions } from './store/harness.js';
 
+// What a runner of its own needs to honour `skip`, `skipGroups` and `skipChecks` as storeSuite does.
+export { assertKnownChecks, skipReason } from './skip.js';
 export type { LifecycleCoverage } from './store/coverage.js';
 export { reachableKinds } from './store/coverage.js';
 export type {

@@ -12,7 +12,12 @@
  *
  * @packageDocumentation
  */
-import { type StoreSuiteOptions, storeChecks } from '@idem/conformance/store/checks';
+import {
+  assertKnownChecks,
+  type StoreSuiteOptions,
+  skipReason,
+  storeChecks,
+} from '@idem/conformance/store/checks';
 import {
   type CheckListing,
   FC_VARIABLES,
@@ -66,14 +71,12 @@ export function checksWorker<Env>(
 
 function listing(id: string, options: StoreSuiteOptions): SuiteListing {
   const checks = storeChecks(options);
-  const known = new Set(checks.map((c) => c.name));
-  const unknown = Object.keys(options.skipChecks ?? {}).filter((name) => !known.has(name));
   // As storeSuite does: a renamed check must not silently come back (or stay skipped).
-  if (unknown.length > 0) {
-    throw new Error(
-      `${options.name}: skipChecks names no check: ${unknown.map((n) => JSON.stringify(n)).join(', ')}`,
-    );
-  }
+  assertKnownChecks(
+    `${options.name}: storeSuite`,
+    options.skipChecks,
+    checks.map((c) => c.name),
+  );
   return {
     id,
     name: options.name,
@@ -81,7 +84,7 @@ function listing(id: string, options: StoreSuiteOptions): SuiteListing {
     clock: options.clock,
     timeoutMs: options.timeoutMs ?? 60_000,
     checks: checks.map((c): CheckListing => {
-      const skip = options.skipGroups?.[c.group] || options.skipChecks?.[c.name];
+      const skip = skipReason(options, c);
       return { group: c.group, name: c.name, ...(skip ? { skip } : {}) };
     }),
   };
