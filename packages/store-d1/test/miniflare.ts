@@ -1,21 +1,6 @@
-import { build } from 'esbuild';
+import { bundle } from '@idem/test-workerd';
 import { Miniflare } from 'miniflare';
 import type { D1DatabaseLike } from '../src/index.js';
-
-/** test/worker/bodies.ts bundled as wrangler would: browser builds, workerd conditions. */
-async function bodiesWorker(): Promise<string> {
-  const result = await build({
-    entryPoints: [new URL('./worker/bodies.ts', import.meta.url).pathname],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    conditions: ['@idem/source', 'workerd', 'worker', 'browser'],
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  return result.outputFiles[0]!.text;
-}
 
 /**
  * workerd (through miniflare) with one D1 database bound as `DB`; the tests
@@ -30,7 +15,7 @@ export async function startD1(): Promise<{
 }> {
   const mf = new Miniflare({
     modules: true,
-    script: await bodiesWorker(),
+    script: await bundle(new URL('./worker/bodies.ts', import.meta.url)),
     compatibilityDate: '2025-09-01',
     d1Databases: { DB: 'idem-test' },
   });

@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type ClaimRequest, ConfigurationError, type StoredResponse, scopedKey } from '@idem/core';
 import { idempotency } from '@idem/hono';
+import { largeBodyAnswer } from '@idem/test-workerd';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type D1DatabaseLike, type D1StatementLike, d1Store, schemaSql } from '../src/index.js';
 import { startD1, uniqueTable } from './miniflare.js';
-import { byteAt } from './worker/bodies.js';
 
 const d1 = await startD1();
 const table = uniqueTable('idem_store');
@@ -170,16 +169,9 @@ describe('one round trip per operation', () => {
 
 describe('bodies up to D1 row limits', () => {
   it('keeps a body of maxResponseBytes byte-exact, also when it is a view into a larger buffer', async () => {
-    // In workerd, beside D1: see test/worker/bodies.ts for why not from Node.
+    // In workerd, beside D1: see @idem/test-workerd's bodies.ts for why not from Node.
     const answer = await (await d1.fetch('http://worker.example/')).json();
-    const expected = new Uint8Array(store.maxResponseBytes + 100).map((_, i) => byteAt(i));
-    expect(answer).toEqual({
-      maxResponseBytes: store.maxResponseBytes,
-      completed: 'ok',
-      state: 'completed',
-      byteLength: store.maxResponseBytes,
-      sha256: createHash('sha256').update(expected.subarray(100)).digest('hex'),
-    });
+    expect(answer).toEqual(largeBodyAnswer(store.maxResponseBytes));
     // D1 itself (miniflare's, in workerd) turns the 1.8 MB into a JSON array of
     // numbers each way: 4.5 s at a load average of 16 on 2 cores (the same
     // through the binding proxy from Node took 18 s), hence the time limit.

@@ -1,23 +1,6 @@
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundle } from '@idem/test-workerd';
 import { Miniflare } from 'miniflare';
 import type { DurableObjectNamespaceLike } from '../src/index.js';
-
-/** A test Worker (./worker.ts by default) bundled as wrangler would (the workerd export condition). */
-export async function bundleTestWorker(entry = 'worker.ts'): Promise<string> {
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL(`./${entry}`, import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    conditions: ['@idem/source', 'workerd', 'worker', 'browser'],
-    external: ['cloudflare:workers'],
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  return result.outputFiles[0]!.text;
-}
 
 /** Stubs of the inspectable subclass (see ./worker.ts). */
 export interface InspectedStub {
@@ -54,7 +37,9 @@ export async function startObjects(
     : { INSPECTED: 'InspectedObject', OTHER: 'SomeOtherObject' };
   const mf = new Miniflare({
     modules: true,
-    script: await bundleTestWorker(options.outsideWorkerd ? 'outside-worker.ts' : 'worker.ts'),
+    script: await bundle(
+      new URL(options.outsideWorkerd ? './outside-worker.ts' : './worker.ts', import.meta.url),
+    ),
     compatibilityDate: '2025-09-01',
     durableObjects: {
       IDEMPOTENCY: { className: 'IdempotencyObject', useSQLite },

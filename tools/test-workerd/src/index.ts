@@ -10,6 +10,7 @@
  * @packageDocumentation
  */
 
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import type { LifecycleCoverage, StoreCheckReport } from '@idem/conformance/stor
 import { build } from 'esbuild';
 import { Miniflare, type WorkerOptions } from 'miniflare';
 import { afterAll, describe, it } from 'vitest';
+import { byteAt, type LargeBodyAnswer } from './bodies.js';
 import { FC_VARIABLES, type RunAnswer, type RunRequest, type SuiteListing } from './protocol.js';
 
 export type { CheckListing, RunAnswer, RunRequest, SuiteListing } from './protocol.js';
@@ -167,8 +169,20 @@ function storageDirectory(): string {
   return mkdtempSync(join(root, 'idem-test-workerd-'));
 }
 
+/** What `largeBodyRoundTrip` (from `@idem/test-workerd/worker`) must answer for a store keeping `maxResponseBytes`. */
+export function largeBodyAnswer(maxResponseBytes: number): LargeBodyAnswer {
+  const stored = new Uint8Array(maxResponseBytes + 100).map((_, i) => byteAt(i)).subarray(100);
+  return {
+    maxResponseBytes,
+    completed: 'ok',
+    state: 'completed',
+    byteLength: maxResponseBytes,
+    sha256: createHash('sha256').update(stored).digest('hex'),
+  };
+}
+
 /** Bundle the entry as wrangler would: browser platform, workerd conditions, workspace sources. */
-async function bundle(entry: string | URL): Promise<string> {
+export async function bundle(entry: string | URL): Promise<string> {
   const result = await build({
     entryPoints: [entry instanceof URL ? fileURLToPath(entry) : entry],
     bundle: true,

@@ -26,6 +26,8 @@ import {
   type SuiteListing,
 } from './protocol.js';
 
+export { byteAt, type LargeBodyAnswer, largeBodyRoundTrip } from './bodies.js';
+
 /** Builds a suite's options from the Worker's bindings, for every request. */
 export type SuiteFactory<Env> = (env: Env) => StoreSuiteOptions;
 
