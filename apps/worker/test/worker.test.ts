@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
-import type { Readable } from 'node:stream';
 import { d1Store } from '@idem/store-d1';
+import { runtimeOutput } from '@idem/test-workerd';
 import { Miniflare, type WorkerOptions } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, COMPATIBILITY_DATE, FAKE_AWS, startDynalite } from './backends.ts';
@@ -54,17 +54,10 @@ async function twoIsolates(
     }) as WorkerOptions;
   // What the Workers print (idem's warnings) is kept for the tests to check,
   // not passed through to the test run's output.
-  let printed = '';
+  const output = runtimeOutput();
   const mf = new Miniflare({
     workers: [worker('a'), worker('b')],
-    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
-      for (const stream of [stdout, stderr]) {
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk: string) => {
-          printed += chunk;
-        });
-      }
-    },
+    handleRuntimeStdio: output.handleRuntimeStdio,
   });
   await mf.ready;
   const pay = async (isolate: Isolate, key: string | undefined, amount = 100) => {
@@ -85,7 +78,7 @@ async function twoIsolates(
       body: JSON.parse(text) as Record<string, unknown>,
     };
   };
-  return { mf, pay, printed: () => printed };
+  return { mf, pay, printed: output.text };
 }
 
 /** Workerd writes a Worker's console asynchronously: wait until `pattern` shows up. */

@@ -72,28 +72,20 @@ export async function workerdStoreSuite(options: WorkerdStoreSuiteOptions): Prom
   const storage = storageDirectory();
   // Whatever workerd prints while the checks run (its warnings included)
   // fails the file instead of scrolling past in the test output.
-  let printed = '';
+  const output = runtimeOutput();
   const mf = new Miniflare({
     ...options.bindings,
     modules: true,
     script: await bundle(options.entry),
     compatibilityDate: options.compatibilityDate ?? '2025-09-01',
     defaultPersistRoot: storage,
-    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
-      for (const stream of [stdout, stderr]) {
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk: string) => {
-          printed += chunk;
-        });
-      }
-    },
+    handleRuntimeStdio: output.handleRuntimeStdio,
   });
   afterAll(async () => {
     await mf.dispose();
     rmSync(storage, { recursive: true, force: true });
-    if (printed.trim()) {
-      throw new Error(`workerd printed while the store checks ran:\n${printed.trim()}`);
-    }
+    const printed = output.text().trim();
+    if (printed) throw new Error(`workerd printed while the store checks ran:\n${printed}`);
   });
   const listed = await mf.dispatchFetch('http://checks.test/checks');
   if (!listed.ok)
@@ -167,6 +159,30 @@ async function runCheck(
 function storageDirectory(): string {
   const root = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
   return mkdtempSync(join(root, 'idem-test-workerd-'));
+}
+
+/** What workerd printed (Workers' consoles, its own warnings), kept instead of passed through. */
+export interface RuntimeOutput {
+  /** Give it to Miniflare as its `handleRuntimeStdio` option. */
+  handleRuntimeStdio(stdout: Readable, stderr: Readable): void;
+  /** Everything printed so far. */
+  text(): string;
+}
+
+/** Keep what workerd prints, for a test to check, rather than let it into the test output. */
+export function runtimeOutput(): RuntimeOutput {
+  let printed = '';
+  return {
+    handleRuntimeStdio(stdout, stderr) {
+      for (const stream of [stdout, stderr]) {
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          printed += chunk;
+        });
+      }
+    },
+    text: () => printed,
+  };
 }
 
 /** What `largeBodyRoundTrip` (from `@idem/test-workerd/worker`) must answer for a store keeping `maxResponseBytes`. */
