@@ -10,7 +10,7 @@ import {
 import fc from 'fast-check';
 import { fcParameters } from '../fc.js';
 import { storedResponse } from './arbitraries.js';
-import { CoverageTally, type LifecycleCoverage } from './coverage.js';
+import { type CoverageCommand, CoverageTally, type LifecycleCoverage } from './coverage.js';
 import { check, checkClaim, checkRecord, type Harness } from './harness.js';
 
 /**
@@ -64,7 +64,7 @@ function noteCommand(
   m: Model,
   r: Real,
   key: number,
-  command: 'claim' | 'complete' | 'release' | 'renew' | 'read',
+  command: CoverageCommand,
   token?: string,
 ): void {
   const latest = token === undefined ? undefined : token === m.tokens[key]!.at(-1);
