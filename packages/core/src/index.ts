@@ -68,6 +68,11 @@ export {
   transition,
 } from './lifecycle.js';
 export { STORE_KEY_PREFIX, scopedKey } from './scope.js';
+export {
+  type ClaimTransactions,
+  claimTransactions,
+  type TransactionDriver,
+} from './store/transactions.js';
 export type {
   ClaimRequest,
   ClaimResult,
