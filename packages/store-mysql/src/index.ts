@@ -1,8 +1,8 @@
 import {
+  type Claim,
   type ClaimRequest,
   type ClaimResult,
   ConfigurationError,
-  type ExecutionContext,
   type OwnerResult,
   ResponseTooLargeError,
   refuseUnknownOptions,
@@ -59,11 +59,11 @@ export interface MysqlStore extends Store {
    * completes the record in the same transaction and commits, so the writes
    * and the record are kept together or not at all (a failed commit answers
    * 503 'rolled-back'). If the operation fails, the transaction is rolled
-   * back and the key released. Calls with the same context return the same
-   * connection; call it while the operation runs, not after it finished.
-   * Never commit, roll back or release it yourself. Throws a
-   * `ConfigurationError` for an unprotected context (`failOpen` let the
-   * operation run without a record).
+   * back and the key released. Calls with the same claim return the same
+   * connection; call it while the operation runs. Never commit, roll back or
+   * release it yourself. Throws a `ConfigurationError` for an unprotected
+   * claim (`failOpen` let the operation run without a record) and once the
+   * operation finished.
    *
    * @example
    * ```ts
@@ -74,7 +74,7 @@ export interface MysqlStore extends Store {
    * });
    * ```
    */
-  transaction(context: ExecutionContext | undefined): Promise<PoolConnection>;
+  transaction(claim: Claim | undefined): Promise<PoolConnection>;
   /**
    * Delete records whose lease or expiry has passed, in batches of
    * `batchSize`, until none are left; returns how many were deleted. Live
@@ -148,11 +148,9 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
       ttlMs: number,
     ): Promise<OwnerResult> {
       const { status, headers, body } = encode(response);
-      const open = await tx.take(key, token);
-      if (open) {
-        const args = `${text(key)}, ${text(token)}, ${whole(ttlMs)}, ${status}, ${headers}, ${body}`;
-        return tx.commit(open, `CALL ${n.commit}(${args})`);
-      }
+      const completion = { key, token, ttlMs, status, headers, body };
+      const committed = await tx.commit(key, token, completion);
+      if (committed !== undefined) return committed;
       if (!fits(token)) return 'stale';
       // On a connection of its own: one refused as over max_allowed_packet is
       // closed by the server, and must not go back to the pool.
@@ -173,8 +171,7 @@ status = ${status}, headers = ${headers}, body = ${body} WHERE ${owned(key, toke
     },
 
     async release(key: string, token: string): Promise<OwnerResult> {
-      const open = await tx.take(key, token);
-      if (open) await tx.rollback(open);
+      await tx.rollback(key, token);
       if (!fits(token)) return 'stale';
       return changed(`DELETE FROM ${n.sql} WHERE ${owned(key, token)}`);
     },
@@ -199,7 +196,7 @@ WHERE \`key\` = ${text(key)} AND ${live}`,
       return rows[0] && toRecord(rows[0]);
     },
 
-    transaction: (context: ExecutionContext): Promise<PoolConnection> => tx.bind(context),
+    transaction: (claim: Claim | undefined): Promise<PoolConnection> => tx.bind(claim),
 
     migrate: (): Promise<void> => migrate(pool, n, maxResponseBytes),
 

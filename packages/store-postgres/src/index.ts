@@ -1,8 +1,8 @@
 import {
+  type Claim,
   type ClaimRequest,
   type ClaimResult,
   ConfigurationError,
-  type ExecutionContext,
   type OwnerResult,
   refuseUnknownOptions,
   type Store,
@@ -47,10 +47,10 @@ export interface PostgresStore extends Store {
    * in the same transaction and commits, so the writes and the record are kept
    * together or not at all (a failed commit answers 503 'rolled-back'). If the
    * operation fails, the transaction is rolled back and the key released.
-   * Calls with the same context return the same client; call it while the
-   * operation runs, not after it finished. Never commit, roll back or release
-   * it yourself. Throws a `ConfigurationError` for an unprotected context
-   * (`failOpen` let the operation run without a record).
+   * Calls with the same claim return the same client; call it while the
+   * operation runs. Never commit, roll back or release it yourself. Throws a
+   * `ConfigurationError` for an unprotected claim (`failOpen` let the
+   * operation run without a record) and once the operation finished.
    *
    * @example
    * ```ts
@@ -61,7 +61,7 @@ export interface PostgresStore extends Store {
    * });
    * ```
    */
-  transaction(context: ExecutionContext | undefined): Promise<PoolClient>;
+  transaction(claim: Claim | undefined): Promise<PoolClient>;
   /**
    * Delete records whose lease or expiry has passed, in batches of
    * `batchSize`, until none are left; returns how many were deleted. Live
@@ -192,15 +192,14 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
         JSON.stringify(response.headers),
         Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength),
       ];
-      const client = await tx.take(key, token);
-      if (client) return tx.commit(client, COMPLETE, values);
+      const committed = await tx.commit(key, token, { text: COMPLETE, values });
+      if (committed !== undefined) return committed;
       if (foreign(token)) return 'stale';
       return owner(await query(COMPLETE, values));
     },
 
     async release(key: string, token: string): Promise<OwnerResult> {
-      const client = await tx.take(key, token);
-      if (client) await tx.rollback(client);
+      await tx.rollback(key, token);
       if (foreign(token)) return 'stale';
       return owner(await query(RELEASE, [key, token]));
     },
@@ -220,7 +219,7 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
       return rows[0] && toRecord(rows[0]);
     },
 
-    transaction: (context: ExecutionContext): Promise<PoolClient> => tx.bind(context),
+    transaction: (claim: Claim | undefined): Promise<PoolClient> => tx.bind(claim),
 
     async migrate(): Promise<void> {
       // One simple-query string runs as one implicit transaction; the advisory

@@ -1,33 +1,19 @@
-import {
-  bindTransaction,
-  ConfigurationError,
-  type ExecutionContext,
-  type OwnerResult,
-  RolledBackError,
-} from '@idem/core';
+import { type ClaimTransactions, claimTransactions } from '@idem/core';
 import type { Pool, PoolClient } from 'pg';
 
 /** Connections tried for a transaction whose BEGIN fails (a connection that died idle). */
 const BEGIN_ATTEMPTS = 3;
 
-/** The transactions the store hands to handlers, by owner token. */
-export interface Transactions {
-  /** `store.transaction(context)`: the client of the context's transaction, begun on first call. */
-  bind(context: ExecutionContext | undefined): Promise<PoolClient>;
-  /** The open transaction of `token` for `key`, taken out of the registry; `undefined` if none. */
-  take(key: string, token: string): Promise<PoolClient | undefined>;
-  /** Complete the record in the transaction (`complete` with `values`) and commit; else `RolledBackError`. */
-  commit(client: PoolClient, complete: string, values: unknown[]): Promise<OwnerResult>;
-  /** Roll the transaction back and give the client back. */
-  rollback(client: PoolClient): Promise<void>;
+/** The completion statement and its values, run inside the operation's transaction. */
+export interface Completion {
+  readonly text: string;
+  readonly values: unknown[];
 }
 
 function ignore(): void {}
 
-export function transactions(pool: Pool): Transactions {
-  // Transactions opened by bind(), by owner token, until complete or release.
-  const open = new Map<string, { key: string; client: Promise<PoolClient> }>();
-
+/** The store's transactions on `pg`: core's bookkeeping over a pool client inside `BEGIN`. */
+export function transactions(pool: Pool): ClaimTransactions<PoolClient, Completion> {
   /**
    * Check a client out with our 'error' listener already attached. It goes on
    * inside the pool's callback, synchronously: the pool can hand over a client
@@ -56,8 +42,10 @@ export function transactions(pool: Pool): Transactions {
     }
   }
 
-  async function begin(token: string): Promise<PoolClient> {
-    try {
+  return claimTransactions<PoolClient, Completion>({
+    name: 'postgresStore',
+
+    async begin() {
       for (let attempt = 1; ; attempt++) {
         const client = await checkout();
         try {
@@ -70,71 +58,30 @@ export function transactions(pool: Pool): Transactions {
           if (attempt >= BEGIN_ATTEMPTS) throw error;
         }
       }
-    } catch (error) {
-      open.delete(token);
-      throw error;
-    }
-  }
-
-  return {
-    async bind(context) {
-      if (context === undefined) {
-        throw new ConfigurationError(
-          'postgresStore.transaction: idem passed this request through (its method is not covered, or it carried no key while keys are optional), so there is no record to commit with. Cover the route with idem, or run your queries on the pool.',
-        );
-      }
-      if (typeof context?.token !== 'string') {
-        throw new ConfigurationError(
-          "postgresStore.transaction: pass the execution context idem gave the operation: run()'s argument, Hono's c.get('idempotency'), Express's req.idempotency or Fastify's request.idempotency.",
-        );
-      }
-      if (!context.protected || !context.token) {
-        throw new ConfigurationError(
-          'postgresStore.transaction: this execution is unprotected (the store failed and failOpen let it run), so there is no record to commit with. Check context.protected and run your queries on the pool, or set failOpen: false.',
-        );
-      }
-      let tx = open.get(context.token);
-      if (tx === undefined) {
-        tx = { key: context.storeKey, client: begin(context.token) };
-        open.set(context.token, tx);
-        // The engine then reports the operation's success only once the commit is confirmed.
-        bindTransaction(context);
-      }
-      return tx.client;
     },
 
-    async take(key, token) {
-      const tx = open.get(token);
-      if (tx === undefined || tx.key !== key) return undefined;
-      open.delete(token);
-      return tx.client.catch(() => undefined);
-    },
-
-    async commit(client, complete, values) {
-      let cause: unknown;
+    async commit(client, { text, values }) {
+      let committed: boolean | Error;
       try {
-        if ((await client.query(complete, values)).rowCount !== 1) {
+        if ((await client.query(text, values)).rowCount !== 1) {
           await client.query('ROLLBACK');
-          finish(client);
-          cause = new Error(
-            'The lease ran out before completion; another request owns the key now.',
-          );
+          committed = false;
         } else if ((await client.query('COMMIT')).command === 'COMMIT') {
-          finish(client);
-          return 'ok';
+          committed = true;
         } else {
           // COMMIT of a transaction that failed earlier answers ROLLBACK, not an error.
-          cause = new Error('The transaction had failed earlier; PostgreSQL rolled it back.');
-          finish(client);
+          committed = new Error('The transaction had failed earlier; PostgreSQL rolled it back.');
         }
       } catch (error) {
         // Terminated backend, lost connection, failed COMMIT: nothing was kept
         // (or, if COMMIT reached the server, the record is completed and the
         // engine's release finds it stale, so a retry gets the replay).
-        cause = error;
         finish(client, error);
+        throw error;
       }
-      throw new RolledBackError(cause);
+      finish(client);
+      if (committed instanceof Error) throw committed;
+      return committed;
     },
 
     async rollback(client) {
@@ -145,5 +92,5 @@ export function transactions(pool: Pool): Transactions {
         finish(client, error);
       }
     },
-  };
+  });
 }

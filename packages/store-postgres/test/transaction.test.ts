@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import {
   ConfigurationError,
   createIdempotency,
-  type ExecutionContext,
+  type Claim,
   RequestInFlightError,
   RolledBackError,
   scopedKey,
@@ -43,7 +43,7 @@ async function terminate(pid: number): Promise<void> {
 }
 
 /** The handler's work: a payment row in the idempotency transaction, then the fault. */
-async function pay(context: ExecutionContext, id: string, fault: Fault): Promise<{ id: string }> {
+async function pay(context: Claim, id: string, fault: Fault): Promise<{ id: string }> {
   const tx = await store.transaction(context);
   await tx.query(`INSERT INTO ${payments} (id, amount) VALUES ($1, 1999)`, [id]);
   switch (fault) {
@@ -121,7 +121,7 @@ describe.skipIf(!up)('transactional completion', () => {
         const id = `pay-engine-${fault}`;
         let executions = 0;
         let storeKey = '';
-        const operation = (f: Fault) => (ctx: ExecutionContext) => {
+        const operation = (f: Fault) => (ctx: Claim) => {
           executions++;
           storeKey = ctx.storeKey;
           return pay(ctx, id, f);
@@ -136,12 +136,12 @@ describe.skipIf(!up)('transactional completion', () => {
         expect(await evidence(storeKey, id)).toEqual({ paymentRows: 0, record: undefined });
 
         expect(await idem.run(id, operation('none'))).toEqual({
-          status: 'executed',
+          kind: 'executed',
           value: { id },
         });
         expect(await evidence(storeKey, id)).toEqual({ paymentRows: 1, record: 'completed' });
         expect(await idem.run(id, operation('none'))).toEqual({
-          status: 'replayed',
+          kind: 'replayed',
           value: { id },
         });
         expect(executions).toBe(2);
@@ -177,20 +177,20 @@ describe.skipIf(!up)('transactional completion', () => {
       const id = 'pay-engine-not-kept';
       const key = await scopedKey('', id);
       let executions = 0;
-      const operation = async (ctx: ExecutionContext) => {
+      const operation = async (ctx: Claim) => {
         executions++;
         return { ...(await pay(ctx, id, 'none')), settled: executions > 2 };
       };
       const shouldStore = (value: { settled: boolean }) => value.settled;
       for (let attempt = 1; attempt <= 2; attempt++) {
-        // Not { status: 'executed' }: the operation's writes were rolled back with the key.
+        // Not { kind: 'executed' }: the operation's writes were rolled back with the key.
         const failure = await idem.run(id, operation, { shouldStore }).catch((e: unknown) => e);
         expect(failure).toBeInstanceOf(RolledBackError);
         expect(String((failure as Error).cause)).toMatch(/shouldStore did not keep/);
         expect(await evidence(key, id)).toEqual({ paymentRows: 0, record: undefined });
       }
       expect(await idem.run(id, operation, { shouldStore })).toEqual({
-        status: 'executed',
+        kind: 'executed',
         value: { id, settled: true },
       });
       expect(await evidence(key, id)).toEqual({ paymentRows: 1, record: 'completed' });
@@ -237,12 +237,12 @@ describe.skipIf(!up)('transactional completion', () => {
         /idem passed this request through/,
       );
       await expect(store.transaction(undefined)).rejects.toBeInstanceOf(ConfigurationError);
-      await expect(store.transaction({} as never)).rejects.toThrow(/pass the execution context/);
+      await expect(store.transaction({} as never)).rejects.toThrow(/pass the claim idem gave the operation/);
     });
   });
 
   describe('through HTTP (Hono)', () => {
-    type AppEnv = { Variables: { idempotency: ExecutionContext } };
+    type AppEnv = { Variables: { idempotency: Claim } };
     let fault: Fault | 'respond 500' = 'none';
     let executions = 0;
     const app = new Hono<AppEnv>();
@@ -298,7 +298,7 @@ describe.skipIf(!up)('transactional completion', () => {
   });
 
   describe('over real HTTP: answers shouldStore does not keep', () => {
-    type AppEnv = { Variables: { idempotency: ExecutionContext } };
+    type AppEnv = { Variables: { idempotency: Claim } };
     let executions = 0;
     const app = new Hono<AppEnv>();
     // Keeps only 201: any other answer releases the key, and with it rolls the transaction back.
