@@ -8,7 +8,7 @@ import { tier } from './vitest.shared.ts';
 // says which to run when.
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'apps/*'],
+    projects: ['packages/*', 'apps/*', 'tools/api-report'],
     // Most files spend their time waiting on a server, a child process or
     // workerd, not on this CPU: vitest's default (one worker per core but
     // one) would leave a 2-core machine idle most of the run. The deep tier's
