@@ -17,6 +17,11 @@ export type { Shape } from './shape.js';
 export interface WidgetOptions {
   /** How big. @default 1 */
   readonly size?: number;
+  /**
+   * For the tests of this package only.
+   * @internal
+   */
+  readonly seed?: number;
 }
 
 /**
@@ -37,6 +42,7 @@ export class Widget {
 
 export const DEFAULT_SIZE = 1;
 export { makeWidget as createWidget };
+export type { Widget as WidgetType };
 `;
 
 let root: string;
@@ -104,6 +110,16 @@ export class Widget {
 
 export interface WidgetOptions {
     readonly size?: number;
+    /** @internal */
+    readonly seed?: number;
+}
+
+// exported as a type only
+export class WidgetType {
+    #private;
+    readonly size: number;
+    constructor(size: number);
+    area(shape: Shape): number;
 }
 `,
     );
