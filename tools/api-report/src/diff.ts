@@ -1,4 +1,10 @@
-type Line = { readonly sign: ' ' | '-' | '+'; readonly text: string };
+// A line of the diff, with the (1-based) numbers its texts are at there.
+type Line = {
+  readonly sign: ' ' | '-' | '+';
+  readonly text: string;
+  readonly before: number;
+  readonly after: number;
+};
 
 // Longest common subsequence over lines: reports are a few hundred lines, so
 // the quadratic table stays small, and it needs no dependency.
@@ -19,15 +25,14 @@ function lineDiff(before: readonly string[], after: readonly string[]): Line[] {
   let j = 0;
   while (i < before.length || j < after.length) {
     if (i < before.length && j < after.length && before[i] === after[j]) {
-      lines.push({ sign: ' ', text: before[i++]! });
-      j++;
+      lines.push({ sign: ' ', text: before[i++]!, before: i, after: ++j });
     } else if (
       i < before.length &&
       (j === after.length || lcs[(i + 1) * cols + j]! >= lcs[i * cols + j + 1]!)
     ) {
-      lines.push({ sign: '-', text: before[i++]! });
+      lines.push({ sign: '-', text: before[i++]!, before: i, after: j + 1 });
     } else {
-      lines.push({ sign: '+', text: after[j++]! });
+      lines.push({ sign: '+', text: after[j++]!, before: i + 1, after: j });
     }
   }
   return lines;
@@ -35,7 +40,8 @@ function lineDiff(before: readonly string[], after: readonly string[]): Line[] {
 
 /**
  * A unified-style diff of two texts: each line shown as `  `, `- ` or `+ `
- * and its text, hunks separated by `@@`; an empty string when they are equal.
+ * and its text, each hunk under `@@ -<line before> +<line after> @@`; an
+ * empty string when they are equal.
  *
  * @param context Unchanged lines shown around a change. @default 2
  */
@@ -49,7 +55,7 @@ export function unifiedDiff(before: string, after: string, context = 2): string 
   const out: string[] = [];
   lines.forEach((line, index) => {
     if (!shown[index]) return;
-    if (index === 0 || !shown[index - 1]) out.push('@@');
+    if (index === 0 || !shown[index - 1]) out.push(`@@ -${line.before} +${line.after} @@`);
     out.push(`${line.sign} ${line.text}`);
   });
   return out.join('\n');

@@ -10,7 +10,7 @@ const text = fc
 function side(diff: string, keep: '-' | '+'): string {
   return diff
     .split('\n')
-    .filter((line) => line !== '@@' && (line[0] === ' ' || line[0] === keep))
+    .filter((line) => !line.startsWith('@@') && (line[0] === ' ' || line[0] === keep))
     .map((line) => line.slice(2))
     .join('\n');
 }
@@ -39,7 +39,7 @@ describe('unifiedDiff', () => {
     const before = ['1', '2', '3', '4', '5', '6', '7'].join('\n');
     const after = before.replace('4', 'four');
     expect(unifiedDiff(before, after)).toBe(
-      ['@@', '  2', '  3', '- 4', '+ four', '  5', '  6'].join('\n'),
+      ['@@ -2 +2 @@', '  2', '  3', '- 4', '+ four', '  5', '  6'].join('\n'),
     );
   });
 });
