@@ -1,11 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import { transactionalSuite } from '@idem/conformance/transactional';
 import {
+  type Claim,
   ConfigurationError,
   createIdempotency,
-  type Claim,
-  RequestInFlightError,
   RolledBackError,
   scopedKey,
 } from '@idem/core';
@@ -22,6 +22,8 @@ import { dropStore, endPools, keptLog, newPool, uniqueTable, up } from './db.js'
  */
 const table = uniqueTable('idem_tx');
 const payments = uniqueTable('payments');
+// The shared suite's writes: no unique key, so an operation run twice shows as two rows.
+const writes = uniqueTable('tx_writes');
 const locks = uniqueTable('locks');
 const admin = newPool();
 const pool = newPool();
@@ -130,11 +132,30 @@ describe.skipIf(!up)('transactional completion', () => {
     await admin.query(
       `CREATE TABLE ${locks} (id VARCHAR(200) PRIMARY KEY, n INT NOT NULL DEFAULT 0)`,
     );
+    await admin.query(`CREATE TABLE ${writes} (id VARCHAR(200) NOT NULL)`);
   });
   afterAll(async () => {
     await dropStore(admin, table);
-    await admin.query(`DROP TABLE IF EXISTS ${payments}, ${locks}`);
+    await admin.query(`DROP TABLE IF EXISTS ${payments}, ${locks}, ${writes}`);
     await endPools();
+  });
+
+  // Commit with the record, roll back on a throw, a failed commit, a result
+  // not kept or a lost lease, duplicates once: the scenarios every
+  // transactional store shares. The rest of this file is MySQL's own.
+  transactionalSuite({
+    name: 'mysql',
+    store,
+    write: async (claim, id) => {
+      const tx = await store.transaction(claim);
+      await tx.query(`INSERT INTO ${writes} (id) VALUES (?)`, [id]);
+    },
+    countWrites: async (id) => {
+      const [rows] = await admin.query(`SELECT count(*) AS n FROM ${writes} WHERE id = ?`, [id]);
+      return Number((rows as Array<{ n: number }>)[0]!.n);
+    },
+    // The connection dies, as in a failover: the completion cannot commit.
+    breakTransaction: async (claim) => kill(threadId(await store.transaction(claim))),
   });
 
   describe('through the engine', () => {
@@ -178,17 +199,6 @@ describe.skipIf(!up)('transactional completion', () => {
       },
     );
 
-    it('a handler that throws after its insert: rolled back, released, the retry runs once', async () => {
-      const id = `pay-engine-throw-${table}`;
-      const key = await scopedKey('', id);
-      await expect(idem.run(id, (ctx) => pay(ctx, id, 'throw after insert'))).rejects.toThrow(
-        'handler crashed',
-      );
-      expect(await evidence(key, id)).toEqual({ paymentRows: 0, record: undefined });
-      await idem.run(id, (ctx) => pay(ctx, id, 'none'));
-      expect(await evidence(key, id)).toEqual({ paymentRows: 1, record: 'completed' });
-    });
-
     it('a failed statement the handler catches rolls back alone (MySQL semantics): the rest commits with the record', async () => {
       const id = `pay-engine-duplicate-${table}`;
       const key = await scopedKey('', id);
@@ -202,54 +212,6 @@ describe.skipIf(!up)('transactional completion', () => {
         return { id };
       });
       expect(await evidence(key, id)).toEqual({ paymentRows: 1, record: 'completed' });
-    });
-
-    it('a lease lost mid-transaction rolls the writes back and leaves the new owner alone', async () => {
-      const id = `pay-engine-lease-lost-${table}`;
-      const key = await scopedKey('', id);
-      const thief = crypto.randomUUID();
-      const run = idem.run(id, async (ctx) => {
-        const result = await pay(ctx, id, 'none');
-        // The owner looks dead to the database: its lease runs out and another request takes over.
-        const [rows] = await admin.query(`SELECT fingerprint FROM ${table} WHERE \`key\` = ?`, [
-          Buffer.from(key),
-        ]);
-        await admin.query(`UPDATE ${table} SET expires_at = 0 WHERE \`key\` = ?`, [
-          Buffer.from(key),
-        ]);
-        const fingerprint = (rows as Array<{ fingerprint: Buffer }>)[0]!.fingerprint.toString();
-        const taken = await store.claim(key, { fingerprint, token: thief, leaseMs: 60_000 });
-        expect(taken).toEqual({ claimed: true });
-        return result;
-      });
-      await expect(run).rejects.toBeInstanceOf(RolledBackError);
-      expect(await evidence(key, id)).toEqual({ paymentRows: 0, record: 'in_progress' });
-      await expect(idem.run(id, () => 'x')).rejects.toBeInstanceOf(RequestInFlightError);
-      expect(await store.release(key, thief)).toBe('ok');
-    });
-
-    it("a result run()'s shouldStore does not keep: RolledBackError, nothing kept, the retry runs again", async () => {
-      const id = `pay-engine-not-kept-${table}`;
-      const key = await scopedKey('', id);
-      let executions = 0;
-      const operation = async (ctx: Claim) => {
-        executions++;
-        return { ...(await pay(ctx, id, 'none')), settled: executions > 2 };
-      };
-      const shouldStore = (value: { settled: boolean }) => value.settled;
-      for (let attempt = 1; attempt <= 2; attempt++) {
-        // Not { kind: 'executed' }: the operation's writes were rolled back with the key.
-        const failure = await idem.run(id, operation, { shouldStore }).catch((e: unknown) => e);
-        expect(failure).toBeInstanceOf(RolledBackError);
-        expect(String((failure as Error).cause)).toMatch(/shouldStore did not keep/);
-        expect(await evidence(key, id)).toEqual({ paymentRows: 0, record: undefined });
-      }
-      expect(await idem.run(id, operation, { shouldStore })).toEqual({
-        kind: 'executed',
-        value: { id, settled: true },
-      });
-      expect(await evidence(key, id)).toEqual({ paymentRows: 1, record: 'completed' });
-      expect(executions).toBe(3);
     });
 
     it('many executions at once, half failing, keep exactly the successful rows', async () => {

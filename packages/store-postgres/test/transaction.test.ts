@@ -1,11 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import { transactionalSuite } from '@idem/conformance/transactional';
 import {
+  type Claim,
   ConfigurationError,
   createIdempotency,
-  type Claim,
-  RequestInFlightError,
   RolledBackError,
   scopedKey,
 } from '@idem/core';
@@ -22,6 +22,8 @@ import { endPools, idle, keptLog, newPool, uniqueTable, up } from './db.js';
  */
 const table = uniqueTable('idem_tx');
 const payments = uniqueTable('payments');
+// The shared suite's writes: no unique key, so an operation run twice shows as two rows.
+const writes = uniqueTable('tx_writes');
 const admin = newPool();
 const pool = newPool();
 const store = postgresStore({ pool, table });
@@ -91,11 +93,31 @@ describe.skipIf(!up)('transactional completion', () => {
   beforeAll(async () => {
     await store.migrate();
     await admin.query(`CREATE TABLE ${payments} (id text PRIMARY KEY, amount integer NOT NULL)`);
+    await admin.query(`CREATE TABLE ${writes} (id text NOT NULL)`);
   });
   afterEach(expectNoCheckedOutClients);
   afterAll(async () => {
-    await admin.query(`DROP TABLE IF EXISTS ${table}, ${payments}`);
+    await admin.query(`DROP TABLE IF EXISTS ${table}, ${payments}, ${writes}`);
     await endPools();
+  });
+
+  // Commit with the record, roll back on a throw, a failed commit, a result
+  // not kept or a lost lease, duplicates once: the scenarios every
+  // transactional store shares. The rest of this file is PostgreSQL's own.
+  transactionalSuite({
+    name: 'postgres',
+    store,
+    write: async (claim, id) => {
+      const tx = await store.transaction(claim);
+      await tx.query(`INSERT INTO ${writes} (id) VALUES ($1)`, [id]);
+    },
+    countWrites: async (id) =>
+      (await admin.query(`SELECT count(*)::int AS n FROM ${writes} WHERE id = $1`, [id])).rows[0].n,
+    breakTransaction: async (claim) => {
+      const tx = await store.transaction(claim);
+      // A failed statement aborts the transaction: its COMMIT then answers ROLLBACK.
+      await tx.query('SELECT 1/0').catch(() => {});
+    },
   });
 
   describe('through the engine', () => {
@@ -104,7 +126,6 @@ describe.skipIf(!up)('transactional completion', () => {
       ['terminate after insert', RolledBackError],
       ['terminate before commit', RolledBackError],
       ['swallowed query error', RolledBackError],
-      ['throw after insert', Error],
     ];
 
     const causes: Record<Fault, RegExp> = {
@@ -149,54 +170,6 @@ describe.skipIf(!up)('transactional completion', () => {
       },
     );
 
-    it('a lease lost mid-transaction rolls the writes back and leaves the new owner alone', async () => {
-      const id = 'pay-engine-lease-lost';
-      const key = await scopedKey('', id);
-      const thief = crypto.randomUUID();
-      let fingerprint = '';
-      const run = idem.run(id, async (ctx) => {
-        const result = await pay(ctx, id, 'none');
-        // The owner looks dead to the database: its lease runs out and another request takes over.
-        const expired = await admin.query(
-          `UPDATE ${table} SET expires_at = now() - interval '1 s' WHERE key = $1 RETURNING fingerprint`,
-          [key],
-        );
-        fingerprint = expired.rows[0].fingerprint;
-        const taken = await store.claim(key, { fingerprint, token: thief, leaseMs: 60_000 });
-        expect(taken).toEqual({ claimed: true });
-        return result;
-      });
-      await expect(run).rejects.toBeInstanceOf(RolledBackError);
-      expect(await evidence(key, id)).toEqual({ paymentRows: 0, record: 'in_progress' });
-      await expect(idem.run(id, () => 'x')).rejects.toBeInstanceOf(RequestInFlightError);
-      expect(await store.release(key, thief)).toBe('ok');
-      expect(fingerprint).not.toBe('');
-    });
-
-    it("a result run()'s shouldStore does not keep: RolledBackError, nothing kept, the retry runs again", async () => {
-      const id = 'pay-engine-not-kept';
-      const key = await scopedKey('', id);
-      let executions = 0;
-      const operation = async (ctx: Claim) => {
-        executions++;
-        return { ...(await pay(ctx, id, 'none')), settled: executions > 2 };
-      };
-      const shouldStore = (value: { settled: boolean }) => value.settled;
-      for (let attempt = 1; attempt <= 2; attempt++) {
-        // Not { kind: 'executed' }: the operation's writes were rolled back with the key.
-        const failure = await idem.run(id, operation, { shouldStore }).catch((e: unknown) => e);
-        expect(failure).toBeInstanceOf(RolledBackError);
-        expect(String((failure as Error).cause)).toMatch(/shouldStore did not keep/);
-        expect(await evidence(key, id)).toEqual({ paymentRows: 0, record: undefined });
-      }
-      expect(await idem.run(id, operation, { shouldStore })).toEqual({
-        kind: 'executed',
-        value: { id, settled: true },
-      });
-      expect(await evidence(key, id)).toEqual({ paymentRows: 1, record: 'completed' });
-      expect(executions).toBe(3);
-    });
-
     it('many executions at once, half failing, return every client to the pool', async () => {
       const results = await Promise.allSettled(
         Array.from({ length: 40 }, (_, i) =>
@@ -237,7 +210,9 @@ describe.skipIf(!up)('transactional completion', () => {
         /idem passed this request through/,
       );
       await expect(store.transaction(undefined)).rejects.toBeInstanceOf(ConfigurationError);
-      await expect(store.transaction({} as never)).rejects.toThrow(/pass the claim idem gave the operation/);
+      await expect(store.transaction({} as never)).rejects.toThrow(
+        /pass the claim idem gave the operation/,
+      );
     });
   });
 
