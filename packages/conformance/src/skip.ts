@@ -4,12 +4,17 @@ export interface SkipOptions {
   readonly skipChecks?: Readonly<Record<string, string>>;
 }
 
-/** Why `check` is left out (its group's reason first), or `undefined` when it runs. */
+/**
+ * Why `check` is left out (its group's reason first, then its own, then the
+ * check's: an option it needs was not given), or `undefined` when it runs.
+ */
 export function skipReason(
   options: SkipOptions,
-  check: { readonly group: string; readonly name: string },
+  check: { readonly group: string; readonly name: string; readonly skip?: string },
 ): string | undefined {
-  return options.skipGroups?.[check.group] || options.skipChecks?.[check.name] || undefined;
+  return (
+    options.skipGroups?.[check.group] || options.skipChecks?.[check.name] || check.skip || undefined
+  );
 }
 
 /**

@@ -28,10 +28,14 @@ export type {
   ClockKind,
   StoreCheck,
   StoreCheckReport,
+  StoreConnection,
   StoreFactoryContext,
   StoreSuiteOptions,
 } from './store/harness.js';
 export { ConformanceError } from './store/harness.js';
+export { ATOMIC_CLAIM_FIX } from './store/race.js';
+export type { StoreProcess, StoreProcesses } from './store/remote.js';
+export { serveStore } from './store/remote.js';
 
 /**
  * The suite's checks as plain async functions that throw a `ConformanceError`
@@ -49,6 +53,7 @@ export function storeChecks(options: StoreSuiteOptions): readonly StoreCheck[] {
   return allChecks(options).map((spec) => ({
     group: spec.group,
     name: spec.name,
+    ...(spec.skip ? { skip: spec.skip } : {}),
     async run() {
       const harness = await createHarness(options);
       try {

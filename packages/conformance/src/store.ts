@@ -19,22 +19,29 @@ import { assertKnownChecks, skipReason } from './skip.js';
 import type { StoreSuiteOptions } from './store/harness.js';
 import { storeChecks } from './store-checks.js';
 
+export { type ChildProcessesOptions, childProcesses } from './store/processes.js';
 export {
+  ATOMIC_CLAIM_FIX,
   type CheckGroup,
   type ClockKind,
   ConformanceError,
   type LifecycleCoverage,
   type StoreCheck,
   type StoreCheckReport,
+  type StoreConnection,
   type StoreFactoryContext,
+  type StoreProcess,
+  type StoreProcesses,
   type StoreSuiteOptions,
+  serveStore,
   storeChecks,
 } from './store-checks.js';
 
 /**
  * Declare the store conformance suite as vitest tests: lifecycle, a
  * model-based property over random command sequences, concurrency, fencing,
- * byte-exact round trips, isolation and expiry. `FC_NUM_RUNS` and `FC_SEED`
+ * byte-exact round trips, isolation, expiry, and claims raced across
+ * connections (`connect`) and processes (`processes`). `FC_NUM_RUNS` and `FC_SEED`
  * steer the properties; a failure prints its seed. The model-based test
  * records which lifecycle transitions it exercised in its test's
  * `meta.lifecycle` (a {@link LifecycleCoverage}), which vitest's JSON

@@ -11,6 +11,8 @@ import {
   type StoreCheckReport,
 } from './harness.js';
 import { modelCheck } from './model.js';
+import { raceChecks } from './race.js';
+import type { StoreProcesses } from './remote.js';
 
 /** A check's body: gets a harness around a fresh store; some report what they reached. */
 // biome-ignore lint/suspicious/noConfusingVoidType: most bodies are plain `async` functions that return nothing
@@ -25,6 +27,8 @@ export interface RunCounts {
 export interface CheckSpec {
   readonly group: CheckGroup;
   readonly name: string;
+  /** Why these options cannot run it; see `StoreCheck.skip`. */
+  readonly skip?: string;
   readonly body: CheckBody;
 }
 
@@ -590,7 +594,11 @@ const model: CheckSpec = {
 };
 
 /** Every check, in the order the suite runs them. */
-export function allChecks(options: { readonly sharedBackend?: boolean }): readonly CheckSpec[] {
+export function allChecks(options: {
+  readonly sharedBackend?: boolean;
+  readonly processes?: StoreProcesses;
+  readonly raceKeys?: number;
+}): readonly CheckSpec[] {
   return [
     lifecycle,
     removal,
@@ -607,5 +615,6 @@ export function allChecks(options: { readonly sharedBackend?: boolean }): readon
     leaseEnd,
     renewal,
     recordExpiry,
+    ...raceChecks(options),
   ];
 }

@@ -7,6 +7,7 @@ import {
 } from '@idem/core';
 import { sameBytes } from '../bytes.js';
 import type { LifecycleCoverage } from './coverage.js';
+import type { StoreProcesses } from './remote.js';
 
 /** How a store tells time, which decides how the suite tests expiry. */
 export type ClockKind =
@@ -22,6 +23,13 @@ export interface StoreFactoryContext {
    * `clock: 'injectable'`; server-clock stores ignore it.
    */
   readonly now: () => number;
+}
+
+/** A store on a connection of its own, from {@link StoreSuiteOptions.connect}. */
+export interface StoreConnection {
+  readonly store: Store;
+  /** Closes the client, pool or handle opened for it; runs when the check ends. */
+  close(): Promise<void> | void;
 }
 
 /** Options of `storeSuite` and `storeChecks`. */
@@ -54,6 +62,40 @@ export interface StoreSuiteOptions {
    * @default false
    */
   readonly sharedBackend?: boolean;
+  /**
+   * Open another store over the same records on a connection of its own: a
+   * new client, pool or database handle, never the one `createStore`'s
+   * stores share, as a second instance of the app would. The `connections`
+   * checks race claims of the same keys from the store `createStore` built
+   * and two stores opened here, at once, then close what they opened.
+   *
+   * Without it the `connections` group fails: a store that cannot have a
+   * second connection (an in-process map) says why in
+   * `skipGroups: { connections: '<reason>' }`, printed with the skipped tests.
+   *
+   * @example
+   * connect: () => {
+   *   const pool = new pg.Pool({ connectionString });
+   *   return { store: postgresStore({ pool, table }), close: () => pool.end() };
+   * }
+   */
+  readonly connect?: (context: StoreFactoryContext) => StoreConnection | Promise<StoreConnection>;
+  /**
+   * Stores in other processes, over the same records, from
+   * `childProcesses(module, ...)` (`@idem/conformance/store`). Enables the
+   * check that races claims from those processes and this one at once: the
+   * proof for a store whose driver is synchronous (better-sqlite3,
+   * `node:sqlite`), where claims in one process never interleave however
+   * many connections it opens. Without it, that check is skipped with the
+   * reason printed.
+   */
+  readonly processes?: StoreProcesses;
+  /**
+   * How many keys each `connections` check races, every one claimed once
+   * from each connection or process.
+   * @default 400
+   */
+  readonly raceKeys?: number;
   /**
    * Largest body the byte-exact round-trip check stores, in bytes; capped by
    * the store's own `maxResponseBytes`.
@@ -103,7 +145,8 @@ export type CheckGroup =
   | 'fencing'
   | 'roundtrip'
   | 'isolation'
-  | 'expiry';
+  | 'expiry'
+  | 'connections';
 
 /** What a check that passed reports about itself (plain data, JSON-safe). */
 export interface StoreCheckReport {
@@ -115,6 +158,11 @@ export interface StoreCheckReport {
 export interface StoreCheck {
   readonly group: CheckGroup;
   readonly name: string;
+  /**
+   * Why these options cannot run the check (e.g. `processes` not given), or
+   * absent. `skipReason` reads it after `skipGroups` and `skipChecks`.
+   */
+  readonly skip?: string;
   /** Runs the check on a fresh store; resolves to its report when it passes. */
   run(): Promise<StoreCheckReport | undefined>;
 }
@@ -124,6 +172,10 @@ export interface Harness {
   readonly store: Store;
   /** Builds another store on the same backend (for multi-instance races). */
   readonly another: () => Promise<Store>;
+  /** Opens a store on a connection of its own (`connect`), closed by `close`. */
+  readonly connect: () => Promise<Store>;
+  /** Keeps something to close (a process, a connection) for `close`. */
+  defer(close: () => Promise<void> | void): void;
   /** Hands every store built for this check to `closeStore`. */
   close(): Promise<void>;
   readonly injectable: boolean;
@@ -161,6 +213,7 @@ export async function createHarness(options: StoreSuiteOptions): Promise<Harness
     built.push(made);
     return made;
   };
+  const deferred: (() => Promise<void> | void)[] = [];
   const store = await build();
   const resolutionMs = Math.max(1, options.timeResolutionMs ?? 1);
   // Unique per harness, so runs against a persistent backend never meet old records.
@@ -169,8 +222,19 @@ export async function createHarness(options: StoreSuiteOptions): Promise<Harness
   return {
     store,
     another: build,
+    async connect() {
+      if (!options.connect) throw new ConformanceError(NO_CONNECT);
+      const connection = await options.connect(context);
+      deferred.push(() => connection.close());
+      return connection.store;
+    },
+    defer: (close) => void deferred.push(close),
     async close() {
+      // Everything is closed even when one close fails; the first failure is thrown.
+      const closing = deferred.splice(0).map(async (close) => close());
       if (options.closeStore) for (const made of built) await options.closeStore(made);
+      const failed = (await Promise.allSettled(closing)).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
     injectable,
     now,
@@ -192,6 +256,9 @@ export async function createHarness(options: StoreSuiteOptions): Promise<Harness
     ),
   };
 }
+
+const NO_CONNECT =
+  "no `connect` option: give one that opens a store on a connection of its own (a new client, pool or database handle over the same records), so claims can race across connections; a store that cannot have a second connection says why in `skipGroups: { connections: '<reason>' }`";
 
 /** Thrown when a store breaks the contract; the message says what was expected. */
 export class ConformanceError extends Error {
