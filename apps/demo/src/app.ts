@@ -1,4 +1,4 @@
-import type { ExecutionContext, Store } from '@idem/core';
+import type { Claim, Store } from '@idem/core';
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
 
@@ -28,7 +28,7 @@ export interface PaymentsAppOptions {
    */
   readonly onCharged?: (
     payment: { reference: string; chargeId: string; amount: number },
-    context: ExecutionContext | undefined,
+    context: Claim | undefined,
   ) => Promise<void>;
 }
 
@@ -55,7 +55,7 @@ export function paymentsApp(options: PaymentsAppOptions): Hono {
     const latency = min + Math.floor(Math.random() * (max - min + 1));
     const chargeId = await gateway.charge(reference, amount, latency);
     // The claim this request runs under, set by the idempotency middleware.
-    const context = c.get('idempotency' as never) as ExecutionContext | undefined;
+    const context = c.get('idempotency' as never) as Claim | undefined;
     await options.onCharged?.({ reference, chargeId, amount }, context);
     return c.json({ id: chargeId, reference, amount, status: 'succeeded' }, 201);
   });

@@ -1,4 +1,4 @@
-import type { ExecutionContext, Store } from '@idem/core';
+import type { Claim, Store } from '@idem/core';
 import { memoryStore } from '@idem/store-memory';
 
 /** The stores the demo can run on, chosen with IDEM_STORE. */
@@ -14,7 +14,7 @@ export interface DemoStore {
    */
   readonly onCharged?: (
     payment: { reference: string; chargeId: string; amount: number },
-    context: ExecutionContext | undefined,
+    context: Claim | undefined,
   ) => Promise<void>;
   /** A line about the store's own state after the run (e.g. payment rows written). */
   readonly report?: () => Promise<string>;

@@ -120,10 +120,10 @@ export async function consumeCredits(options: ConsumerOptions): Promise<Consumer
     // a slow operation is not redelivered to another consumer meanwhile.
     const working = setInterval(() => message.working(), ackWaitMs / 3);
     try {
-      const { status } = await idem.run(
+      const { kind } = await idem.run(
         messageId,
-        async (context) => {
-          const tx = await store.transaction(context); // committed by idem with the record
+        async (claim) => {
+          const tx = await store.transaction(claim); // committed by idem with the record
           await tx.query(
             `INSERT INTO ${ledger} (message_id, account, amount_cents, applied_by) VALUES ($1, $2, $3, $4)`,
             [messageId, credit.account, credit.amountCents, name],
@@ -134,7 +134,7 @@ export async function consumeCredits(options: ConsumerOptions): Promise<Consumer
         { scope, payload: credit },
       );
       await checkpoint?.('before-ack', messageId);
-      return { messageId, action: 'ack', status, deliveries };
+      return { messageId, action: 'ack', status: kind, deliveries };
     } catch (error) {
       return { messageId, deliveries, ...verdict(error, deliveries, maxDeliveries) };
     } finally {
@@ -181,7 +181,7 @@ export function verdict(
     return { action: 'retry', reason: error.code };
   }
   // It ran once already, but its result was too large to keep: never again.
-  if (isIdempotencyError(error, 'RESULT_NOT_STORED')) return { action: 'ack', reason: error.code };
+  if (isIdempotencyError(error, 'RESPONSE_NOT_STORED')) return { action: 'ack', reason: error.code };
   // The same message id with another body: a publisher bug no retry can fix.
   if (isIdempotencyError(error, 'FINGERPRINT_MISMATCH')) {
     return { action: 'dead-letter', reason: error.code };

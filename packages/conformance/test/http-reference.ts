@@ -151,10 +151,10 @@ export function referenceServer(flaw: Flaw = 'none') {
         undefined,
         route,
       );
-      if (decision.action === 'respond') {
+      if (decision.kind === 'respond') {
         return sendNodeResponse(res, flawed(decision.response, decision.replayed));
       }
-      if (decision.action === 'execute') {
+      if (decision.kind === 'execute') {
         captureNodeResponse(res, decision, { limit: http.maxResponseBytes });
       }
       try {

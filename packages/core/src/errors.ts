@@ -4,7 +4,7 @@ export type IdempotencyErrorCode =
   | 'REQUEST_IN_FLIGHT'
   | 'STORE_UNAVAILABLE'
   | 'RESPONSE_TOO_LARGE'
-  | 'RESULT_NOT_STORED'
+  | 'RESPONSE_NOT_STORED'
   | 'ROLLED_BACK'
   | 'CONFIGURATION';
 
@@ -59,7 +59,7 @@ export interface IdempotencyErrorsByCode {
   REQUEST_IN_FLIGHT: RequestInFlightError;
   STORE_UNAVAILABLE: StoreUnavailableError;
   RESPONSE_TOO_LARGE: ResponseTooLargeError;
-  RESULT_NOT_STORED: ResultNotStoredError;
+  RESPONSE_NOT_STORED: ResponseNotStoredError;
   ROLLED_BACK: RolledBackError;
   CONFIGURATION: ConfigurationError;
 }
@@ -147,15 +147,18 @@ export class ResponseTooLargeError extends IdempotencyError {
   }
 }
 
-/** A replay found that the original operation ran but its result could not be stored. */
-export class ResultNotStoredError extends IdempotencyError {
+/**
+ * A replay found that the original operation ran but its response (the result,
+ * as stored for replay) could not be stored.
+ */
+export class ResponseNotStoredError extends IdempotencyError {
   /** The status the original execution answered with. */
   readonly originalStatus: number;
 
   constructor(originalStatus: number) {
     super(
-      'RESULT_NOT_STORED',
-      `The operation for this idempotency key already ran (status ${originalStatus}), but its result was too large to store, so it cannot be replayed. It will not run again; use a new key to repeat it on purpose.`,
+      'RESPONSE_NOT_STORED',
+      `The operation for this idempotency key already ran (status ${originalStatus}), but its response was too large to store, so it cannot be replayed. It will not run again; use a new key to repeat it on purpose.`,
     );
     this.originalStatus = originalStatus;
   }

@@ -36,10 +36,12 @@ export type StoreOperation = 'claim' | 'complete' | 'release' | 'renew' | 'read'
  * - `executed_not_stored`: it ran, and its result is not replayed (too large,
  *   an endless stream, a status `shouldStore` does not keep, a lost lease);
  * - `replayed`: a stored result was returned, the operation did not run;
- * - `not_stored`: it ran before, its result was not stored (HTTP 410);
- * - `conflict`: the same key is still in flight (HTTP 409);
+ * - `response_not_stored`: it ran before, its response was not stored (HTTP 410);
+ * - `in_flight`: the same key is still in flight (HTTP 409);
  * - `mismatch`: the key was used for a different request (HTTP 422);
- * - `failed`: the operation threw, or its writes were rolled back; the key is released;
+ * - `failed`: the operation threw; the key is released;
+ * - `rolled_back`: a transactional store rolled the operation's writes back
+ *   with the record (a failed commit, or an answer not kept); the key is released;
  * - `store_unavailable`: the store failed or did not answer in time (HTTP 503);
  *   or a transactional commit could not be confirmed.
  */
@@ -47,10 +49,11 @@ export type FinishedOutcome =
   | 'executed'
   | 'executed_not_stored'
   | 'replayed'
-  | 'not_stored'
-  | 'conflict'
+  | 'response_not_stored'
+  | 'in_flight'
   | 'mismatch'
   | 'failed'
+  | 'rolled_back'
   | 'store_unavailable';
 
 /** Why a result was not stored: see {@link IdempotencyHooks.completionFailed}. */
@@ -115,17 +118,17 @@ export interface IdempotencyHooks {
     },
   ): void;
   /** A duplicate arrived while the first execution was still running. */
-  conflict?(event: HookEvent & { readonly claimMs: number }): void;
+  inFlight?(event: HookEvent & { readonly claimMs: number }): void;
   /** A key was reused for a different request. */
   mismatch?(event: HookEvent & { readonly claimMs: number }): void;
   /**
-   * A key was released: the operation `failed` (threw, or its writes were
-   * rolled back), or its answer is `not_kept` (a status `shouldStore` does
-   * not keep, `run()`'s `shouldStore` said no).
+   * A key was released: the operation `failed` (threw), its answer is
+   * `not_kept` (a status `shouldStore` does not keep, `run()`'s `shouldStore`
+   * said no), or a transactional store `rolled_back` its writes.
    */
   released?(
     event: HookEvent & {
-      readonly reason: 'failed' | 'not_kept';
+      readonly reason: 'failed' | 'not_kept' | 'rolled_back';
       readonly claimMs: number;
       /** How long the operation took, in milliseconds. */
       readonly durationMs: number;

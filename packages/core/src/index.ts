@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { canonicalizeJsonText, canonicalizeValue } from './canonical-json.js';
-export { bindTransaction, type ExecutionContext } from './engine/context.js';
+export { bindTransaction, type Claim } from './engine/context.js';
 export type { BeginInput, Decision, Engine, Replay } from './engine/engine.js';
 export type { Execution, ReleaseReason } from './engine/execution.js';
 export { isNotStoredMarker } from './engine/not-stored.js';
@@ -14,7 +14,7 @@ export type {
   InspectedRecord,
   Operators,
   RecordAddress,
-  ReleaseOptions,
+  RemoveOptions,
 } from './engine/operators.js';
 export {
   type BreakerOptions,
@@ -43,7 +43,7 @@ export {
   isIdempotencyError,
   RequestInFlightError,
   ResponseTooLargeError,
-  ResultNotStoredError,
+  ResponseNotStoredError,
   RolledBackError,
   StoreUnavailableError,
 } from './errors.js';

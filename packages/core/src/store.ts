@@ -167,7 +167,7 @@ export interface Store {
 
   /**
    * Delete the record of `storeKey`, whatever its state and owner. Optional:
-   * only operators call it (`idem.release()`), never the engine. A store
+   * only operators call it (`idem.remove()`), never the engine. A store
    * without it cannot free a key before its lease or TTL runs out.
    */
   remove?(storeKey: string): Promise<void>;

@@ -200,7 +200,7 @@ describe('edge check: core without Node built-ins', () => {
         const d2 = await http.handle(request, {});
         return JSON.stringify({
           globals, first, second, runs, cached,
-          http: [d1.action, d2.action, d2.replayed, d2.response.status,
+          http: [d1.kind, d2.kind, d2.replayed, d2.response.status,
             new TextDecoder().decode(d2.response.body), d2.response.headers],
         });
       }
@@ -213,12 +213,12 @@ describe('edge check: core without Node built-ins', () => {
     const out = JSON.parse(await vm.runInContext('edge.main()', context));
     expect(out).toEqual({
       globals: ['undefined', 'undefined', 'undefined', 'undefined', 'undefined'],
-      first: { status: 'executed', value: { charge: 1 } },
-      second: { status: 'replayed', value: { charge: 1 } },
+      first: { kind: 'executed', value: { charge: 1 } },
+      second: { kind: 'replayed', value: { charge: 1 } },
       runs: 2,
       cached: [
-        { status: 'executed', value: { charge: 2 } },
-        { status: 'replayed', value: { charge: 2 } },
+        { kind: 'executed', value: { charge: 2 } },
+        { kind: 'replayed', value: { charge: 2 } },
       ],
       http: [
         'execute',

@@ -56,7 +56,7 @@ it('keeps a Node script alive through a bounded wait and a completion retry', as
     await store.claim(await scopedKey('', 'busy'), { fingerprint: 'x', token: 't', leaseMs: 60_000 });
     await idem.begin({ scope: '', key: 'busy', fingerprint: 'x' }).catch((e) => console.log(e.name));
     // The completion fails once: the script's last line runs before the retry stores it.
-    console.log((await idem.run('job-1', () => 'done')).status);
+    console.log((await idem.run('job-1', () => 'done')).kind);
   `);
   expect(stdout.trim().split('\n')).toEqual(['RequestInFlightError', 'executed', 'stored true']);
   expect(code).toBe(0);

@@ -1,4 +1,4 @@
-import type { ExecutionContext } from '@idem/core';
+import type { Claim } from '@idem/core';
 import {
   createHttpIdempotency,
   type HttpIdempotency,
@@ -20,7 +20,7 @@ declare global {
        * the handler (absent when idem passed the request through). Hand it to
        * a transactional store to commit the handler's writes with the record.
        */
-      idempotency?: ExecutionContext;
+      idempotency?: Claim;
     }
   }
 }
@@ -81,9 +81,9 @@ function middleware(http: HttpIdempotency<Request>, route: HttpRoute<Request>): 
     http
       .handle(request, req, undefined, route)
       .then((decision) => {
-        if (decision.action === 'pass') return next();
-        if (decision.action === 'respond') return sendNodeResponse(res, decision.response);
-        req.idempotency = decision.context;
+        if (decision.kind === 'pass') return next();
+        if (decision.kind === 'respond') return sendNodeResponse(res, decision.response);
+        req.idempotency = decision.claim;
         // Errors (thrown, rejected, next(err)) reach the response through
         // Express's error handling: a 5xx releases the key like any other 5xx.
         captureNodeResponse(res, decision, capture);
@@ -93,6 +93,6 @@ function middleware(http: HttpIdempotency<Request>, route: HttpRoute<Request>): 
   };
 }
 
-export type { ExecutionContext, Store } from '@idem/core';
+export type { Claim, Store } from '@idem/core';
 export { isFinalStatus, webhooks } from '@idem/core/http';
 export { keepRawBody, RequestBodyError, type RequestBodyErrorCode } from './request-body.js';

@@ -1,5 +1,5 @@
 import { Readable, Transform } from 'node:stream';
-import { ConfigurationError, type ExecutionContext } from '@idem/core';
+import { ConfigurationError, type Claim } from '@idem/core';
 import {
   createHttpIdempotency,
   type HttpBodyDecision,
@@ -23,7 +23,7 @@ declare module 'fastify' {
      * the handler (`undefined` when idem passed the request through). Hand it
      * to a transactional store to commit the handler's writes with the record.
      */
-    idempotency: ExecutionContext | undefined;
+    idempotency: Claim | undefined;
   }
   interface FastifyContextConfig {
     /**
@@ -112,7 +112,7 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   /** What core decided in preParsing, for preHandler to carry out: a key problem to send, or the body read. */
   const decisions = new WeakMap<
     FastifyRequest,
-    Extract<HttpBodyDecision, { action: 'respond' | 'read' }>
+    Extract<HttpBodyDecision, { kind: 'respond' | 'read' }>
   >();
   const pending = new WeakMap<FastifyRequest, Pending>();
   const tooLarge = new WeakSet<FastifyRequest>();
@@ -131,14 +131,14 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     const route = routeOf(request);
     if (!route) return done(null, payload);
     const carryOut = (decision: HttpBodyDecision) => {
-      if (decision.action === 'pass') return done(null, payload);
+      if (decision.kind === 'pass') return done(null, payload);
       // A reply sent here ends the hook chain: Fastify reads no body.
-      if (decision.action === 'refuse') return problem(reply, decision.response);
+      if (decision.kind === 'refuse') return problem(reply, decision.response);
       decisions.set(request, decision);
       // A key problem is sent from preHandler, after the app's own checks
       // (authentication, signatures), as every adapter answers it; the body
       // is not idem's to read or limit.
-      if (decision.action === 'respond') return done(null, payload);
+      if (decision.kind === 'respond') return done(null, payload);
       if (request.headers['content-length'] !== undefined) {
         // Its declared length is within the limit (core refused a longer one).
         copies.set(request, new BodyCopy(payload));
@@ -171,7 +171,7 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     // None when preParsing passed the request through, or refused its body.
     const before = decisions.get(request);
     if (!route || !before) return done();
-    if (before.action === 'respond') return problem(reply, before.response);
+    if (before.kind === 'respond') return problem(reply, before.response);
     const copy = copies.get(request);
     const body = () =>
       copy
@@ -184,14 +184,14 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     const decided = (decision: HttpDecision) => {
       // The copy was only for the fingerprint; a large upload need not be held twice.
       copy?.forget();
-      if (decision.action === 'pass') return done();
+      if (decision.kind === 'pass') return done();
       // A reply sent (or hijacked) here ends the hook chain: no done().
-      if (decision.action === 'respond') {
+      if (decision.kind === 'respond') {
         if (decision.replayed) replay(reply, decision.response);
         else problem(reply, decision.response);
         return;
       }
-      request.idempotency = decision.context;
+      request.idempotency = decision.claim;
       pending.set(request, { execution: decision, failed: false });
       done();
     };
@@ -353,5 +353,5 @@ export const idempotency: FastifyPluginAsync<FastifyIdempotencyOptions> = fp(plu
 
 // Fastify plugins are commonly imported as defaults too: `import idempotency from '@idem/fastify'`.
 export default idempotency;
-export type { ExecutionContext, Store } from '@idem/core';
+export type { Claim, Store } from '@idem/core';
 export { isFinalStatus, webhooks } from '@idem/core/http';

@@ -1,4 +1,4 @@
-import { ConfigurationError, type ExecutionContext } from '@idem/core';
+import { ConfigurationError, type Claim } from '@idem/core';
 import {
   type CapturedBody,
   captureBody,
@@ -23,7 +23,7 @@ import { peek } from './peek.js';
  */
 export interface IdempotencyVariables {
   /** `undefined` when idem passed the request through (a method it does not cover, or no key when keys are optional). */
-  idempotency: ExecutionContext | undefined;
+  idempotency: Claim | undefined;
 }
 
 /**
@@ -169,10 +169,10 @@ function middleware<E extends Env>(
       waitUntilOf(c),
       route,
     );
-    if (decision.action === 'pass') return next();
-    if (decision.action === 'respond') return toResponse(decision.response);
+    if (decision.kind === 'pass') return next();
+    if (decision.kind === 'respond') return toResponse(decision.response);
 
-    c.set('idempotency', decision.context);
+    c.set('idempotency', decision.claim);
     if (bytes) cacheText(c, bytes);
     try {
       await next();
@@ -291,5 +291,5 @@ function replaceResponse(c: Context, response: Response): void {
   c.res = response;
 }
 
-export type { ExecutionContext, Store } from '@idem/core';
+export type { Claim, Store } from '@idem/core';
 export { isFinalStatus, webhooks } from '@idem/core/http';

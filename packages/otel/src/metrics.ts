@@ -10,7 +10,7 @@ import {
   METRIC_IDEM_ACTIVE_REQUESTS,
   METRIC_IDEM_COMPLETION_FAILURES,
   METRIC_IDEM_COMPLETION_RETRIES,
-  METRIC_IDEM_CONFLICTS,
+  METRIC_IDEM_IN_FLIGHT,
   METRIC_IDEM_EXECUTIONS,
   METRIC_IDEM_LEASE_LOSSES,
   METRIC_IDEM_MISMATCHES,
@@ -30,7 +30,7 @@ interface Instruments {
   readonly active: UpDownCounter;
   readonly executions: Counter;
   readonly replays: Counter;
-  readonly conflicts: Counter;
+  readonly inFlight: Counter;
   readonly mismatches: Counter;
   readonly releases: Counter;
   readonly leaseLosses: Counter;
@@ -59,9 +59,9 @@ function instruments(meter: Meter): Instruments {
       'Operations that ran and whose result went to the store.',
     ),
     replays: counter(METRIC_IDEM_REPLAYS, '{replay}', 'Duplicates answered from the store.'),
-    conflicts: counter(
-      METRIC_IDEM_CONFLICTS,
-      '{conflict}',
+    inFlight: counter(
+      METRIC_IDEM_IN_FLIGHT,
+      '{request}',
       'Duplicates that arrived while the first still ran.',
     ),
     mismatches: counter(
@@ -139,8 +139,8 @@ export function metricHooks(meter: () => Meter, scopeHash: boolean): Idempotency
     replayed(event) {
       m().replays.add(1, of(event, { [ATTR_IDEM_RESULT_STORED]: event.stored }));
     },
-    conflict(event) {
-      m().conflicts.add(1, of(event));
+    inFlight(event) {
+      m().inFlight.add(1, of(event));
     },
     mismatch(event) {
       m().mismatches.add(1, of(event));

@@ -3,7 +3,7 @@
 // major version. OpenTelemetry's own names (http.*, url.*, error.*,
 // exception.*) follow its semantic conventions.
 
-/** How the request ended: `finished.outcome` (`executed`, `replayed`, `conflict`…). */
+/** How the request ended: `finished.outcome` (`executed`, `replayed`, `in_flight`…). */
 export const ATTR_IDEM_OUTCOME = 'idem.outcome';
 /** The store key (a SHA-256 of scope and key): what the store files the record under. Spans only. */
 export const ATTR_IDEM_STORE_KEY = 'idem.store_key';
@@ -42,7 +42,7 @@ export const METRIC_IDEM_EXECUTIONS = 'idem.executions';
 /** Counter of duplicates answered from the store. */
 export const METRIC_IDEM_REPLAYS = 'idem.replays';
 /** Counter of duplicates that arrived while the first still ran (409). */
-export const METRIC_IDEM_CONFLICTS = 'idem.conflicts';
+export const METRIC_IDEM_IN_FLIGHT = 'idem.in_flight';
 /** Counter of keys reused for a different request (422). */
 export const METRIC_IDEM_MISMATCHES = 'idem.mismatches';
 /** Counter of keys given back (the operation failed, or its answer is not kept). */

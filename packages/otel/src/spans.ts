@@ -59,6 +59,9 @@ function recordAttributes(event: HookEvent): Attributes {
 /** Why a request's span is an error, if it is one. */
 function errorOf(outcome: EventOf<'finished'>['outcome'], carried: Carried | undefined) {
   if (outcome === 'failed') return 'the operation failed; its key was released for a retry';
+  if (outcome === 'rolled_back') {
+    return "the store rolled the operation's writes back with the record; its key was released for a retry";
+  }
   if (outcome === 'store_unavailable') return 'the store failed or did not answer in time';
   if (carried?.leaseLost) {
     return 'the lease ran out and another request took the key while the operation ran';
@@ -140,7 +143,7 @@ export function spanHooks(tracer: () => Tracer): IdempotencyHooks {
     started: clear,
     released: clear,
     replayed: clear,
-    conflict: clear,
+    inFlight: clear,
     mismatch: clear,
     leaseLost(event) {
       take(event);

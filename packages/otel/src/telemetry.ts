@@ -7,7 +7,7 @@ import { spanHooks } from './spans.js';
  * OpenTelemetry for idem: hooks that trace every protected request as a span
  * `idem <outcome>` (with its claim and completion as children) under the span
  * active when its outcome is known, and count what idem did (executions,
- * replays, conflicts, mismatches, store latency and errors, lease losses,
+ * replays, in-flight duplicates, mismatches, store latency and errors, lease losses,
  * completion retries). Pass them as `hooks`, or combine them with your own
  * with `combineHooks` from `@idem/core`.
  *

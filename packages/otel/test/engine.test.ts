@@ -72,7 +72,7 @@ describe('spans of the generic engine', () => {
   it('an execution: idem executed under the consumer span, its claim and completion as children', async () => {
     const { idem, consume, idemUnder, otel } = setup();
     const outcome = await consume('job', () => idem.run('a', () => 'one', { scope: 'invoices' }));
-    expect(outcome).toEqual({ status: 'executed', value: 'one' });
+    expect(outcome).toEqual({ kind: 'executed', value: 'one' });
 
     const span = idemUnder('job');
     expect(span.name).toBe('idem executed');
@@ -136,7 +136,7 @@ describe('spans of the generic engine', () => {
     expect(idemUnder('conflict').attributes).toEqual({
       'idem.store_key': await scopedKey('', 'held'),
       'idem.scope_hash': scopeHash(''),
-      'idem.outcome': 'conflict',
+      'idem.outcome': 'in_flight',
     });
     expect(idemUnder('owner').name).toBe('idem executed');
     const failed = idemUnder('failed');
@@ -153,20 +153,20 @@ describe('spans of the generic engine', () => {
     }
   });
 
-  it('ran, not stored: executed_not_stored, then not_stored for the retry', async () => {
+  it('ran, not stored: executed_not_stored, then response_not_stored for the retry', async () => {
     const { idem, consume, idemUnder } = setup({ maxResponseBytes: 4 });
     await consume('first', () => idem.run('big', () => 'a long result'));
     expect(await consume('retry', () => settle(idem.run('big', () => 'x')))).toBe(
-      'RESULT_NOT_STORED',
+      'RESPONSE_NOT_STORED',
     );
     expect(idemUnder('first').name).toBe('idem executed_not_stored');
     expect(idemUnder('first').attributes).toMatchObject({
       'idem.outcome': 'executed_not_stored',
       'idem.completion.attempts': 1,
     });
-    expect(idemUnder('retry').name).toBe('idem not_stored');
+    expect(idemUnder('retry').name).toBe('idem response_not_stored');
     expect(idemUnder('retry').attributes).toMatchObject({
-      'idem.outcome': 'not_stored',
+      'idem.outcome': 'response_not_stored',
       'idem.result.status': 200,
     });
   });
@@ -242,11 +242,11 @@ describe('spans of the generic engine', () => {
     );
     await new Promise((r) => setTimeout(r, 400));
     expect(await idem.run('lease', () => 'second')).toEqual({
-      status: 'executed',
+      kind: 'executed',
       value: 'second',
     });
     held.open();
-    expect(await first).toEqual({ status: 'executed', value: 'first' });
+    expect(await first).toEqual({ kind: 'executed', value: 'first' });
 
     const spans = requestSpans(otel.spans());
     expect(spans.map((s) => s.name)).toEqual(['idem executed', 'idem executed_not_stored']);
@@ -280,9 +280,9 @@ describe('spans of the generic engine', () => {
           idem
             .run(key, () => new Promise((r) => setTimeout(() => r(name), 30)), { payload: key })
             .then(
-              (outcome) => `idem ${outcome.status}`,
+              (outcome) => `idem ${outcome.kind}`,
               (error: unknown) =>
-                isIdempotencyError(error, 'REQUEST_IN_FLIGHT') ? 'idem conflict' : 'threw',
+                isIdempotencyError(error, 'REQUEST_IN_FLIGHT') ? 'idem in_flight' : 'threw',
             ),
         ),
       ),
@@ -322,7 +322,7 @@ describe('metrics of the generic engine', () => {
       { attributes: { 'idem.result.stored': true }, value: 2 },
       { attributes: { 'idem.result.stored': false }, value: 1 },
     ]);
-    expect(await otel.sums('idem.conflicts')).toEqual([{ attributes: {}, value: 1 }]);
+    expect(await otel.sums('idem.in_flight')).toEqual([{ attributes: {}, value: 1 }]);
     expect(await otel.sums('idem.mismatches')).toEqual([{ attributes: {}, value: 1 }]);
     expect(await otel.sums('idem.releases')).toEqual([
       { attributes: { 'idem.release.reason': 'failed' }, value: 1 },
@@ -343,10 +343,10 @@ describe('metrics of the generic engine', () => {
       executed: 2,
       replayed: 2,
       mismatch: 1,
-      conflict: 1,
+      in_flight: 1,
       failed: 1,
       executed_not_stored: 2,
-      not_stored: 1,
+      response_not_stored: 1,
       store_unavailable: 1,
     });
     for (const p of durations) expect(Object.keys(p.attributes)).toEqual(['idem.outcome']);

@@ -133,7 +133,7 @@ describe.each(ADAPTERS)('$name', (adapter) => {
     expect(idemOf('mismatch').attributes['idem.result.status']).toBeUndefined();
     expect(idemOf('owner').name).toBe('idem executed');
     for (const dup of ['dup-1', 'dup-2']) {
-      expect(idemOf(dup).name).toBe('idem conflict');
+      expect(idemOf(dup).name).toBe('idem in_flight');
       expect(idemOf(dup).attributes).toMatchObject({
         'idem.store_key': await scopedKey('acme', 'k2'),
         ...route('/hold/:id'),
@@ -150,7 +150,7 @@ describe.each(ADAPTERS)('$name', (adapter) => {
     }
     expect(idemOf('big').name).toBe('idem executed_not_stored');
     expect(idemOf('big').attributes).toMatchObject({ 'idem.result.status': 200, ...route('/big') });
-    expect(idemOf('big-retry').name).toBe('idem not_stored');
+    expect(idemOf('big-retry').name).toBe('idem response_not_stored');
     const down = idemOf('down');
     expect(down.name).toBe('idem store_unavailable');
     expect(down.status.code).toBe(SpanStatusCode.ERROR);
@@ -192,7 +192,7 @@ describe.each(ADAPTERS)('$name', (adapter) => {
       { attributes: { ...post_, ...route('/payments/:id'), 'idem.result.stored': true }, value: 1 },
       { attributes: { ...post_, ...route('/big'), 'idem.result.stored': false }, value: 1 },
     ]);
-    expect(await otel.sums('idem.conflicts')).toEqual([
+    expect(await otel.sums('idem.in_flight')).toEqual([
       { attributes: { ...post_, ...route('/hold/:id') }, value: 2 },
     ]);
     expect(await otel.sums('idem.mismatches')).toEqual([
@@ -224,12 +224,12 @@ describe.each(ADAPTERS)('$name', (adapter) => {
       executed: 2,
       replayed: 1,
       mismatch: 1,
-      conflict: 2,
+      in_flight: 2,
       // The throw (Hono, Fastify), or Express's 500 for it, and /big.
       ...(adapter.throwIs === 'failed'
         ? { failed: 1, executed_not_stored: 1 }
         : { executed_not_stored: 2 }),
-      not_stored: 1,
+      response_not_stored: 1,
       store_unavailable: 1,
     });
   });

@@ -43,8 +43,8 @@ function outcomeOf(behaviour: Behaviour, result: unknown): FinishedOutcome {
   if (result === 'replayed') return 'replayed';
   if (result === 'executed') return behaviour === 'ok' ? 'executed' : 'executed_not_stored';
   if (isIdempotencyError(result, 'FINGERPRINT_MISMATCH')) return 'mismatch';
-  if (isIdempotencyError(result, 'REQUEST_IN_FLIGHT')) return 'conflict';
-  if (isIdempotencyError(result, 'RESULT_NOT_STORED')) return 'not_stored';
+  if (isIdempotencyError(result, 'REQUEST_IN_FLIGHT')) return 'in_flight';
+  if (isIdempotencyError(result, 'RESPONSE_NOT_STORED')) return 'response_not_stored';
   return 'failed';
 }
 
@@ -86,7 +86,7 @@ describe('any mix of requests, several at once', () => {
                   },
                 );
                 const result = await run.then(
-                  (r) => r.status,
+                  (r) => r.kind,
                   (error: unknown) => error,
                 );
                 span.end();
@@ -127,8 +127,8 @@ describe('any mix of requests, several at once', () => {
         expect(total(stored, { 'idem.result.stored': true })).toBe(count('executed'));
         const replays = await otel.sums('idem.replays');
         expect(total(replays, { 'idem.result.stored': true })).toBe(count('replayed'));
-        expect(total(replays, { 'idem.result.stored': false })).toBe(count('not_stored'));
-        expect(total(await otel.sums('idem.conflicts'))).toBe(count('conflict'));
+        expect(total(replays, { 'idem.result.stored': false })).toBe(count('response_not_stored'));
+        expect(total(await otel.sums('idem.in_flight'))).toBe(count('in_flight'));
         expect(total(await otel.sums('idem.mismatches'))).toBe(count('mismatch'));
         const releases = await otel.sums('idem.releases');
         expect(total(releases, { 'idem.release.reason': 'failed' })).toBe(count('failed'));

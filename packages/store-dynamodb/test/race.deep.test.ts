@@ -46,7 +46,7 @@ describe.skipIf(!backend.up)('dynamoDbStore racing through the engine', () => {
         ),
       );
       expect(runs).toBe(1);
-      expect(outcomes.filter((o) => o.status === 'executed')).toHaveLength(1);
+      expect(outcomes.filter((o) => o.kind === 'executed')).toHaveLength(1);
       expect(new Set(outcomes.map((o) => o.value.charge)).size).toBe(1);
     }
     // 160 engine runs against dynalite (DynamoDB in JavaScript) beside busy cores.

@@ -12,7 +12,7 @@ import {
   createIdempotency,
   RequestInFlightError,
   ResponseTooLargeError,
-  ResultNotStoredError,
+  ResponseNotStoredError,
   type Store,
   StoreUnavailableError,
   scopedKey,
@@ -122,7 +122,7 @@ describe.skipIf(!backend.up)('dynamoDbStore', () => {
     expect(await measure(() => measured.release(other, second.token))).toEqual({ DeleteItem: 1 });
   });
 
-  it('a response over the item limit ran once: the retry gets ResultNotStoredError', async () => {
+  it('a response over the item limit ran once: the retry gets ResponseNotStoredError', async () => {
     const idem = createIdempotency({ store });
     const key = `too-large-${Date.now()}`;
     let runs = 0;
@@ -131,13 +131,13 @@ describe.skipIf(!backend.up)('dynamoDbStore', () => {
       runs++;
       return big;
     });
-    expect(first).toEqual({ status: 'executed', value: big });
+    expect(first).toEqual({ kind: 'executed', value: big });
     await expect(
       idem.run(key, () => {
         runs++;
         return big;
       }),
-    ).rejects.toBeInstanceOf(ResultNotStoredError);
+    ).rejects.toBeInstanceOf(ResponseNotStoredError);
     expect(runs).toBe(1);
   });
 
@@ -166,7 +166,7 @@ describe.skipIf(!backend.up)('dynamoDbStore', () => {
     if (decision.kind === 'execute') await decision.complete(huge);
     await expect(
       idem.begin({ scope: 's', key: `${key}-engine`, fingerprint: 'fp' }),
-    ).rejects.toBeInstanceOf(ResultNotStoredError);
+    ).rejects.toBeInstanceOf(ResponseNotStoredError);
   });
 
   it('keeps the documented item layout: ms deadlines, TTL in epoch seconds, binary body', async () => {
@@ -351,7 +351,7 @@ describe('dynamoDbStore against a failing DynamoDB', () => {
       await dyn.close();
       return 'charged';
     });
-    expect(first).toEqual({ status: 'executed', value: 'charged' });
+    expect(first).toEqual({ kind: 'executed', value: 'charged' });
     await expect(store.complete(key, owner.token, response('x'), 60_000)).rejects.toThrow();
     await expect(idem.run('mid-run', () => runs++)).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(runs).toBe(1);

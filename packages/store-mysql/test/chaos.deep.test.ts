@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import type { ExecutionContext } from '@idem/core';
+import type { Claim } from '@idem/core';
 import { idempotency } from '@idem/hono';
 import { cpuPressure } from '@idem/test-pressure';
 import { retryStorm, stormSummary, watchCrashes } from '@idem/test-stores/storm';
@@ -27,7 +27,7 @@ const store = mysqlStore({ pool, table });
 const PAYMENTS = 1_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type AppEnv = { Variables: { idempotency: ExecutionContext } };
+type AppEnv = { Variables: { idempotency: Claim } };
 /** Store errors the engine met, by operation. */
 const storeErrors: Record<string, number> = {};
 /**

@@ -258,7 +258,7 @@ describe.skipIf(!up)('mysqlStore against MySQL/MariaDB', () => {
       ),
     );
     expect(runs).toBe(1);
-    expect(outcomes.filter((o) => o.status === 'executed')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.kind === 'executed')).toHaveLength(1);
     expect(outcomes.every((o) => o.value.charge === 'ch_1')).toBe(true);
     await endPools(pools);
   });

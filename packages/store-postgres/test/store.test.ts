@@ -285,7 +285,7 @@ describe.skipIf(!up)('postgresStore against PostgreSQL', () => {
       ),
     );
     expect(runs).toBe(1);
-    expect(outcomes.filter((o) => o.status === 'executed')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.kind === 'executed')).toHaveLength(1);
     expect(outcomes.every((o) => o.value.charge === 'ch_1')).toBe(true);
     await endPools(pools);
   });

@@ -152,8 +152,8 @@ describe.skipIf(!up)(
         expect(runs).toBe(0);
         await expectNotRun(prefix, '', 'pay-1');
         // ioredis reconnects on its own: the client's retry runs the operation, once.
-        expect(await idem.run('pay-1', () => ++runs)).toEqual({ status: 'executed', value: 1 });
-        expect(await idem.run('pay-1', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+        expect(await idem.run('pay-1', () => ++runs)).toEqual({ kind: 'executed', value: 1 });
+        expect(await idem.run('pay-1', () => ++runs)).toEqual({ kind: 'replayed', value: 1 });
       } finally {
         client.disconnect();
       }
@@ -171,8 +171,8 @@ describe.skipIf(!up)(
         await admin.client('KILL', 'ID', id);
         // ioredis resends the BLPOP too: let it return at once this time.
         await admin.lpush(parkedOn, 'unpark');
-        expect(await pending).toEqual({ status: 'executed', value: 1 });
-        expect(await idem.run('pay-2', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+        expect(await pending).toEqual({ kind: 'executed', value: 1 });
+        expect(await idem.run('pay-2', () => ++runs)).toEqual({ kind: 'replayed', value: 1 });
         expect(runs).toBe(1);
       } finally {
         client.disconnect();
@@ -198,8 +198,8 @@ describe.skipIf(!up)(
         );
         proxy.swallowReplies(false);
         proxy.cutAll(); // ioredis reconnects and resends the claim with the same token
-        expect(await pending).toEqual({ status: 'executed', value: 1 });
-        expect(await idem.run('pay-5', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+        expect(await pending).toEqual({ kind: 'executed', value: 1 });
+        expect(await idem.run('pay-5', () => ++runs)).toEqual({ kind: 'replayed', value: 1 });
         expect(runs).toBe(1);
       } finally {
         client.disconnect();
@@ -276,8 +276,8 @@ describe.skipIf(!up)(
         const { id, pending } = await midFlight(tc, () => idem.run('pay-6', () => ++runs));
         expect(await admin.client('KILL', 'ID', id)).toBe(1);
         // node-redis fails the claim waiting behind the BLPOP; the store sends it once more.
-        expect(await pending).toEqual({ status: 'executed', value: 1 });
-        expect(await idem.run('pay-6', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+        expect(await pending).toEqual({ kind: 'executed', value: 1 });
+        expect(await idem.run('pay-6', () => ++runs)).toEqual({ kind: 'replayed', value: 1 });
         expect(runs).toBe(1);
       } finally {
         tc.close();
@@ -305,8 +305,8 @@ describe.skipIf(!up)(
         );
         proxy.swallowReplies(false);
         proxy.cutAll(); // node-redis fails the command in flight; the store sends it again
-        expect(await pending).toEqual({ status: 'executed', value: 1 });
-        expect(await idem.run('pay-9', () => ++runs)).toEqual({ status: 'replayed', value: 1 });
+        expect(await pending).toEqual({ kind: 'executed', value: 1 });
+        expect(await idem.run('pay-9', () => ++runs)).toEqual({ kind: 'replayed', value: 1 });
         expect(runs).toBe(1);
       } finally {
         tc.close();
@@ -333,7 +333,7 @@ describe.skipIf(!up)(
         expect(log.lines).toEqual(claimFailed(/socket timeout/));
         expect(runs).toBe(0);
         // The reconnect strategy reconnects after a socket timeout (node-redis' default does not).
-        expect(await idem.run('pay-7', () => ++runs)).toEqual({ status: 'executed', value: 1 });
+        expect(await idem.run('pay-7', () => ++runs)).toEqual({ kind: 'executed', value: 1 });
       } finally {
         tc.close();
       }

@@ -41,6 +41,6 @@ const outcomes = await Promise.all(
     ),
   ),
 );
-console.log(JSON.stringify(outcomes.map((o) => o.status)));
+console.log(JSON.stringify(outcomes.map((o) => o.kind)));
 close();
 counter.disconnect();

@@ -57,7 +57,7 @@ describe.skipIf(!up)('two app instances on one Redis racing the same keys', () =
         ),
       );
       expect(await runsPerKey(admin, prefix, keys)).toEqual(keys.map(() => 1));
-      expect(outcomes.filter((o) => o.status === 'executed')).toHaveLength(keys.length);
+      expect(outcomes.filter((o) => o.kind === 'executed')).toHaveLength(keys.length);
       expect(outcomes.every((o, i) => o.value === keys[Math.floor(i / 8)])).toBe(true);
     } finally {
       for (const c of clients) c.close();

@@ -184,7 +184,7 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
     const first = await log.during(() => idem.run('order-1', () => ++runs, { payload: { a: 1 } }));
     const replay = await log.during(async () => {
       const outcome = await idem.run('order-1', () => ++runs, { payload: { a: 1 } });
-      expect(outcome).toEqual({ status: 'replayed', value: 1 });
+      expect(outcome).toEqual({ kind: 'replayed', value: 1 });
     });
     expect(first.map((c) => c[0]?.toLowerCase())).toEqual(['set', 'evalsha']);
     expect(replay.map((c) => c[0]?.toLowerCase())).toEqual(['set']);

@@ -1,4 +1,4 @@
-import type { ExecutionContext, Idempotency } from '@idem/core';
+import type { Claim, Idempotency } from '@idem/core';
 import type { PostgresStore } from '@idem/store-postgres';
 import type pg from 'pg';
 
@@ -11,16 +11,16 @@ import type pg from 'pg';
  * which is what the tests must be able to see.
  */
 export function withoutIdem(pool: pg.Pool): { idem: Idempotency; store: PostgresStore } {
-  const open = new WeakMap<ExecutionContext, pg.PoolClient>();
-  const run = async (_key: string, operation: (context: ExecutionContext) => unknown) => {
+  const open = new WeakMap<Claim, pg.PoolClient>();
+  const run = async (_key: string, operation: (context: Claim) => unknown) => {
     const client = await pool.connect();
-    const context: ExecutionContext = { storeKey: '', token: '', protected: false };
+    const context: Claim = { storeKey: '', token: '', protected: false };
     try {
       await client.query('BEGIN');
       open.set(context, client);
       const value = await operation(context);
       await client.query('COMMIT');
-      return { status: 'executed' as const, value };
+      return { kind: 'executed' as const, value };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
@@ -28,7 +28,7 @@ export function withoutIdem(pool: pg.Pool): { idem: Idempotency; store: Postgres
       client.release();
     }
   };
-  const transaction = async (context: ExecutionContext | undefined) => open.get(context!)!;
+  const transaction = async (context: Claim | undefined) => open.get(context!)!;
   return {
     idem: { run } as unknown as Idempotency,
     store: { transaction } as unknown as PostgresStore,

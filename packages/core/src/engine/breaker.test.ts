@@ -194,9 +194,9 @@ describe('a store that stopped answering', () => {
     expect(store.calls.claim).toBe(4);
     // The store is back: the next probe answers and closes the breaker at once.
     await vi.advanceTimersByTimeAsync(200);
-    expect(await idem.run('back', () => 'paid')).toEqual({ status: 'executed', value: 'paid' });
+    expect(await idem.run('back', () => 'paid')).toEqual({ kind: 'executed', value: 'paid' });
     expect(events).toEqual(['opened after 3', 'closed, 21 refused']);
-    expect(await idem.run('after', () => 'paid')).toEqual({ status: 'executed', value: 'paid' });
+    expect(await idem.run('after', () => 'paid')).toEqual({ kind: 'executed', value: 'paid' });
   });
 
   it('never drops the completion of an operation that already ran: it lands when the store returns, and a retry replays', async () => {
@@ -219,7 +219,7 @@ describe('a store that stopped answering', () => {
     await Promise.all(Array.from({ length: 3 }, (_, i) => settle(idem.run(`k${i}`, () => 1))));
     expect(events).toEqual(['opened after 3']);
     finish.open();
-    expect(await first).toEqual({ status: 'executed', value: 'paid' });
+    expect(await first).toEqual({ kind: 'executed', value: 'paid' });
     await vi.advanceTimersByTimeAsync(3_000);
     const attemptsWhileOpen = store.calls.complete;
     expect(attemptsWhileOpen).toBeGreaterThan(1);
@@ -232,7 +232,7 @@ describe('a store that stopped answering', () => {
     expect(store.live(await scopedKey('', 'pay')).state).toBe('completed');
     // The completion's answer closed the breaker before any probe needed to.
     expect(events).toEqual(['opened after 3', 'closed, 0 refused']);
-    expect(await idem.run('pay', runs)).toEqual({ status: 'replayed', value: 'paid' });
+    expect(await idem.run('pay', runs)).toEqual({ kind: 'replayed', value: 'paid' });
     expect(runs).toHaveBeenCalledTimes(1);
   });
 
@@ -241,7 +241,7 @@ describe('a store that stopped answering', () => {
     store.failAlways('claim');
     for (let i = 0; i < 3; i++) await idem.run(`k${i}`, () => 1);
     const claims = store.calls.claim;
-    expect(await idem.run('open', () => 'ran')).toEqual({ status: 'executed', value: 'ran' });
+    expect(await idem.run('open', () => 'ran')).toEqual({ kind: 'executed', value: 'ran' });
     expect(store.calls.claim).toBe(claims);
   });
 
@@ -314,8 +314,8 @@ describe('the breaker over HTTP', () => {
     const claims = store.calls.claim;
     const decision = await send('c');
     expect(store.calls.claim).toBe(claims);
-    expect(decision.action).toBe('respond');
-    const { response } = decision as Extract<typeof decision, { action: 'respond' }>;
+    expect(decision.kind).toBe('respond');
+    const { response } = decision as Extract<typeof decision, { kind: 'respond' }>;
     expect(response.status).toBe(503);
     expect(response.headers).toContainEqual(['retry-after', '3']);
     expect(JSON.parse(new TextDecoder().decode(response.body as Uint8Array))).toMatchObject({
@@ -323,7 +323,7 @@ describe('the breaker over HTTP', () => {
       status: 503,
     });
     await vi.advanceTimersByTimeAsync(1_600);
-    const later = (await send('d')) as Extract<typeof decision, { action: 'respond' }>;
+    const later = (await send('d')) as Extract<typeof decision, { kind: 'respond' }>;
     expect(later.response.headers).toContainEqual(['retry-after', '1']);
   });
 });

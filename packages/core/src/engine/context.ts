@@ -3,7 +3,7 @@
  * inside the operation's own database transaction (such as
  * `@idem/store-postgres`) take it to bind that transaction to the claim.
  */
-export interface ExecutionContext {
+export interface Claim {
   /** The store key (hashed scope and key), as stores and hooks see it. */
   readonly storeKey: string;
   /** The owner token of this claim; empty when the operation runs unprotected. */
@@ -24,11 +24,11 @@ const TRANSACTIONAL = Symbol.for('idem.transactional');
  * answers `RolledBackError`, one that does not answer in time an "outcome
  * unknown" `StoreUnavailableError`, and never a success that may not have happened.
  */
-export function bindTransaction(context: ExecutionContext): void {
+export function bindTransaction(context: Claim): void {
   Object.defineProperty(context, TRANSACTIONAL, { value: true, configurable: true });
 }
 
 /** Whether a store bound this execution's completion to the operation's transaction. */
-export function isTransactional(context: ExecutionContext): boolean {
+export function isTransactional(context: Claim): boolean {
   return (context as { readonly [TRANSACTIONAL]?: unknown })[TRANSACTIONAL] === true;
 }

@@ -8,7 +8,7 @@ import {
   IdempotencyError,
   RequestInFlightError,
   ResponseTooLargeError,
-  ResultNotStoredError,
+  ResponseNotStoredError,
   RolledBackError,
   StoreUnavailableError,
 } from '../errors.js';
@@ -25,7 +25,7 @@ const HOOKS: HookName[] = [
   'storeCall',
   'executed',
   'replayed',
-  'conflict',
+  'inFlight',
   'mismatch',
   'released',
   'storeError',
@@ -77,9 +77,9 @@ describe('run: once per key, then replay', () => {
   it('executes once and replays the stored value', async () => {
     const { idem, named } = setup();
     const op = counted(() => ({ id: 7, items: ['a'] }));
-    expect(await idem.run('k', op)).toEqual({ status: 'executed', value: { id: 7, items: ['a'] } });
-    expect(await idem.run('k', op)).toEqual({ status: 'replayed', value: { id: 7, items: ['a'] } });
-    expect(await idem.run('k', op)).toMatchObject({ status: 'replayed' });
+    expect(await idem.run('k', op)).toEqual({ kind: 'executed', value: { id: 7, items: ['a'] } });
+    expect(await idem.run('k', op)).toEqual({ kind: 'replayed', value: { id: 7, items: ['a'] } });
+    expect(await idem.run('k', op)).toMatchObject({ kind: 'replayed' });
     expect(op.runs).toBe(1);
     expect(named('executed')).toEqual([expect.objectContaining({ stored: true })]);
     expect(named('replayed')).toHaveLength(2);
@@ -92,7 +92,7 @@ describe('run: once per key, then replay', () => {
     await idem.run('k', op, { scope: 'tenant-b' });
     await idem.run('k', op);
     expect(op.runs).toBe(3);
-    expect((await idem.run('k', op, { scope: 'tenant-a' })).status).toBe('replayed');
+    expect((await idem.run('k', op, { scope: 'tenant-a' })).kind).toBe('replayed');
   });
 
   it('replays undefined and falsy results', async () => {
@@ -105,7 +105,7 @@ describe('run: once per key, then replay', () => {
       ['n', null],
     ] as const) {
       await idem.run(key, () => value);
-      expect(await idem.run(key, () => 'other')).toEqual({ status: 'replayed', value });
+      expect(await idem.run(key, () => 'other')).toEqual({ kind: 'replayed', value });
     }
   });
 
@@ -153,7 +153,7 @@ describe('run: fingerprint (payload)', () => {
     const { idem, named } = setup();
     const op = counted(() => 'done');
     await idem.run('k', op, { payload: { amount: 10, currency: 'eur' } });
-    expect((await idem.run('k', op, { payload: { currency: 'eur', amount: 10 } })).status).toBe(
+    expect((await idem.run('k', op, { payload: { currency: 'eur', amount: 10 } })).kind).toBe(
       'replayed',
     );
     await expect(idem.run('k', op, { payload: { amount: 11, currency: 'eur' } })).rejects.toThrow(
@@ -203,13 +203,13 @@ describe('run: concurrent duplicates', () => {
         const results = await Promise.all(outcomes);
         expect(op.runs).toBe(1);
         const executed = results.filter((r) => r.ok);
-        expect(executed).toEqual([{ ok: true, value: { status: 'executed', value: 'once' } }]);
+        expect(executed).toEqual([{ ok: true, value: { kind: 'executed', value: 'once' } }]);
         for (const r of results.filter((x) => !x.ok)) {
           expect(r.error).toBeInstanceOf(RequestInFlightError);
           expect((r.error as RequestInFlightError).retryAfterSeconds).toBe(3);
         }
-        expect(named('conflict')).toHaveLength(n - 1);
-        expect((await idem.run('k', op)).status).toBe('replayed');
+        expect(named('inFlight')).toHaveLength(n - 1);
+        expect((await idem.run('k', op)).kind).toBe('replayed');
       }),
       fcOptions(8),
     );
@@ -233,8 +233,8 @@ describe('run: concurrent duplicates', () => {
         g.open();
         const results = await Promise.all(outcomes);
         expect(op.runs).toBe(1);
-        expect(results.filter((r) => r.status === 'executed')).toHaveLength(1);
-        expect(results.filter((r) => r.status === 'replayed')).toHaveLength(n - 1);
+        expect(results.filter((r) => r.kind === 'executed')).toHaveLength(1);
+        expect(results.filter((r) => r.kind === 'replayed')).toHaveLength(n - 1);
         for (const r of results) expect(r.value).toEqual({ n });
       }),
       fcOptions(5),
@@ -248,9 +248,9 @@ describe('run: concurrent duplicates', () => {
     const first = idem.run('k', op);
     await vi.waitFor(() => expect(op.runs).toBe(1));
     await expect(idem.run('k', op)).rejects.toThrow(RequestInFlightError);
-    expect(named('conflict')).toHaveLength(1);
+    expect(named('inFlight')).toHaveLength(1);
     g.open();
-    expect(await first).toEqual({ status: 'executed', value: 'slow' });
+    expect(await first).toEqual({ kind: 'executed', value: 'slow' });
     expect(op.runs).toBe(1);
   });
 
@@ -273,7 +273,7 @@ describe('run: concurrent duplicates', () => {
     expect((await first).ok).toBe(false);
     const results = await Promise.all(waiters);
     expect(op.runs).toBe(2);
-    expect(results.map((r) => r.status).sort()).toEqual(['executed', 'replayed', 'replayed']);
+    expect(results.map((r) => r.kind).sort()).toEqual(['executed', 'replayed', 'replayed']);
     expect(results.every((r) => r.value === 'second')).toBe(true);
   });
 });
@@ -293,20 +293,20 @@ describe('run: failures of the operation', () => {
       expect.objectContaining({ reason: 'failed' }),
       expect.objectContaining({ reason: 'failed' }),
     ]);
-    expect(await idem.run('k', () => 'ok')).toEqual({ status: 'executed', value: 'ok' });
+    expect(await idem.run('k', () => 'ok')).toEqual({ kind: 'executed', value: 'ok' });
   });
 
   it('releases the key when shouldStore says no; the next run executes', async () => {
     const { idem, store, named } = setup();
     const op = counted(() => ({ ok: false }));
     const shouldStore = (v: { ok: boolean }) => v.ok;
-    expect((await idem.run('k', op, { shouldStore })).status).toBe('executed');
+    expect((await idem.run('k', op, { shouldStore })).kind).toBe('executed');
     expect(store.records.size).toBe(0);
     expect(named('released')).toEqual([expect.objectContaining({ reason: 'not_kept' })]);
     expect(named('finished')).toEqual([
       expect.objectContaining({ outcome: 'executed_not_stored' }),
     ]);
-    expect((await idem.run('k', op, { shouldStore })).status).toBe('executed');
+    expect((await idem.run('k', op, { shouldStore })).kind).toBe('executed');
     expect(op.runs).toBe(2);
   });
 
@@ -315,7 +315,7 @@ describe('run: failures of the operation', () => {
     const op = counted(() => ({ big: 1n }));
     await expect(idem.run('k', op)).rejects.toThrow(TypeError);
     // The key is not left claimed (its lease renewed forever) nor released.
-    await expect(idem.run('k', op)).rejects.toThrow(ResultNotStoredError);
+    await expect(idem.run('k', op)).rejects.toThrow(ResponseNotStoredError);
     expect(op.runs).toBe(1);
     const renewals = store.calls.renew;
     await new Promise((r) => setTimeout(r, 60));
@@ -329,7 +329,7 @@ describe('run: failures of the operation', () => {
       throw new Error('bad predicate');
     };
     await expect(idem.run('k', op, { shouldStore })).rejects.toThrow('bad predicate');
-    await expect(idem.run('k', op)).rejects.toThrow(ResultNotStoredError);
+    await expect(idem.run('k', op)).rejects.toThrow(ResponseNotStoredError);
     expect(op.runs).toBe(1);
   });
 });
@@ -348,7 +348,7 @@ describe('run: store failures', () => {
     expect(named('storeError')).toEqual([
       expect.objectContaining({ operation: 'claim', error: cause }),
     ]);
-    expect((await idem.run('k', op)).status).toBe('executed');
+    expect((await idem.run('k', op)).kind).toBe('executed');
   });
 
   it('failOpen runs the operation unprotected and stores nothing', async () => {
@@ -359,13 +359,13 @@ describe('run: store failures', () => {
       seen = ctx;
       return 'unprotected';
     };
-    expect(await idem.run('k', op)).toEqual({ status: 'executed', value: 'unprotected' });
-    expect(await idem.run('k', op)).toEqual({ status: 'executed', value: 'unprotected' });
+    expect(await idem.run('k', op)).toEqual({ kind: 'executed', value: 'unprotected' });
+    expect(await idem.run('k', op)).toEqual({ kind: 'executed', value: 'unprotected' });
     expect(seen).toMatchObject({ protected: false, token: '' });
     expect(store.records.size).toBe(0);
     expect(store.calls.complete).toBe(0);
     store.heal();
-    expect((await idem.run('k', () => 'protected')).status).toBe('executed');
+    expect((await idem.run('k', () => 'protected')).kind).toBe('executed');
   });
 
   it('a failing release is reported and retried in the background, within the lease', async () => {
@@ -380,7 +380,7 @@ describe('run: store failures', () => {
     await expect(idem.run('k', () => 1)).rejects.toThrow(RequestInFlightError);
     await Promise.all(background);
     expect(named('released')).toEqual([expect.objectContaining({ reason: 'failed' })]);
-    expect((await idem.run('k', () => 1)).status).toBe('executed');
+    expect((await idem.run('k', () => 1)).kind).toBe('executed');
   });
 
   it('a release that keeps failing leaves the key to its lease', async () => {
@@ -394,7 +394,7 @@ describe('run: store failures', () => {
     expect(store.calls.release).toBeGreaterThan(1);
     await expect(idem.run('k', () => 1)).rejects.toThrow(RequestInFlightError);
     now += 300;
-    expect((await idem.run('k', () => 1)).status).toBe('executed');
+    expect((await idem.run('k', () => 1)).kind).toBe('executed');
   });
 });
 
@@ -417,8 +417,8 @@ describe('run: leases', () => {
     }
     expect(store.calls.renew).toBeGreaterThanOrEqual(4);
     finish.open();
-    expect(await first).toEqual({ status: 'executed', value: 'slow' });
-    expect((await idem.run('k', op)).status).toBe('replayed');
+    expect(await first).toEqual({ kind: 'executed', value: 'slow' });
+    expect((await idem.run('k', op)).kind).toBe('replayed');
     expect(op.runs).toBe(1);
     expect(named('leaseLost')).toHaveLength(0);
   });
@@ -447,12 +447,12 @@ describe('run: leases', () => {
     await vi.advanceTimersByTimeAsync(301);
     expect(named('storeError').some((e) => e.operation === 'renew')).toBe(true);
     // The lease ran out: a retry takes the key over (this is what renewal prevents).
-    expect(await idem.run('k', () => 'second')).toEqual({ status: 'executed', value: 'second' });
+    expect(await idem.run('k', () => 'second')).toEqual({ kind: 'executed', value: 'second' });
     finish.open();
-    expect(await first).toEqual({ status: 'executed', value: 'first' });
+    expect(await first).toEqual({ kind: 'executed', value: 'first' });
     expect(named('leaseLost')).toHaveLength(1);
     expect(named('executed').map((e) => e.stored)).toEqual([true, false]);
-    expect(await idem.run('k', () => 'third')).toEqual({ status: 'replayed', value: 'second' });
+    expect(await idem.run('k', () => 'third')).toEqual({ kind: 'replayed', value: 'second' });
   });
 });
 
@@ -463,7 +463,7 @@ describe('run: completion failures', () => {
     const background: Promise<unknown>[] = [];
     const op = counted(() => 'charged');
     const out = await idem.run('k', op, { waitUntil: (p) => background.push(p) });
-    expect(out).toEqual({ status: 'executed', value: 'charged' });
+    expect(out).toEqual({ kind: 'executed', value: 'charged' });
     expect(background).toHaveLength(1);
     // Until the completion lands, a duplicate is told to wait, never run again.
     await expect(idem.run('k', op)).rejects.toThrow(RequestInFlightError);
@@ -471,7 +471,7 @@ describe('run: completion failures', () => {
     expect(store.calls.complete).toBe(3);
     expect(named('storeError').filter((e) => e.operation === 'complete')).toHaveLength(2);
     expect(named('executed')).toEqual([expect.objectContaining({ stored: true })]);
-    expect(await idem.run('k', op)).toEqual({ status: 'replayed', value: 'charged' });
+    expect(await idem.run('k', op)).toEqual({ kind: 'replayed', value: 'charged' });
     expect(op.runs).toBe(1);
   });
 
@@ -479,7 +479,7 @@ describe('run: completion failures', () => {
     const { idem, store, named } = setup({ leaseMs: 200 });
     store.failAlways('complete');
     const background: Promise<unknown>[] = [];
-    expect((await idem.run('k', () => 1, { waitUntil: (p) => background.push(p) })).status).toBe(
+    expect((await idem.run('k', () => 1, { waitUntil: (p) => background.push(p) })).kind).toBe(
       'executed',
     );
     await background[0];
@@ -497,22 +497,22 @@ describe('run: completion failures', () => {
     expect(waitUntil).not.toHaveBeenCalled();
     await new Promise((r) => setTimeout(r, 80)); // longer than the first retry delay
     expect(store.calls.complete).toBe(1);
-    expect(named('released')).toEqual([expect.objectContaining({ reason: 'failed' })]);
+    expect(named('released')).toEqual([expect.objectContaining({ reason: 'rolled_back' })]);
     // Nothing took effect: the retry runs the operation, once.
-    expect(await idem.run('k', op)).toEqual({ status: 'executed', value: 'effect' });
-    expect((await idem.run('k', op)).status).toBe('replayed');
+    expect(await idem.run('k', op)).toEqual({ kind: 'executed', value: 'effect' });
+    expect((await idem.run('k', op)).kind).toBe('replayed');
     expect(op.runs).toBe(2);
   });
 });
 
 describe('run: results too large to store', () => {
-  it('maxResponseBytes: ran, not stored; a retry gets ResultNotStoredError and never runs it again', async () => {
+  it('maxResponseBytes: ran, not stored; a retry gets ResponseNotStoredError and never runs it again', async () => {
     const { idem, store, named } = setup({ maxResponseBytes: 10 });
     const op = counted(() => 'x'.repeat(100));
-    expect(await idem.run('k', op)).toEqual({ status: 'executed', value: 'x'.repeat(100) });
+    expect(await idem.run('k', op)).toEqual({ kind: 'executed', value: 'x'.repeat(100) });
     const error = await idem.run('k', op).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ResultNotStoredError);
-    expect(error).toMatchObject({ code: 'RESULT_NOT_STORED', originalStatus: 200 });
+    expect(error).toBeInstanceOf(ResponseNotStoredError);
+    expect(error).toMatchObject({ code: 'RESPONSE_NOT_STORED', originalStatus: 200 });
     expect(op.runs).toBe(1);
     const state = store.live(await scopedKey('', 'k'));
     expect(state.state === 'completed' && isNotStoredMarker(state.response)).toBe(true);
@@ -524,7 +524,7 @@ describe('run: results too large to store', () => {
     const { idem } = setup({}, { maxResponseBytes: 4, announceLimit: true });
     expect(idem.options.maxResponseBytes).toBe(4);
     await idem.run('k', () => 'too long');
-    await expect(idem.run('k', () => 1)).rejects.toThrow(ResultNotStoredError);
+    await expect(idem.run('k', () => 1)).rejects.toThrow(ResponseNotStoredError);
   });
 
   it('a store that throws ResponseTooLargeError from complete gets the marker instead', async () => {
@@ -533,9 +533,9 @@ describe('run: results too large to store', () => {
       { maxResponseBytes: 4, tooLarge: (size, limit) => new ResponseTooLargeError(size, limit) },
     );
     const op = counted(() => 'too long');
-    expect((await idem.run('k', op)).status).toBe('executed');
+    expect((await idem.run('k', op)).kind).toBe('executed');
     expect(store.calls.complete).toBe(2);
-    await expect(idem.run('k', op)).rejects.toThrow(ResultNotStoredError);
+    await expect(idem.run('k', op)).rejects.toThrow(ResponseNotStoredError);
     expect(op.runs).toBe(1);
   });
 });
@@ -604,8 +604,8 @@ describe('hooks', () => {
       ]),
     ) as IdempotencyHooks;
     const { idem, store } = setup({ hooks: throwing });
-    expect((await idem.run('k', () => 1)).status).toBe('executed');
-    expect((await idem.run('k', () => 1)).status).toBe('replayed');
+    expect((await idem.run('k', () => 1)).kind).toBe('executed');
+    expect((await idem.run('k', () => 1)).kind).toBe('replayed');
     await expect(idem.run('k', () => 1, { payload: 2 })).rejects.toThrow(FingerprintMismatchError);
     await expect(idem.run('j', () => Promise.reject(new Error('op')))).rejects.toThrow('op');
     store.failNext('claim');
@@ -619,7 +619,7 @@ describe('begin: the two-phase API', () => {
     const d = await idem.begin({ scope: 's', key: 'k', fingerprint: 'f' });
     expect(d.kind).toBe('execute');
     if (d.kind !== 'execute') return;
-    expect(d.context.protected).toBe(true);
+    expect(d.claim.protected).toBe(true);
     expect(d.storeKey).toBe(await scopedKey('s', 'k'));
     const response = { status: 201, headers: [['x', '1']] as const, body: new Uint8Array([1, 2]) };
     await d.complete(response);

@@ -3,7 +3,7 @@ import {
   ConfigurationError,
   FingerprintMismatchError,
   RequestInFlightError,
-  ResultNotStoredError,
+  ResponseNotStoredError,
   StoreUnavailableError,
 } from '../errors.js';
 import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
@@ -69,7 +69,7 @@ export interface Engine {
    * Claim the key, or report why not: resolves to an {@link Execution} (run
    * the operation, then complete or release it) or a {@link Replay}; rejects
    * with `FingerprintMismatchError`, `RequestInFlightError`,
-   * `ResultNotStoredError` or `StoreUnavailableError`.
+   * `ResponseNotStoredError` or `StoreUnavailableError`.
    */
   begin(input: BeginInput): Promise<Decision>;
   /** The options in force, defaults filled in. */
@@ -230,8 +230,8 @@ export function createEngine(options: IdempotencyOptions): Engine {
         return { kind: 'replay', storeKey, response: record.response };
       }
       if (opts.concurrent === 'reject' || Date.now() + delay > deadline) {
-        if (hooks.conflict) emit(hooks, 'conflict', { ...event, claimMs });
-        finished(event, begunAt, 'conflict');
+        if (hooks.inFlight) emit(hooks, 'inFlight', { ...event, claimMs });
+        finished(event, begunAt, 'in_flight');
         throw new RequestInFlightError(opts.retryAfterSeconds, record.leaseExpiresAt);
       }
       await sleep(delay);
@@ -256,8 +256,8 @@ export function createEngine(options: IdempotencyOptions): Engine {
     const { status } = response;
     const stored = !isNotStoredMarker(response);
     if (hooks.replayed) emit(hooks, 'replayed', { ...event, stored, status, claimMs, cached });
-    finished(event, begunAt, stored ? 'replayed' : 'not_stored', status);
-    if (!stored) throw new ResultNotStoredError(status);
+    finished(event, begunAt, stored ? 'replayed' : 'response_not_stored', status);
+    if (!stored) throw new ResponseNotStoredError(status);
   }
 
   /** The `finished` event of a request that ends in `begin`. */

@@ -1,17 +1,19 @@
 import { isIdempotencyError, StoreUnavailableError } from '../errors.js';
 import { type CompletionFailure, emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
 import type { OwnerResult, StoredResponse } from '../store.js';
-import { type ExecutionContext, isTransactional } from './context.js';
+import { type Claim, isTransactional } from './context.js';
 import { isNotStoredMarker, notStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';
 import { heldByAnother, type Lease, type Renewal } from './renewal.js';
 import { invoke, type StoreCalls } from './store-calls.js';
 
 /**
- * Why a key is given back: the operation `failed` (threw), or it answered
- * but its answer is `not_kept` (a transient HTTP status, `shouldStore` said no).
+ * Why a key is given back: the operation `failed` (threw), it answered but
+ * its answer is `not_kept` (a transient HTTP status, `shouldStore` said no),
+ * or a transactional store `rolled_back` its writes with the record (a failed
+ * commit, or an answer not kept whose writes must not last).
  */
-export type ReleaseReason = 'failed' | 'not_kept';
+export type ReleaseReason = 'failed' | 'not_kept' | 'rolled_back';
 
 /** The caller owns the key and must run the operation, then `complete` or `release` it. */
 export interface Execution {
@@ -19,7 +21,7 @@ export interface Execution {
   /** The store key (hashed scope and key). */
   readonly storeKey: string;
   /** The claim this execution runs under; hand it to transactional stores. */
-  readonly context: ExecutionContext;
+  readonly claim: Claim;
   /**
    * Keep the result for replay. Resolves after the first store attempt; a
    * failed or timed-out completion is retried in the background while the
@@ -81,7 +83,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 class ProtectedExecution implements Execution {
   readonly kind = 'execute' as const;
   readonly storeKey: string;
-  readonly context: ExecutionContext;
+  readonly claim: Claim;
   readonly #env: ExecutionEnv;
   readonly #claim: ClaimHeld;
   readonly #lease: Lease;
@@ -94,7 +96,7 @@ class ProtectedExecution implements Execution {
     this.#env = env;
     this.#claim = claim;
     this.storeKey = claim.event.storeKey;
-    this.context = { storeKey: this.storeKey, token: claim.token, protected: true };
+    this.claim = { storeKey: this.storeKey, token: claim.token, protected: true };
     this.#lease = env.renewal.start(claim.event, claim.token, claim.leaseMs, claim.begunAt);
   }
 
@@ -279,8 +281,8 @@ class ProtectedExecution implements Execution {
         return;
       } catch (error) {
         if (isIdempotencyError(error, 'ROLLED_BACK')) {
-          await this.#giveBack('failed');
-          this.#done('failed');
+          await this.#giveBack('rolled_back');
+          this.#done('rolled_back');
           return;
         }
       }
@@ -299,7 +301,7 @@ class ProtectedExecution implements Execution {
       }
     } catch (error) {
       // Rolled back after all: nothing took effect, so free the key for the retry.
-      if (isIdempotencyError(error, 'ROLLED_BACK')) await this.#giveBack('failed');
+      if (isIdempotencyError(error, 'ROLLED_BACK')) await this.#giveBack('rolled_back');
     }
   }
 
@@ -319,11 +321,11 @@ class ProtectedExecution implements Execution {
         // The operation's own writes went with the record: nothing took
         // effect, so there is nothing to retry and no success to report.
         // Free the key so the client's retry runs the operation, once.
-        await this.#giveBack('failed');
-        this.#done('failed');
+        await this.#giveBack('rolled_back');
+        this.#done('rolled_back');
         throw error;
       }
-      if (isTransactional(this.context)) {
+      if (isTransactional(this.claim)) {
         // Started whatever waitUntil is: `a?.(f())` would skip f() without it.
         const background = this.#awaitCommit(first);
         this.#claim.waitUntil?.(background);
@@ -341,7 +343,7 @@ class ProtectedExecution implements Execution {
   async release(reason: ReleaseReason = 'failed', status?: number): Promise<void> {
     if (!this.#finish()) return;
     await this.#giveBack(reason);
-    this.#done(reason === 'failed' ? 'failed' : 'executed_not_stored', status);
+    this.#done(reason === 'not_kept' ? 'executed_not_stored' : reason, status);
   }
 }
 
@@ -355,7 +357,7 @@ export function unprotectedExecution(storeKey: string): Execution {
   return {
     kind: 'execute',
     storeKey,
-    context: { storeKey, token: '', protected: false },
+    claim: { storeKey, token: '', protected: false },
     async complete() {},
     async release() {},
   };

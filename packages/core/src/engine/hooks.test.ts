@@ -18,7 +18,7 @@ function recorded() {
     'finished',
     'executed',
     'replayed',
-    'conflict',
+    'inFlight',
     'mismatch',
     'released',
     'storeCall',
@@ -69,7 +69,7 @@ describe('hook events carry what an operator needs', () => {
       'executed',
       'replayed',
       'mismatch',
-      'conflict',
+      'in_flight',
       'executed',
       'failed',
       'executed_not_stored',
@@ -204,8 +204,8 @@ describe('event ids', () => {
     const finished = of('finished').map((e) => [e.id, e.outcome]);
     expect(new Set(started).size).toBe(3);
     expect(finished).toEqual([
-      [started[1], 'conflict'],
-      [started[2], 'conflict'],
+      [started[1], 'in_flight'],
+      [started[2], 'in_flight'],
       [started[0], 'executed'],
     ]);
   });

@@ -14,7 +14,7 @@ function storeWithRemove() {
   });
 }
 
-describe('operators: inspect and release a record by scope and key', () => {
+describe('operators: inspect and remove a record by scope and key', () => {
   it('inspect shows a completed record without its body, by the store key hooks report', async () => {
     const idem = createIdempotency({ store: storeWithRemove() });
     await idem.run('order-1', () => ({ id: 7 }), { scope: 'tenant-a' });
@@ -38,25 +38,25 @@ describe('operators: inspect and release a record by scope and key', () => {
     const first = idem.run('k', () => stuck.promise);
     await expect(idem.run('k', () => 1)).rejects.toThrow(RequestInFlightError);
     expect(await idem.inspect({ scope: '', key: 'k' })).toMatchObject({ state: 'in_progress' });
-    expect(await idem.release({ scope: '', key: 'k' })).toMatchObject({ state: 'in_progress' });
-    expect((await idem.run('k', () => 'again')).status).toBe('executed');
+    expect(await idem.remove({ scope: '', key: 'k' })).toMatchObject({ state: 'in_progress' });
+    expect((await idem.run('k', () => 'again')).kind).toBe('executed');
     stuck.open();
     await first;
 
-    await expect(idem.release({ scope: '', key: 'k' })).rejects.toThrow(/force: true/);
-    await expect(idem.release({ scope: '', key: 'k' })).rejects.toBeInstanceOf(ConfigurationError);
-    expect(await idem.release({ scope: '', key: 'k', force: true })).toMatchObject({
+    await expect(idem.remove({ scope: '', key: 'k' })).rejects.toThrow(/force: true/);
+    await expect(idem.remove({ scope: '', key: 'k' })).rejects.toBeInstanceOf(ConfigurationError);
+    expect(await idem.remove({ scope: '', key: 'k', force: true })).toMatchObject({
       state: 'completed',
     });
     expect(await idem.inspect({ scope: '', key: 'k' })).toBeUndefined();
-    expect(await idem.release({ scope: '', key: 'k' })).toBeUndefined();
-    expect((await idem.run('k', () => 'third')).status).toBe('executed');
+    expect(await idem.remove({ scope: '', key: 'k' })).toBeUndefined();
+    expect((await idem.run('k', () => 'third')).kind).toBe('executed');
   });
 
   it('names what is wrong: a store without remove, a missing key', async () => {
     const idem = createIdempotency({ store: testStore() });
     await idem.run('k', () => 1);
-    await expect(idem.release({ scope: '', key: 'k', force: true })).rejects.toThrow(
+    await expect(idem.remove({ scope: '', key: 'k', force: true })).rejects.toThrow(
       /no remove\(\)/,
     );
     await expect(idem.inspect({ scope: '', key: '' })).rejects.toThrow(/name the record/);

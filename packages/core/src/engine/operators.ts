@@ -44,8 +44,8 @@ export type InspectedRecord =
       readonly bodyBytes: number;
     };
 
-/** Options of {@link Operators.release}. */
-export type ReleaseOptions = RecordAddress & {
+/** Options of {@link Operators.remove}. */
+export type RemoveOptions = RecordAddress & {
   /**
    * Delete a completed record too. Its result is then forgotten: the next
    * request with the key runs the operation again.
@@ -64,7 +64,7 @@ export interface Operators {
   /**
    * Delete the record of a (scope, key), whatever its owner: the next request
    * with the key runs the operation. Refuses (`ConfigurationError`) a
-   * completed record unless `force`, since retries get its result. Releasing
+   * completed record unless `force`, since retries get its result. Removing
    * a record in progress whose handler is still running lets a retry run
    * alongside it: use it for a handler that is stuck. Resolves to what was
    * deleted, or `undefined` when there was no live record.
@@ -73,7 +73,7 @@ export interface Operators {
    * object stops replaying the record at once (`inspect` has the same
    * effect); other processes replay it for at most their `cache.maxAgeMs`.
    */
-  release(options: ReleaseOptions): Promise<InspectedRecord | undefined>;
+  remove(options: RemoveOptions): Promise<InspectedRecord | undefined>;
 }
 
 function inspected(storeKey: string, record: StoredRecord): InspectedRecord {
@@ -137,7 +137,7 @@ export function operators(options: ResolvedOptions): Operators {
 
   return {
     inspect,
-    async release(input) {
+    async remove(input) {
       const remove = store.remove?.bind(store);
       if (!remove) {
         throw new ConfigurationError(

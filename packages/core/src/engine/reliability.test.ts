@@ -10,7 +10,7 @@ import {
 import type { IdempotencyHooks } from '../hooks.js';
 import { scopedKey } from '../scope.js';
 
-import { bindTransaction, type ExecutionContext } from './context.js';
+import { bindTransaction, type Claim } from './context.js';
 import type { IdempotencyOptions } from './options.js';
 import { createIdempotency } from './run.js';
 
@@ -67,11 +67,11 @@ describe('every store call is bounded in time (storeTimeoutMs)', () => {
     store.hangNext('complete');
     const started = Date.now();
     const outcome = await idem.run('k', () => 'charged', { waitUntil: work.waitUntil });
-    expect(outcome).toEqual({ status: 'executed', value: 'charged' });
+    expect(outcome).toEqual({ kind: 'executed', value: 'charged' });
     expect(Date.now() - started).toBeLessThan(2_000);
     await work.settled();
     expect(events).toEqual(['executed true']);
-    expect(await idem.run('k', () => 'again')).toEqual({ status: 'replayed', value: 'charged' });
+    expect(await idem.run('k', () => 'again')).toEqual({ kind: 'replayed', value: 'charged' });
   });
 
   it('a completion whose first attempt landed although its answer never came is not reported as a lost lease', async () => {
@@ -85,7 +85,7 @@ describe('every store call is bounded in time (storeTimeoutMs)', () => {
     await idem.run('k', () => 'v', { waitUntil: work.waitUntil });
     await work.settled();
     expect(hooks.leaseLost).not.toHaveBeenCalled();
-    expect((await idem.run('k', () => 'w')).status).toBe('replayed');
+    expect((await idem.run('k', () => 'w')).kind).toBe('replayed');
   });
 
   it('refuses a storeTimeoutMs that is not a positive number', () => {
@@ -111,7 +111,7 @@ describe('a claim whose reply was lost does not block its key', () => {
     expect(runs).toBe(0);
     await work.settled();
     expect(store.records.size).toBe(0);
-    expect(await idem.run('k', () => ++runs)).toEqual({ status: 'executed', value: 1 });
+    expect(await idem.run('k', () => ++runs)).toEqual({ kind: 'executed', value: 1 });
   });
 
   it('gives back a claim that timed out and landed later', async () => {
@@ -132,7 +132,7 @@ describe('a claim whose reply was lost does not block its key', () => {
     late.open();
     await work.settled();
     expect(store.records.size).toBe(0);
-    expect((await idem.run('k', () => 2)).status).toBe('executed');
+    expect((await idem.run('k', () => 2)).kind).toBe('executed');
   });
 
   it('gives back a claim whose bytes land after its give-back answered "nothing here"', async () => {
@@ -172,7 +172,7 @@ describe('a claim whose reply was lost does not block its key', () => {
       if (!(outcome instanceof RequestInFlightError)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(outcome).toEqual({ status: 'executed', value: 2 });
+    expect(outcome).toEqual({ kind: 'executed', value: 2 });
     // Within the stated bound: the gap between two late checks.
     expect(Date.now() - landed).toBeLessThan(2_200);
     await work.settled();
@@ -208,7 +208,7 @@ describe('a claim whose reply was lost does not block its key', () => {
 });
 
 /** An operation whose writes a transactional store commits with its record. */
-const paidInTransaction = (context: ExecutionContext) => {
+const paidInTransaction = (context: Claim) => {
   bindTransaction(context);
   return 'paid';
 };
@@ -241,7 +241,7 @@ describe('transactional completion never reports a commit it could not confirm',
     await expect(idem.run('k', () => 'again')).rejects.toThrow(RequestInFlightError);
     commit.open('ok');
     await work.settled();
-    expect(await idem.run('k', () => 'again')).toEqual({ status: 'replayed', value: 'paid' });
+    expect(await idem.run('k', () => 'again')).toEqual({ kind: 'replayed', value: 'paid' });
     expect(store.calls.release).toBe(0);
   });
 
@@ -273,7 +273,7 @@ describe('transactional completion never reports a commit it could not confirm',
       },
     });
     let runs = 0;
-    const operation = (context: ExecutionContext) => {
+    const operation = (context: Claim) => {
       runs++;
       return { paid: paidInTransaction(context), settled: runs > 1 };
     };
@@ -283,11 +283,11 @@ describe('transactional completion never reports a commit it could not confirm',
     expect(String((error as Error).cause)).toMatch(/shouldStore did not keep the result/);
     expect(store.records.size).toBe(0);
     expect(store.calls.complete).toBe(0);
-    expect(released).toEqual(['failed']);
-    expect(finished).toEqual(['failed']);
+    expect(released).toEqual(['rolled_back']);
+    expect(finished).toEqual(['rolled_back']);
     // The key is free: the retry runs, and a result that is kept commits.
     expect(await idem.run('k', operation, { shouldStore })).toEqual({
-      status: 'executed',
+      kind: 'executed',
       value: { paid: 'paid', settled: true },
     });
     expect(runs).toBe(2);
@@ -297,7 +297,7 @@ describe('transactional completion never reports a commit it could not confirm',
     const store = testStore();
     const idem = createIdempotency({ store, logger: false });
     expect(await idem.run('k', () => 'paid', { shouldStore: () => false })).toEqual({
-      status: 'executed',
+      kind: 'executed',
       value: 'paid',
     });
     expect(store.records.size).toBe(0);
@@ -308,7 +308,7 @@ describe('transactional completion never reports a commit it could not confirm',
     const work = background();
     const idem = createIdempotency({ store: transactional, storeTimeoutMs: 50, logger: false });
     expect(await idem.run('k', () => 'paid', { waitUntil: work.waitUntil })).toEqual({
-      status: 'executed',
+      kind: 'executed',
       value: 'paid',
     });
     commit.open('ok');
@@ -420,6 +420,6 @@ describe('errors are recognised by their code, whichever copy of core made them'
     const idem = createIdempotency({ store, logger: false });
     await expect(idem.run('k', () => 1)).rejects.toBe(foreign);
     expect(store.live(await scopedKey('', 'k')).state).toBe('absent');
-    expect((await idem.run('k', () => 2)).status).toBe('executed');
+    expect((await idem.run('k', () => 2)).kind).toBe('executed');
   });
 });

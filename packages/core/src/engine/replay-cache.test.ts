@@ -8,7 +8,7 @@ import {
   FingerprintMismatchError,
   isIdempotencyError,
   RequestInFlightError,
-  ResultNotStoredError,
+  ResponseNotStoredError,
   RolledBackError,
 } from '../errors.js';
 import type { IdempotencyHooks } from '../hooks.js';
@@ -55,7 +55,7 @@ function recorder() {
     'finished',
     'executed',
     'replayed',
-    'conflict',
+    'inFlight',
     'mismatch',
     'released',
     'storeCall',
@@ -192,15 +192,15 @@ describe('replay cache: a result enters on its first replay from the store', () 
     let runs = 0;
     const op = () => ({ charge: ++runs });
     expect(await idem.run('order-1', op, { scope: 'payments' })).toEqual({
-      status: 'executed',
+      kind: 'executed',
       value: { charge: 1 },
     });
     const [first, seen] = await seenBy(store, () => idem.run('order-1', op, { scope: 'payments' }));
-    expect(first).toEqual({ status: 'replayed', value: { charge: 1 } });
+    expect(first).toEqual({ kind: 'replayed', value: { charge: 1 } });
     expect(seen).toEqual({ claim: 1 });
     const before = callsOf(store);
     expect(await idem.run('order-1', op, { scope: 'payments' })).toEqual({
-      status: 'replayed',
+      kind: 'replayed',
       value: { charge: 1 },
     });
     expect(callsOf(store)).toBe(before);
@@ -458,7 +458,7 @@ describe('replay cache: never across scopes or fingerprints', () => {
     // And the same through run(): the payload is the fingerprint.
     await idem.run('r', () => 1, { payload: { amount: 5 } });
     expect(await idem.run('r', () => 2, { payload: { amount: 5 } })).toEqual({
-      status: 'replayed',
+      kind: 'replayed',
       value: 1,
     });
     const [refusedRun, seen] = await seenBy(store, () =>
@@ -475,7 +475,7 @@ describe('replay cache: operators', () => {
     await executeAndComplete(idem, { scope: 't', key: 'k' }, response('first'));
     expect(await replayFromStore(idem, store, { scope: 't', key: 'k' })).toBe('replay first');
     expect(await replayFromCache(idem, store, { scope: 't', key: 'k' })).toBe('replay first');
-    expect(await idem.release({ scope: 't', key: 'k', force: true })).toMatchObject({
+    expect(await idem.remove({ scope: 't', key: 'k', force: true })).toMatchObject({
       state: 'completed',
     });
     expect(await outcome(idem, { scope: 't', key: 'k' })).toBe('execute');
@@ -489,7 +489,7 @@ describe('replay cache: operators', () => {
     expect(await replayFromStore(serving, store, { key: 'k' })).toBe('replay first');
     expect(await replayFromCache(serving, store, { key: 'k' })).toBe('replay first');
     const storeKey = await scopedKey('', 'k');
-    await operator.release({ storeKey, force: true });
+    await operator.remove({ storeKey, force: true });
     expect(await outcome(serving, { key: 'k' })).toBe('execute');
   });
 
@@ -517,14 +517,14 @@ describe('replay cache: only results the store kept', () => {
     const { store, idem } = setup({}, { maxResponseBytes: 2 });
     await idem.run('k', () => 'far too long');
     const claims = store.calls.claim;
-    await expect(idem.run('k', () => 'x')).rejects.toBeInstanceOf(ResultNotStoredError);
-    await expect(idem.run('k', () => 'x')).rejects.toBeInstanceOf(ResultNotStoredError);
+    await expect(idem.run('k', () => 'x')).rejects.toBeInstanceOf(ResponseNotStoredError);
+    await expect(idem.run('k', () => 'x')).rejects.toBeInstanceOf(ResponseNotStoredError);
     expect(store.calls.claim).toBe(claims + 2);
     // An explicit marker too.
     const decision = await idem.begin({ scope: '', key: 'm', fingerprint: 'f' });
     await (decision as Execution).complete(notStoredMarker(200, 9));
-    expect(await replayFromStore(idem, store, { key: 'm' })).toBe('RESULT_NOT_STORED');
-    expect(await replayFromStore(idem, store, { key: 'm' })).toBe('RESULT_NOT_STORED');
+    expect(await replayFromStore(idem, store, { key: 'm' })).toBe('RESPONSE_NOT_STORED');
+    expect(await replayFromStore(idem, store, { key: 'm' })).toBe('RESPONSE_NOT_STORED');
   });
 
   it('a released key is not cached', async () => {
@@ -628,14 +628,14 @@ describe('replay cache: configuration', () => {
       body: () => body,
     };
     const first = await http.handle(request, {});
-    if (first.action !== 'execute') throw new Error('expected an execution');
+    if (first.kind !== 'execute') throw new Error('expected an execution');
     await first.complete({ status: 201, headers: [['x-charge', '1']], body: utf8('{"ok":1}') });
     // The first replay asks the store (one claim) and fills the cache; the next asks nothing.
     for (const expected of [{ claim: 1 }, {}]) {
       const [again, seen] = await seenBy(store, () => http.handle(request, {}));
       expect(seen).toEqual(expected);
-      expect(again).toMatchObject({ action: 'respond', replayed: true, response: { status: 201 } });
-      if (again.action !== 'respond') return;
+      expect(again).toMatchObject({ kind: 'respond', replayed: true, response: { status: 201 } });
+      if (again.kind !== 'respond') return;
       expect(again.response.headers).toEqual([
         ['x-charge', '1'],
         ['idempotent-replayed', 'true'],
@@ -732,7 +732,7 @@ describe('replay cache: property', () => {
         else await execution.release();
         decisions.push(`finished ${s.end}`);
       } else if (s.op === 'operator') {
-        const released = await idem.release({ scope: s.scope, key: s.key, force: true });
+        const released = await idem.remove({ scope: s.scope, key: s.key, force: true });
         decisions.push(`operator ${released?.state ?? 'none'}`);
       } else {
         try {

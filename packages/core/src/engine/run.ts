@@ -1,7 +1,7 @@
 import { sha256Hasher, utf8 } from '../bytes.js';
 import { canonicalizeValue } from '../canonical-json.js';
 import { ConfigurationError, RolledBackError } from '../errors.js';
-import { type ExecutionContext, isTransactional } from './context.js';
+import { type Claim, isTransactional } from './context.js';
 import { createEngine, type Decision, type Engine } from './engine.js';
 import { notStoredMarker } from './not-stored.js';
 import { type Operators, operators } from './operators.js';
@@ -43,8 +43,8 @@ export interface ResultCodec<T> {
 
 /** How a {@link Idempotency.run} call ended. */
 export type Outcome<T> =
-  | { readonly status: 'executed'; readonly value: T }
-  | { readonly status: 'replayed'; readonly value: T };
+  | { readonly kind: 'executed'; readonly value: T }
+  | { readonly kind: 'replayed'; readonly value: T };
 
 /** The engine: run operations exactly once per (scope, key); and the operators' calls. */
 export interface Idempotency extends Engine, Operators {
@@ -52,17 +52,17 @@ export interface Idempotency extends Engine, Operators {
    * Run `operation` once for `key` and return its result; every later call with
    * the same key replays the stored result instead of running it again.
    * Throws `RequestInFlightError`, `FingerprintMismatchError`,
-   * `StoreUnavailableError` or `ResultNotStoredError`, or whatever the
+   * `StoreUnavailableError` or `ResponseNotStoredError`, or whatever the
    * operation threw (after releasing the key); `RolledBackError` when a
    * transactional store rolled the operation's writes back (a failed commit,
    * or a result `shouldStore` does not keep). If `shouldStore` or the codec
    * throws after the operation ran, that error is thrown too, and the key is
-   * recorded as "ran, not stored" so a retry gets `ResultNotStoredError`
+   * recorded as "ran, not stored" so a retry gets `ResponseNotStoredError`
    * instead of a second execution.
    */
   run<T>(
     key: string,
-    operation: (context: ExecutionContext) => T | Promise<T>,
+    operation: (context: Claim) => T | Promise<T>,
     options?: RunOptions<T>,
   ): Promise<Outcome<T>>;
 }
@@ -97,7 +97,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
 async function runOnce<T>(
   begin: Engine['begin'],
   key: string,
-  operation: (context: ExecutionContext) => T | Promise<T>,
+  operation: (context: Claim) => T | Promise<T>,
   runOptions: RunOptions<T> = {},
 ): Promise<Outcome<T>> {
   if (typeof key !== 'string' || key.length === 0) {
@@ -119,11 +119,11 @@ async function runOnce<T>(
     ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}),
   });
   if (decision.kind === 'replay') {
-    return { status: 'replayed', value: codec.decode(decision.response.body) };
+    return { kind: 'replayed', value: codec.decode(decision.response.body) };
   }
   let value: T;
   try {
-    value = await operation(decision.context);
+    value = await operation(decision.claim);
   } catch (error) {
     await decision.release('failed');
     throw error;
@@ -143,10 +143,10 @@ async function runOnce<T>(
   }
   if (keep) {
     await decision.complete({ status: 200, headers: [], body });
-  } else if (isTransactional(decision.context)) {
+  } else if (isTransactional(decision.claim)) {
     // Releasing the key rolls the operation's writes back with it: never
     // report as executed an operation whose writes did not happen.
-    await decision.release('failed');
+    await decision.release('rolled_back');
     throw new RolledBackError(
       new Error(
         "run()'s shouldStore did not keep the result: the key was released and the operation's transaction rolled back with it.",
@@ -155,7 +155,7 @@ async function runOnce<T>(
   } else {
     await decision.release('not_kept');
   }
-  return { status: 'executed', value };
+  return { kind: 'executed', value };
 }
 
 async function fingerprintPayload(payload: unknown): Promise<string> {

@@ -1,4 +1,4 @@
-import { type ExecutionContext, isTransactional } from '../engine/context.js';
+import { type Claim, isTransactional } from '../engine/context.js';
 import { createEngine, type Decision } from '../engine/engine.js';
 import type { Execution } from '../engine/execution.js';
 import { notStoredMarker } from '../engine/not-stored.js';
@@ -82,22 +82,22 @@ export interface HttpIdempotencyOptions<Ctx>
 /** What an adapter must do with a request. */
 export type HttpDecision =
   /** Not covered (method, `skip`, or no key when optional): run the handler as if idem were not there. */
-  | { readonly action: 'pass' }
+  | { readonly kind: 'pass' }
   /** Send this response (a replay or a problem); do not run the handler. */
-  | { readonly action: 'respond'; readonly response: HttpResponse; readonly replayed: boolean }
+  | { readonly kind: 'respond'; readonly response: HttpResponse; readonly replayed: boolean }
   /**
    * Run the handler once. Then hand its response to `complete` and send it
    * unchanged, or call `release` if it threw.
    */
   | {
-      readonly action: 'execute';
+      readonly kind: 'execute';
       /**
        * The claim the handler runs under. Adapters expose it to handlers
        * (Hono `c.get('idempotency')`, Express `req.idempotency`, Fastify
        * `request.idempotency`) so transactional stores can bind the handler's
        * database transaction to it.
        */
-      readonly context: ExecutionContext;
+      readonly claim: Claim;
       /**
        * The lease this request's claim runs under, in milliseconds: the
        * route's `leaseMs` for this request, or the engine's. Adapters that
@@ -128,21 +128,21 @@ export type HttpDecision =
     };
 
 /** The `execute` decision of {@link HttpDecision}. */
-export type HttpExecution = Extract<HttpDecision, { readonly action: 'execute' }>;
+export type HttpExecution = Extract<HttpDecision, { readonly kind: 'execute' }>;
 
 /** What an adapter must do with a request before its body is read: see {@link HttpIdempotency.beforeBody}. */
 export type HttpBodyDecision =
   /** Not covered (method, `skip`, or no key when optional): run the handler as if idem were not there; neither read nor limit the body. */
-  | { readonly action: 'pass' }
+  | { readonly kind: 'pass' }
   /**
    * Send this problem (a missing or invalid key) where idem's middleware
    * stands, after the app's own checks (authentication, signatures) as in
    * every adapter, instead of running the handler. idem neither reads nor
    * limits the body: the framework reads it as it would without idem.
    */
-  | { readonly action: 'respond'; readonly response: HttpResponse; readonly replayed: false }
+  | { readonly kind: 'respond'; readonly response: HttpResponse; readonly replayed: false }
   /** Send this `413` problem at once, before a byte of the body is read: it is declared over the limit. */
-  | { readonly action: 'refuse'; readonly response: HttpResponse }
+  | { readonly kind: 'refuse'; readonly response: HttpResponse }
   | HttpBodyRead;
 
 /**
@@ -151,7 +151,7 @@ export type HttpBodyDecision =
  * body, and this decision to {@link HttpIdempotency.handle}.
  */
 export interface HttpBodyRead {
-  readonly action: 'read';
+  readonly kind: 'read';
   /** The route's `maxRequestBytes`. */
   readonly limit: number;
   /** What `beforeBody` found, for `handle` to go on from: the key, or that it is in the body. */
@@ -240,9 +240,9 @@ function declaredOver<Ctx>(request: HttpRequestHead, route: HttpRoute<Ctx>): boo
 type Early = Exclude<HttpBodyDecision, HttpBodyRead>;
 
 /** An answer that is also one of `handle`'s. */
-type Answer = Extract<Early, { action: 'pass' | 'respond' }>;
+type Answer = Extract<Early, { kind: 'pass' | 'respond' }>;
 
-const PASS: Answer = Object.freeze({ action: 'pass' });
+const PASS: Answer = Object.freeze({ kind: 'pass' });
 
 /** What the checks before the body found: an answer, or the key (or that it is in the body). */
 type Head = Early | string | typeof KEY_IN_BODY;
@@ -302,11 +302,11 @@ export function createHttpIdempotency<Ctx>(
   };
 
   const respond = (response: HttpResponse): Answer => ({
-    action: 'respond',
+    kind: 'respond',
     replayed: false,
     response,
   });
-  const refuse = (response: HttpResponse): Early => ({ action: 'refuse', response });
+  const refuse = (response: HttpResponse): Early => ({ kind: 'refuse', response });
 
   function problems(route: HttpRoute<Ctx>) {
     const describedBy: Array<[string, string]> = route.documentationUrl
@@ -352,7 +352,7 @@ export function createHttpIdempotency<Ctx>(
             return problem('request-in-flight', 409, error.message, [
               ['retry-after', String((error as RequestInFlightError).retryAfterSeconds)],
             ]);
-          case 'RESULT_NOT_STORED':
+          case 'RESPONSE_NOT_STORED':
             return problem('response-not-stored', 410, error.message);
           case 'STORE_UNAVAILABLE':
             return problem(
@@ -380,16 +380,16 @@ export function createHttpIdempotency<Ctx>(
     leaseMs: number,
   ): HttpExecution {
     return {
-      action: 'execute',
-      context: execution.context,
+      kind: 'execute',
+      claim: execution.claim,
       leaseMs,
       async complete(response) {
         if (!route.shouldStore(response.status)) {
-          if (response.status < 400 && isTransactional(execution.context)) {
+          if (response.status < 400 && isTransactional(execution.claim)) {
             // Releasing the key rolls the handler's writes back with it: an
             // answer that says they happened must not reach the client. It
             // gets what a failed commit gets; the retry runs again.
-            await execution.release('failed');
+            await execution.release('rolled_back');
             return answer.fromError(new RolledBackError(undefined));
           }
           await execution.release('not_kept', response.status);
@@ -472,7 +472,7 @@ export function createHttpIdempotency<Ctx>(
   function bodyDecision(found: Head, route: HttpRoute<Ctx>): HttpBodyDecision {
     return typeof found === 'object'
       ? found
-      : { action: 'read', limit: route.maxRequestBytes, [FOUND]: found };
+      : { kind: 'read', limit: route.maxRequestBytes, [FOUND]: found };
   }
 
   async function handle(
@@ -490,7 +490,7 @@ export function createHttpIdempotency<Ctx>(
       if (isThenable(found)) found = await found;
       if (typeof found === 'object') {
         // Where handle() is asked, the body is not read yet: a refusal is an answer like any other.
-        return found.action === 'refuse' ? respond(found.response) : found;
+        return found.kind === 'refuse' ? respond(found.response) : found;
       }
       key = found;
     }
@@ -555,7 +555,7 @@ export function createHttpIdempotency<Ctx>(
     }
     const stored = decision.response;
     return {
-      action: 'respond',
+      kind: 'respond',
       replayed: true,
       response: {
         status: stored.status,

@@ -50,7 +50,7 @@ function setup(base: Partial<HttpIdempotencyOptions<Ctx>> = {}, route?: RouteOpt
   async function send(sent: Sent, headers: Array<[string, string]> = []) {
     const { ctx, http: req } = request(sent);
     const decision: HttpDecision = await http.handle(req, ctx, undefined, resolved);
-    if (decision.action !== 'execute') return decision;
+    if (decision.kind !== 'execute') return decision;
     runs++;
     await decision.complete({
       status: 201,
@@ -63,9 +63,9 @@ function setup(base: Partial<HttpIdempotencyOptions<Ctx>> = {}, route?: RouteOpt
 }
 
 const status = (d: HttpDecision) =>
-  d.action === 'respond' ? `${d.response.status}${d.replayed ? ' replay' : ''}` : d.action;
+  d.kind === 'respond' ? `${d.response.status}${d.replayed ? ' replay' : ''}` : d.kind;
 const problemType = (d: HttpDecision) =>
-  d.action === 'respond' ? JSON.parse(new TextDecoder().decode(d.response.body)).type : undefined;
+  d.kind === 'respond' ? JSON.parse(new TextDecoder().decode(d.response.body)).type : undefined;
 
 describe('route options: where the key comes from', () => {
   it('a header of your choice, read as the Idempotency-Key header is', async () => {
@@ -106,7 +106,7 @@ describe('route options: where the key comes from', () => {
       const refused = await send({ body: `{"event_id":${id}}` });
       expect(problemType(refused)).toBe('urn:idem:problem:key-invalid');
       expect(
-        refused.action === 'respond' && new TextDecoder().decode(refused.response.body),
+        refused.kind === 'respond' && new TextDecoder().decode(refused.response.body),
       ).toMatch(/send it as a string/);
     }
     expect(runs()).toBe(1);
@@ -268,7 +268,7 @@ describe('route options: time, skipping, replayed headers, documentation', () =>
     ] as const) {
       const duplicate = await begin(headers, on);
       expect(status(duplicate)).toBe('409');
-      expect(duplicate.action === 'respond' && duplicate.response.headers).toContainEqual([
+      expect(duplicate.kind === 'respond' && duplicate.response.headers).toContainEqual([
         'retry-after',
         '1',
       ]);
@@ -281,7 +281,7 @@ describe('route options: time, skipping, replayed headers, documentation', () =>
     clock += 15_000;
     expect(status(await begin(otherJob, route))).toBe('execute');
     expect(status(await begin(mountJob))).toBe('409');
-    for (const decision of held) if (decision.action === 'execute') await decision.release();
+    for (const decision of held) if (decision.kind === 'execute') await decision.release();
   });
 
   it('skip lets chosen requests through untouched', async () => {
@@ -298,7 +298,7 @@ describe('route options: time, skipping, replayed headers, documentation', () =>
       ['x-trace', 'abc'],
     ]);
     const replay = await send({ headers: key });
-    expect(replay.action === 'respond' && replay.response.headers).toEqual([
+    expect(replay.kind === 'respond' && replay.response.headers).toEqual([
       ['content-type', 'application/json'],
       ['location', '/payments/1'],
       ['idempotent-replayed', 'true'],
@@ -308,7 +308,7 @@ describe('route options: time, skipping, replayed headers, documentation', () =>
   it('documentationUrl: 400 and 422 problems link to it, as the IETF draft suggests', async () => {
     const { send } = setup({ documentationUrl: 'https://example.com/docs/idempotency' });
     const link = (d: HttpDecision) =>
-      d.action === 'respond' ? d.response.headers.find(([n]) => n === 'link')?.[1] : undefined;
+      d.kind === 'respond' ? d.response.headers.find(([n]) => n === 'link')?.[1] : undefined;
     expect(link(await send({}))).toBe('<https://example.com/docs/idempotency>; rel="describedby"');
     await send({ headers: { 'idempotency-key': 'k' }, body: '{"a":1}' });
     const mismatch = await send({ headers: { 'idempotency-key': 'k' }, body: '{"a":2}' });
@@ -332,7 +332,7 @@ describe('route overrides', () => {
     expect(route.mismatchStatus).toBe(400);
     const { ctx, http: req } = request({ headers: { 'x-delivery': 'd', 'x-tenant': 'acme' } });
     const decision = await http.handle(req, ctx, undefined, route);
-    expect(decision.action).toBe('execute');
+    expect(decision.kind).toBe('execute');
   });
 
   it('refuse bad options when the route is declared, naming the route and the fix', () => {
@@ -403,7 +403,7 @@ describe('problems name where the route takes its key from', () => {
     const reply = await send({ body: '{}' });
     expect(problemType(reply)).toBe('urn:idem:problem:key-missing');
     const detail =
-      reply.action === 'respond' &&
+      reply.kind === 'respond' &&
       JSON.parse(new TextDecoder().decode(reply.response.body)).detail;
     expect(detail).toMatch(place);
   });
@@ -459,11 +459,11 @@ describe('the order of the checks, before the body', () => {
       });
       const before = await http.beforeBody(req, ctx, route);
       const answer =
-        before.action === 'pass'
+        before.kind === 'pass'
           ? 'pass'
-          : before.action === 'read'
+          : before.kind === 'read'
             ? 'read'
-            : `${before.action} ${before.response.status}`;
+            : `${before.kind} ${before.response.status}`;
       expect(answer).toBe(expected);
       const handled = await http.handle(req, ctx, undefined, route);
       expect(status(handled)).toBe(expected === 'pass' ? 'pass' : expected.split(' ')[1]);
@@ -486,11 +486,11 @@ describe('the order of the checks, before the body', () => {
     });
     const { ctx, http: req } = request({ headers: { 'x-event': 'e-1', ...declared('{}') } });
     const before = await http.beforeBody(req, ctx, route);
-    expect(before).toMatchObject({ action: 'read', limit: 1024 * 1024 });
-    if (before.action !== 'read') return;
+    expect(before).toMatchObject({ kind: 'read', limit: 1024 * 1024 });
+    if (before.kind !== 'read') return;
     const decision = await http.handle(req, ctx, undefined, route, before);
-    expect(decision.action).toBe('execute');
-    if (decision.action === 'execute') await decision.release();
+    expect(decision.kind).toBe('execute');
+    if (decision.kind === 'execute') await decision.release();
     expect({ skips, keys }).toEqual({ skips: 1, keys: 1 });
   });
 });

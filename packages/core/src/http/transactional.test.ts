@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testStore } from '../../test/store.js';
 import { utf8 } from '../bytes.js';
-import { bindTransaction, type ExecutionContext } from '../engine/context.js';
+import { bindTransaction, type Claim } from '../engine/context.js';
 import type { FinishedOutcome } from '../hooks.js';
 import { scopedKey } from '../scope.js';
 import { createHttpIdempotency, type HttpIdempotencyOptions } from './handler.js';
@@ -39,7 +39,7 @@ function transactionalStore() {
     },
     raw: store,
     /** `store.transaction(context)` then one INSERT on it. */
-    write(context: ExecutionContext, row: string) {
+    write(context: Claim, row: string) {
       bindTransaction(context);
       pending.set(context.token, [...(pending.get(context.token) ?? []), row]);
     },
@@ -80,9 +80,9 @@ function setup(options: Partial<HttpIdempotencyOptions<Ctx>> = {}) {
       },
       {},
     );
-    if (decision.action !== 'execute') return { sent: decision };
+    if (decision.kind !== 'execute') return { sent: decision };
     runs++;
-    if (transactional) tx.write(decision.context, `payment ${runs}`);
+    if (transactional) tx.write(decision.claim, `payment ${runs}`);
     const instead = await decision.complete({
       status,
       headers: [['content-type', 'application/json']],
@@ -115,8 +115,8 @@ describe('transactional executions whose answer is not kept', () => {
         expect(runs()).toBe(attempt);
       }
       // What a failed commit reports: the writes were rolled back.
-      expect(released).toEqual(['failed', 'failed']);
-      expect(finished).toEqual([{ outcome: 'failed' }, { outcome: 'failed' }]);
+      expect(released).toEqual(['rolled_back', 'rolled_back']);
+      expect(finished).toEqual([{ outcome: 'rolled_back' }, { outcome: 'rolled_back' }]);
       // An answer the route keeps commits the writes with the record.
       expect((await send(201)).instead).toBeUndefined();
       expect(rows).toEqual(['payment 3']);

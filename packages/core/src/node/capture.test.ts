@@ -50,9 +50,9 @@ async function serve(
   const server = createServer(async (req, res) => {
     const body = async () => new Uint8Array(0);
     const decision = await http.handle(nodeHttpRequest(req, req.url ?? '/', body), req);
-    if (decision.action === 'respond') return sendNodeResponse(res, decision.response);
+    if (decision.kind === 'respond') return sendNodeResponse(res, decision.response);
     before?.(res);
-    if (decision.action === 'execute')
+    if (decision.kind === 'execute')
       captureNodeResponse(res, decision, { limit: http.maxResponseBytes });
     runs++;
     handler(res);
