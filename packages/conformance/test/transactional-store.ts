@@ -10,7 +10,7 @@ import {
   type StoredResponse,
   toRecord,
   transition,
-} from '@idem/core';
+} from '@idem/core/store';
 import type pg from 'pg';
 
 /**

@@ -1,4 +1,4 @@
-import { type ClaimTransactions, claimTransactions } from '@idem/core';
+import { type ClaimTransactions, claimTransactions } from '@idem/core/store';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { errno, setupError } from './config.js';
 import type { Names } from './schema.js';

@@ -1,4 +1,4 @@
-import { type ClaimTransactions, claimTransactions } from '@idem/core';
+import { type ClaimTransactions, claimTransactions } from '@idem/core/store';
 import type { Pool, PoolClient } from 'pg';
 
 /** Connections tried for a transaction whose BEGIN fails (a connection that died idle). */

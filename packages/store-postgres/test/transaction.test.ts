@@ -2,13 +2,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { transactionalSuite } from '@idem/conformance/transactional';
-import {
-  type Claim,
-  ConfigurationError,
-  createIdempotency,
-  RolledBackError,
-  scopedKey,
-} from '@idem/core';
+import { createIdempotency } from '@idem/core';
+import { type Claim, ConfigurationError, RolledBackError, scopedKey } from '@idem/core/store';
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
 import type { PoolClient } from 'pg';

@@ -1,11 +1,5 @@
-import {
-  type Claim,
-  createIdempotency,
-  type Idempotency,
-  isIdempotencyError,
-  type StoredResponse,
-  scopedKey,
-} from '@idem/core';
+import { createIdempotency, type Idempotency, isIdempotencyError } from '@idem/core';
+import { type Claim, type StoredResponse, scopedKey } from '@idem/core/store';
 import fc from 'fast-check';
 import { fcParameters } from '../fc.js';
 import { check } from '../store/harness.js';
