@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ATOMIC_CLAIM_FIX,

@@ -11,7 +11,7 @@
  * - `'immediate'`: the same two statements in a `BEGIN IMMEDIATE`
  *   transaction, which takes the file's write lock before the read.
  */
-import type { OwnerResult, Store, StoredRecord, StoredResponse } from '@idem/core';
+import type { OwnerResult, Store, StoredRecord, StoredResponse } from '@idem/core/store';
 import Database from 'better-sqlite3';
 
 export type ClaimStyle = 'check-then-set' | 'immediate';

@@ -7,7 +7,7 @@ import {
   type Store,
   toRecord,
   transition,
-} from '@idem/core';
+} from '@idem/core/store';
 import { describe, expect, it } from 'vitest';
 import { skipReason } from '../src/skip.js';
 import { type CheckGroup, type StoreSuiteOptions, storeChecks } from '../src/store.js';

@@ -1,4 +1,4 @@
-import type { StoredResponse } from '@idem/core';
+import type { StoredResponse } from '@idem/core/store';
 import fc from 'fast-check';
 
 const TCHAR = "abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~";

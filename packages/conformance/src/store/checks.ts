@@ -1,4 +1,4 @@
-import type { ClaimRequest, OwnerResult, StoredResponse } from '@idem/core';
+import type { ClaimRequest, OwnerResult, StoredResponse } from '@idem/core/store';
 import fc from 'fast-check';
 import { fcParameters } from '../fc.js';
 import { adversarialString, storedResponse } from './arbitraries.js';

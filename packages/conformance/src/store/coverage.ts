@@ -1,4 +1,4 @@
-import { observe, type RecordState } from '@idem/core';
+import { observe, type RecordState } from '@idem/core/store';
 
 /**
  * Which parts of the key lifecycle a run of the model-based check reached.

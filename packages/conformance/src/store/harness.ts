@@ -4,7 +4,7 @@ import {
   type StoredRecord,
   type StoredResponse,
   scopedKey,
-} from '@idem/core';
+} from '@idem/core/store';
 import { sameBytes } from '../bytes.js';
 import type { LifecycleCoverage } from './coverage.js';
 import type { StoreProcesses } from './remote.js';

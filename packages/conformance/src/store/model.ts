@@ -6,7 +6,7 @@ import {
   type StoredResponse,
   toRecord,
   transition,
-} from '@idem/core';
+} from '@idem/core/store';
 import fc from 'fast-check';
 import { fcParameters } from '../fc.js';
 import { storedResponse } from './arbitraries.js';

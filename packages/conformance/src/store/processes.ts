@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import type {
   FromChild,
   PlainError,

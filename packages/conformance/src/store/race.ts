@@ -1,4 +1,10 @@
-import type { ClaimRequest, ClaimResult, OwnerResult, Store, StoredResponse } from '@idem/core';
+import type {
+  ClaimRequest,
+  ClaimResult,
+  OwnerResult,
+  Store,
+  StoredResponse,
+} from '@idem/core/store';
 import type { CheckSpec } from './checks.js';
 import { ConformanceError, check, checkResponse, type Harness } from './harness.js';
 import type { StoreProcess, StoreProcesses } from './remote.js';

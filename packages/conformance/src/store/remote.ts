@@ -1,4 +1,4 @@
-import type { ClaimRequest, ClaimResult, Store } from '@idem/core';
+import type { ClaimRequest, ClaimResult, Store } from '@idem/core/store';
 
 /** A store running in another process, driven from this one. */
 export interface StoreProcess {
