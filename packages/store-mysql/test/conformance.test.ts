@@ -13,6 +13,11 @@ storeSuite({
   clock: 'server', // leases and expiry judged by the database's UTC_TIMESTAMP()
   sharedBackend: true,
   createStore: () => mysqlStore({ pool: pools[built++ % 2]!, table }),
+  // A pool of its own, as another app instance: its claims reach the server on other connections.
+  connect: () => {
+    const pool = newPool();
+    return { store: mysqlStore({ pool, table }), close: () => endPools([pool]) };
+  },
   teardown: async () => {
     await dropStore(pools[0]!, table);
     await endPools();

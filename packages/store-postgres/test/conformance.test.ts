@@ -13,6 +13,11 @@ storeSuite({
   clock: 'server', // leases and expiry judged by PostgreSQL's statement_timestamp()
   sharedBackend: true,
   createStore: () => postgresStore({ pool: pools[built++ % 2]!, table }),
+  // A pool of its own, as another app instance: its claims reach PostgreSQL on other connections.
+  connect: () => {
+    const pool = newPool();
+    return { store: postgresStore({ pool, table }), close: () => endPools([pool]) };
+  },
   teardown: async () => {
     await pools[0]!.query(`DROP TABLE IF EXISTS ${table}`);
     await endPools();

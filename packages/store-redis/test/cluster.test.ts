@@ -58,6 +58,11 @@ for (const library of LIBRARIES) {
     clock: 'server',
     sharedBackend: true,
     createStore: () => redisStore({ client: connection!.client, prefix: 'idem-test:' }),
+    // A cluster client of its own: other connections to every node, as another app instance.
+    connect: async () => {
+      const own = await clusterClient(library);
+      return { store: redisStore({ client: own.client, prefix: 'idem-test:' }), close: own.close };
+    },
     skip,
   });
 

@@ -13,6 +13,11 @@ for (const library of LIBRARIES) {
     clock: 'server', // leases and expiry are the keys' own expiry, on Redis's clock
     sharedBackend: true, // two stores on one Redis see the same records
     createStore: () => redisStore({ client: connection!.client, prefix: 'idem-test:' }),
+    // A client of its own: another connection to the same Redis, as another app instance.
+    connect: async () => {
+      const own = await connectAs(library, patient);
+      return { store: redisStore({ client: own.client, prefix: 'idem-test:' }), close: own.close };
+    },
     skip: !up && `Redis is not reachable at ${url}`,
   });
 }
