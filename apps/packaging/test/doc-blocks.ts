@@ -1,5 +1,23 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import ts from 'typescript';
+
+/**
+ * How a block is compiled: strict TypeScript as a user would write it,
+ * resolving `@idem/*` to the packages' sources.
+ */
+export const docsCompilerOptions: ts.CompilerOptions = {
+  strict: true,
+  target: ts.ScriptTarget.ES2022,
+  lib: ['lib.es2022.d.ts', 'lib.dom.d.ts', 'lib.dom.iterable.d.ts'],
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  customConditions: ['@idem/source'],
+  types: ['node'],
+  noEmit: true,
+  skipLibCheck: true,
+  esModuleInterop: true,
+};
 
 /** A `ts` code block of a Markdown file, with the hidden prelude that declares its free names. */
 export interface DocBlock {
@@ -13,11 +31,11 @@ export interface DocBlock {
 }
 
 /**
- * The Markdown files whose code users copy: the README, docs/, and every
- * package's and app's README.
+ * The Markdown files whose code users copy: the README, CONTRIBUTING, docs/,
+ * and every package's and app's README.
  */
 export function docFiles(root: string): string[] {
-  const files = ['README.md'];
+  const files = ['README.md', 'CONTRIBUTING.md'];
   for (const dir of ['docs']) {
     for (const name of readdirSync(join(root, dir)))
       if (name.endsWith('.md')) files.push(`${dir}/${name}`);

@@ -3,31 +3,63 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { type DocBlock, docBlocks, docFiles } from './doc-blocks.ts';
+import { type DocBlock, docBlocks, docFiles, docsCompilerOptions } from './doc-blocks.ts';
+import { brokenLinks } from './docs-links.ts';
+import { knownNames, publishedEntries, unknownNames } from './docs-names.ts';
 
 /**
- * Every `ts` code block in the README, docs/ and the packages' and apps'
+ * The docs hold in three ways. Every `ts` code block in the README, docs/ and the packages' and apps'
  * READMEs is typechecked as a module of its own, against the packages'
  * sources, with strict TypeScript as a user would compile it. A block may
  * declare its free names (the `app` it mounts on, the handler it calls) in a
- * hidden `<!-- ts-prelude … -->` comment right before it.
+ * hidden `<!-- ts-prelude … -->` comment right before it. Every relative
+ * link leads to a file, and its `#fragment` to a heading there. Every name in
+ * backticks that reads as an export (docs-names.ts says which do) is one.
  */
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const out = fileURLToPath(new URL('../.doc-blocks', import.meta.url));
 
-const options: ts.CompilerOptions = {
-  strict: true,
-  target: ts.ScriptTarget.ES2022,
-  lib: ['lib.es2022.d.ts', 'lib.dom.d.ts', 'lib.dom.iterable.d.ts'],
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  customConditions: ['@idem/source'],
-  types: ['node'],
-  noEmit: true,
-  skipLibCheck: true,
-  esModuleInterop: true,
-};
+const options = docsCompilerOptions;
+
+/**
+ * Identifiers the docs name in backticks that are not ours to export: other
+ * libraries' classes and types, and names the reader writes. Each line says
+ * why; the global scope of the TypeScript, DOM and Node libs is allowed
+ * without a line.
+ */
+const NOT_EXPORTS: ReadonlyMap<string, string> = new Map(
+  (
+    [
+      [['Authorization', 'Connection', 'Trailer', 'Upgrade'], 'HTTP header names'],
+      [['Hono', 'HTTPException', 'Env'], "Hono's app, error class and bindings type"],
+      [['D1Database', 'DurableObject', 'DurableObjectNamespace'], "Cloudflare Workers' types"],
+      [
+        ['Redis', 'Cluster', 'createClient', 'createCluster'],
+        "ioredis' classes and node-redis' factories",
+      ],
+      [['PoolCluster'], "mysql2's cluster of pools"],
+      [['DynamoDBClient', 'FetchHttpHandler', 'ValidationException'], 'the AWS SDK'],
+      [
+        [
+          'GetItem',
+          'PutItem',
+          'UpdateItem',
+          'DeleteItem',
+          'CreateTable',
+          'DescribeTable',
+          'UpdateTimeToLive',
+          'ConditionExpression',
+        ],
+        "DynamoDB's API actions and parameters",
+      ],
+      [['NodeSDK', 'BasicTracerProvider', 'MeterProvider'], "OpenTelemetry's SDK"],
+      [['PubAck'], "NATS JetStream's publish acknowledgement"],
+      [['onError'], "Hono's app.onError and Fastify's onError hook"],
+      [['createLedger'], "the queue apps' own ledger (apps/queue-*/src), not a package's"],
+    ] as const
+  ).flatMap(([names, reason]) => names.map((name) => [name, reason] as const)),
+);
 
 interface Written {
   readonly block: DocBlock;
@@ -80,6 +112,20 @@ describe('docs that compile', () => {
           : `${w.block.file}:${w.block.line} (prelude line ${line + 1})`;
       problems.push(`${where} TS${diagnostic.code}: ${message}`);
     }
+    expect(problems, problems.join('\n')).toEqual([]);
+  }, 120_000);
+
+  it('every relative link leads to a file, and a #fragment to a heading there', () => {
+    const problems = brokenLinks(root, docFiles(root));
+    expect(problems, problems.join('\n')).toEqual([]);
+  });
+
+  it('every name in backticks that reads as an export is exported by a published entry point', () => {
+    mkdirSync(out, { recursive: true });
+    const globalsFile = join(out, 'globals.ts');
+    writeFileSync(globalsFile, 'export {};\n');
+    const known = knownNames(publishedEntries(root), options, globalsFile);
+    const problems = unknownNames(root, docFiles(root), known, new Set(NOT_EXPORTS.keys()));
     expect(problems, problems.join('\n')).toEqual([]);
   }, 120_000);
 });
