@@ -1,5 +1,6 @@
 import { storeChecks } from '@idem/conformance/store/checks';
-import type { ClaimRequest, Store } from '@idem/core';
+import type { Store } from '@idem/core';
+import type { ClaimRequest } from '@idem/core/store';
 import { d1Store } from '@idem/store-d1';
 import { Miniflare, type WorkerOptions } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

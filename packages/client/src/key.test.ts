@@ -1,5 +1,5 @@
 import { fcParameters } from '@idem/conformance';
-import { parseIdempotencyKey } from '@idem/core';
+import { parseIdempotencyKey } from '@idem/core/http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkKey, chooseKey } from './key.js';

@@ -141,7 +141,11 @@ export function referenceServer(flaw: Flaw = 'none') {
       const route = url.pathname === '/own' ? own : http.base;
       if (
         flaw === 'body limit decided first' &&
-        Number(req.headers['content-length'] ?? 0) > route.maxRequestBytes
+        // As an adapter that reads the limit off its own options: the route is opaque.
+        Number(req.headers['content-length'] ?? 0) >
+          ((url.pathname === '/own' ? routeOptions.maxRequestBytes : undefined) ??
+            options.maxRequestBytes ??
+            1024 * 1024)
       ) {
         return sendNodeResponse(res, http.tooLarge(route));
       }

@@ -1,10 +1,13 @@
 /**
- * `@idem/core/http`: the framework-neutral HTTP layer. Adapters (Hono,
- * Express, Fastify) translate their request and response to these types and
- * contain no protocol logic of their own.
+ * `@idem/core/http`: the framework-neutral HTTP layer, for adapter authors.
+ * Adapters (Hono, Express, Fastify) translate their request and response to
+ * these types and contain no protocol logic of their own: every decision,
+ * and its order, is made here. Applications import their adapter instead.
  *
  * @packageDocumentation
  */
+
+export { type FingerprintInput, fingerprintRequest } from './fingerprint.js';
 export {
   type CapturedBody,
   captureBody,
@@ -27,7 +30,6 @@ export {
   type HttpRoute,
   isFinalStatus,
 } from './http/handler.js';
-export { storableHeaders } from './http/headers.js';
 export { DEFAULT_PROBLEM_TYPE_BASE, type ProblemKind, problemResponse } from './http/problem.js';
 export {
   type FingerprintOption,
@@ -39,3 +41,4 @@ export {
   type RouteOptions,
 } from './http/route.js';
 export { type WebhookProvider, webhooks } from './http/webhooks.js';
+export { MAX_KEY_LENGTH, type ParsedKey, parseIdempotencyKey } from './key.js';

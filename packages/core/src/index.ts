@@ -1,31 +1,33 @@
 /**
- * `@idem/core`: run any operation exactly once per idempotency key. The
- * engine, the record lifecycle, fingerprints, scoping, errors, and the
- * `Store` contract every store implements.
+ * `@idem/core`: run any operation exactly once per idempotency key. What an
+ * application imports: the engine, its options, errors and hooks, and the
+ * operators' calls.
+ *
+ * Store authors import `@idem/core/store` (the `Store` contract, the record
+ * lifecycle, transactions); adapter authors import `@idem/core/http` (and
+ * `@idem/core/node` on Node).
  *
  * @packageDocumentation
  */
-export { canonicalizeJsonText, canonicalizeValue } from './canonical-json.js';
-export { bindTransaction, type Claim } from './engine/context.js';
+export type { Claim } from './engine/context.js';
 export type { BeginInput, Decision, Engine, Replay } from './engine/engine.js';
 export type { Execution, ReleaseReason } from './engine/execution.js';
-export { isNotStoredMarker } from './engine/not-stored.js';
 export type {
   InspectedRecord,
   Operators,
   RecordAddress,
   RemoveOptions,
 } from './engine/operators.js';
-export {
-  type BreakerOptions,
-  type IdempotencyLogger,
-  type IdempotencyOptions,
-  type ReplayCacheOptions,
-  type ResolvedBreaker,
-  type ResolvedOptions,
-  type ResolvedReplayCache,
-  refuseUnknownOptions,
+export type {
+  BreakerOptions,
+  IdempotencyLogger,
+  IdempotencyOptions,
+  ReplayCacheOptions,
+  ResolvedBreaker,
+  ResolvedOptions,
+  ResolvedReplayCache,
 } from './engine/options.js';
+export { type ReplayCache, replayCache } from './engine/replay-cache.js';
 export {
   createIdempotency,
   type Idempotency,
@@ -42,12 +44,11 @@ export {
   type IdempotencyErrorsByCode,
   isIdempotencyError,
   RequestInFlightError,
-  ResponseTooLargeError,
   ResponseNotStoredError,
+  ResponseTooLargeError,
   RolledBackError,
   StoreUnavailableError,
 } from './errors.js';
-export { canonicalQuery, type FingerprintInput, fingerprintRequest } from './fingerprint.js';
 export {
   type CompletionFailure,
   combineHooks,
@@ -56,28 +57,4 @@ export {
   type IdempotencyHooks,
   type StoreOperation,
 } from './hooks.js';
-export { MAX_KEY_LENGTH, type ParsedKey, parseIdempotencyKey } from './key.js';
-export {
-  ABSENT,
-  type LifecycleEvent,
-  type LifecycleResults,
-  observe,
-  type RecordState,
-  type Transition,
-  toRecord,
-  transition,
-} from './lifecycle.js';
-export { STORE_KEY_PREFIX, scopedKey } from './scope.js';
-export {
-  type ClaimTransactions,
-  claimTransactions,
-  type TransactionDriver,
-} from './store/transactions.js';
-export type {
-  ClaimRequest,
-  ClaimResult,
-  OwnerResult,
-  Store,
-  StoredRecord,
-  StoredResponse,
-} from './store.js';
+export type { Store, StoredResponse } from './store/contract.js';

@@ -9,7 +9,7 @@ import {
   toRecord,
   transition,
 } from './lifecycle.js';
-import type { StoredResponse } from './store.js';
+import type { StoredResponse } from './store/contract.js';
 
 const LEASE_END = 1_000;
 const EXPIRY = 5_000;

@@ -1,4 +1,4 @@
-import type { ClaimResult, OwnerResult, StoredRecord, StoredResponse } from './store.js';
+import type { ClaimResult, OwnerResult, StoredRecord, StoredResponse } from './store/contract.js';
 
 /**
  * The idempotency key lifecycle of docs/SEMANTICS.md (Lifecycle) as data: states, events and the

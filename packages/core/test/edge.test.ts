@@ -51,6 +51,8 @@ async function bundle(contents: string, format: 'esm' | 'iife'): Promise<string>
     stdin: { contents, resolveDir: root, sourcefile: 'edge-entry.ts', loader: 'ts' },
     bundle: true,
     platform: 'neutral',
+    // Core's sources, and `#native-sha256` as Workers resolve it (web.ts: no `node` condition).
+    conditions: ['@idem/source'],
     format,
     ...(format === 'iife' ? { globalName: 'edge' } : {}),
     target: 'es2022',
@@ -78,10 +80,11 @@ function webContext(): vm.Context {
 describe('edge check: core without Node built-ins', () => {
   it('bundles src/index.ts and src/http.ts for the neutral platform, with no Node reference', async () => {
     const result = await build({
-      entryPoints: ['src/index.ts', 'src/http.ts'],
+      entryPoints: ['src/index.ts', 'src/store.ts', 'src/http.ts'],
       absWorkingDir: root,
       bundle: true,
       platform: 'neutral',
+      conditions: ['@idem/source'],
       format: 'esm',
       outdir: 'edge-out',
       write: false,
@@ -111,7 +114,8 @@ describe('edge check: core without Node built-ins', () => {
   it('hashes with Web Crypto exactly as with node:crypto (fingerprints and store keys agree)', async () => {
     const code = await bundle(
       `
-      import { fingerprintRequest, scopedKey } from './src/index.ts';
+      import { fingerprintRequest } from './src/http.ts';
+      import { scopedKey } from './src/store.ts';
       export async function main(cases) {
         const out = [];
         for (const c of cases) {
@@ -141,7 +145,8 @@ describe('edge check: core without Node built-ins', () => {
     const context = webContext();
     vm.runInContext(code, context, { filename: 'edge-hash.js' });
     const web = JSON.parse(await vm.runInContext(`edge.main(${JSON.stringify(cases)})`, context));
-    const { fingerprintRequest, scopedKey } = await import('../src/index.js');
+    const { fingerprintRequest } = await import('../src/http.js');
+    const { scopedKey } = await import('../src/store.js');
     const node: string[] = [];
     for (const c of cases) {
       node.push(await scopedKey(c.scope, c.key));
@@ -155,6 +160,7 @@ describe('edge check: core without Node built-ins', () => {
       `
       import { createIdempotency, transition, observe, toRecord, ABSENT } from './src/index.ts';
       import { createHttpIdempotency, captureBody } from './src/http.ts';
+      import { replayCache } from './src/index.ts';
 
       // A tiny store on core's own lifecycle, as the memory store does it.
       function tinyStore() {
@@ -183,7 +189,7 @@ describe('edge check: core without Node built-ins', () => {
         const first = await idem.run('order-1', op, { scope: 'tenant', payload: { amount: 5 } });
         const second = await idem.run('order-1', op, { scope: 'tenant', payload: { amount: 5 } });
         // The replay cache, on Web APIs alone: the second run replays from memory.
-        const withCache = createIdempotency({ store: tinyStore(), cache: {} });
+        const withCache = createIdempotency({ store: tinyStore(), cache: replayCache() });
         const cached = [await withCache.run('c', op), await withCache.run('c', op)];
 
         const http = createHttpIdempotency({ store: tinyStore(), scope: () => 'tenant' });

@@ -4,5 +4,6 @@ import { workerdStoreSuite } from '@idem/test-workerd';
 // next to its D1 database: one request per check, not one proxy call per statement.
 await workerdStoreSuite({
   entry: new URL('./worker/conformance.ts', import.meta.url),
-  bindings: { d1Databases: { DB: 'idem-conformance' } },
+  // Two bindings of the one database: `connect` opens its stores on the second.
+  bindings: { d1Databases: { DB: 'idem-conformance', DB_AGAIN: 'idem-conformance' } },
 });

@@ -12,6 +12,8 @@ export { IdempotencyObject } from '../src/workerd.js';
 
 interface Env {
   readonly IDEMPOTENCY: DurableObjectNamespaceLike;
+  /** The same namespace through a binding of its own. */
+  readonly IDEMPOTENCY_AGAIN: DurableObjectNamespaceLike;
 }
 
 const worker: ChecksWorker<Env> = checksWorker<Env>({
@@ -21,6 +23,11 @@ const worker: ChecksWorker<Env> = checksWorker<Env>({
     sharedBackend: true, // two store instances over the one namespace
     timeoutMs: 180_000, // a whole check in one request, beside the others (concurrent): slow on a loaded machine
     createStore: () => durableObjectStore({ namespace: env.IDEMPOTENCY }),
+    // The namespace's other binding: as close to a second connection as a Worker gets.
+    connect: () => ({
+      store: durableObjectStore({ namespace: env.IDEMPOTENCY_AGAIN }),
+      close() {},
+    }),
   }),
   // The model check moves an injected clock by hand, so leases and expiry race every other command.
   injectable: (env) => ({
@@ -29,6 +36,10 @@ const worker: ChecksWorker<Env> = checksWorker<Env>({
     sharedBackend: true,
     timeoutMs: 180_000,
     createStore: ({ now }) => durableObjectStore({ namespace: env.IDEMPOTENCY, now }),
+    connect: ({ now }) => ({
+      store: durableObjectStore({ namespace: env.IDEMPOTENCY_AGAIN, now }),
+      close() {},
+    }),
   }),
 });
 

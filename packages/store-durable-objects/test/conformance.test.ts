@@ -5,6 +5,10 @@ import { workerdStoreSuite } from '@idem/test-workerd';
 await workerdStoreSuite({
   entry: new URL('./conformance-worker.ts', import.meta.url),
   bindings: {
-    durableObjects: { IDEMPOTENCY: { className: 'IdempotencyObject', useSQLite: true } },
+    // Two bindings of the one class: `connect` opens its stores on the second.
+    durableObjects: {
+      IDEMPOTENCY: { className: 'IdempotencyObject', useSQLite: true },
+      IDEMPOTENCY_AGAIN: { className: 'IdempotencyObject', useSQLite: true },
+    },
   },
 });

@@ -8,7 +8,7 @@ import {
 } from '../errors.js';
 import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
 import { scopedKey, scopedKeyNow } from '../scope.js';
-import type { ClaimRequest, ClaimResult, OwnerResult, StoredResponse } from '../store.js';
+import type { ClaimRequest, ClaimResult, OwnerResult, StoredResponse } from '../store/contract.js';
 import { type Execution, protectedExecution, unprotectedExecution } from './execution.js';
 import { isNotStoredMarker } from './not-stored.js';
 import { type IdempotencyOptions, type ResolvedOptions, resolveOptions } from './options.js';

@@ -1,6 +1,6 @@
 import { isIdempotencyError, StoreUnavailableError } from '../errors.js';
 import { type CompletionFailure, emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
-import type { OwnerResult, StoredResponse } from '../store.js';
+import type { OwnerResult, StoredResponse } from '../store/contract.js';
 import { type Claim, isTransactional } from './context.js';
 import { isNotStoredMarker, notStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';

@@ -1,4 +1,4 @@
-import type { StoredResponse } from '../store.js';
+import type { StoredResponse } from '../store/contract.js';
 
 /** Marks a completed record whose result was too large to keep. */
 const NOT_STORED_HEADER = 'idem-not-stored';

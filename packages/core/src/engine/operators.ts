@@ -1,6 +1,6 @@
 import { ConfigurationError } from '../errors.js';
 import { scopedKey } from '../scope.js';
-import type { StoredRecord } from '../store.js';
+import type { StoredRecord } from '../store/contract.js';
 import { isNotStoredMarker } from './not-stored.js';
 import type { ResolvedOptions } from './options.js';
 import { forgetCached } from './replay-cache.js';

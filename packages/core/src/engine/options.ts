@@ -1,6 +1,6 @@
 import { ConfigurationError } from '../errors.js';
 import type { IdempotencyHooks } from '../hooks.js';
-import type { Store } from '../store.js';
+import type { Store } from '../store/contract.js';
 
 /** Where idem's warnings and store error reports go: `console`, or your logger. */
 export interface IdempotencyLogger {

@@ -1,5 +1,5 @@
 import { emit, type HookEvent } from '../hooks.js';
-import type { Store } from '../store.js';
+import type { Store } from '../store/contract.js';
 import type { ResolvedOptions } from './options.js';
 import type { StoreCalls } from './store-calls.js';
 

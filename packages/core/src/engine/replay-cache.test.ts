@@ -14,7 +14,7 @@ import {
 import type { IdempotencyHooks } from '../hooks.js';
 import { createHttpIdempotency, type HttpRequest } from '../http/handler.js';
 import { scopedKey } from '../scope.js';
-import type { StoredResponse } from '../store.js';
+import type { StoredResponse } from '../store/contract.js';
 import type { Execution } from './execution.js';
 import { notStoredMarker } from './not-stored.js';
 import type { IdempotencyOptions, ReplayCacheOptions } from './options.js';

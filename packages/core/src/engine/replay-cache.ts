@@ -1,4 +1,4 @@
-import type { Store, StoredResponse } from '../store.js';
+import type { Store, StoredResponse } from '../store/contract.js';
 import type { ResolvedReplayCache } from './options.js';
 
 /** A completed record as the cache keeps it. */

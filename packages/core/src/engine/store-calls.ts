@@ -1,6 +1,6 @@
 import { isIdempotencyError, StoreUnavailableError } from '../errors.js';
 import { emit, type HookEvent, type StoreOperation } from '../hooks.js';
-import type { OwnerResult } from '../store.js';
+import type { OwnerResult } from '../store/contract.js';
 import { breaker as makeBreaker } from './breaker.js';
 import type { IdempotencyLogger, ResolvedOptions } from './options.js';
 

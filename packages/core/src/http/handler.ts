@@ -16,7 +16,7 @@ import {
   type StoreUnavailableError,
 } from '../errors.js';
 import type { ParsedKey } from '../key.js';
-import type { StoredResponse } from '../store.js';
+import type { StoredResponse } from '../store/contract.js';
 import { storableHeaders } from './headers.js';
 import { type ProblemKind, problemResponse } from './problem.js';
 import { type ResolvedRoute, ROUTE_OPTIONS, type RouteOptions, resolveRoute } from './route.js';
@@ -164,8 +164,23 @@ const FOUND: unique symbol = Symbol('idem.found');
 /** The key is in the body, which is still to be read. */
 const KEY_IN_BODY: unique symbol = Symbol('idem.keyInBody');
 
-/** A route's options, checked and merged over the mount's: see {@link HttpIdempotency.route}. */
-export type HttpRoute<Ctx> = ResolvedRoute<Ctx>;
+declare const OPAQUE: unique symbol;
+
+/**
+ * A route's options, checked and merged over the mount's: see
+ * {@link HttpIdempotency.route}. Opaque: an adapter keeps it and hands it
+ * back to `handle`, `beforeBody` or `tooLarge`, and never reads it, so every
+ * decision made from a route's options is core's.
+ */
+export interface HttpRoute<Ctx> {
+  readonly [OPAQUE]: (ctx: Ctx) => void;
+}
+
+/** What an adapter's opaque route is inside core. */
+const resolved = <Ctx>(route: HttpRoute<Ctx>): ResolvedRoute<Ctx> =>
+  route as unknown as ResolvedRoute<Ctx>;
+const opaque = <Ctx>(route: ResolvedRoute<Ctx>): HttpRoute<Ctx> =>
+  route as unknown as HttpRoute<Ctx>;
 
 /** The framework-neutral HTTP layer every adapter translates to. */
 export interface HttpIdempotency<Ctx> {
@@ -232,7 +247,7 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
 }
 
 /** Whether the body's declared length (`Content-Length`) is over the route's limit. */
-function declaredOver<Ctx>(request: HttpRequestHead, route: HttpRoute<Ctx>): boolean {
+function declaredOver<Ctx>(request: HttpRequestHead, route: ResolvedRoute<Ctx>): boolean {
   return Number(request.header('content-length') ?? 0) > route.maxRequestBytes;
 }
 
@@ -308,7 +323,7 @@ export function createHttpIdempotency<Ctx>(
   });
   const refuse = (response: HttpResponse): Early => ({ kind: 'refuse', response });
 
-  function problems(route: HttpRoute<Ctx>) {
+  function problems(route: ResolvedRoute<Ctx>) {
     const describedBy: Array<[string, string]> = route.documentationUrl
       ? [['link', `<${route.documentationUrl}>; rel="describedby"`]]
       : [];
@@ -375,7 +390,7 @@ export function createHttpIdempotency<Ctx>(
 
   function executeDecision(
     execution: Execution,
-    route: HttpRoute<Ctx>,
+    route: ResolvedRoute<Ctx>,
     answer: ReturnType<typeof problems>,
     leaseMs: number,
   ): HttpExecution {
@@ -424,7 +439,7 @@ export function createHttpIdempotency<Ctx>(
   /** The key as the route reads it, checked for presence and format: the key, or the answer. */
   function keyChecked(
     parsed: ParsedKey,
-    route: HttpRoute<Ctx>,
+    route: ResolvedRoute<Ctx>,
     answer: ReturnType<typeof problems>,
   ): Answer | string {
     if (!parsed.ok) {
@@ -443,7 +458,7 @@ export function createHttpIdempotency<Ctx>(
   function head(
     request: HttpRequestHead,
     ctx: Ctx,
-    route: HttpRoute<Ctx>,
+    route: ResolvedRoute<Ctx>,
     answer: ReturnType<typeof problems>,
   ): Head | Promise<Head> {
     if (!route.methods.has(request.method.toUpperCase())) return PASS;
@@ -460,7 +475,7 @@ export function createHttpIdempotency<Ctx>(
   function keyThenLength(
     parsed: ParsedKey,
     request: HttpRequestHead,
-    route: HttpRoute<Ctx>,
+    route: ResolvedRoute<Ctx>,
     answer: ReturnType<typeof problems>,
   ): Head {
     const key = keyChecked(parsed, route, answer);
@@ -469,7 +484,7 @@ export function createHttpIdempotency<Ctx>(
       : key;
   }
 
-  function bodyDecision(found: Head, route: HttpRoute<Ctx>): HttpBodyDecision {
+  function bodyDecision(found: Head, route: ResolvedRoute<Ctx>): HttpBodyDecision {
     return typeof found === 'object'
       ? found
       : { kind: 'read', limit: route.maxRequestBytes, [FOUND]: found };
@@ -479,7 +494,7 @@ export function createHttpIdempotency<Ctx>(
     request: HttpRequest,
     ctx: Ctx,
     waitUntil?: (p: Promise<unknown>) => void,
-    route: HttpRoute<Ctx> = base,
+    route: ResolvedRoute<Ctx> = base,
     before?: HttpBodyRead,
   ): Promise<HttpDecision> {
     const answer = route === base ? baseProblems : problems(route);
@@ -566,8 +581,10 @@ export function createHttpIdempotency<Ctx>(
   }
 
   return {
-    handle,
-    beforeBody(request, ctx, route = base) {
+    handle: (request, ctx, waitUntil, route, before) =>
+      handle(request, ctx, waitUntil, route && resolved(route), before),
+    beforeBody(request, ctx, opened) {
+      const route = opened ? resolved(opened) : base;
       const found = head(request, ctx, route, route === base ? baseProblems : problems(route));
       return isThenable(found)
         ? found.then((f) => bodyDecision(f, route))
@@ -584,11 +601,14 @@ export function createHttpIdempotency<Ctx>(
           `idem: ${named}ttlMs (${ttl}) is shorter than leaseMs (${lease}): a result must outlive the lease that produced it. Raise ttlMs, or lower leaseMs, on this route.`,
         );
       }
-      return route;
+      return opaque(route);
     },
-    base,
+    base: opaque(base),
     maxResponseBytes: engine.options.maxResponseBytes,
     leaseMs: engine.options.leaseMs,
-    tooLarge: (route = base) => (route === base ? baseProblems : problems(route)).tooLarge(),
+    tooLarge(opened) {
+      const route = opened ? resolved(opened) : base;
+      return (route === base ? baseProblems : problems(route)).tooLarge();
+    },
   };
 }

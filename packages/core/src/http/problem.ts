@@ -1,5 +1,5 @@
 import { utf8 } from '../bytes.js';
-import type { StoredResponse } from '../store.js';
+import type { StoredResponse } from '../store/contract.js';
 
 /** Every kind of problem idem answers with; each has its own RFC 9457 `type`. */
 export type ProblemKind =

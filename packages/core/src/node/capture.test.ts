@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpIdempotency } from '../http/handler.js';
 import { ABSENT, observe, type RecordState, toRecord, transition } from '../lifecycle.js';
-import type { ClaimResult, OwnerResult, Store } from '../store.js';
+import type { ClaimResult, OwnerResult, Store } from '../store/contract.js';
 import { captureNodeResponse } from './capture.js';
 import { nodeHttpRequest } from './request.js';
 import { sendNodeResponse } from './response.js';

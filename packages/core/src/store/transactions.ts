@@ -1,6 +1,6 @@
 import { bindTransaction, type Claim } from '../engine/context.js';
 import { ConfigurationError, RolledBackError } from '../errors.js';
-import type { OwnerResult } from '../store.js';
+import type { OwnerResult } from './contract.js';
 
 /**
  * What a SQL store knows about its driver, for {@link claimTransactions}.
