@@ -1,4 +1,12 @@
 // Web-platform byte helpers: no Node built-ins, so core runs on edge runtimes.
+// Node's synchronous hash comes from `#native-sha256`, which package.json's
+// `imports` maps by condition: node.ts under `node`, web.ts (nothing) elsewhere.
+import {
+  nativeHasher,
+  sha256TextNow as nativeTextNow,
+  sha256Utf8Now as nativeUtf8Now,
+} from '#native-sha256';
+import type { Sha256Now } from './native-sha256/types.js';
 
 const encoder = new TextEncoder();
 
@@ -21,65 +29,19 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-interface NodeHash {
-  update(data: Uint8Array | string, encoding?: 'utf16le' | 'utf8'): NodeHash;
-  digest(): Uint8Array;
-  digest(encoding: 'hex' | 'base64url'): string;
-}
-
-/**
- * Node's synchronous `createHash`, when this runtime has one. Web Crypto's
- * `digest` runs on Node's thread pool: every call costs a trip through the
- * event loop, which halved idem's throughput under load. It is looked up
- * through `process.getBuiltinModule` (Node >= 20.16), not imported, so
- * bundles for edge runtimes contain no Node import and use Web Crypto.
- */
-interface NodeCrypto {
-  createHash?: (algorithm: string) => NodeHash;
-  /** One-shot hashing (Node >= 20.12): no Hash object per call; a string is hashed as UTF-8. */
-  hash?: (algorithm: string, data: Uint8Array | string, encoding: 'hex' | 'base64url') => string;
-}
-
-interface NodeBuffer {
-  from(text: string, encoding: 'utf16le'): Uint8Array;
-}
-
-const nodeCrypto: NodeCrypto | undefined = (() => {
-  try {
-    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
-      .process;
-    return proc?.getBuiltinModule?.('crypto') as NodeCrypto | undefined;
-  } catch {
-    return undefined;
-  }
-})();
-const nodeCreateHash = nodeCrypto?.createHash;
-const nodeBuffer = (globalThis as { Buffer?: NodeBuffer }).Buffer;
-
 /**
  * SHA-256 of one string's UTF-16LE code units, computed synchronously where
  * the runtime allows (Node), so a request spends no await on it; `undefined`
  * elsewhere (use {@link sha256Hasher}). Gives the same digest as
  * `sha256Hasher().update(text)`.
  */
-export const sha256TextNow: ((text: string, encoding: 'hex' | 'base64url') => string) | undefined =
-  nodeCrypto?.hash && nodeBuffer
-    ? (text, encoding) => nodeCrypto.hash!('sha256', nodeBuffer.from(text, 'utf16le'), encoding)
-    : nodeCreateHash
-      ? (text, encoding) => nodeCreateHash('sha256').update(text, 'utf16le').digest(encoding)
-      : undefined;
+export const sha256TextNow: Sha256Now = nativeTextNow;
 
 /** SHA-256 of a string's UTF-8 bytes, synchronous where the runtime allows (Node); else `undefined`. */
-export const sha256Utf8Now: ((text: string, encoding: 'hex' | 'base64url') => string) | undefined =
-  nodeCrypto?.hash
-    ? (text, encoding) => nodeCrypto.hash!('sha256', text, encoding)
-    : nodeCreateHash
-      ? (text, encoding) => nodeCreateHash('sha256').update(text, 'utf8').digest(encoding)
-      : undefined;
+export const sha256Utf8Now: Sha256Now = nativeUtf8Now;
 
-/** SHA-256: Node's native hash where there is one, Web Crypto everywhere else. */
+/** SHA-256 with Web Crypto. */
 export async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  if (nodeCreateHash) return nodeCreateHash('sha256').update(data).digest();
   const digest = await globalThis.crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>);
   return new Uint8Array(digest);
 }
@@ -87,10 +49,7 @@ export async function sha256(data: Uint8Array): Promise<Uint8Array> {
 /**
  * An incremental SHA-256 over strings and bytes. A string is hashed as its
  * UTF-16 code units, little-endian: an injective encoding of every JS string,
- * lone surrogates included (UTF-8 would turn those into U+FFFD). On Node the
- * parts go straight into the native hash, with no intermediate byte arrays:
- * each small typed array costs an off-heap allocation, which showed in
- * per-request profiles.
+ * lone surrogates included (UTF-8 would turn those into U+FFFD).
  */
 export interface Sha256 {
   /** Add a part; strings as UTF-16LE code units, bytes as they are. */
@@ -101,21 +60,9 @@ export interface Sha256 {
   base64url(): Promise<string>;
 }
 
-/** Start an incremental SHA-256. */
+/** Start an incremental SHA-256: on Node's native hash where there is one, Web Crypto elsewhere. */
 export function sha256Hasher(): Sha256 {
-  if (nodeCreateHash) {
-    const hash = nodeCreateHash('sha256');
-    const hasher: Sha256 = {
-      update(part) {
-        if (typeof part === 'string') hash.update(part, 'utf16le');
-        else hash.update(part);
-        return hasher;
-      },
-      hex: async () => hash.digest('hex'),
-      base64url: async () => hash.digest('base64url'),
-    };
-    return hasher;
-  }
+  if (nativeHasher) return nativeHasher();
   const parts: Uint8Array[] = [];
   const digest = () => sha256(concatBytes(parts));
   const hasher: Sha256 = {

@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 // Type-only imports: this module must stay free of runtime dependencies.
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import type { HttpIdempotencyOptions, RouteOptions } from '@idem/core/http';
 
 /**

@@ -1,4 +1,4 @@
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import { type Reply, type Send, send } from './client.js';
 import type { HttpAppOptions, HttpAppRouteOptions, RouteName } from './contract.js';
 import type { HttpCheckGroup, HttpSuiteOptions } from './options.js';

@@ -1,4 +1,4 @@
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import type { HttpTestApp, TestServer } from './contract.js';
 
 /** The groups the suite's checks fall into. */

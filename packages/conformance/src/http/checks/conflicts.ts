@@ -1,4 +1,4 @@
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import fc from 'fast-check';
 import { fcParameters } from '../../fc.js';
 import type { Reply } from '../client.js';

@@ -1,4 +1,4 @@
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import { sameBytes } from '../../bytes.js';
 import type { Reply, Send } from '../client.js';
 import { fixtureBytes, type HeaderReader } from '../contract.js';
