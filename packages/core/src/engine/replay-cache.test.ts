@@ -18,7 +18,7 @@ import type { StoredResponse } from '../store/contract.js';
 import type { Execution } from './execution.js';
 import { notStoredMarker } from './not-stored.js';
 import type { IdempotencyOptions, ReplayCacheOptions } from './options.js';
-import { ReplayCache } from './replay-cache.js';
+import { type ReplayCache, replayCache } from './replay-cache.js';
 import { createIdempotency, type Idempotency } from './run.js';
 
 /** testStore with the operators' remove, as every idem store has it. */
@@ -71,9 +71,14 @@ function recorder() {
   return { events, hooks, named };
 }
 
-function setup(cache: ReplayCacheOptions | false = {}, options: Partial<IdempotencyOptions> = {}) {
+/** The `cache` option for these limits: `replayCache(limits)`, or `false`. */
+const cacheOf = (limits: ReplayCacheOptions | false): ReplayCache | false =>
+  limits === false ? false : replayCache(limits);
+
+function setup(limits: ReplayCacheOptions | false = {}, options: Partial<IdempotencyOptions> = {}) {
   const store = storeWithRemove();
   const rec = recorder();
+  const cache = cacheOf(limits);
   const idem = createIdempotency({ store, hooks: rec.hooks, logger: false, cache, ...options });
   return { store, idem, ...rec };
 }
@@ -212,7 +217,12 @@ describe('replay cache: a result enters on its first replay from the store', () 
     const writer = createIdempotency({ store, logger: false });
     await executeAndComplete(writer, { key: 'k' }, response('from elsewhere'));
     const rec = recorder();
-    const reader = createIdempotency({ store, hooks: rec.hooks, logger: false, cache: {} });
+    const reader = createIdempotency({
+      store,
+      hooks: rec.hooks,
+      logger: false,
+      cache: replayCache(),
+    });
     expect(await replayFromStore(reader, store, { key: 'k' })).toBe('replay from elsewhere');
     expect(await replayFromCache(reader, store, { key: 'k' })).toBe('replay from elsewhere');
     expect(rec.named('replayed').map((e) => e.cached)).toEqual([false, true]);
@@ -298,7 +308,11 @@ describe('replay cache: never past a record’s expiry', () => {
     const writer = createIdempotency({ store, logger: false, leaseMs: 1_000, ttlMs: 10_000 });
     await executeAndComplete(writer, { key: 'k' }, response('old'));
     vi.setSystemTime(Date.now() + 9_000);
-    const reader = createIdempotency({ store, logger: false, cache: { maxAgeMs: 60_000 } });
+    const reader = createIdempotency({
+      store,
+      logger: false,
+      cache: replayCache({ maxAgeMs: 60_000 }),
+    });
     expect(await replayFromStore(reader, store, { key: 'k' })).toBe('replay old');
     vi.setSystemTime(Date.now() + 999);
     expect(await replayFromCache(reader, store, { key: 'k' })).toBe('replay old');
@@ -329,7 +343,7 @@ describe('replay cache: never past a record’s expiry', () => {
       if (result.claimed || result.record.state !== 'completed') return result;
       return { claimed: false, record: { ...result.record, expiresAt: Number.NaN } };
     };
-    const reader = createIdempotency({ store, logger: false, cache: {} });
+    const reader = createIdempotency({ store, logger: false, cache: replayCache() });
     await outcome(reader, { key: 'k' });
     await outcome(reader, { key: 'k' });
     expect(store.calls.claim).toBe(3);
@@ -400,7 +414,7 @@ describe('replay cache: least recently used first, against a model', () => {
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 2, max: 80 }),
         (ops: Op[], entries, bytes) => {
-          const cache = new ReplayCache(testStore(), { entries, bytes, maxAgeMs: 60_000 });
+          const cache = replayCache({ entries, bytes, maxAgeMs: 60_000 }).open(testStore());
           // The model: [key, size] from least to most recently used.
           let model: Array<[string, number]> = [];
           for (const { get, key, bodyBytes } of ops) {
@@ -483,7 +497,7 @@ describe('replay cache: operators', () => {
 
   it("an operator's engine on the same store reaches the cache of another engine in this process", async () => {
     const store = storeWithRemove();
-    const serving = createIdempotency({ store, logger: false, cache: {} });
+    const serving = createIdempotency({ store, logger: false, cache: replayCache() });
     const operator = createIdempotency({ store, logger: false });
     await executeAndComplete(serving, { key: 'k' }, response('first'));
     expect(await replayFromStore(serving, store, { key: 'k' })).toBe('replay first');
@@ -577,47 +591,92 @@ describe('replay cache: only results the store kept', () => {
 
 describe('replay cache: configuration', () => {
   const store = testStore();
-  it.each([
-    ['true', true, /cache must be false \(the default\) or an object/],
-    ['a string', 'on', /pass cache: \{\} to turn it on/],
-    ['an array', [], /cache must be false/],
-    ['null', null, /cache must be false/],
-    ['entries 0', { entries: 0 }, /cache\.entries must be a whole number/],
-    ['entries 1.5', { entries: 1.5 }, /cache\.entries must be a whole number/],
-    ['bytes negative', { bytes: -1 }, /cache\.bytes must be a positive, finite number/],
-    ['bytes Infinity', { bytes: Number.POSITIVE_INFINITY }, /cache\.bytes/],
-    ['maxAgeMs NaN', { maxAgeMs: Number.NaN }, /cache\.maxAgeMs must be a positive/],
-    ['maxAgeMs a string', { maxAgeMs: '60s' }, /cache\.maxAgeMs/],
-    ['an unknown limit', { maxAge: 5 }, /idem: cache: unknown option "maxAge"/],
-  ])('refuses cache: %s with a ConfigurationError that names the fix', (_name, cache, message) => {
+
+  /** The ConfigurationError `make` throws. */
+  function refusal(make: () => unknown): Error {
     let error: unknown;
     try {
-      createIdempotency({ store, cache } as unknown as IdempotencyOptions);
+      make();
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigurationError);
-    expect((error as Error).message).toMatch(message);
+    return error as Error;
+  }
+
+  it.each([
+    ['true', true],
+    ['a string', 'on'],
+    ['an array', []],
+    ['null', null],
+    // The shape before replayCache(): the message says where the limits go now.
+    ['an object of limits', {}],
+    ['an object of limits', { maxAgeMs: 5_000 }],
+  ])('refuses cache: %s, naming replayCache()', (_name, cache) => {
+    const error = refusal(() =>
+      createIdempotency({ store, cache } as unknown as IdempotencyOptions),
+    );
+    expect(error.message).toMatch(
+      /option "cache" must be false, or replayCache\(\) from @idem\/core \(with its limits: replayCache\(\{ entries, bytes, maxAgeMs \}\)\)/,
+    );
   });
+
+  it.each([
+    [
+      'entries 0',
+      { entries: 0 },
+      /option "entries" must be a whole number of records, 1 or more, got 0/,
+    ],
+    ['entries 1.5', { entries: 1.5 }, /option "entries" must be a whole number/],
+    ['bytes negative', { bytes: -1 }, /option "bytes" must be a positive, finite number of bytes/],
+    ['bytes Infinity', { bytes: Number.POSITIVE_INFINITY }, /option "bytes"/],
+    ['maxAgeMs NaN', { maxAgeMs: Number.NaN }, /option "maxAgeMs" must be a positive/],
+    ['maxAgeMs a string', { maxAgeMs: '60s' }, /option "maxAgeMs"/],
+    ['an unknown limit', { maxAge: 5 }, /unknown option "maxAge" \(did you mean "maxAgeMs"\?\)/],
+    ['null', null, /pass an options object/],
+  ])(
+    'replayCache() refuses %s with a ConfigurationError that names the fix',
+    (_name, limits, message) => {
+      const error = refusal(() => replayCache(limits as ReplayCacheOptions));
+      expect(error.message).toMatch(/^idem: replayCache\(\): /);
+      expect(error.message).toMatch(message);
+    },
+  );
 
   it('fills in the documented defaults, and keeps what is given', () => {
     expect(createIdempotency({ store }).options.cache).toBe(false);
     expect(createIdempotency({ store, cache: false }).options.cache).toBe(false);
-    expect(createIdempotency({ store, cache: {} }).options.cache).toEqual({
-      entries: 10_000,
-      bytes: 64 * 1024 * 1024,
-      maxAgeMs: 60_000,
-    });
-    expect(createIdempotency({ store, cache: { maxAgeMs: 5_000 } }).options.cache).toEqual({
+    const cache = replayCache();
+    expect(createIdempotency({ store, cache }).options.cache).toBe(cache);
+    expect(cache.limits).toEqual({ entries: 10_000, bytes: 64 * 1024 * 1024, maxAgeMs: 60_000 });
+    expect(replayCache({ maxAgeMs: 5_000 }).limits).toEqual({
       entries: 10_000,
       bytes: 64 * 1024 * 1024,
       maxAgeMs: 5_000,
     });
   });
 
+  it('engines sharing one replayCache() keep entries of their own', async () => {
+    const cache = replayCache();
+    const [a, b] = [storeWithRemove(), storeWithRemove()];
+    const idemA = createIdempotency({ store: a, logger: false, cache });
+    const idemB = createIdempotency({ store: b, logger: false, cache });
+    await executeAndComplete(idemA, { key: 'k' }, response('from a'));
+    await executeAndComplete(idemB, { key: 'k' }, response('from b'));
+    expect(await replayFromStore(idemA, a, { key: 'k' })).toBe('replay from a');
+    expect(await replayFromStore(idemB, b, { key: 'k' })).toBe('replay from b');
+    expect(await replayFromCache(idemA, a, { key: 'k' })).toBe('replay from a');
+    expect(await replayFromCache(idemB, b, { key: 'k' })).toBe('replay from b');
+  });
+
   it('the HTTP layer (every adapter) takes the option, and replays from the cache after the first replay', async () => {
     const store = storeWithRemove();
-    const http = createHttpIdempotency({ store, scope: () => 'tenant', cache: {}, logger: false });
+    const http = createHttpIdempotency({
+      store,
+      scope: () => 'tenant',
+      cache: replayCache(),
+      logger: false,
+    });
     const body = utf8('{"amount":5}');
     const request: HttpRequest = {
       method: 'POST',
@@ -642,9 +701,9 @@ describe('replay cache: configuration', () => {
       ]);
       expect(new TextDecoder().decode(again.response.body)).toBe('{"ok":1}');
     }
-    expect(() =>
-      createHttpIdempotency({ store, scope: () => 't', cache: { entries: -1 } }),
-    ).toThrow(/cache\.entries/);
+    expect(() => createHttpIdempotency({ store, scope: () => 't', cache: {} } as never)).toThrow(
+      /option "cache" must be false, or replayCache\(\)/,
+    );
   });
 });
 
@@ -707,10 +766,15 @@ describe('replay cache: property', () => {
   });
 
   /** Play `steps` on a fresh store and engine; what each step decided, in order. */
-  async function play(steps: readonly Step[], cache: ReplayCacheOptions | false) {
+  async function play(steps: readonly Step[], limits: ReplayCacheOptions | false) {
     vi.setSystemTime(1_700_000_000_000);
     const store = storeWithRemove();
-    const idem = createIdempotency({ store, logger: false, leaseMs: 1_000, cache });
+    const idem = createIdempotency({
+      store,
+      logger: false,
+      leaseMs: 1_000,
+      cache: cacheOf(limits),
+    });
     const held: Execution[] = [];
     const decisions: string[] = [];
     const answer = (body: string): StoredResponse => ({

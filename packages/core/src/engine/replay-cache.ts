@@ -1,5 +1,7 @@
+import { defineOptions, option } from '../options/define.js';
+import { positive, positiveMs, whole } from '../options/rules.js';
 import type { Store, StoredResponse } from '../store/contract.js';
-import type { ResolvedReplayCache } from './options.js';
+import type { ReplayCacheOptions, ResolvedReplayCache } from './options.js';
 
 /** A completed record as the cache keeps it. */
 export interface CachedRecord {
@@ -61,13 +63,58 @@ function sizeOf(storeKey: string, fingerprint: string, response: StoredResponse)
   return size;
 }
 
+/** One engine's replay cache, over one store: what the engine asks of it. */
+export interface CachedReplays {
+  /** The live entry of `storeKey`, marked most recently used; its body is a copy. */
+  get(storeKey: string, now: number): CachedRecord | undefined;
+  /**
+   * Keep a completed record a replay got from the store; `since` is when
+   * that store call started, `expiresAt` the record's expiry.
+   */
+  put(storeKey: string, record: CachedRecord, since: number, expiresAt: number): void;
+}
+
+/**
+ * The `cache` option's value, made by {@link replayCache}: the limits, and the
+ * code of the cache. A bundle that never calls `replayCache()` leaves that
+ * code out (Workers pay nothing for it).
+ */
+export interface ReplayCache {
+  /** The limits in force, defaults filled in. */
+  readonly limits: ResolvedReplayCache;
+  /**
+   * An empty cache of records read from `store`; each engine opens its own,
+   * so engines sharing one `replayCache()` never share entries.
+   * @internal
+   */
+  open(store: Store): CachedReplays;
+}
+
+// Pure: a bundle with the operators (forgetCached) but no cache drops it.
+const resolveLimits = /* @__PURE__ */ defineOptions({
+  entries: option(whole('records', 1), 10_000),
+  bytes: option(positive('bytes'), 64 * 1024 * 1024),
+  maxAgeMs: option(positiveMs, 60_000),
+});
+
+/**
+ * Turn on the in-process replay cache: `createIdempotency({ store, cache:
+ * replayCache() })` with the default limits, `replayCache({ entries, bytes,
+ * maxAgeMs })` with others (see {@link ReplayCacheOptions}). Throws a
+ * `ConfigurationError` that names the fix for a limit it cannot use.
+ */
+export function replayCache(limits: ReplayCacheOptions = {}): ReplayCache {
+  const resolved: ResolvedReplayCache = resolveLimits(limits, 'idem: replayCache()');
+  return { limits: resolved, open: (store) => new RecordCache(store, resolved) };
+}
+
 /**
  * The replay cache: completed records this process replayed from the store
  * (a record enters on its first replay, never at its completion), least
  * recently used evicted first. Never serves an entry at or past its
  * deadline, nor one an operator forgot since it was read.
  */
-export class ReplayCache {
+class RecordCache implements CachedReplays {
   readonly #limits: ResolvedReplayCache;
   readonly #entries = new Map<string, Entry>();
   readonly #forgotten: Forgotten;
