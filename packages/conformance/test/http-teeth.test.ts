@@ -1,4 +1,4 @@
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import { describe, expect, it, vi } from 'vitest';
 import { type HttpSuiteOptions, httpChecks, httpSuite } from '../src/http.js';
 import { type Flaw, referenceServer, referenceStore } from './http-reference.js';

@@ -1,4 +1,5 @@
-import { ConfigurationError, refuseUnknownOptions } from '@idem/core';
+import { ConfigurationError } from '@idem/core';
+import { refuseUnknownOptions } from '@idem/core/store';
 import {
   type Meter,
   type MeterProvider,

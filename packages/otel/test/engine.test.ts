@@ -1,10 +1,6 @@
 import { createHash } from 'node:crypto';
-import {
-  createIdempotency,
-  type IdempotencyOptions,
-  isIdempotencyError,
-  scopedKey,
-} from '@idem/core';
+import { createIdempotency, type IdempotencyOptions, isIdempotencyError } from '@idem/core';
+import { scopedKey } from '@idem/core/store';
 import { metrics, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';

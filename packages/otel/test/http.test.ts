@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { scopedKey } from '@idem/core';
+import { scopedKey } from '@idem/core/store';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,5 +1,6 @@
 import { fcParameters } from '@idem/conformance';
-import { createIdempotency, type FinishedOutcome, isIdempotencyError, scopedKey } from '@idem/core';
+import { createIdempotency, type FinishedOutcome, isIdempotencyError } from '@idem/core';
+import { scopedKey } from '@idem/core/store';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { idemTelemetry } from '../src/index.js';

@@ -1,4 +1,4 @@
-import type { Claim, Store } from '@idem/core';
+import type { Claim, Store } from '@idem/core/store';
 
 /**
  * What the transactional suite needs from the author of a SQL store whose
