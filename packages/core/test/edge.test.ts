@@ -67,6 +67,7 @@ function webContext(): vm.Context {
   return vm.createContext({
     TextEncoder,
     TextDecoder,
+    btoa,
     crypto: globalThis.crypto,
     setTimeout,
     clearTimeout,
