@@ -1,6 +1,21 @@
 /** Longest idempotency key accepted, in characters (after unquoting). */
 export const MAX_KEY_LENGTH = 255;
 
+/**
+ * What is wrong with a key, wherever it was read from (a header, a body, a
+ * function), or `undefined`: a key holds 1 to {@link MAX_KEY_LENGTH}
+ * printable ASCII characters. The one place these rules live.
+ */
+export function keyProblem(key: string): string | undefined {
+  if (key.length === 0) return 'the key is empty';
+  if (key.length > MAX_KEY_LENGTH) return `the key is longer than ${MAX_KEY_LENGTH} characters`;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return 'the key holds a character that is not printable ASCII';
+  }
+  return undefined;
+}
+
 /** Result of {@link parseIdempotencyKey}. */
 export type ParsedKey =
   | { readonly ok: true; readonly key: string }
@@ -37,14 +52,8 @@ export function parseIdempotencyKey(
   if (value.length === 0) return invalid('the key is empty');
   const key = value.charCodeAt(0) === 0x22 ? unquote(value) : value;
   if (typeof key !== 'string') return key;
-  if (key.length === 0) return invalid('the key is empty');
-  if (key.length > MAX_KEY_LENGTH)
-    return invalid(`the key is longer than ${MAX_KEY_LENGTH} characters`);
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e)
-      return invalid('the key holds a character that is not printable ASCII');
-  }
+  const problem = keyProblem(key);
+  if (problem !== undefined) return invalid(problem);
   if (value.charCodeAt(0) !== 0x22) {
     if (key.includes(',')) return invalid('the header was sent more than once (or holds a comma)');
     if (key.includes(' ')) return invalid('a bare key may not hold spaces; quote it as "..."');
@@ -80,7 +89,6 @@ function unquote(value: string): string | ParsedKey {
   let out = '';
   for (let i = 1; i < value.length; i++) {
     const ch = value[i]!;
-    const c = value.charCodeAt(i);
     if (ch === '\\') {
       const next = value[i + 1];
       if (next !== '"' && next !== '\\') return invalid('a quoted key holds an invalid escape');
@@ -91,9 +99,8 @@ function unquote(value: string): string | ParsedKey {
         return invalid('the header was sent more than once (or holds text after the quoted key)');
       }
       return out;
-    } else if (c < 0x20 || c > 0x7e) {
-      return invalid('the key holds a character that is not printable ASCII');
     } else {
+      // Any other character is the key's; keyProblem judges it.
       out += ch;
     }
   }

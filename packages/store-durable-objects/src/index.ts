@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigurationError } from '@idem/core';
+import { ConfigurationError } from '@idem/core/store';
 import { idempotencyObjectOn } from './object.js';
 import type { IdempotencyObjectClass, IdempotencyObjectInstance } from './protocol.js';
 

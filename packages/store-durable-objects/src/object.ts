@@ -1,12 +1,4 @@
-import {
-  ABSENT,
-  type LifecycleEvent,
-  observe,
-  type RecordState,
-  type StoredResponse,
-  toRecord,
-  transition,
-} from '@idem/core';
+import { ABSENT, type LifecycleEvent, observe, type RecordState, type StoredResponse, toRecord, transition } from '@idem/core/store';
 import {
   type DurableObjectStateLike,
   type IdempotencyObjectClass,

@@ -1,4 +1,4 @@
-import type { ClaimResult, OwnerResult, StoredRecord, StoredResponse } from '@idem/core';
+import type { ClaimResult, OwnerResult, StoredRecord, StoredResponse } from '@idem/core/store';
 
 /**
  * One store operation as the client sends it to the key's object in a single

@@ -1,13 +1,4 @@
-import {
-  type ClaimRequest,
-  type ClaimResult,
-  ConfigurationError,
-  type OwnerResult,
-  ResponseTooLargeError,
-  type Store,
-  type StoredRecord,
-  type StoredResponse,
-} from '@idem/core';
+import { type ClaimRequest, type ClaimResult, ConfigurationError, type OwnerResult, ResponseTooLargeError, type Store, type StoredRecord, type StoredResponse } from '@idem/core/store';
 import { NEEDS_SQLITE, type Operation, type Reply } from './protocol.js';
 
 /**

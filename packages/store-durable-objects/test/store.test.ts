@@ -1,4 +1,4 @@
-import { type ClaimRequest, ConfigurationError, scopedKey } from '@idem/core';
+import { type ClaimRequest, ConfigurationError, scopedKey } from '@idem/core/store';
 import { idempotency } from '@idem/hono';
 import { largeBodyAnswer } from '@idem/test-workerd';
 import { Hono } from 'hono';

@@ -7,16 +7,8 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import {
-  ConfigurationError,
-  createIdempotency,
-  RequestInFlightError,
-  ResponseTooLargeError,
-  ResponseNotStoredError,
-  type Store,
-  StoreUnavailableError,
-  scopedKey,
-} from '@idem/core';
+import { createIdempotency, RequestInFlightError, ResponseNotStoredError } from '@idem/core';
+import { ConfigurationError, ResponseTooLargeError, type Store, StoreUnavailableError, scopedKey } from '@idem/core/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dynamoDbStore } from '../src/index.js';
 import {

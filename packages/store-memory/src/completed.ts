@@ -1,4 +1,4 @@
-import type { StoredResponse } from '@idem/core';
+import type { StoredResponse } from '@idem/core/store';
 
 /**
  * How the memory store keeps completed records compactly. A record as plain

@@ -1,4 +1,4 @@
-import { type StoredResponse, StoreUnavailableError } from '@idem/core';
+import { type StoredResponse, StoreUnavailableError } from '@idem/core/store';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { memoryStore } from './index.js';

@@ -1,4 +1,4 @@
-import { ConfigurationError } from '@idem/core';
+import { ConfigurationError } from '@idem/core/store';
 import type { Pool } from 'mysql2/promise';
 
 const USE =

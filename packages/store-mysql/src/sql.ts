@@ -1,4 +1,4 @@
-import type { StoredRecord } from '@idem/core';
+import type { StoredRecord } from '@idem/core/store';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { errno, setupError } from './config.js';
 

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import type { Claim } from '@idem/core';
+import type { Claim } from '@idem/core/store';
 import { idempotency } from '@idem/hono';
 import { cpuPressure } from '@idem/test-pressure';
 import { retryStorm, stormSummary, watchCrashes } from '@idem/test-stores/storm';

@@ -1,15 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import {
-  type ClaimRequest,
-  ConfigurationError,
-  createIdempotency,
-  ResponseTooLargeError,
-  type Store,
-  StoreUnavailableError,
-  scopedKey,
-} from '@idem/core';
+import { createIdempotency } from '@idem/core';
+import { type ClaimRequest, ConfigurationError, ResponseTooLargeError, type Store, StoreUnavailableError, scopedKey } from '@idem/core/store';
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
 import mysql from 'mysql2/promise';

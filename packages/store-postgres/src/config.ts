@@ -1,4 +1,4 @@
-import { ConfigurationError } from '@idem/core';
+import { ConfigurationError } from '@idem/core/store';
 import type { Pool } from 'pg';
 
 /** `pool` when it is a pg Pool; otherwise a `ConfigurationError` that says what to pass. */

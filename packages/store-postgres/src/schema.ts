@@ -1,4 +1,4 @@
-import { ConfigurationError } from '@idem/core';
+import { ConfigurationError } from '@idem/core/store';
 
 /** The table `postgresStore` uses when none is given. */
 export const DEFAULT_TABLE = 'idem_records';

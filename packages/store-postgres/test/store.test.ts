@@ -1,13 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import {
-  type ClaimRequest,
-  ConfigurationError,
-  createIdempotency,
-  type Store,
-  StoreUnavailableError,
-  scopedKey,
-} from '@idem/core';
+import { createIdempotency } from '@idem/core';
+import { type ClaimRequest, ConfigurationError, type Store, StoreUnavailableError, scopedKey } from '@idem/core/store';
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
 import pg from 'pg';

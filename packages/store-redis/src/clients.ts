@@ -3,7 +3,7 @@
  * out. Only the shape of each client is described here (no import from
  * either package), so neither library's types are needed to use the other.
  */
-import { ConfigurationError } from '@idem/core';
+import { ConfigurationError } from '@idem/core/store';
 
 /** An ioredis client, `new Redis()` or `new Cluster()`: the part the store uses. */
 export interface IoredisClient {

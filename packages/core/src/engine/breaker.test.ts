@@ -333,15 +333,23 @@ describe('the breaker option', () => {
     [
       'an unknown name',
       { failure: 3 },
-      /idem: breaker: unknown option "failure"; the options are failures, probeEveryMs/,
+      /idem: createIdempotency\(\): unknown option "breaker.failure" \(did you mean "breaker.failures"\?\); the options are breaker.failures, breaker.probeEveryMs/,
     ],
-    ['a non-object', true, /breaker must be false or \{ failures\?, probeEveryMs\? \}/],
-    ['zero failures', { failures: 0 }, /breaker.failures must be a whole number, 1 or more/],
-    ['fractional failures', { failures: 2.5 }, /breaker.failures must be a whole number/],
+    [
+      'a non-object',
+      true,
+      /option "breaker" must be false, or an object of limits such as \{ failures: 5/,
+    ],
+    [
+      'zero failures',
+      { failures: 0 },
+      /option "breaker.failures" must be a whole number of claims, 1 or more, got 0/,
+    ],
+    ['fractional failures', { failures: 2.5 }, /option "breaker.failures" must be a whole number/],
     [
       'a negative interval',
       { probeEveryMs: -1 },
-      /breaker.probeEveryMs must be a positive number of milliseconds/,
+      /option "breaker.probeEveryMs" must be a positive, finite number of milliseconds/,
     ],
     ['an infinite interval', { probeEveryMs: Number.POSITIVE_INFINITY }, /breaker.probeEveryMs/],
   ])('refuses %s with a ConfigurationError that names the fix', (_name, breaker, message) => {

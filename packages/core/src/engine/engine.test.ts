@@ -635,33 +635,69 @@ describe('begin: the two-phase API', () => {
 describe('configuration', () => {
   const store = testStore();
   it.each([
-    ['no options', undefined, /pass a store/],
-    ['no store', {}, /pass a store/],
-    ['a store without claim', { store: {} }, /pass a store/],
-    ['leaseMs 0', { store, leaseMs: 0 }, /leaseMs must be a positive number/],
-    ['leaseMs negative', { store, leaseMs: -5 }, /leaseMs must be a positive number/],
-    ['leaseMs NaN', { store, leaseMs: Number.NaN }, /leaseMs must be a positive number/],
+    ['no options', undefined, /createIdempotency\(\): pass an options object \(\{ store, leaseMs/],
+    ['no store', {}, /option "store" must be a store .* got undefined/],
+    ['a store without claim', { store: {} }, /option "store" must be a store \(with claim/],
+    [
+      'leaseMs 0',
+      { store, leaseMs: 0 },
+      /option "leaseMs" must be a positive, finite number of milliseconds/,
+    ],
+    [
+      'leaseMs negative',
+      { store, leaseMs: -5 },
+      /option "leaseMs" must be a positive, finite number of milliseconds/,
+    ],
+    [
+      'leaseMs NaN',
+      { store, leaseMs: Number.NaN },
+      /option "leaseMs" must be a positive, finite number of milliseconds/,
+    ],
     ['leaseMs Infinity', { store, leaseMs: Number.POSITIVE_INFINITY }, /leaseMs/],
-    ['ttlMs 0', { store, ttlMs: 0 }, /ttlMs must be a positive number/],
+    [
+      'ttlMs 0',
+      { store, ttlMs: 0 },
+      /option "ttlMs" must be a positive, finite number of milliseconds/,
+    ],
     [
       'ttlMs below leaseMs',
       { store, leaseMs: 1_000, ttlMs: 999 },
-      /ttlMs must be at least leaseMs/,
+      /option "ttlMs" \(999\) must be at least leaseMs \(1000\)/,
     ],
-    ['waitTimeoutMs 0', { store, waitTimeoutMs: 0 }, /waitTimeoutMs must be a positive number/],
-    ['concurrent unknown', { store, concurrent: 'queue' }, /concurrent must be 'reject' or 'wait'/],
-    ['maxResponseBytes negative', { store, maxResponseBytes: -1 }, /maxResponseBytes must be/],
-    ['maxResponseBytes NaN', { store, maxResponseBytes: Number.NaN }, /maxResponseBytes must be/],
+    [
+      'waitTimeoutMs 0',
+      { store, waitTimeoutMs: 0 },
+      /option "waitTimeoutMs" must be a positive, finite number of milliseconds/,
+    ],
+    [
+      'concurrent unknown',
+      { store, concurrent: 'queue' },
+      /option "concurrent" must be 'reject' or 'wait', got "queue"/,
+    ],
+    [
+      'maxResponseBytes negative',
+      { store, maxResponseBytes: -1 },
+      /option "maxResponseBytes" must be a number of bytes, zero or more/,
+    ],
+    [
+      'maxResponseBytes NaN',
+      { store, maxResponseBytes: Number.NaN },
+      /option "maxResponseBytes" must be a number of bytes, zero or more/,
+    ],
     [
       'retryAfterSeconds NaN',
       { store, retryAfterSeconds: Number.NaN },
-      /retryAfterSeconds must be/,
+      /option "retryAfterSeconds" must be/,
     ],
-    ['retryAfterSeconds negative', { store, retryAfterSeconds: -1 }, /retryAfterSeconds must be/],
+    [
+      'retryAfterSeconds negative',
+      { store, retryAfterSeconds: -1 },
+      /option "retryAfterSeconds" must be/,
+    ],
     [
       'retryAfterSeconds Infinity',
       { store, retryAfterSeconds: Number.POSITIVE_INFINITY },
-      /retryAfterSeconds must be a finite/,
+      /option "retryAfterSeconds" must be a finite number of seconds/,
     ],
   ])('refuses %s with a ConfigurationError that names the fix', (_name, options, message) => {
     let error: unknown;

@@ -1,12 +1,13 @@
 import { randomToken, sha256Hasher, sha256Utf8Now, utf8 } from '../bytes.js';
 import {
-  ConfigurationError,
   FingerprintMismatchError,
   RequestInFlightError,
   ResponseNotStoredError,
   StoreUnavailableError,
 } from '../errors.js';
 import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
+import { checkOption } from '../options/define.js';
+import { checkLeaseWithinTtl, positiveMs } from '../options/rules.js';
 import { scopedKey, scopedKeyNow } from '../scope.js';
 import type { ClaimRequest, ClaimResult, OwnerResult, StoredResponse } from '../store/contract.js';
 import { type Execution, protectedExecution, unprotectedExecution } from './execution.js';
@@ -86,21 +87,26 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 const LATE_CLAIM_CHECKS_MS = [250, 500, 1_000, 2_000];
 
-/** A request's own lease and time to live must make sense together. */
+/** Where a request's own lease and time to live (a route's functions of the request) are named. */
+const PER_REQUEST = "idem: this request's options";
+
+/** A request's own lease and time to live: the options' rules, checked per request. */
 function checkTimes(leaseMs: number, ttlMs: number): void {
-  if (!(leaseMs > 0 && Number.isFinite(leaseMs) && ttlMs >= leaseMs && Number.isFinite(ttlMs))) {
-    throw new ConfigurationError(
-      `idem: a request's leaseMs (${leaseMs}) and ttlMs (${ttlMs}) must be positive numbers of milliseconds, ttlMs at least leaseMs.`,
-    );
-  }
+  checkOption(PER_REQUEST, 'leaseMs', positiveMs, leaseMs);
+  checkOption(PER_REQUEST, 'ttlMs', positiveMs, ttlMs);
+  checkLeaseWithinTtl(PER_REQUEST, leaseMs, ttlMs);
 }
 
 /** Requests begun in this process: the `id` of hook events. */
 let requests = 0;
 
-/** Create the two-phase engine. */
-export function createEngine(options: IdempotencyOptions): Engine {
-  const opts = resolveOptions(options);
+/**
+ * Create the two-phase engine.
+ * @param where Names the entry point in configuration errors.
+ * @default where 'idem: createIdempotency()'
+ */
+export function createEngine(options: IdempotencyOptions, where?: string): Engine {
+  const opts = resolveOptions(options, where);
   const { store, hooks } = opts;
   const calls = storeCalls(opts);
   const cache = opts.cache === false ? undefined : new ReplayCache(store, opts.cache);

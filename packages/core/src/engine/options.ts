@@ -1,6 +1,16 @@
-import { ConfigurationError } from '../errors.js';
 import type { IdempotencyHooks } from '../hooks.js';
+import { defineOptions, option, refuseUnknownNames, required, rule } from '../options/define.js';
+import {
+  atLeastZero,
+  boolean,
+  checkLeaseWithinTtl,
+  isObject,
+  oneOf,
+  positiveMs,
+  whole,
+} from '../options/rules.js';
 import type { Store } from '../store/contract.js';
+import type { ReplayCache } from './replay-cache.js';
 
 /** Where idem's warnings and store error reports go: `console`, or your logger. */
 export interface IdempotencyLogger {
@@ -90,14 +100,17 @@ export interface IdempotencyOptions {
   /**
    * Keep completed records in this process's memory too, so a replay of one
    * this process already replayed from the store costs no store call (a
-   * result enters on its first replay, not at completion). `{}` turns
-   * it on with the default limits. An entry is never served past its
-   * record's expiry, nor across scopes or fingerprints. An operator's
-   * `release()` in this process drops it at once; in another process it is
-   * replayed for at most `maxAgeMs` more (see {@link ReplayCacheOptions}).
+   * result enters on its first replay, not at completion).
+   * `replayCache()` (from `@idem/core`) turns it on with the default
+   * limits, `replayCache({ entries, bytes, maxAgeMs })` with others; a
+   * bundle that never calls it leaves the cache's code out. An entry is
+   * never served past its record's expiry, nor across scopes or
+   * fingerprints. An operator's `remove()` in this process drops it at
+   * once; in another process it is replayed for at most `maxAgeMs` more
+   * (see {@link ReplayCacheOptions}).
    * @default false
    */
-  readonly cache?: false | ReplayCacheOptions;
+  readonly cache?: false | ReplayCache;
 }
 
 /** Limits of the store's circuit breaker (the `breaker` option). */
@@ -119,7 +132,7 @@ export interface BreakerOptions {
 export type ResolvedBreaker = Required<BreakerOptions>;
 
 /**
- * Limits of the in-process replay cache (the `cache` option). An entry lives
+ * Limits of the in-process replay cache (`replayCache(limits)`). An entry lives
  * until the first of: its record's expiry, `maxAgeMs` after the replay that
  * read it from the store, or its eviction (least recently used first) to
  * stay within `entries` and `bytes`.
@@ -155,184 +168,107 @@ export type ResolvedOptions = Required<
 > & {
   readonly hooks: IdempotencyHooks;
   readonly logger: IdempotencyLogger | false;
-  /** `false` when off, its limits when on. */
-  readonly cache: false | ResolvedReplayCache;
+  /** `false` when off; when on, the `replayCache()` given (its limits in `.limits`). */
+  readonly cache: false | ReplayCache;
   /** `false` when off, its limits when on. */
   readonly breaker: false | ResolvedBreaker;
 };
 
+const STORE_METHODS = ['claim', 'complete', 'release', 'renew', 'read'];
+
+const resolveBreaker = defineOptions({
+  failures: option(whole('claims', 1), 5),
+  probeEveryMs: option(positiveMs, 1_000),
+});
+
+/** `false`, or an object of limits (resolved on its own, defaults filled in). */
+const offOrLimits = (example: string) =>
+  rule<false | object>(
+    `false, or an object of limits such as ${example}`,
+    (v) => v === false || isObject(v),
+  );
+
+const ENGINE_SPECS = {
+  store: required(
+    rule<Store>(
+      'a store (with claim, complete, release, renew and read methods), such as memoryStore() from @idem/store-memory',
+      (v) =>
+        isObject(v) &&
+        STORE_METHODS.every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+    ),
+  ),
+  leaseMs: option(positiveMs, 30_000),
+  ttlMs: option(positiveMs, 86_400_000),
+  concurrent: option(oneOf('reject', 'wait'), 'reject'),
+  waitTimeoutMs: option(positiveMs, 10_000),
+  retryAfterSeconds: option(atLeastZero('seconds', true), 1),
+  failOpen: option(boolean, false),
+  storeTimeoutMs: option(positiveMs, 5_000),
+  breaker: option(offOrLimits('{ failures: 5, probeEveryMs: 1_000 }')),
+  maxResponseBytes: option(atLeastZero('bytes'), 10 * 1024 * 1024),
+  hooks: option(
+    rule<IdempotencyHooks>('an object of callbacks, such as { storeError(event) {} }', isObject),
+    {},
+  ),
+  logger: option(
+    rule<IdempotencyLogger | false>(
+      'false (silent), or a logger with a warn(message) method, such as console',
+      (v) => v === false || (isObject(v) && typeof (v as IdempotencyLogger).warn === 'function'),
+    ),
+  ),
+  cache: option(
+    rule<false | ReplayCache>(
+      'false, or replayCache() from @idem/core (with its limits: replayCache({ entries, bytes, maxAgeMs }))',
+      (v) => v === false || (isObject(v) && typeof (v as ReplayCache).open === 'function'),
+    ),
+    false,
+  ),
+};
+
 /** Option names the engine knows; anything else is most likely a typo. */
-export const ENGINE_OPTIONS: readonly string[] = [
-  'store',
-  'leaseMs',
-  'ttlMs',
-  'concurrent',
-  'waitTimeoutMs',
-  'retryAfterSeconds',
-  'failOpen',
-  'storeTimeoutMs',
-  'breaker',
-  'maxResponseBytes',
-  'hooks',
-  'logger',
-  'cache',
-];
+export const ENGINE_OPTIONS: readonly string[] = Object.keys(ENGINE_SPECS);
 
-function positive(name: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ConfigurationError(
-      `idem: ${name} must be a positive number of milliseconds, got ${String(value)}.`,
-    );
-  }
-  return value;
-}
+const resolveEngine = defineOptions(ENGINE_SPECS, (o, where) =>
+  checkLeaseWithinTtl(where, o.leaseMs, o.ttlMs),
+);
 
-// NaN or a negative number would silently disable a check (`size > NaN` is
-// false) or print an unparsable header: refuse them at construction.
-function atLeastZero(name: string, value: number, unit: string, finite: boolean): number {
-  if (
-    typeof value !== 'number' ||
-    Number.isNaN(value) ||
-    value < 0 ||
-    (finite && !Number.isFinite(value))
-  ) {
-    throw new ConfigurationError(
-      `idem: ${name} must be ${finite ? 'a finite' : 'a'} number of ${unit}, zero or more, got ${String(value)}.`,
-    );
-  }
-  return value;
-}
-
-const CACHE_LIMITS = ['entries', 'bytes', 'maxAgeMs'];
-
-/** The `cache` option: `false` (or absent) is off, an object of limits turns it on. */
-function resolveCache(value: unknown): ResolvedReplayCache | false {
-  if (value === undefined || value === false) return false;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigurationError(
-      `idem: cache must be false (the default) or an object of limits; pass cache: {} to turn it on with the defaults. Got ${String(value)}.`,
-    );
-  }
-  refuseUnknownOptions(value, CACHE_LIMITS, 'idem: cache');
-  const limits = value as ReplayCacheOptions;
-  const limit = (name: keyof ReplayCacheOptions, fallback: number, what: string): number => {
-    const given = limits[name] ?? fallback;
-    const whole = name !== 'entries' || Number.isInteger(given);
-    if (typeof given !== 'number' || !Number.isFinite(given) || given <= 0 || !whole) {
-      throw new ConfigurationError(
-        `idem: cache.${name} must be ${what}, got ${String(given)}; leave it out for the default (${fallback}).`,
-      );
-    }
-    return given;
-  };
+/**
+ * Refuse unknown names first, then unusable values, with a
+ * {@link ConfigurationError} that names the option and the fix; apply the
+ * defaults.
+ * @param where Names the entry point in errors.
+ * @default where 'idem: createIdempotency()'
+ */
+export function resolveOptions(
+  options: IdempotencyOptions,
+  where = 'idem: createIdempotency()',
+): ResolvedOptions {
+  const o = resolveEngine(options, where);
+  const breaker = o.breaker === false ? false : resolveBreaker(o.breaker ?? {}, where, 'breaker.');
   return {
-    entries: limit('entries', 10_000, 'a whole number of records, 1 or more'),
-    bytes: limit('bytes', 64 * 1024 * 1024, 'a positive, finite number of bytes'),
-    maxAgeMs: limit('maxAgeMs', 60_000, 'a positive, finite number of milliseconds'),
-  };
-}
-
-const BREAKER_LIMITS = ['failures', 'probeEveryMs'];
-
-/** The `breaker` option: on by default, `false` turns it off, an object sets its limits. */
-function resolveBreaker(value: unknown): ResolvedBreaker | false {
-  if (value === false) return false;
-  if (
-    value !== undefined &&
-    (typeof value !== 'object' || value === null || Array.isArray(value))
-  ) {
-    throw new ConfigurationError(
-      `idem: breaker must be false or { failures?, probeEveryMs? }, got ${String(value)}.`,
-    );
-  }
-  if (value !== undefined) refuseUnknownOptions(value, BREAKER_LIMITS, 'idem: breaker');
-  const limits = (value ?? {}) as BreakerOptions;
-  const failures = limits.failures ?? 5;
-  if (!Number.isInteger(failures) || failures < 1) {
-    throw new ConfigurationError(
-      `idem: breaker.failures must be a whole number, 1 or more, got ${String(failures)}; breaker: false turns the breaker off.`,
-    );
-  }
-  const probeEveryMs = positive('breaker.probeEveryMs', limits.probeEveryMs ?? 1_000);
-  return { failures, probeEveryMs };
-}
-
-/** Apply the defaults and refuse unusable options with a {@link ConfigurationError} that names the fix. */
-export function resolveOptions(options: IdempotencyOptions): ResolvedOptions {
-  const store = options?.store;
-  if (
-    !store ||
-    !['claim', 'complete', 'release', 'renew', 'read'].every(
-      (method) => typeof (store as unknown as Record<string, unknown>)[method] === 'function',
-    )
-  ) {
-    throw new ConfigurationError(
-      'idem: pass a store, for example { store: memoryStore() } from @idem/store-memory.',
-    );
-  }
-  const logger = options.logger ?? console;
-  if (logger !== false && typeof logger?.warn !== 'function') {
-    throw new ConfigurationError(
-      'idem: logger must have a warn(message) method (console does), or be false to silence idem.',
-    );
-  }
-  const resolved: ResolvedOptions = {
-    store,
-    leaseMs: positive('leaseMs', options.leaseMs ?? 30_000),
-    ttlMs: positive('ttlMs', options.ttlMs ?? 86_400_000),
-    concurrent: options.concurrent ?? 'reject',
-    waitTimeoutMs: positive('waitTimeoutMs', options.waitTimeoutMs ?? 10_000),
+    ...o,
     // Retry-After takes whole seconds.
-    retryAfterSeconds: Math.ceil(
-      atLeastZero('retryAfterSeconds', options.retryAfterSeconds ?? 1, 'seconds', true),
-    ),
-    failOpen: options.failOpen ?? false,
-    storeTimeoutMs: positive('storeTimeoutMs', options.storeTimeoutMs ?? 5_000),
-    breaker: resolveBreaker(options.breaker),
+    retryAfterSeconds: Math.ceil(o.retryAfterSeconds),
+    breaker,
     maxResponseBytes: Math.min(
-      atLeastZero('maxResponseBytes', options.maxResponseBytes ?? 10 * 1024 * 1024, 'bytes', false),
-      store.maxResponseBytes ?? Number.POSITIVE_INFINITY,
+      o.maxResponseBytes,
+      o.store.maxResponseBytes ?? Number.POSITIVE_INFINITY,
     ),
-    hooks: options.hooks ?? {},
-    logger,
-    cache: resolveCache(options.cache),
+    logger: o.logger ?? console,
   };
-  if (resolved.concurrent !== 'reject' && resolved.concurrent !== 'wait') {
-    throw new ConfigurationError(
-      `idem: concurrent must be 'reject' or 'wait', got ${String(resolved.concurrent)}.`,
-    );
-  }
-  if (resolved.ttlMs < resolved.leaseMs) {
-    throw new ConfigurationError(
-      'idem: ttlMs must be at least leaseMs: a result must outlive the lease that produced it.',
-    );
-  }
-  if (typeof resolved.hooks !== 'object' || resolved.hooks === null) {
-    throw new ConfigurationError(
-      'idem: hooks must be an object of callbacks, such as { storeError(event) {} }.',
-    );
-  }
-  return resolved;
 }
 
 /**
- * Refuse option names nobody reads: from JavaScript, a typo (`leaseMS`,
- * `tabel`) would otherwise silently leave the default in force. For store
- * authors too: `refuseUnknownOptions(options, ['pool', 'table'], 'myStore')`.
- * @param where Names the function in the message, e.g. `'postgresStore'`.
+ * Refuse what is not an options object, and option names nobody reads (a
+ * typo such as `leaseMS` or `tabel` would otherwise leave the default in
+ * force), suggesting the closest known name. Kept for store authors; new
+ * code declares its options with `defineOptions`, which does this first.
+ * @param where Names the function in the message, e.g. `'postgresStore()'`.
  */
 export function refuseUnknownOptions(
   options: unknown,
   known: readonly string[],
   where: string,
 ): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigurationError(`${where}: pass an options object: { ${known.join(', ')} }.`);
-  }
-  const unknown = Object.keys(options).filter((name) => !known.includes(name));
-  if (unknown.length > 0) {
-    throw new ConfigurationError(
-      `${where}: unknown option ${unknown.map((name) => JSON.stringify(name)).join(', ')}; the options are ${known.join(', ')}.`,
-    );
-  }
+  refuseUnknownNames(options, known, where);
 }

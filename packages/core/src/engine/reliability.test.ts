@@ -92,7 +92,7 @@ describe('every store call is bounded in time (storeTimeoutMs)', () => {
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5000']) {
       expect(() =>
         createIdempotency({ store: testStore(), storeTimeoutMs: bad as number }),
-      ).toThrow(/storeTimeoutMs must be a positive number/);
+      ).toThrow(/option "storeTimeoutMs" must be a positive, finite number of milliseconds/);
     }
   });
 });
@@ -377,13 +377,13 @@ describe('configuration', () => {
   it('refuses option names it does not know, naming the ones it does', () => {
     const store = testStore();
     expect(() => createIdempotency({ store, leaseMS: 10 } as never)).toThrow(
-      /idem: createIdempotency\(\): unknown option "leaseMS"; the options are .*leaseMs/,
+      /idem: createIdempotency\(\): unknown option "leaseMS" \(did you mean "leaseMs"\?\); the options are .*leaseMs/,
     );
     expect(() => createIdempotency({ store, logger: {} as never })).toThrow(
-      /logger must have a warn/,
+      /option "logger" must be false \(silent\), or a logger with a warn\(message\) method/,
     );
     expect(() => createIdempotency({ store, hooks: 'x' as never })).toThrow(
-      /hooks must be an object/,
+      /option "hooks" must be an object of callbacks/,
     );
   });
 

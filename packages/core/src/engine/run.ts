@@ -5,7 +5,7 @@ import { type Claim, isTransactional } from './context.js';
 import { createEngine, type Decision, type Engine } from './engine.js';
 import { notStoredMarker } from './not-stored.js';
 import { type Operators, operators } from './operators.js';
-import { ENGINE_OPTIONS, type IdempotencyOptions, refuseUnknownOptions } from './options.js';
+import type { IdempotencyOptions } from './options.js';
 
 /** Options of one {@link Idempotency.run} call. */
 export interface RunOptions<T> {
@@ -85,7 +85,6 @@ const JSON_CODEC: ResultCodec<unknown> = {
  */
 export function createIdempotency(options: IdempotencyOptions): Idempotency {
   const engine = createEngine(options);
-  refuseUnknownOptions(options, ENGINE_OPTIONS, 'idem: createIdempotency()');
   return {
     begin: engine.begin,
     options: engine.options,

@@ -2,11 +2,7 @@ import { type Claim, isTransactional } from '../engine/context.js';
 import { createEngine, type Decision } from '../engine/engine.js';
 import type { Execution } from '../engine/execution.js';
 import { notStoredMarker } from '../engine/not-stored.js';
-import {
-  ENGINE_OPTIONS,
-  type IdempotencyOptions,
-  refuseUnknownOptions,
-} from '../engine/options.js';
+import { ENGINE_OPTIONS, type IdempotencyOptions } from '../engine/options.js';
 import {
   ConfigurationError,
   type IdempotencyError,
@@ -16,10 +12,18 @@ import {
   type StoreUnavailableError,
 } from '../errors.js';
 import type { ParsedKey } from '../key.js';
+import { refuseUnknownNames } from '../options/define.js';
+import { checkLeaseWithinTtl } from '../options/rules.js';
 import type { StoredResponse } from '../store/contract.js';
 import { storableHeaders } from './headers.js';
 import { type ProblemKind, problemResponse } from './problem.js';
-import { type ResolvedRoute, ROUTE_OPTIONS, type RouteOptions, resolveRoute } from './route.js';
+import {
+  pick,
+  type ResolvedRoute,
+  ROUTE_OPTIONS,
+  type RouteOptions,
+  resolveRoute,
+} from './route.js';
 
 /** A response as adapters hand it to idem and receive it back: status, header lines, body bytes. */
 export type HttpResponse = StoredResponse;
@@ -262,6 +266,9 @@ const PASS: Answer = Object.freeze({ kind: 'pass' });
 /** What the checks before the body found: an answer, or the key (or that it is in the body). */
 type Head = Early | string | typeof KEY_IN_BODY;
 
+/** Names the mount in configuration errors. */
+const MOUNT = 'idem: idempotency()';
+
 /**
  * Build the HTTP layer from options. Adapters call this once per middleware
  * instance and {@link HttpIdempotency.handle} per request.
@@ -269,18 +276,19 @@ type Head = Early | string | typeof KEY_IN_BODY;
 export function createHttpIdempotency<Ctx>(
   options: HttpIdempotencyOptions<Ctx>,
 ): HttpIdempotency<Ctx> {
-  const { ttlMs, leaseMs, ...engineOptions } = options ?? ({} as HttpIdempotencyOptions<Ctx>);
+  // Names first: a misspelt one gets its own error, not whatever check the
+  // option it was meant for fails without it.
+  refuseUnknownNames(options, [...new Set([...ENGINE_OPTIONS, ...ROUTE_OPTIONS])], MOUNT);
+  const { ttlMs, leaseMs } = options;
   // The engine's own defaults come from plain numbers; functions of the
   // request are the route's business.
-  const engine = createEngine({
-    ...engineOptions,
-    ...(typeof ttlMs === 'number' ? { ttlMs } : {}),
-    ...(typeof leaseMs === 'number' ? { leaseMs } : {}),
-  } as IdempotencyOptions);
-  refuseUnknownOptions(
-    options,
-    [...new Set([...ENGINE_OPTIONS, ...ROUTE_OPTIONS])],
-    'idem: idempotency()',
+  const engine = createEngine(
+    {
+      ...pick(options, ENGINE_OPTIONS),
+      ttlMs: typeof ttlMs === 'number' ? ttlMs : undefined,
+      leaseMs: typeof leaseMs === 'number' ? leaseMs : undefined,
+    } as IdempotencyOptions,
+    MOUNT,
   );
   const base = resolveRoute<Ctx>(
     {
@@ -290,6 +298,7 @@ export function createHttpIdempotency<Ctx>(
       ...(typeof leaseMs === 'number' ? { leaseMs: undefined } : {}),
     },
     undefined,
+    MOUNT,
   );
   const { logger, hooks } = engine.options;
   // Hook events carry the request; built only when someone listens.
@@ -591,15 +600,13 @@ export function createHttpIdempotency<Ctx>(
         : bodyDecision(found, route);
     },
     route(overrides, where) {
-      const named = where === undefined ? '' : `${where}: `;
+      const named = `idem: ${where ?? 'idempotency.route()'}`;
       const route = resolveRoute(overrides, base, named);
       // Plain numbers meet at declaration, not as a 500 on every request.
       const ttl = overrides.ttlMs ?? (base.ttlMs ? undefined : engine.options.ttlMs);
       const lease = overrides.leaseMs ?? (base.leaseMs ? undefined : engine.options.leaseMs);
-      if (typeof ttl === 'number' && typeof lease === 'number' && ttl < lease) {
-        throw new ConfigurationError(
-          `idem: ${named}ttlMs (${ttl}) is shorter than leaseMs (${lease}): a result must outlive the lease that produced it. Raise ttlMs, or lower leaseMs, on this route.`,
-        );
+      if (typeof ttl === 'number' && typeof lease === 'number') {
+        checkLeaseWithinTtl(named, lease, ttl);
       }
       return opaque(route);
     },

@@ -340,26 +340,36 @@ describe('route overrides', () => {
   it('refuse bad options when the route is declared, naming the route and the fix', () => {
     const { http } = setup();
     const bad: Array<[RouteOptions<Ctx>, RegExp]> = [
-      [{ key: { body: 'id' } }, /JSON Pointer/],
-      [{ key: 'bad header' }, /header name/],
-      [{ key: 42 as never }, /key must be a header name/],
-      [{ key: { headers: [] } }, /key must name at least one header/],
-      [{ key: { headers: 'x-a' as never } }, /key.headers must be a list of header names/],
-      [{ key: { headers: ['x-a', 'bad header'] } }, /key must be a header name/],
-      [{ keyFormat: { minLength: 0 } }, /keyFormat/],
-      [{ fingerprint: { omit: ['x'] } }, /fingerprint.omit\[0\] must be a JSON Pointer/],
-      [{ ttlMs: -1 }, /ttlMs must be a positive number/],
-      [{ documentationUrl: 'docs' }, /documentationUrl must be an http/],
-      [{ methods: 'POST' as never }, /methods must be a list/],
-      [{ skip: true as never }, /skip must be a function/],
+      [{ key: { body: 'id' } }, /option "key.body" must be a JSON Pointer/],
+      [{ key: 'bad header' }, /option "key" must be a header name/],
+      [{ key: 42 as never }, /option "key" must be a header name/],
+      [{ key: { headers: [] } }, /option "key" must be a list of one header name or more/],
+      [{ key: { headers: 'x-a' as never } }, /option "key.headers" must be a list of header names/],
+      [{ key: { headers: ['x-a', 'bad header'] } }, /option "key" must be a header name/],
+      [{ keyFormat: { minLength: 0 } }, /option "keyFormat" must be/],
+      [{ fingerprint: { omit: ['x'] } }, /option "fingerprint.omit\[0\]" must be a JSON Pointer/],
+      [
+        { ttlMs: -1 },
+        /option "ttlMs" must be a positive, finite number of milliseconds, or a function/,
+      ],
+      [{ documentationUrl: 'docs' }, /option "documentationUrl" must be an http/],
+      [{ methods: 'POST' as never }, /option "methods" must be a list/],
+      [{ skip: true as never }, /option "skip" must be a function/],
+      [{ required: 'yes' as never }, /option "required" must be true or false, got "yes"/],
       // A misspelt name, or an option of the whole middleware, is never ignored.
-      [{ keyFromat: 'uuid' } as never, /unknown route option "keyFromat"; the route options are/],
-      [{ ttlMS: 1_000 } as never, /unknown route option "ttlMS"/],
+      [
+        { keyFromat: 'uuid' } as never,
+        /unknown option "keyFromat" \(did you mean "keyFormat"\?\); the options are scope, key/,
+      ],
+      [{ ttlMS: 1_000 } as never, /unknown option "ttlMS" \(did you mean "ttlMs"\?\)/],
       [{ concurrent: 'wait' } as never, /concurrent applies to the whole middleware/],
       [{ store: {} } as never, /store applies to the whole middleware/],
       // Times that cannot work together fail here, not as a 500 on every request.
-      [{ ttlMs: 10_000 }, /ttlMs \(10000\) is shorter than leaseMs \(30000\)/],
-      [{ ttlMs: 60_000, leaseMs: 90_000 }, /ttlMs \(60000\) is shorter than leaseMs \(90000\)/],
+      [{ ttlMs: 10_000 }, /option "ttlMs" \(10000\) must be at least leaseMs \(30000\)/],
+      [
+        { ttlMs: 60_000, leaseMs: 90_000 },
+        /option "ttlMs" \(60000\) must be at least leaseMs \(90000\)/,
+      ],
     ];
     for (const [options, message] of bad) {
       let error: unknown;

@@ -2,7 +2,9 @@ import { sha256Hasher } from '../bytes.js';
 import { ENGINE_OPTIONS } from '../engine/options.js';
 import { ConfigurationError } from '../errors.js';
 import { fingerprintNow, fingerprintRequest } from '../fingerprint.js';
-import { MAX_KEY_LENGTH, type ParsedKey, parseIdempotencyKey } from '../key.js';
+import { keyProblem, type ParsedKey, parseIdempotencyKey } from '../key.js';
+import { defineOptions, option, optionError, rule } from '../options/define.js';
+import { boolean, fn, ownCheck, positiveMs, string, whole } from '../options/rules.js';
 import { DEFAULT_PROBLEM_TYPE_BASE } from './problem.js';
 import { isFinalStatus } from './status.js';
 
@@ -160,26 +162,6 @@ export interface RouteOptions<Ctx> {
   readonly documentationUrl?: string;
 }
 
-/** The names of {@link RouteOptions}. */
-export const ROUTE_OPTIONS: readonly string[] = [
-  'scope',
-  'key',
-  'required',
-  'keyFormat',
-  'fingerprint',
-  'methods',
-  'skip',
-  'ttlMs',
-  'leaseMs',
-  'mismatchStatus',
-  'shouldStore',
-  'maxRequestBytes',
-  'replayHeaders',
-  'replaySetCookie',
-  'problemTypeBase',
-  'documentationUrl',
-];
-
 /** {@link RouteOptions} checked once, with defaults applied: what `handle` works from. */
 export interface ResolvedRoute<Ctx> {
   readonly scope: ((ctx: Ctx) => string | Promise<string>) | undefined;
@@ -222,16 +204,14 @@ export interface KeyRequest {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POINTER = /^(?:\/(?:[^~/]|~[01])*)*$/;
 
-function fail(where: string, message: string): never {
-  throw new ConfigurationError(`idem: ${where}${message}`);
+/** The option's error: `idem: POST /webhooks: option "key" must be ..., got ...`. */
+function fail(where: string, name: string, expects: string, value: unknown): never {
+  throw optionError(where, name, expects, value);
 }
 
 function pointer(where: string, name: string, value: unknown): string {
   if (typeof value !== 'string' || !POINTER.test(value)) {
-    fail(
-      where,
-      `${name} must be a JSON Pointer such as '/id' or '/data/object/id', got ${JSON.stringify(value)}.`,
-    );
+    fail(where, name, "a JSON Pointer such as '/id' or '/data/object/id'", value);
   }
   return value;
 }
@@ -267,24 +247,8 @@ function plainKey(value: unknown): ParsedKey {
   const key = typeof value === 'number' ? String(value) : value;
   if (typeof key !== 'string')
     return { ok: false, missing: false, reason: 'the key is not a string' };
-  if (key.length > MAX_KEY_LENGTH) {
-    return {
-      ok: false,
-      missing: false,
-      reason: `the key is longer than ${MAX_KEY_LENGTH} characters`,
-    };
-  }
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) {
-      return {
-        ok: false,
-        missing: false,
-        reason: 'the key holds a character that is not printable ASCII',
-      };
-    }
-  }
-  return { ok: true, key };
+  const reason = keyProblem(key);
+  return reason === undefined ? { ok: true, key } : { ok: false, missing: false, reason };
 }
 
 function keyReader<Ctx>(
@@ -298,11 +262,11 @@ function keyReader<Ctx>(
   const headerNames = (list: readonly unknown[]) => {
     const names = list.map((name: unknown) => {
       if (typeof name !== 'string' || !/^[!#$%&'*+\-.^_`|~\w]+$/.test(name)) {
-        fail(where, `key must be a header name, got ${JSON.stringify(name)}.`);
+        fail(where, 'key', 'a header name, or a list of them', name);
       }
       return name.toLowerCase();
     });
-    if (names.length === 0) fail(where, 'key must name at least one header.');
+    if (names.length === 0) fail(where, 'key', 'a list of one header name or more', list);
     return names;
   };
   if (typeof source === 'string' || Array.isArray(source)) {
@@ -320,10 +284,7 @@ function keyReader<Ctx>(
   }
   if (typeof source === 'object' && source !== null && 'headers' in source) {
     if (!Array.isArray(source.headers)) {
-      fail(
-        where,
-        `key.headers must be a list of header names, got ${JSON.stringify(source.headers)}.`,
-      );
+      fail(where, 'key.headers', 'a list of header names', source.headers);
     }
     const names = headerNames(source.headers);
     return (_ctx, request) => {
@@ -350,7 +311,9 @@ function keyReader<Ctx>(
   }
   return fail(
     where,
-    `key must be a header name ('x-github-delivery'), { headers: [...] }, { body: '/id' } or a function of the request, got ${JSON.stringify(source)}.`,
+    'key',
+    "a header name ('x-github-delivery'), { headers: [...] }, { body: '/id' } or a function of the request",
+    source,
   );
 }
 
@@ -400,7 +363,9 @@ function formatCheck(
   }
   return fail(
     where,
-    `keyFormat must be 'uuid', { minLength: n }, a RegExp or a function of the key, got ${JSON.stringify(format)}.`,
+    'keyFormat',
+    "'uuid', { minLength: n } (n 1 or more), a RegExp or a function of the key",
+    format,
   );
 }
 
@@ -418,7 +383,7 @@ function fingerprinter<Ctx>(
       const own = await option(ctx, request);
       if (typeof own !== 'string') {
         throw new ConfigurationError(
-          `idem: ${where}the fingerprint function must return a string, got ${typeof own}.`,
+          `${where}: the fingerprint function must return a string, got ${typeof own}.`,
         );
       }
       return sha256Hasher().update(`idem-fp-own:${own}`).hex();
@@ -430,7 +395,7 @@ function fingerprinter<Ctx>(
     );
     const names = (option.headers ?? []).map((name) => {
       if (typeof name !== 'string' || name === '')
-        fail(where, 'fingerprint.headers must be header names.');
+        fail(where, 'fingerprint.headers', 'a list of header names', option.headers);
       return name.toLowerCase();
     });
     return (_ctx, request) => {
@@ -444,109 +409,118 @@ function fingerprinter<Ctx>(
   }
   return fail(
     where,
-    `fingerprint must be true, false, { omit, headers } or a function of the request, got ${JSON.stringify(option)}.`,
+    'fingerprint',
+    'true, false, { omit, headers } or a function of the request',
+    option,
   );
 }
 
+/** A number of milliseconds, or a function of the request (checked per request, by the engine). */
+const msPerRequest = rule<PerRequest<unknown, number>>(
+  `${positiveMs.expects}, or a function of the request returning one`,
+  (v) => typeof v === 'function' || positiveMs.test(v),
+);
+
 function perRequest<Ctx>(
-  where: string,
-  name: string,
   value: PerRequest<Ctx, number> | undefined,
 ): ((ctx: Ctx) => number) | undefined {
-  if (value === undefined) return undefined;
-  const check = (ms: unknown): number => {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
-      throw new ConfigurationError(
-        `idem: ${where}${name} must be a positive number of milliseconds, got ${String(ms)}.`,
-      );
-    }
-    return ms;
-  };
-  if (typeof value === 'function') return (ctx) => check(value(ctx));
-  const ms = check(value);
-  return () => ms;
+  if (value === undefined || typeof value === 'function') return value;
+  return () => value;
 }
 
-function methodSet(where: string, methods: readonly string[] | undefined): ReadonlySet<string> {
-  if (methods === undefined) return new Set(['POST', 'PATCH']);
-  if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string')) {
-    fail(
-      where,
-      `methods must be a list of HTTP methods, such as ['POST', 'PATCH'], got ${JSON.stringify(methods)}.`,
-    );
+const HEADER_LIST = rule<readonly string[]>(
+  "a list of header names, such as ['content-type', 'location']",
+  (v) => Array.isArray(v) && v.every((h) => typeof h === 'string'),
+);
+
+/** Each route option's rule; the ones with their own check resolve below. */
+const ROUTE_SPECS = {
+  scope: option(
+    fn<(ctx: unknown) => string | Promise<string>>(
+      "of the request that returns the tenant or user id, such as scope: (c) => c.get('accountId')",
+    ),
+  ),
+  key: option(ownCheck),
+  required: option(boolean),
+  keyFormat: option(ownCheck),
+  fingerprint: option(ownCheck),
+  methods: option(
+    rule<readonly string[]>(
+      "a list of HTTP methods, such as ['POST', 'PATCH']",
+      (v) => Array.isArray(v) && v.every((m) => typeof m === 'string'),
+    ),
+  ),
+  skip: option(fn<(ctx: unknown) => boolean>('of the request returning a boolean')),
+  ttlMs: option(msPerRequest),
+  leaseMs: option(msPerRequest),
+  mismatchStatus: option(
+    rule<number>(
+      'a 4xx status, such as 400 or 422',
+      (v) => Number.isInteger(v) && (v as number) >= 400 && (v as number) <= 499,
+    ),
+  ),
+  shouldStore: option(
+    fn<(status: number) => boolean>('of the status, such as (status) => status < 500'),
+  ),
+  maxRequestBytes: option(whole('bytes', 0)),
+  replayHeaders: option(HEADER_LIST),
+  replaySetCookie: option(boolean),
+  problemTypeBase: option(string),
+  documentationUrl: option(
+    rule<string>('an http(s) URL', (v) => typeof v === 'string' && /^https?:\/\/\S+$/.test(v)),
+  ),
+};
+
+const checkRoute = defineOptions(ROUTE_SPECS);
+
+/** The names of {@link RouteOptions}. */
+export const ROUTE_OPTIONS: readonly string[] = Object.keys(ROUTE_SPECS);
+
+/** The named options of `options`, for the part of them one resolver reads. */
+export function pick(options: object, names: readonly string[]): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const name of names) {
+    const value = (options as Record<string, unknown>)[name];
+    if (value !== undefined) picked[name] = value;
   }
-  return new Set(methods.map((m) => m.toUpperCase()));
+  return picked;
 }
 
 /**
  * Check route options and apply them over `base` (the mount's options, or
  * the defaults): the error names the option and the fix.
- * @param where Names the route in errors, e.g. `'route /webhooks/stripe: '`.
+ * @param where Names the route in errors, e.g. `'idem: POST /webhooks/stripe'`.
  */
 export function resolveRoute<Ctx>(
-  options: RouteOptions<Ctx>,
+  given: RouteOptions<Ctx>,
   base: ResolvedRoute<Ctx> | undefined,
-  where = '',
+  where: string,
 ): ResolvedRoute<Ctx> {
-  // A route's overrides are route options only: a misspelt name, or an option
-  // of the whole middleware, would otherwise be ignored without a word.
-  if (base !== undefined) {
-    if (typeof options !== 'object' || options === null) {
-      fail(where, `route options must be an object of ${ROUTE_OPTIONS.join(', ')}.`);
-    }
-    for (const name of Object.keys(options)) {
-      if (ROUTE_OPTIONS.includes(name)) continue;
-      fail(
-        where,
-        ENGINE_OPTIONS.includes(name)
-          ? `${name} applies to the whole middleware, not to one route: set it where the middleware is made (idempotency({ ${name} })), or make a middleware of its own for these routes.`
-          : `unknown route option ${JSON.stringify(name)}; the route options are ${ROUTE_OPTIONS.join(', ')}.`,
+  // A route's overrides are route options only: an option of the whole
+  // middleware would otherwise be ignored without a word. The mount's own
+  // names were refused already, with the engine's.
+  if (base !== undefined && typeof given === 'object' && given !== null) {
+    const misplaced = Object.keys(given).find(
+      (name) => ENGINE_OPTIONS.includes(name) && !ROUTE_OPTIONS.includes(name),
+    );
+    if (misplaced !== undefined) {
+      throw new ConfigurationError(
+        `${where}: ${misplaced} applies to the whole middleware, not to one route: set it where the middleware is made (idempotency({ ${misplaced} })), or make a middleware of its own for these routes.`,
       );
     }
   }
+  const options = checkRoute(
+    base === undefined ? pick(given, ROUTE_OPTIONS) : given,
+    where,
+  ) as RouteOptions<Ctx>;
   const has = (name: keyof RouteOptions<Ctx>) => options[name] !== undefined;
   const scope = options.scope;
-  if (scope !== undefined && typeof scope !== 'function') {
-    fail(
-      where,
-      `scope must be a function of the request that returns the tenant or user id, such as scope: (c) => c.get('accountId'); got ${typeof scope}.`,
-    );
-  }
   const mismatchStatus = options.mismatchStatus ?? base?.mismatchStatus ?? 422;
-  if (!Number.isInteger(mismatchStatus) || mismatchStatus < 400 || mismatchStatus > 499) {
-    fail(where, `mismatchStatus must be a 4xx status, got ${mismatchStatus}.`);
-  }
   const shouldStore = options.shouldStore ?? base?.shouldStore ?? isFinalStatus;
-  if (typeof shouldStore !== 'function') {
-    fail(where, 'shouldStore must be a function of the status, such as (status) => status < 500.');
-  }
   const maxRequestBytes = options.maxRequestBytes ?? base?.maxRequestBytes ?? 1024 * 1024;
-  if (!Number.isInteger(maxRequestBytes) || maxRequestBytes < 0) {
-    fail(
-      where,
-      `maxRequestBytes must be a whole number of bytes, zero or more, got ${String(maxRequestBytes)}.`,
-    );
-  }
   const skip = options.skip;
-  if (skip !== undefined && typeof skip !== 'function')
-    fail(where, 'skip must be a function of the request returning a boolean.');
   const replayHeaders = options.replayHeaders;
-  if (
-    replayHeaders !== undefined &&
-    (!Array.isArray(replayHeaders) || !replayHeaders.every((h) => typeof h === 'string'))
-  ) {
-    fail(
-      where,
-      `replayHeaders must be a list of header names, such as ['content-type', 'location'].`,
-    );
-  }
   const documentationUrl = options.documentationUrl;
-  if (documentationUrl !== undefined && !/^https?:\/\/\S+$/.test(documentationUrl)) {
-    fail(
-      where,
-      `documentationUrl must be an http(s) URL, got ${JSON.stringify(documentationUrl)}.`,
-    );
-  }
   const keySource = options.key;
   return {
     scope: scope ?? base?.scope,
@@ -571,10 +545,13 @@ export function resolveRoute<Ctx>(
     keyFormat: has('keyFormat') ? formatCheck(where, options.keyFormat) : base?.keyFormat,
     fingerprint:
       has('fingerprint') || !base ? fingerprinter(where, options.fingerprint) : base.fingerprint,
-    methods: has('methods') || !base ? methodSet(where, options.methods) : base.methods,
+    methods:
+      has('methods') || !base
+        ? new Set((options.methods ?? ['POST', 'PATCH']).map((m) => m.toUpperCase()))
+        : base.methods,
     skip: skip ?? base?.skip,
-    ttlMs: has('ttlMs') ? perRequest(where, 'ttlMs', options.ttlMs) : base?.ttlMs,
-    leaseMs: has('leaseMs') ? perRequest(where, 'leaseMs', options.leaseMs) : base?.leaseMs,
+    ttlMs: has('ttlMs') ? perRequest(options.ttlMs) : base?.ttlMs,
+    leaseMs: has('leaseMs') ? perRequest(options.leaseMs) : base?.leaseMs,
     mismatchStatus,
     shouldStore,
     maxRequestBytes,

@@ -4,7 +4,7 @@
  * `largeBodyRoundTrip` for why not from Node: 4.7 s on a quiet machine, 18 s
  * on a busy one through miniflare's binding proxy).
  */
-import { scopedKey } from '@idem/core';
+import { scopedKey } from '@idem/core/store';
 import { largeBodyRoundTrip } from '@idem/test-workerd/worker';
 import { type D1DatabaseLike, d1Store } from '../../src/index.js';
 
