@@ -70,6 +70,11 @@ import { env } from './env.js';
 
 export { HttpConformanceError } from './http/harness.js';
 export type { HttpCheck, HttpCheckGroup, HttpSuiteOptions } from './http/options.js';
+export {
+  referenceServer,
+  type StoreHttpSuiteOptions,
+  storeHttpSuite,
+} from './http/store-server.js';
 
 const ALL: readonly CheckSpec[] = [
   ...methodChecks,

@@ -1,5 +1,6 @@
 import { createServer, type Socket } from 'node:net';
-import { createIdempotency, isIdempotencyError, scopedKey } from '@idem/core';
+import { createIdempotency, isIdempotencyError } from '@idem/core';
+import { scopedKey } from '@idem/core/store';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStore } from '../src/index.js';

@@ -1,5 +1,5 @@
 import { createServer, type Server, Socket } from 'node:net';
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStore } from '../src/index.js';

@@ -1,5 +1,6 @@
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
-import { createIdempotency, StoreUnavailableError, scopedKey } from '@idem/core';
+import { createIdempotency } from '@idem/core';
+import { StoreUnavailableError, scopedKey } from '@idem/core/store';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createClient, type RedisClientType } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -6,7 +6,7 @@ import {
   ListTablesCommand,
 } from '@aws-sdk/client-dynamodb';
 import { reachServer } from '@idem/conformance';
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
 import dynalite from 'dynalite';

@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createClient } from 'redis';
