@@ -21,7 +21,7 @@ export type Library = (typeof LIBRARIES)[number];
 
 /**
  * idem's own rows: as the READMEs show it, and the same with the replay cache
- * on (`cache: {}`). The targets judge `idem` alone; `idem-cache` is never a peer.
+ * on (`cache: replayCache()`). The targets judge `idem` alone; `idem-cache` is never a peer.
  */
 export type Ours = 'idem' | 'idem-cache';
 export type Peer = Exclude<Library, 'bare' | Ours>;

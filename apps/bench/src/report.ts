@@ -423,7 +423,7 @@ function memorySection(results: Results): string {
 function cacheNote(results: Results): string {
   if (!results.libraries.includes('idem-cache')) return '';
   return `
-- **idem, replay cache on**: the same, plus \`cache: {}\` (the default limits;
+- **idem, replay cache on**: the same, plus \`cache: replayCache()\` (the default limits;
   docs/SEMANTICS.md, Replay cache), on the network stores only: a replay of a
   record the process already holds makes no store call. Its rows stand beside
   idem's; the targets above judge idem as the READMEs show it, and the cache rows

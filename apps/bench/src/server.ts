@@ -4,6 +4,7 @@
  * once it listens. GET /stats and GET /counts report what it counted.
  */
 import type { Server } from 'node:http';
+import { replayCache } from '@idem/core';
 import type { ServerConfig, ServerStats } from './config.js';
 import type { BuildContext, Payment, Receipt } from './server/context.js';
 import {
@@ -67,8 +68,8 @@ switch (unit.library) {
   case 'idem-cache': {
     const o = await open(openIdemStore(config));
     extra.idemStore = o.value;
-    // The default limits, as `cache: {}` gives them.
-    if (unit.library === 'idem-cache') extra.idemOptions = { cache: {} };
+    // The default limits, as `replayCache()` gives them.
+    if (unit.library === 'idem-cache') extra.idemOptions = { cache: replayCache() };
     records = o.records;
     break;
   }

@@ -153,7 +153,9 @@ describe('BENCHMARKS.md', () => {
       /\| network store: 1 round trip for a replay +\| 9 of 9 +\| \*\*met\*\* +\|/,
     );
     expect(markdown).toMatch(/\| exactly once in the retry storm +\| 12 of 12 +\| \*\*met\*\* +\|/);
-    expect(markdown).toContain('- **idem, replay cache on**: the same, plus `cache: {}`');
+    expect(markdown).toContain(
+      '- **idem, replay cache on**: the same, plus `cache: replayCache()`',
+    );
   });
 
   it('gives a CPU difference below bare its own sign', () => {
