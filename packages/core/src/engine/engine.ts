@@ -14,7 +14,6 @@ import { type Execution, protectedExecution, unprotectedExecution } from './exec
 import { isNotStoredMarker } from './not-stored.js';
 import { type IdempotencyOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { leaseRenewal } from './renewal.js';
-import { ReplayCache } from './replay-cache.js';
 import { invoke, storeCalls } from './store-calls.js';
 
 /** Identifies one execution: who owns it (scope), which key, and what it asks for. */
@@ -109,7 +108,8 @@ export function createEngine(options: IdempotencyOptions, where?: string): Engin
   const opts = resolveOptions(options, where);
   const { store, hooks } = opts;
   const calls = storeCalls(opts);
-  const cache = opts.cache === false ? undefined : new ReplayCache(store, opts.cache);
+  // Opened here, not imported: bundles without replayCache() leave its code out.
+  const cache = opts.cache === false ? undefined : opts.cache.open(store);
   const env = { options: opts, calls, renewal: leaseRenewal(opts, calls) };
   // Hook events name the scope by its hash; computed only when someone listens.
   const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
