@@ -14,8 +14,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { type ClaimRequest } from '@idem/core/store';
 import { fingerprintRequest } from '@idem/core/http';
+import type { ClaimRequest } from '@idem/core/store';
 import { memoryStore } from '@idem/store-memory';
 import type { FingerprintRow, MemoryResult } from './results.js';
 import { median } from './stats.js';

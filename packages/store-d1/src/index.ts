@@ -1,4 +1,13 @@
-import { type ClaimRequest, type ClaimResult, ConfigurationError, type OwnerResult, ResponseTooLargeError, type Store, type StoredRecord, type StoredResponse } from '@idem/core/store';
+import {
+  type ClaimRequest,
+  type ClaimResult,
+  ConfigurationError,
+  type OwnerResult,
+  ResponseTooLargeError,
+  type Store,
+  type StoredRecord,
+  type StoredResponse,
+} from '@idem/core/store';
 import { DEFAULT_TABLE, schemaStatements, tableName } from './schema.js';
 
 export { schemaSql } from './schema.js';

@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { type ClaimRequest, ConfigurationError, type StoredResponse, scopedKey } from '@idem/core/store';
+import {
+  type ClaimRequest,
+  ConfigurationError,
+  type StoredResponse,
+  scopedKey,
+} from '@idem/core/store';
 import { idempotency } from '@idem/hono';
 import { largeBodyAnswer } from '@idem/test-workerd';
 import { Hono } from 'hono';

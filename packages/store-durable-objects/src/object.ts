@@ -1,4 +1,12 @@
-import { ABSENT, type LifecycleEvent, observe, type RecordState, type StoredResponse, toRecord, transition } from '@idem/core/store';
+import {
+  ABSENT,
+  type LifecycleEvent,
+  observe,
+  type RecordState,
+  type StoredResponse,
+  toRecord,
+  transition,
+} from '@idem/core/store';
 import {
   type DurableObjectStateLike,
   type IdempotencyObjectClass,

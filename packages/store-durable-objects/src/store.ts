@@ -1,4 +1,13 @@
-import { type ClaimRequest, type ClaimResult, ConfigurationError, type OwnerResult, ResponseTooLargeError, type Store, type StoredRecord, type StoredResponse } from '@idem/core/store';
+import {
+  type ClaimRequest,
+  type ClaimResult,
+  ConfigurationError,
+  type OwnerResult,
+  ResponseTooLargeError,
+  type Store,
+  type StoredRecord,
+  type StoredResponse,
+} from '@idem/core/store';
 import { NEEDS_SQLITE, type Operation, type Reply } from './protocol.js';
 
 /**

@@ -9,7 +9,19 @@ import {
   UpdateItemCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { type ClaimRequest, type ClaimResult, ConfigurationError, type OwnerResult, observe, type RecordState, ResponseTooLargeError, type Store, type StoredRecord, type StoredResponse, toRecord } from '@idem/core/store';
+import {
+  type ClaimRequest,
+  type ClaimResult,
+  ConfigurationError,
+  type OwnerResult,
+  observe,
+  type RecordState,
+  ResponseTooLargeError,
+  type Store,
+  type StoredRecord,
+  type StoredResponse,
+  toRecord,
+} from '@idem/core/store';
 
 /** Options of {@link dynamoDbStore}. */
 export interface DynamoDbStoreOptions {

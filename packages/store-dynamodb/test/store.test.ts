@@ -8,7 +8,13 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { createIdempotency, RequestInFlightError, ResponseNotStoredError } from '@idem/core';
-import { ConfigurationError, ResponseTooLargeError, type Store, StoreUnavailableError, scopedKey } from '@idem/core/store';
+import {
+  ConfigurationError,
+  ResponseTooLargeError,
+  type Store,
+  StoreUnavailableError,
+  scopedKey,
+} from '@idem/core/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dynamoDbStore } from '../src/index.js';
 import {

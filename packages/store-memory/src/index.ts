@@ -1,4 +1,20 @@
-import { ABSENT, type ClaimRequest, type ClaimResult, ConfigurationError, type LifecycleEvent, type OwnerResult, observe, type RecordState, refuseUnknownOptions, type Store, type StoredRecord, type StoredResponse, StoreUnavailableError, toRecord, transition } from '@idem/core/store';
+import {
+  ABSENT,
+  type ClaimRequest,
+  type ClaimResult,
+  ConfigurationError,
+  type LifecycleEvent,
+  type OwnerResult,
+  observe,
+  type RecordState,
+  refuseUnknownOptions,
+  type Store,
+  type StoredRecord,
+  type StoredResponse,
+  StoreUnavailableError,
+  toRecord,
+  transition,
+} from '@idem/core/store';
 import { Completed, Heads, Slabs } from './completed.js';
 
 /** Options of {@link memoryStore}. */

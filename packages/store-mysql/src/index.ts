@@ -1,4 +1,15 @@
-import { type Claim, type ClaimRequest, type ClaimResult, ConfigurationError, type OwnerResult, ResponseTooLargeError, refuseUnknownOptions, type Store, type StoredRecord, type StoredResponse } from '@idem/core/store';
+import {
+  type Claim,
+  type ClaimRequest,
+  type ClaimResult,
+  ConfigurationError,
+  type OwnerResult,
+  ResponseTooLargeError,
+  refuseUnknownOptions,
+  type Store,
+  type StoredRecord,
+  type StoredResponse,
+} from '@idem/core/store';
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { checkPool, errno } from './config.js';
 import { DEFAULT_TABLE, migrate, NOW_MS, names } from './schema.js';

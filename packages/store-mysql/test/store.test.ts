@@ -2,7 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createIdempotency } from '@idem/core';
-import { type ClaimRequest, ConfigurationError, ResponseTooLargeError, type Store, StoreUnavailableError, scopedKey } from '@idem/core/store';
+import {
+  type ClaimRequest,
+  ConfigurationError,
+  ResponseTooLargeError,
+  type Store,
+  StoreUnavailableError,
+  scopedKey,
+} from '@idem/core/store';
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
 import mysql from 'mysql2/promise';

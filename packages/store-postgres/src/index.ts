@@ -1,4 +1,14 @@
-import { type Claim, type ClaimRequest, type ClaimResult, ConfigurationError, type OwnerResult, refuseUnknownOptions, type Store, type StoredRecord, type StoredResponse } from '@idem/core/store';
+import {
+  type Claim,
+  type ClaimRequest,
+  type ClaimResult,
+  ConfigurationError,
+  type OwnerResult,
+  refuseUnknownOptions,
+  type Store,
+  type StoredRecord,
+  type StoredResponse,
+} from '@idem/core/store';
 import type { Pool, PoolClient, QueryResult } from 'pg';
 import { checkPool, setupError } from './config.js';
 import { DEFAULT_TABLE, schemaSql, tableName } from './schema.js';

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createIdempotency } from '@idem/core';
-import { type ClaimRequest, ConfigurationError, type Store, StoreUnavailableError, scopedKey } from '@idem/core/store';
+import {
+  type ClaimRequest,
+  ConfigurationError,
+  type Store,
+  StoreUnavailableError,
+  scopedKey,
+} from '@idem/core/store';
 import { idempotency } from '@idem/hono';
 import { Hono } from 'hono';
 import pg from 'pg';

@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { type ClaimRequest, type ClaimResult, ConfigurationError, type OwnerResult, ResponseTooLargeError, refuseUnknownOptions, type Store, type StoredRecord, type StoredResponse } from '@idem/core/store';
+import {
+  type ClaimRequest,
+  type ClaimResult,
+  ConfigurationError,
+  type OwnerResult,
+  ResponseTooLargeError,
+  refuseUnknownOptions,
+  type Store,
+  type StoredRecord,
+  type StoredResponse,
+} from '@idem/core/store';
 import { type Commands, commandsFor, type RedisClient, type Script } from './clients.js';
 
 export type {

@@ -1,6 +1,11 @@
 import { storeChecks } from '@idem/conformance/store';
 import { createIdempotency } from '@idem/core';
-import { type ClaimRequest, ResponseTooLargeError, type StoredResponse, scopedKey } from '@idem/core/store';
+import {
+  type ClaimRequest,
+  ResponseTooLargeError,
+  type StoredResponse,
+  scopedKey,
+} from '@idem/core/store';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type RedisClient, redisStore } from '../src/index.js';

@@ -21,7 +21,7 @@
  *
  * @packageDocumentation
  */
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 import {
   type Backend,
   dynamodb,

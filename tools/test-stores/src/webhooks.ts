@@ -1,5 +1,5 @@
-import type { Store } from '@idem/core';
 import type { webhooks as corePresets, RouteOptions } from '@idem/core/http';
+import type { Store } from '@idem/core/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestStores } from './index.js';
 import {

@@ -6,7 +6,7 @@
  * number at a time (seconds on a quiet machine, a test of the proxy's speed),
  * and leave an RPC stub that workerd warns about when it is collected.
  */
-import type { Store } from '@idem/core';
+import type { Store } from '@idem/core/store';
 
 /** The byte at `i` of the buffer the round trip stores from, known to both sides. */
 export const byteAt = (i: number): number => (i * 7 + (i >> 9)) & 0xff;

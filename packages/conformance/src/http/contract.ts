@@ -11,8 +11,9 @@
  * @packageDocumentation
  */
 // Type-only imports: this module must stay free of runtime dependencies.
-import type { Store } from '@idem/core/store';
+
 import type { HttpIdempotencyOptions, RouteOptions } from '@idem/core/http';
+import type { Store } from '@idem/core/store';
 
 /**
  * The routes every test app mounts. Each handler first awaits

@@ -1,4 +1,12 @@
-import { ABSENT, type LifecycleEvent, observe, type RecordState, type Store, toRecord, transition } from '@idem/core/store';
+import {
+  ABSENT,
+  type LifecycleEvent,
+  observe,
+  type RecordState,
+  type Store,
+  toRecord,
+  transition,
+} from '@idem/core/store';
 
 /**
  * A store on the reference lifecycle (`transition` of `@idem/core`), in a
