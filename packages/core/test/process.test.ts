@@ -11,6 +11,8 @@ async function runScript(contents: string): Promise<{ code: number | null; stdou
     stdin: { contents, resolveDir: root, sourcefile: 'script.ts', loader: 'ts' },
     bundle: true,
     platform: 'node',
+    // Core's sources, and `#native-sha256` as Node resolves it (node.ts).
+    conditions: ['@idem/source'],
     format: 'esm',
     write: false,
     logLevel: 'silent',
