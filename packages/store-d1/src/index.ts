@@ -4,6 +4,7 @@ import {
   ConfigurationError,
   type OwnerResult,
   ResponseTooLargeError,
+  refuseUnknownOptions,
   type Store,
   type StoredRecord,
   type StoredResponse,
@@ -120,7 +121,9 @@ const sqliteNow = (param: string) =>
  * ```
  */
 export function d1Store(options: D1StoreOptions): D1Store {
-  const database = options?.database;
+  // Names first: `{ db: env.DB }` is a typo, not a missing binding.
+  refuseUnknownOptions(options, ['database', 'table', 'now'], 'd1Store()');
+  const database = options.database;
   if (typeof database?.prepare !== 'function' || typeof database.batch !== 'function') {
     throw new ConfigurationError(
       'd1Store: pass the D1 binding as { database: env.DB } (a [[d1_databases]] binding in wrangler.toml), or miniflare\'s await mf.getD1Database("DB").',
@@ -270,6 +273,7 @@ WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
     },
 
     async purgeExpired(purge: PurgeOptions = {}): Promise<number> {
+      refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired()');
       const batchSize = purge.batchSize ?? 1000;
       if (!Number.isInteger(batchSize) || batchSize < 1) {
         throw new ConfigurationError(

@@ -88,6 +88,10 @@ describe('schema and options', () => {
   it('names the fix for a missing binding or a bad clock', () => {
     expect(() => d1Store({ database: undefined as never })).toThrow(/database: env\.DB/);
     expect(() => d1Store(undefined as never)).toThrow(ConfigurationError);
+    // Names first: `databse` is a typo, not a missing binding.
+    expect(() => d1Store({ databse: d1.database } as never)).toThrow(
+      'd1Store(): unknown option "databse" (did you mean "database"?); the options are database, table, now.',
+    );
     expect(() => d1Store({ database: d1.database, now: 5 as never })).toThrow(ConfigurationError);
   });
 
@@ -214,6 +218,9 @@ describe('purgeExpired', () => {
     expect(await purging.purgeExpired()).toBe(0);
     expect((await purging.read(live))?.state).toBe('in_progress');
     await expect(purging.purgeExpired({ batchSize: 0 })).rejects.toThrow(ConfigurationError);
+    await expect(purging.purgeExpired({ batch: 5 } as never)).rejects.toThrow(
+      /^purgeExpired\(\): unknown option "batch" \(did you mean "batchSize"\?\)/,
+    );
   });
 });
 

@@ -4,6 +4,7 @@ import {
   ConfigurationError,
   type OwnerResult,
   ResponseTooLargeError,
+  refuseUnknownOptions,
   type Store,
   type StoredRecord,
   type StoredResponse,
@@ -73,7 +74,9 @@ type Stub = { perform(operation: Operation): Promise<Reply> };
  * ```
  */
 export function durableObjectStore(options: DurableObjectStoreOptions): DurableObjectStore {
-  const namespace = options?.namespace;
+  // Names first: `{ ns: env.IDEMPOTENCY }` is a typo, not a missing namespace.
+  refuseUnknownOptions(options, ['namespace', 'now'], 'durableObjectStore()');
+  const namespace = options.namespace;
   if (typeof namespace?.idFromName !== 'function' || typeof namespace.get !== 'function') {
     throw new ConfigurationError(
       'durableObjectStore: pass the Durable Object namespace as { namespace: env.IDEMPOTENCY }, bound in wrangler.toml to the class IdempotencyObject that your Worker exports (or miniflare\'s await mf.getDurableObjectNamespace("IDEMPOTENCY")).',

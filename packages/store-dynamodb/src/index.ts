@@ -17,6 +17,7 @@ import {
   observe,
   type RecordState,
   ResponseTooLargeError,
+  refuseUnknownOptions,
   type Store,
   type StoredRecord,
   type StoredResponse,
@@ -128,7 +129,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * ```
  */
 export function dynamoDbStore(options: DynamoDbStoreOptions): DynamoDbStore {
-  const { client, tableName } = options ?? {};
+  // Names first: `{ table: 'x' }` is a typo of tableName, not a missing one.
+  refuseUnknownOptions(options, ['client', 'tableName', 'now'], 'dynamoDbStore()');
+  const { client, tableName } = options;
   if (typeof client?.send !== 'function') {
     throw new ConfigurationError(
       'dynamoDbStore: pass a client, for example { client: new DynamoDBClient({}) } from @aws-sdk/client-dynamodb.',

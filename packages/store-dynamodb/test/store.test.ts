@@ -229,6 +229,10 @@ describe.skipIf(!backend.up)('dynamoDbStore', () => {
     expect(() => dynamoDbStore({} as never)).toThrow(ConfigurationError);
     expect(() => dynamoDbStore({} as never)).toThrow(/new DynamoDBClient/);
     expect(() => dynamoDbStore({ client } as never)).toThrow(/tableName/);
+    // Names first: `table` is a typo of tableName, not a missing one.
+    expect(() => dynamoDbStore({ client, table: 'idem' } as never)).toThrow(
+      'dynamoDbStore(): unknown option "table" (did you mean "tableName"?); the options are client, tableName, now.',
+    );
   });
 });
 

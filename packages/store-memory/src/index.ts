@@ -55,7 +55,7 @@ const CLAIMED: ClaimResult = Object.freeze({ claimed: true });
  * tests and the demo, and a network store when you run several instances.
  */
 export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
-  refuseUnknownOptions(options, ['maxRecords', 'now'], 'memoryStore');
+  refuseUnknownOptions(options, ['maxRecords', 'now'], 'memoryStore()');
   const maxRecords = options.maxRecords ?? 100_000;
   const now = options.now ?? Date.now;
   if (!Number.isInteger(maxRecords) || maxRecords < 1) {

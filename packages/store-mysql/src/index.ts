@@ -99,8 +99,9 @@ const MiB = 1024 * 1024;
  * ```
  */
 export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
-  const pool = checkPool(options?.pool);
-  refuseUnknownOptions(options, ['pool', 'table', 'maxResponseBytes'], 'mysqlStore');
+  // Names first: `{ pol: pool }` is a typo, not a missing pool.
+  refuseUnknownOptions(options, ['pool', 'table', 'maxResponseBytes'], 'mysqlStore()');
+  const pool = checkPool(options.pool);
   const n = names(options.table ?? DEFAULT_TABLE);
   const maxResponseBytes = options.maxResponseBytes ?? 4 * MiB;
   if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 0) {
@@ -201,7 +202,7 @@ WHERE \`key\` = ${text(key)} AND ${live}`,
     migrate: (): Promise<void> => migrate(pool, n, maxResponseBytes),
 
     async purgeExpired(purge?: PurgeOptions): Promise<number> {
-      if (purge !== undefined) refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired');
+      if (purge !== undefined) refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired()');
       const batchSize = purge?.batchSize ?? 1000;
       if (!Number.isInteger(batchSize) || batchSize < 1) {
         throw new ConfigurationError(

@@ -97,14 +97,19 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
   it('refuses unknown option names and unusable limits', async () => {
     refused(
       () => mysqlStore({ pool: admin, tabel: 'x' } as never),
-      /unknown option "tabel"; the options are pool, table, maxResponseBytes/,
+      /^mysqlStore\(\): unknown option "tabel" \(did you mean "table"\?\); the options are pool, table, maxResponseBytes\.$/,
+    );
+    // Before the pool is looked at: `pol` is a typo, not a missing pool.
+    refused(
+      () => mysqlStore({ pol: admin } as never),
+      /^mysqlStore\(\): unknown option "pol" \(did you mean "pool"\?\)/,
     );
     for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '1' as never]) {
       refused(() => mysqlStore({ pool: admin, maxResponseBytes: bad }), /maxResponseBytes/);
     }
     const store = mysqlStore({ pool: admin });
     await expect(store.purgeExpired({ batch: 5 } as never)).rejects.toThrow(
-      /purgeExpired: unknown option "batch"; the options are batchSize/,
+      /purgeExpired\(\): unknown option "batch" \(did you mean "batchSize"\?\); the options are batchSize/,
     );
     await expect(store.purgeExpired(null as never)).rejects.toBeInstanceOf(ConfigurationError);
     await expect(store.purgeExpired({ batchSize: 0 })).rejects.toBeInstanceOf(ConfigurationError);

@@ -103,8 +103,9 @@ const ms = (param: string) => `statement_timestamp() + ${param}::float8 * interv
  * ```
  */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
-  const pool = checkPool(options?.pool);
-  refuseUnknownOptions(options, ['pool', 'table'], 'postgresStore');
+  // Names first: `{ pol: pool }` is a typo, not a missing pool.
+  refuseUnknownOptions(options, ['pool', 'table'], 'postgresStore()');
+  const pool = checkPool(options.pool);
   const table = options.table ?? DEFAULT_TABLE;
   const t = tableName(table).sql;
 
@@ -230,7 +231,7 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
     },
 
     async purgeExpired(purge?: PurgeOptions): Promise<number> {
-      if (purge !== undefined) refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired');
+      if (purge !== undefined) refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired()');
       const batchSize = purge?.batchSize ?? 1000;
       if (!Number.isInteger(batchSize) || batchSize < 1) {
         throw new ConfigurationError(

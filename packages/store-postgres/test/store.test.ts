@@ -95,12 +95,17 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
   it('refuses unknown option names (a typo would silently use the default)', () => {
     refused(
       () => postgresStore({ pool: admin, tabel: 'x' } as never),
-      /unknown option "tabel"; the options are pool, table/,
+      /^postgresStore\(\): unknown option "tabel" \(did you mean "table"\?\); the options are pool, table\.$/,
+    );
+    // Before the pool is looked at: `pol` is a typo, not a missing pool.
+    refused(
+      () => postgresStore({ pol: admin } as never),
+      /^postgresStore\(\): unknown option "pol" \(did you mean "pool"\?\)/,
     );
     const store = postgresStore({ pool: admin });
     return Promise.all([
       expect(store.purgeExpired({ batch: 5 } as never)).rejects.toThrow(
-        /purgeExpired: unknown option "batch"; the options are batchSize/,
+        /purgeExpired\(\): unknown option "batch" \(did you mean "batchSize"\?\); the options are batchSize/,
       ),
       expect(store.purgeExpired(null as never)).rejects.toBeInstanceOf(ConfigurationError),
       expect(store.purgeExpired({ batchSize: -1 })).rejects.toBeInstanceOf(ConfigurationError),

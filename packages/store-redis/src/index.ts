@@ -181,7 +181,7 @@ function configured(options: RedisStoreOptions): {
   prefix: string;
   maxResponseBytes: number;
 } {
-  refuseUnknownOptions(options, OPTIONS, 'redisStore');
+  refuseUnknownOptions(options, OPTIONS, 'redisStore()');
   const commands = commandsFor(options.client);
   if (!commands) {
     throw new ConfigurationError(
