@@ -1,0 +1,57 @@
+// @idem/store-mysql's README: the store on a mysql2 pool, its migration, a
+// Hono app whose handler writes the payment in the store's transaction, and
+// run() on the engine.
+import { serve } from '@hono/node-server';
+import { idempotencyInfo, idempotentFetch } from '@idem/client';
+import { createIdempotency } from '@idem/core';
+import { idempotency } from '@idem/hono';
+import { mysqlStore } from '@idem/store-mysql';
+import { Hono } from 'hono';
+import mysql from 'mysql2/promise';
+import { postTwice } from './exercise.cjs';
+
+const table = `idem_tarballs_${process.env.RUN_ID}`;
+const payments = `payments_tarballs_${process.env.RUN_ID}`;
+const pool = mysql.createPool({ uri: process.env.MYSQL_URL, connectionLimit: 20 });
+const store = mysqlStore({ pool, table });
+await store.migrate(); // or run schema.sql in your own migrations
+await pool.query(
+  `CREATE TABLE ${payments} (id int AUTO_INCREMENT PRIMARY KEY, account text, amount int)`,
+);
+
+let runs = 0;
+const app = new Hono();
+app.use('/payments', idempotency({ store, scope: (c) => c.req.header('x-account-id') ?? '' }));
+app.post('/payments', async (c) => {
+  runs++;
+  const tx = await store.transaction(c.get('idempotency')); // a pool connection inside a transaction
+  const [result] = await tx.query(`INSERT INTO ${payments} (account, amount) VALUES (?, ?)`, [
+    c.req.header('x-account-id'),
+    1999,
+  ]);
+  return c.json({ id: result.insertId, run: runs }, 201);
+});
+
+const server = await new Promise((resolve) => {
+  const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+});
+const url = `http://127.0.0.1:${server.address().port}/payments`;
+const http = await postTwice(
+  url,
+  { idempotentFetch, idempotencyInfo },
+  { 'x-account-id': 'acct_1' },
+);
+server.close();
+const [[{ n: paymentRows }]] = await pool.query(`SELECT count(*) AS n FROM ${payments}`);
+
+const idem = createIdempotency({ store });
+let executions = 0;
+const job = () => ({ sent: ++executions });
+const outcomes = [await idem.run('job-1', job), await idem.run('job-1', job)];
+
+await pool.query(`DROP TABLE ${payments}`);
+await pool.query(`DROP TABLE ${table}`);
+await pool.end();
+console.log(
+  JSON.stringify({ runs, ...http, paymentRows: Number(paymentRows), outcomes, executions }),
+);
