@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   BUDGET_BYTES,
+  bundleForWorkers,
   measureHonoMiddleware,
   measureWithStore,
   STORE_BUDGETS,
@@ -24,4 +25,18 @@ describe('size budget', () => {
       expect(withStore.gzippedBytes).toBeLessThanOrEqual(budget);
     },
   );
+
+  it('leaves out what a Worker does not use: the replay cache until replayCache() is imported, and Node code', async () => {
+    const text = async (contents: string) =>
+      new TextDecoder().decode(await bundleForWorkers(contents));
+    const middleware = await text("export * from '@idem/hono';");
+    // The cache's own error prefix, and what only Node's hash (native-sha256/node.ts) says.
+    for (const word of ['idem: replayCache()', 'utf16le', 'createHash', 'node:']) {
+      expect(middleware).not.toContain(word);
+    }
+    const withCache = await text(
+      "export * from '@idem/hono'; export { replayCache } from '@idem/core';",
+    );
+    expect(withCache).toContain('idem: replayCache()');
+  });
 });
