@@ -54,6 +54,10 @@ describe('options and setup', () => {
       /namespace: env\.IDEMPOTENCY/,
     );
     expect(() => durableObjectStore(undefined as never)).toThrow(ConfigurationError);
+    // Names first: `namspace` is a typo, not a missing namespace.
+    expect(() => durableObjectStore({ namspace: objects.namespace } as never)).toThrow(
+      'durableObjectStore(): unknown option "namspace" (did you mean "namespace"?); the options are namespace, now.',
+    );
     expect(() => durableObjectStore({ namespace: objects.namespace, now: 1 as never })).toThrow(
       ConfigurationError,
     );

@@ -124,6 +124,10 @@ describe('memoryStore hands out copies', () => {
   it('refuses bad and unknown options with a ConfigurationError naming the fix', () => {
     expect(() => memoryStore({ maxRecords: 0 })).toThrow(/maxRecords must be a positive integer/);
     expect(() => memoryStore({ maxRecord: 5 } as never)).toThrow(/unknown option "maxRecord"/);
+    // Names first, before any value is looked at, with the name it was meant to be.
+    expect(() => memoryStore({ maxRecrods: 0, now: 5 } as never)).toThrow(
+      'memoryStore(): unknown option "maxRecrods" (did you mean "maxRecords"?); the options are maxRecords, now.',
+    );
     expect(() => memoryStore({ now: 5 } as never)).toThrow(/now must be a function/);
     for (const bad of [{ maxRecords: -1 }, { maxRecord: 5 }, { now: 'x' }]) {
       expect(() => memoryStore(bad as never)).toThrow(

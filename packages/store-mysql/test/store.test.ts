@@ -73,9 +73,10 @@ describe('schema', () => {
 
 describe('bad options throw a ConfigurationError naming the fix, never a TypeError', () => {
   it('refuses anything but a mysql2 promise Pool', async () => {
-    for (const bad of [undefined, null, 'mysql://x', 42, {}]) {
-      refused(() => mysqlStore(bad as never), /pass a mysql2 Pool/);
+    for (const bad of [undefined, null, 'mysql://x', 42]) {
+      refused(() => mysqlStore(bad as never), /pass an options object \(\{ pool, table/);
     }
+    refused(() => mysqlStore({} as never), /pass a mysql2 Pool/);
     const callbackPool = (await import('mysql2')).createPool({ uri: MYSQL_URL });
     refused(() => mysqlStore({ pool: callbackPool as never }), /pass pool\.promise\(\)/);
     await callbackPool.promise().end();

@@ -78,7 +78,7 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
 
   it('refuses anything but a Pool: nothing, a Client, a checked-out client', async () => {
     for (const bad of [undefined, null, 'postgres://x', 42]) {
-      refused(() => postgresStore(bad as never), /pass a pg Pool/);
+      refused(() => postgresStore(bad as never), /pass an options object \(\{ pool, table \}\)/);
     }
     refused(() => postgresStore({} as never), /pass a pg Pool/);
     refused(

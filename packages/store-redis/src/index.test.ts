@@ -46,8 +46,12 @@ describe('redisStore options: each mistake is a ConfigurationError that names th
   it('unknown option names (a typo from JavaScript would leave the default in force)', () => {
     const options = { client: ioredis, prefx: 'app:' } as never;
     const error = configurationError(() => redisStore(options));
-    expect(error.message).toMatch(
-      /unknown option "prefx"; the options are client, prefix, maxResponseBytes/,
+    expect(error.message).toBe(
+      'redisStore(): unknown option "prefx" (did you mean "prefix"?); the options are client, prefix, maxResponseBytes.',
+    );
+    // Before the client is looked at: `clint` is a typo, not a missing client.
+    expect(configurationError(() => redisStore({ clint: ioredis } as never)).message).toMatch(
+      /^redisStore\(\): unknown option "clint" \(did you mean "client"\?\)/,
     );
   });
 

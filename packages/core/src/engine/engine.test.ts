@@ -7,8 +7,8 @@ import {
   FingerprintMismatchError,
   IdempotencyError,
   RequestInFlightError,
-  ResponseTooLargeError,
   ResponseNotStoredError,
+  ResponseTooLargeError,
   RolledBackError,
   StoreUnavailableError,
 } from '../errors.js';
