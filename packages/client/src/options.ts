@@ -178,7 +178,11 @@ export function refuseUnknown(options: unknown, known: string[], example: string
   }
 }
 
-/** ` (did you mean x?)` for the known name closest to a misspelt one, if one is close. */
+/**
+ * ` (did you mean "x"?)` for the known name closest to a misspelt one, if one
+ * is close. The same scoring and words as core's option resolver: the client
+ * has no dependency on core, and a copy this small costs less than one.
+ */
 function nearest(typed: string, known: string[]): string {
   let best = '';
   let most = Math.max(2, typed.length / 3);
@@ -188,7 +192,7 @@ function nearest(typed: string, known: string[]): string {
     const score = typed.length > 3 && lower.includes(typed) ? 1 : distance(typed, lower);
     if (score <= most) [best, most] = [name, score - 0.5];
   }
-  return best && ` (did you mean ${best}?)`;
+  return best && ` (did you mean ${JSON.stringify(best)}?)`;
 }
 
 /** Levenshtein distance: the fewest one-letter edits that turn `a` into `b`. */

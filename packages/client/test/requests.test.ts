@@ -39,6 +39,24 @@ async function call(fetch: IdempotentFetch, path: string, init?: Parameters<Idem
   return { response, info: idempotencyInfo(response), requests: since(from) };
 }
 
+/** Every option name createIdempotentFetch takes. */
+const INSTANCE_NAMES: readonly string[] = [
+  'fetch',
+  'methods',
+  'header',
+  'generateKey',
+  'maxBodyBytes',
+  'bufferResponses',
+  'maxAttempts',
+  'attemptTimeoutMs',
+  'deadlineMs',
+  'baseDelayMs',
+  'maxDelayMs',
+  'maxRetryAfterMs',
+  'retryStatuses',
+  'onRetry',
+];
+
 describe('fetch’s signature', () => {
   it('is a drop-in for fetch', () => {
     expectTypeOf(idempotentFetch).toExtend<typeof fetch>();
@@ -334,28 +352,38 @@ describe('configuration', () => {
       expect.objectContaining({
         name: 'IdempotentFetchError',
         code: 'CONFIGURATION',
-        message: expect.stringContaining(`unknown option ${name} (did you mean ${closest}?)`),
+        message: expect.stringContaining(`unknown option ${name} (did you mean "${closest}"?)`),
       }),
     );
   });
 
+  it('a slip on any option name (a letter doubled, or in the wrong case) names that option', () => {
+    const names = [...INSTANCE_NAMES];
+    fc.assert(
+      fc.property(fc.constantFrom(...names), fc.nat(), fc.boolean(), (name, at, doubled) => {
+        const i = at % name.length;
+        const c = name[i]!;
+        const slipped = doubled
+          ? name.slice(0, i) + c + name.slice(i)
+          : name.slice(0, i) +
+            (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) +
+            name.slice(i + 1);
+        if (slipped === name) return;
+        expect(() => createIdempotentFetch({ [slipped]: 1 } as never)).toThrow(
+          expect.objectContaining({
+            code: 'CONFIGURATION',
+            message: expect.stringContaining(
+              `unknown option ${JSON.stringify(slipped)} (did you mean ${JSON.stringify(name)}?)`,
+            ),
+          }),
+        );
+      }),
+      fcParameters(300),
+    );
+  });
+
   it('refuses any option name it does not know, and lists the options', () => {
-    const known = new Set([
-      'fetch',
-      'methods',
-      'header',
-      'generateKey',
-      'maxBodyBytes',
-      'bufferResponses',
-      'maxAttempts',
-      'attemptTimeoutMs',
-      'deadlineMs',
-      'baseDelayMs',
-      'maxDelayMs',
-      'maxRetryAfterMs',
-      'retryStatuses',
-      'onRetry',
-    ]);
+    const known = new Set(INSTANCE_NAMES);
     fc.assert(
       fc.property(
         fc.string({ minLength: 1, maxLength: 20 }).filter((name) => !known.has(name)),
@@ -383,12 +411,12 @@ describe('configuration', () => {
     ).rejects.toMatchObject({
       code: 'CONFIGURATION',
       message: expect.stringContaining(
-        'unknown option "timeoutMs" (did you mean attemptTimeoutMs?)',
+        'unknown option "timeoutMs" (did you mean "attemptTimeoutMs"?)',
       ),
     });
     await expect(
       fast(server.url, { method: 'POST', idempotency: { kye: 'a' } as never }),
-    ).rejects.toMatchObject({ message: expect.stringContaining('did you mean key?') });
+    ).rejects.toMatchObject({ message: expect.stringContaining('did you mean "key"?') });
     await expect(
       fast(server.url, { method: 'POST', idempotency: { header: 'X-Key' } as never }),
     ).rejects.toMatchObject({
