@@ -43,6 +43,10 @@ describe('options', () => {
     expect(refused({ name: '' })).toMatch(/name must be a non-empty string/);
     expect(refused({ version: 1 })).toMatch(/version must be a string/);
     expect(refused(null)).toMatch(/pass an options object/);
+    // The name first, before any value: a typo, named as the option it was meant to be.
+    expect(refused({ spanz: 'no', name: '' })).toBe(
+      'idemTelemetry(): unknown option "spanz" (did you mean "spans"?); the options are tracerProvider, meterProvider, name, version, spans, metrics, scopeHashInMetrics.',
+    );
   });
 
   it("names the instrumentation scope @idem/otel with this package's version, or as told", async () => {
