@@ -39,6 +39,8 @@ function* pointers(manifest) {
     yield { path, where: `"bin"["${name}"]` };
   }
   yield* exportTargets(manifest.exports, '"exports"');
+  // Private imports too: @idem/core's `#native-sha256` loads with every entry.
+  yield* exportTargets(manifest.imports, '"imports"');
 }
 
 /** The strings at the leaves of an `exports` map (conditions nest, arrays are fallbacks). */
@@ -61,7 +63,7 @@ function patternTest(path) {
 
 /**
  * What is wrong with a tarball: each file its package.json points at (main,
- * module, types, bin, every `exports` target) that it does not hold, a
+ * module, types, bin, every `exports` and `imports` target) that it does not hold, a
  * `workspace:` range npm cannot install, and an export condition that only
  * works inside this repository. Each message names the package and the fix.
  *
@@ -101,7 +103,7 @@ export function tarballProblems(file) {
       }
     }
   }
-  if (JSON.stringify(manifest.exports ?? {}).includes('"@idem/source"')) {
+  if (JSON.stringify([manifest.exports, manifest.imports]).includes('"@idem/source"')) {
     problems.push(
       `${name} still has the @idem/source export condition, which points at sources the tarball ` +
         `does not ship. Fix: give package.json publishConfig.exports without it, as every ` +
