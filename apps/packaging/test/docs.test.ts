@@ -8,9 +8,10 @@ import { brokenLinks } from './docs-links.ts';
 import { knownNames, publishedEntries, unknownNames } from './docs-names.ts';
 
 /**
- * The docs hold in three ways. Every `ts` code block in the README, docs/ and the packages' and apps'
- * READMEs is typechecked as a module of its own, against the packages'
- * sources, with strict TypeScript as a user would compile it. A block may
+ * The docs hold in three ways. Every `ts` code block in the README, docs/
+ * and the packages' and apps' READMEs is typechecked as a module of its own,
+ * against the packages' sources, with strict TypeScript as a user would
+ * compile it. A block may
  * declare its free names (the `app` it mounts on, the handler it calls) in a
  * hidden `<!-- ts-prelude … -->` comment right before it. Every relative
  * link leads to a file, and its `#fragment` to a heading there. Every name in
@@ -19,8 +20,6 @@ import { knownNames, publishedEntries, unknownNames } from './docs-names.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const out = fileURLToPath(new URL('../.doc-blocks', import.meta.url));
-
-const options = docsCompilerOptions;
 
 /**
  * Identifiers the docs name in backticks that are not ours to export: other
@@ -79,7 +78,7 @@ function write(blocks: readonly DocBlock[]): Written[] {
   });
 }
 
-describe('docs that compile', () => {
+describe('docs that hold', () => {
   const blocks = docFiles(root).flatMap((file) => docBlocks(root, file));
 
   it('finds the code blocks users copy', () => {
@@ -90,7 +89,7 @@ describe('docs that compile', () => {
     const written = write(blocks);
     const program = ts.createProgram(
       written.map((w) => w.path),
-      options,
+      docsCompilerOptions,
     );
     const byPath = new Map(written.map((w) => [w.path, w]));
     const problems: string[] = [];
@@ -124,7 +123,7 @@ describe('docs that compile', () => {
     mkdirSync(out, { recursive: true });
     const globalsFile = join(out, 'globals.ts');
     writeFileSync(globalsFile, 'export {};\n');
-    const known = knownNames(publishedEntries(root), options, globalsFile);
+    const known = knownNames(publishedEntries(root), docsCompilerOptions, globalsFile);
     const problems = unknownNames(root, docFiles(root), known, new Set(NOT_EXPORTS.keys()));
     expect(problems, problems.join('\n')).toEqual([]);
   }, 120_000);
