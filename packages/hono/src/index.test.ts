@@ -461,7 +461,7 @@ describe('misconfiguration', () => {
         error = e;
       }
       expect(error).toMatchObject({ code: 'CONFIGURATION' });
-      expect(String(error)).toMatch(/scope must be a function of the request/);
+      expect(String(error)).toMatch(/option "scope" must be a function of the request/);
     }
   });
 });
