@@ -79,7 +79,7 @@ function webContext(): vm.Context {
 }
 
 describe('edge check: core without Node built-ins', () => {
-  it('bundles src/index.ts and src/http.ts for the neutral platform, with no Node reference', async () => {
+  it('bundles src/index.ts, src/store.ts and src/http.ts for the neutral platform, with no Node reference', async () => {
     const result = await build({
       entryPoints: ['src/index.ts', 'src/store.ts', 'src/http.ts'],
       absWorkingDir: root,
@@ -94,7 +94,7 @@ describe('edge check: core without Node built-ins', () => {
     });
     // Everything bundled comes from core's own sources: no package, no built-in.
     expect(Object.keys(result.metafile.inputs).every((p) => p.startsWith('src/'))).toBe(true);
-    expect(result.outputFiles).toHaveLength(2);
+    expect(result.outputFiles).toHaveLength(3);
     for (const file of result.outputFiles) expect(nodeReferences(file.text), file.path).toEqual([]);
   });
 
@@ -159,7 +159,8 @@ describe('edge check: core without Node built-ins', () => {
   it('runs the engine and the HTTP layer in a context with only Web globals', async () => {
     const code = await bundle(
       `
-      import { createIdempotency, transition, observe, toRecord, ABSENT } from './src/index.ts';
+      import { createIdempotency } from './src/index.ts';
+      import { transition, observe, toRecord, ABSENT } from './src/store.ts';
       import { createHttpIdempotency, captureBody } from './src/http.ts';
       import { replayCache } from './src/index.ts';
 

@@ -32,7 +32,8 @@ async function runScript(contents: string): Promise<{ code: number | null; stdou
 // still has awaited work: a 'wait' for a duplicate, or a completion retry.
 it('keeps a Node script alive through a bounded wait and a completion retry', async () => {
   const { code, stdout } = await runScript(`
-    import { createIdempotency, scopedKey, transition, ABSENT, observe, toRecord } from './src/index.ts';
+    import { createIdempotency } from './src/index.ts';
+    import { scopedKey, transition, ABSENT, observe, toRecord } from './src/store.ts';
     const records = new Map();
     let failComplete = 1;
     const apply = (key, event) => {
