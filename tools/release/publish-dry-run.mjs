@@ -15,6 +15,19 @@ const execFileAsync = promisify(execFile);
 const EXPECTED_WARNING = /requires you to be logged in .*\(dry-run\)/;
 
 /**
+ * This process's environment without what pnpm adds when it runs a script
+ * (its own npm_config_* settings, which npm warns it does not know), but
+ * with the user's registry, npmrc and cache.
+ */
+function npmEnv() {
+  const keep = new Set(['npm_config_registry', 'npm_config_userconfig', 'npm_config_cache']);
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('npm_') || keep.has(name)),
+  );
+  return { ...env, npm_config_color: 'false' };
+}
+
+/**
  * Runs `npm publish <tarball> --dry-run` and returns what went wrong, if anything.
  *
  * @param {{ name: string, version: string, file: string }} pkg
@@ -26,7 +39,7 @@ async function dryRun({ name, version, file }) {
     const { stdout, stderr } = await execFileAsync(
       'npm',
       ['publish', file, '--dry-run', '--access', 'public', '--tag', 'latest'],
-      { encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, npm_config_color: 'false' } },
+      { encoding: 'utf8', maxBuffer: 16 << 20, env: npmEnv() },
     );
     output = `${stdout}${stderr}`;
   } catch (error) {
