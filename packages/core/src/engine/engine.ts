@@ -89,12 +89,21 @@ const LATE_CLAIM_CHECKS_MS = [250, 500, 1_000, 2_000];
 /** Where a request's own lease and time to live (a route's functions of the request) are named. */
 const PER_REQUEST = "idem: this request's options";
 
-/** A request's own lease and time to live: the options' rules, checked per request. */
-function checkTimes(leaseMs: number, ttlMs: number): void {
-  checkOption(PER_REQUEST, 'leaseMs', positiveMs, leaseMs);
-  checkOption(PER_REQUEST, 'ttlMs', positiveMs, ttlMs);
-  checkLeaseWithinTtl(PER_REQUEST, leaseMs, ttlMs);
+/**
+ * A request's own lease and time to live, checked by the options' rules. A
+ * route's functions decide them per request: once given, even as
+ * `undefined`, they must be valid, not quietly replaced by the engine's.
+ */
+function requestTimes(input: BeginInput, options: ResolvedOptions): Times {
+  if (!('leaseMs' in input) && !('ttlMs' in input)) return options;
+  const pick = (name: keyof Times) =>
+    checkOption(PER_REQUEST, name, positiveMs, name in input ? input[name] : options[name]);
+  const times = { leaseMs: pick('leaseMs'), ttlMs: pick('ttlMs') };
+  checkLeaseWithinTtl(PER_REQUEST, times.leaseMs, times.ttlMs);
+  return times;
 }
+
+type Times = { readonly leaseMs: number; readonly ttlMs: number };
 
 /** Requests begun in this process: the `id` of hook events. */
 let requests = 0;
@@ -172,9 +181,7 @@ export function createEngine(options: IdempotencyOptions, where?: string): Engin
 
   async function begin(input: BeginInput): Promise<Decision> {
     const begunAt = Date.now();
-    const leaseMs = input.leaseMs ?? opts.leaseMs;
-    const ttlMs = input.ttlMs ?? opts.ttlMs;
-    if (input.leaseMs !== undefined || input.ttlMs !== undefined) checkTimes(leaseMs, ttlMs);
+    const { leaseMs, ttlMs } = requestTimes(input, opts);
     const storeKey =
       scopedKeyNow(input.scope, input.key) ?? (await scopedKey(input.scope, input.key));
     const event: HookEvent = observed

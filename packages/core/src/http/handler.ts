@@ -565,7 +565,8 @@ export function createHttpIdempotency<Ctx>(
         fingerprint,
         ...(waitUntil ? { waitUntil } : {}),
         ...(route.ttlMs ? { ttlMs: route.ttlMs(ctx) } : {}),
-        ...(leaseMs === undefined ? {} : { leaseMs }),
+        // Once a route's function decides it, even `undefined` is checked.
+        ...(route.leaseMs ? { leaseMs } : {}),
         ...(observed && {
           request: { method: request.method, path: request.path, route: request.route?.() },
         }),

@@ -241,3 +241,35 @@ describe('defineOptions', () => {
     );
   });
 });
+
+describe('per request, through a route', () => {
+  it("a route's function that returns no valid time is refused in the options' words", async () => {
+    const headers = { 'idempotency-key': 'k' };
+    const request = {
+      method: 'POST',
+      path: '/x',
+      query: '',
+      header: (name: string) => headers[name as keyof typeof headers] ?? null,
+      body: () => new Uint8Array(),
+    };
+    const mount = createHttpIdempotency<unknown>({
+      store: testStore(),
+      logger: false,
+      scope: () => 't',
+    });
+    for (const [value, shown] of [
+      [undefined, 'undefined'],
+      [0, '0'],
+      ['60000', '"60000"'],
+    ] as const) {
+      const route = mount.route({ leaseMs: () => value as never }, 'POST /x');
+      await expect(mount.handle(request, {}, undefined, route)).rejects.toThrow(
+        `idem: this request's options: option "leaseMs" must be ${positiveMs.expects}, got ${shown}.`,
+      );
+    }
+    const late = mount.route({ leaseMs: () => 90_000, ttlMs: () => 60_000 }, 'POST /x');
+    await expect(mount.handle(request, {}, undefined, late)).rejects.toThrow(
+      `idem: this request's options: option "ttlMs" (60000) must be at least leaseMs (90000)`,
+    );
+  });
+});
