@@ -1,6 +1,8 @@
 import { sha256Hasher, utf8 } from '../bytes.js';
 import { canonicalizeValue } from '../canonical-json.js';
 import { ConfigurationError, RolledBackError } from '../errors.js';
+import { defineOptions, option, rule } from '../options/define.js';
+import { fn, isObject, ownCheck, string } from '../options/rules.js';
 import { type Claim, isTransactional } from './context.js';
 import { createEngine, type Decision, type Engine } from './engine.js';
 import { notStoredMarker } from './not-stored.js';
@@ -93,6 +95,27 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
   };
 }
 
+/** Names run() in configuration errors. */
+const RUN = 'idem: run()';
+
+/** The options of one run() call: checked on every call, names first. */
+const checkRun = defineOptions({
+  scope: option(rule<string>(`${string.expects} (a queue, tenant or job name)`, string.test), ''),
+  payload: option(ownCheck),
+  shouldStore: option(fn<(value: unknown) => boolean>('of the result, such as (r) => r.ok')),
+  codec: option(
+    rule<ResultCodec<unknown>>(
+      'a codec with encode(value) and decode(bytes) methods',
+      (v) =>
+        isObject(v) &&
+        typeof (v as ResultCodec<unknown>).encode === 'function' &&
+        typeof (v as ResultCodec<unknown>).decode === 'function',
+    ),
+    JSON_CODEC,
+  ),
+  waitUntil: option(fn<(promise: Promise<unknown>) => void>('such as ctx.waitUntil')),
+});
+
 async function runOnce<T>(
   begin: Engine['begin'],
   key: string,
@@ -104,18 +127,19 @@ async function runOnce<T>(
       'idem: run() needs a non-empty string key, such as the message id.',
     );
   }
-  if (runOptions.scope !== undefined && typeof runOptions.scope !== 'string') {
-    throw new ConfigurationError(
-      `idem: run()'s scope must be a string (a queue, tenant or job name), got ${typeof runOptions.scope}.`,
-    );
-  }
-  const codec = (runOptions.codec ?? JSON_CODEC) as ResultCodec<T>;
-  const fingerprint = await fingerprintPayload(runOptions.payload);
+  const { scope, payload, shouldStore, codec, waitUntil } = checkRun(runOptions, RUN) as {
+    scope: string;
+    payload: unknown;
+    shouldStore: ((value: T) => boolean) | undefined;
+    codec: ResultCodec<T>;
+    waitUntil: ((promise: Promise<unknown>) => void) | undefined;
+  };
+  const fingerprint = await fingerprintPayload(payload);
   const decision: Decision = await begin({
-    scope: runOptions.scope ?? '',
+    scope,
     key,
     fingerprint,
-    ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}),
+    ...(waitUntil && { waitUntil }),
   });
   if (decision.kind === 'replay') {
     return { kind: 'replayed', value: codec.decode(decision.response.body) };
@@ -130,7 +154,7 @@ async function runOnce<T>(
   let keep: boolean;
   let body: Uint8Array;
   try {
-    keep = runOptions.shouldStore ? runOptions.shouldStore(value) : true;
+    keep = shouldStore ? shouldStore(value) : true;
     body = keep ? codec.encode(value) : new Uint8Array(0);
   } catch (error) {
     // The operation ran, but its result cannot be judged or encoded (a

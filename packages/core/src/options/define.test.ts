@@ -273,3 +273,22 @@ describe('per request, through a route', () => {
     );
   });
 });
+
+describe('run() options', () => {
+  it('refuses a misspelt name first, then a bad value, in the same words', async () => {
+    const idem = createIdempotency({ store: testStore(), logger: false });
+    await expect(idem.run('k', () => 1, { scop: 42 } as never)).rejects.toThrow(
+      'idem: run(): unknown option "scop" (did you mean "scope"?); the options are scope, payload, shouldStore, codec, waitUntil.',
+    );
+    await expect(idem.run('k', () => 1, { scope: 42 as never })).rejects.toThrow(
+      'idem: run(): option "scope" must be a string (a queue, tenant or job name), got 42.',
+    );
+    await expect(idem.run('k', () => 1, { codec: JSON as never })).rejects.toThrow(
+      /option "codec" must be a codec with encode\(value\) and decode\(bytes\) methods/,
+    );
+    expect(await idem.run('k', () => 1, { scope: 's', payload: { a: 1 } })).toEqual({
+      kind: 'executed',
+      value: 1,
+    });
+  });
+});
