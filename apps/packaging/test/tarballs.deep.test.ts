@@ -448,6 +448,69 @@ const apps: { name: string; skip?: string | false; check: (result: Report) => vo
   },
 ];
 
+/** A package of tools/test-workerd's (esbuild, miniflare): workerd is a test tool here, not a user's dependency. */
+const fromTestWorkerd = createRequire(join(root, 'tools/test-workerd/package.json'));
+
+interface Bundler {
+  build(options: object): Promise<{ outputFiles: { text: string }[] }>;
+}
+interface Workerd {
+  dispatchFetch(url: string, init: object): Promise<Response>;
+  dispose(): Promise<void>;
+}
+
+describe('the Workers stores in workerd, installed from the tarballs', () => {
+  it("the D1 and Durable Objects READMEs' Worker: one key POSTed twice runs once and replays the body", async () => {
+    const esbuild = fromTestWorkerd('esbuild') as Bundler;
+    const { Miniflare } = fromTestWorkerd('miniflare') as {
+      Miniflare: new (options: object) => Workerd;
+    };
+    // As wrangler bundles: workerd conditions, from the project's node_modules (the tarballs).
+    const bundled = await esbuild.build({
+      entryPoints: [join(project, 'cloudflare-worker.js')],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      conditions: ['workerd', 'worker', 'browser'],
+      external: ['cloudflare:*'],
+      target: 'es2022',
+      write: false,
+      logLevel: 'silent',
+    });
+    const mf = new Miniflare({
+      modules: true,
+      script: bundled.outputFiles[0]!.text,
+      compatibilityDate: '2025-09-01',
+      d1Databases: { IDEM_DB: 'idem-tarballs' },
+      durableObjects: { IDEMPOTENCY: { className: 'IdempotencyObject', useSQLite: true } },
+    });
+    try {
+      for (const store of ['d1', 'do']) {
+        const post = async (key: string) => {
+          const response = await mf.dispatchFetch(`http://worker.test/${store}/payments`, {
+            method: 'POST',
+            headers: { authorization: 'Bearer acct_1', 'idempotency-key': key },
+          });
+          return {
+            status: response.status,
+            replayed: response.headers.get('idempotent-replayed'),
+            body: (await response.json()) as { run: number },
+          };
+        };
+        const first = await post(`${store}-1`);
+        const second = await post(`${store}-1`);
+        const other = await post(`${store}-2`);
+        expect(first.status, store).toBe(201);
+        expect(second.replayed, store).toBe('true');
+        expect(second.body, store).toEqual(first.body);
+        expect(other.body.run, store).toBe(first.body.run + 1);
+      }
+    } finally {
+      await mf.dispose();
+    }
+  }, 60_000);
+});
+
 describe.concurrent('an app from each README, installed from the tarballs', () => {
   for (const { name, skip, check } of apps) {
     for (const format of ['mjs', 'cjs'] as const) {
