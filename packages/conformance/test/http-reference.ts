@@ -1,18 +1,13 @@
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHttpIdempotency, type HttpResponse } from '@idem/core/http';
 import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
-import {
-  EVENTS,
-  fixtureBytes,
-  frameworkOptions,
-  type HttpTestApp,
-  READ_FIRST,
-  type TestServer,
-} from '../src/http.js';
+import { frameworkOptions, type HttpTestApp, READ_FIRST, type TestServer } from '../src/http.js';
 
 export { referenceStore } from '../src/http/reference-store.js';
+
+import { readBody, routes } from '../src/http/store-server.js';
 
 /** A deliberate mistake an adapter could make; the suite must catch each. */
 export type Flaw =
@@ -28,22 +23,6 @@ export type Flaw =
   | 'route options ignored'
   | 'body limit decided first'
   | 'logger ignored';
-
-/** What an app makes of a body, by its content type (the contract of `/parsed`). */
-function parse(bytes: Buffer, contentType = ''): unknown {
-  if (contentType.startsWith('application/json')) return JSON.parse(bytes.toString('utf8'));
-  if (contentType.startsWith('text/plain')) return bytes.toString('utf8');
-  if (contentType.startsWith('application/x-www-form-urlencoded')) {
-    return Object.fromEntries(new URLSearchParams(bytes.toString('utf8')));
-  }
-  return [...bytes];
-}
-
-const readBody = async (req: IncomingMessage) => {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-};
 
 /**
  * A bare `node:http` server on `@idem/core/http`'s Node helpers: the reference
@@ -67,59 +46,6 @@ export function referenceServer(flaw: Flaw = 'none') {
       flaw === 'route options ignored'
         ? http.base
         : http.route(frameworkOptions(routeOptions, headersOf), '/own');
-
-    const routes = async (res: ServerResponse, url: URL, body: () => Promise<Buffer>) => {
-      switch (url.pathname) {
-        case '/echo':
-        case '/own': {
-          const run = await enter(url.pathname === '/own' ? 'own' : 'echo');
-          const bytes = await body();
-          res.statusCode = Number(url.searchParams.get('status') ?? 200);
-          res.setHeader(
-            'content-type',
-            res.req.headers['content-type'] ?? 'application/octet-stream',
-          );
-          res.setHeader('x-run', String(run));
-          res.setHeader('set-cookie', `run=${run}`);
-          res.setHeader('x-multi', ['one', 'two']);
-          return void res.end(bytes);
-        }
-        case '/bytes': {
-          await enter('bytes');
-          const bytes = fixtureBytes(Number(url.searchParams.get('size')));
-          res.setHeader('content-type', 'application/octet-stream');
-          const chunk = Number(url.searchParams.get('chunk') ?? 0);
-          if (!chunk) return void res.end(bytes);
-          for (let at = 0; at < bytes.byteLength; at += chunk) {
-            res.write(bytes.subarray(at, at + chunk));
-          }
-          return void res.end();
-        }
-        case '/events':
-          await enter('events');
-          res.setHeader('content-type', 'text/event-stream');
-          for (const event of EVENTS) res.write(event);
-          return void res.end();
-        case '/empty':
-          await enter('empty');
-          res.statusCode = 204;
-          return void res.end();
-        case '/parsed': {
-          const run = await enter('parsed');
-          const parsed = parse(await body(), res.req.headers['content-type']);
-          res.setHeader('content-type', 'application/json');
-          res.setHeader('x-run', String(run));
-          return void res.end(JSON.stringify({ body: parsed }));
-        }
-        case '/throw':
-          await enter('throw');
-          if (url.searchParams.has('async')) await Promise.resolve();
-          throw new Error('boom');
-        default:
-          res.statusCode = 404;
-          res.end();
-      }
-    };
 
     const server = createServer(async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://reference');
@@ -162,7 +88,7 @@ export function referenceServer(flaw: Flaw = 'none') {
         captureNodeResponse(res, decision, { limit: http.maxResponseBytes });
       }
       try {
-        await routes(res, url, body);
+        await routes(res, url, body, enter);
       } catch {
         // What a framework's error handler does: a 500, which releases the key.
         res.statusCode = 500;

@@ -25,14 +25,18 @@ function parse(bytes: Buffer, contentType = ''): unknown {
   return [...bytes];
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+/** The whole request body. Exported for this package's own tests, not from its entry points. */
+export async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 
-/** The routes of `RouteName`, as the suite expects them to answer. */
-async function routes(
+/**
+ * The routes of `RouteName`, as the suite expects them to answer. Exported
+ * for this package's own tests (the flawed adapters), not from its entry points.
+ */
+export async function routes(
   res: ServerResponse,
   url: URL,
   body: () => Promise<Buffer>,
