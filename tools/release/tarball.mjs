@@ -79,6 +79,8 @@ export function tarballProblems(file) {
   const missing = new Map();
   for (const { path, where } of pointers(manifest)) {
     if (path === null) continue;
+    // An `imports` entry may map to a package ("#dep": "some-package"), not a file.
+    if (where.startsWith('"imports"') && !path.startsWith('./')) continue;
     const inside = posix.normalize(path).replace(/^\.\//, '');
     const found = inside.includes('*')
       ? [...files].some(patternTest(inside))

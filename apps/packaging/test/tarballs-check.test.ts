@@ -42,6 +42,7 @@ const manifest = {
     './features/*': './dist/features/*.js',
     './package.json': './package.json',
   },
+  imports: { '#hash': { node: './dist/hash-node.js', default: './dist/hash.js' }, '#dep': 'dep' },
   peerDependencies: { '@idem/core': '^0.1.0' },
 };
 const dist = [
@@ -50,6 +51,8 @@ const dist = [
   'dist/index.d.ts',
   'dist/index.d.cts',
   'dist/features/a.js',
+  'dist/hash-node.js',
+  'dist/hash.js',
 ];
 
 describe('tarballProblems', () => {
@@ -63,7 +66,8 @@ describe('tarballProblems', () => {
     expect(problem).toContain('@idem/example@0.1.0');
     expect(problem).toContain('dist/index.cjs ("main", "exports"["."]["require"]["default"])');
     expect(problem).toContain('dist/features/*.js ("exports"["./features/*"])');
-    expect(problem).toContain('lacks 5 file(s)');
+    expect(problem).toContain('dist/hash.js ("imports"["#hash"]["default"])');
+    expect(problem).toContain('lacks 7 file(s)');
     expect(problem).toContain('Fix: build the package before packing');
   });
 
