@@ -89,8 +89,10 @@ describe('memoryStore', () => {
   });
 
   it('rejects a maxRecords that is not a positive integer, naming the option', () => {
-    expect(() => memoryStore({ maxRecords: 0 })).toThrow(/maxRecords must be a positive integer/);
-    expect(() => memoryStore({ maxRecords: 1.5 })).toThrow(/maxRecords/);
+    expect(() => memoryStore({ maxRecords: 0 })).toThrow(
+      'idem: memoryStore(): option "maxRecords" must be a whole number of records, 1 or more, got 0.',
+    );
+    expect(() => memoryStore({ maxRecords: 1.5 })).toThrow(/option "maxRecords" must be a whole/);
   });
 });
 
@@ -122,13 +124,15 @@ describe('memoryStore hands out copies', () => {
   });
 
   it('refuses bad and unknown options with a ConfigurationError naming the fix', () => {
-    expect(() => memoryStore({ maxRecords: 0 })).toThrow(/maxRecords must be a positive integer/);
+    expect(() => memoryStore({ maxRecords: 0 })).toThrow(/option "maxRecords" must be a whole/);
     expect(() => memoryStore({ maxRecord: 5 } as never)).toThrow(/unknown option "maxRecord"/);
     // Names first, before any value is looked at, with the name it was meant to be.
     expect(() => memoryStore({ maxRecrods: 0, now: 5 } as never)).toThrow(
-      'memoryStore(): unknown option "maxRecrods" (did you mean "maxRecords"?); the options are maxRecords, now.',
+      'idem: memoryStore(): unknown option "maxRecrods" (did you mean "maxRecords"?); the options are maxRecords, now.',
     );
-    expect(() => memoryStore({ now: 5 } as never)).toThrow(/now must be a function/);
+    expect(() => memoryStore({ now: 5 } as never)).toThrow(
+      'idem: memoryStore(): option "now" must be a function returning epoch milliseconds, such as Date.now, got 5.',
+    );
     for (const bad of [{ maxRecords: -1 }, { maxRecord: 5 }, { now: 'x' }]) {
       expect(() => memoryStore(bad as never)).toThrow(
         expect.objectContaining({ code: 'CONFIGURATION' }),

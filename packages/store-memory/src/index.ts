@@ -2,18 +2,20 @@ import {
   ABSENT,
   type ClaimRequest,
   type ClaimResult,
-  ConfigurationError,
+  clock,
+  defineOptions,
   type LifecycleEvent,
   type OwnerResult,
   observe,
+  option,
   type RecordState,
-  refuseUnknownOptions,
   type Store,
   type StoredRecord,
   type StoredResponse,
   StoreUnavailableError,
   toRecord,
   transition,
+  whole,
 } from '@idem/core/store';
 import { Completed, Heads, Slabs } from './completed.js';
 
@@ -45,6 +47,11 @@ export interface MemoryStore extends Store {
   clear(): void;
 }
 
+const resolveOptions = defineOptions({
+  maxRecords: option(whole('records', 1), 100_000),
+  now: option(clock, Date.now),
+});
+
 /** The answer to every successful claim, shared: a fresh key allocates none. */
 const CLAIMED: ClaimResult = Object.freeze({ claimed: true });
 
@@ -55,19 +62,7 @@ const CLAIMED: ClaimResult = Object.freeze({ claimed: true });
  * tests and the demo, and a network store when you run several instances.
  */
 export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
-  refuseUnknownOptions(options, ['maxRecords', 'now'], 'memoryStore()');
-  const maxRecords = options.maxRecords ?? 100_000;
-  const now = options.now ?? Date.now;
-  if (!Number.isInteger(maxRecords) || maxRecords < 1) {
-    throw new ConfigurationError(
-      `memoryStore: maxRecords must be a positive integer, got ${maxRecords}.`,
-    );
-  }
-  if (typeof now !== 'function') {
-    throw new ConfigurationError(
-      'memoryStore: now must be a function returning epoch milliseconds, such as Date.now.',
-    );
-  }
+  const { maxRecords, now } = resolveOptions(options, 'idem: memoryStore()');
   // Map iteration order is insertion order, so the front holds the oldest
   // claims: the first to expire and to be evicted. A completion replaces its
   // record in place rather than re-inserting it: a delete would leave a dead
