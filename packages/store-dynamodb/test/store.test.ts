@@ -382,12 +382,12 @@ describe('dynamoDbStore against a failing DynamoDB', () => {
 });
 
 describe('the store source', () => {
-  it('imports nothing but the AWS SDK client and @idem/core (no Node built-ins: edge runtimes)', () => {
+  it('imports nothing but the AWS SDK client and @idem/core/store (no Node built-ins: edge runtimes)', () => {
     const source = readFileSync(new URL('../src/index.ts', import.meta.url), 'utf8');
     const imports = [...source.matchAll(/\bfrom\s+'([^']+)'|\bimport\s*\(\s*'([^']+)'/g)].map(
       (m) => m[1] ?? m[2],
     );
-    expect(new Set(imports)).toEqual(new Set(['@aws-sdk/client-dynamodb', '@idem/core']));
+    expect(new Set(imports)).toEqual(new Set(['@aws-sdk/client-dynamodb', '@idem/core/store']));
     expect(source).not.toMatch(/(?<![.\w$])(?:Buffer|process|require|__dirname)\s*[.(]/);
   });
 
