@@ -38,7 +38,7 @@ describe('redisStore options: each mistake is a ConfigurationError that names th
     for (const client of [undefined, null, {}, 'redis://127.0.0.1:6379', { query() {} }]) {
       const error = configurationError(() => redisStore({ client: client as RedisClient }));
       expect(error.message).toMatch(
-        /must be an ioredis client .* or a connected node-redis client/,
+        /^idem: redisStore\(\): option "client" must be an ioredis client .* or a connected node-redis client .*, got /,
       );
     }
   });
@@ -47,24 +47,26 @@ describe('redisStore options: each mistake is a ConfigurationError that names th
     const options = { client: ioredis, prefx: 'app:' } as never;
     const error = configurationError(() => redisStore(options));
     expect(error.message).toBe(
-      'redisStore(): unknown option "prefx" (did you mean "prefix"?); the options are client, prefix, maxResponseBytes.',
+      'idem: redisStore(): unknown option "prefx" (did you mean "prefix"?); the options are client, prefix, maxResponseBytes.',
     );
     // Before the client is looked at: `clint` is a typo, not a missing client.
     expect(configurationError(() => redisStore({ clint: ioredis } as never)).message).toMatch(
-      /^redisStore\(\): unknown option "clint" \(did you mean "client"\?\)/,
+      /^idem: redisStore\(\): unknown option "clint" \(did you mean "client"\?\)/,
     );
   });
 
   it('a prefix that is not a string', () => {
     // @ts-expect-error: prefix must be a string
     const error = configurationError(() => redisStore({ client: ioredis, prefix: 1 }));
-    expect(error.message).toMatch(/prefix must be a string/);
+    expect(error.message).toBe('idem: redisStore(): option "prefix" must be a string, got 1.');
   });
 
   it('a maxResponseBytes that is not a number of bytes', () => {
     for (const maxResponseBytes of [-1, Number.NaN, '1024', {}]) {
       const options = { client: ioredis, maxResponseBytes } as never;
-      expect(configurationError(() => redisStore(options)).message).toMatch(/maxResponseBytes/);
+      expect(configurationError(() => redisStore(options)).message).toMatch(
+        /^idem: redisStore\(\): option "maxResponseBytes" must be a number of bytes, zero or more, got /,
+      );
     }
   });
 

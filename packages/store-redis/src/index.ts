@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
 import {
+  atLeastZero,
   type ClaimRequest,
   type ClaimResult,
   ConfigurationError,
+  defineOptions,
   type OwnerResult,
+  option,
   ResponseTooLargeError,
-  refuseUnknownOptions,
+  required,
+  rule,
   type Store,
   type StoredRecord,
   type StoredResponse,
+  string,
 } from '@idem/core/store';
 import { type Commands, commandsFor, type RedisClient, type Script } from './clients.js';
 
@@ -171,41 +176,35 @@ function decode(value: Buffer): StoredRecord {
 
 const owner = (reply: unknown): OwnerResult => (reply === 1 ? 'ok' : 'stale');
 
-const OPTIONS = ['client', 'prefix', 'maxResponseBytes'];
-
 /** Fingerprints of claims in flight one store remembers (a few MB at most). */
 const MAX_REMEMBERED = 10_000;
+
+const WHERE = 'idem: redisStore()';
+
+const resolveOptions = defineOptions({
+  client: required(
+    rule<RedisClient>(
+      'an ioredis client (new Redis(url), new Cluster(nodes)) or a connected node-redis client (await createClient({ url }).connect(), createCluster(...))',
+      (v) => commandsFor(v) !== undefined,
+    ),
+  ),
+  prefix: option(string, 'idem:'),
+  maxResponseBytes: option(atLeastZero('bytes'), Number.POSITIVE_INFINITY),
+});
 
 function configured(options: RedisStoreOptions): {
   commands: Commands;
   prefix: string;
   maxResponseBytes: number;
 } {
-  refuseUnknownOptions(options, OPTIONS, 'redisStore()');
-  const commands = commandsFor(options.client);
-  if (!commands) {
-    throw new ConfigurationError(
-      'redisStore: { client } must be an ioredis client (new Redis(url), new Cluster(nodes)) or a connected node-redis client (await createClient({ url }).connect(), createCluster(...)).',
-    );
-  }
-  const prefix = options.prefix ?? 'idem:';
-  if (typeof prefix !== 'string') {
-    throw new ConfigurationError(
-      `redisStore: prefix must be a string such as 'idem:', got ${typeof prefix}.`,
-    );
-  }
+  const { client, prefix, maxResponseBytes } = resolveOptions(options, WHERE);
+  const commands = commandsFor(client)!;
   // Redis Cluster hashes only the part between the first '{' and the next '}' when it is not empty.
   const open = prefix.indexOf('{');
   const close = open < 0 ? -1 : prefix.indexOf('}', open + 1);
   if (commands.cluster && close > open + 1) {
     throw new ConfigurationError(
-      `redisStore: prefix '${prefix}' holds a hash tag ('${prefix.slice(open, close + 1)}'), which puts every record in one Redis Cluster slot, on one node; remove the braces, e.g. prefix: '${prefix.replace(/[{}]/g, '')}'.`,
-    );
-  }
-  const maxResponseBytes = options.maxResponseBytes ?? Number.POSITIVE_INFINITY;
-  if (typeof maxResponseBytes !== 'number' || !(maxResponseBytes >= 0)) {
-    throw new ConfigurationError(
-      `redisStore: maxResponseBytes must be a number of bytes, zero or more (or leave it out), got ${String(maxResponseBytes)}.`,
+      `${WHERE}: option "prefix" ('${prefix}') holds a hash tag ('${prefix.slice(open, close + 1)}'), which puts every record in one Redis Cluster slot, on one node; remove the braces, e.g. prefix: '${prefix.replace(/[{}]/g, '')}'.`,
     );
   }
   return { commands, prefix, maxResponseBytes };
