@@ -1,30 +1,33 @@
-import { ConfigurationError } from '@idem/core/store';
+import { ConfigurationError, type Rule, rule } from '@idem/core/store';
 import type { Pool } from 'pg';
 
-/** `pool` when it is a pg Pool; otherwise a `ConfigurationError` that says what to pass. */
-export function checkPool(pool: unknown): Pool {
-  const candidate = pool as { query?: unknown; connect?: unknown; release?: unknown } | undefined;
-  if (
-    !candidate ||
-    typeof candidate.query !== 'function' ||
-    typeof candidate.connect !== 'function'
-  ) {
-    throw new ConfigurationError(
-      'postgresStore: pass a pg Pool as { pool: new pg.Pool({ connectionString }) }.',
-    );
-  }
+/** The `pool` option: something with a pg Pool's query() and connect(). */
+export const pgPool: Rule<Pool> = rule(
+  'a pg Pool, such as new pg.Pool({ connectionString })',
+  (v) =>
+    typeof (v as Partial<Pool> | null)?.query === 'function' &&
+    typeof (v as Partial<Pool>).connect === 'function',
+);
+
+/**
+ * `pool` when it is a Pool, not one of the pg objects that also pass
+ * {@link pgPool}: a checked-out client or a Client; otherwise a
+ * `ConfigurationError` that says what to pass instead.
+ * @param where Names the entry point, e.g. `'idem: postgresStore()'`.
+ */
+export function checkPool(pool: Pool, where: string): Pool {
   // A Client answers query() and connect() too; only a Pool counts its clients.
-  if (typeof candidate.release === 'function') {
+  if (typeof (pool as { release?: unknown }).release === 'function') {
     throw new ConfigurationError(
-      'postgresStore: pool is a client checked out of a pg Pool (the result of pool.connect()); pass the Pool itself: { pool }.',
+      `${where}: option "pool" is a client checked out of a pg Pool (the result of pool.connect()); pass the Pool itself: { pool }.`,
     );
   }
-  if (typeof (pool as Pool).totalCount !== 'number') {
+  if (typeof pool.totalCount !== 'number') {
     throw new ConfigurationError(
-      'postgresStore: pool is a pg Client, a single connection; pass a pg Pool: { pool: new pg.Pool({ connectionString }) }. The store serves requests concurrently and holds one connection per transaction(), which one Client cannot do.',
+      `${where}: option "pool" is a pg Client, a single connection; pass a pg Pool: { pool: new pg.Pool({ connectionString }) }. The store serves requests concurrently and holds one connection per transaction(), which one Client cannot do.`,
     );
   }
-  return pool as Pool;
+  return pool;
 }
 
 /**

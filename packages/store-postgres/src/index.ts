@@ -2,16 +2,18 @@ import {
   type Claim,
   type ClaimRequest,
   type ClaimResult,
-  ConfigurationError,
+  defineOptions,
   type OwnerResult,
-  refuseUnknownOptions,
+  option,
+  required,
   type Store,
   type StoredRecord,
   type StoredResponse,
+  whole,
 } from '@idem/core/store';
 import type { Pool, PoolClient, QueryResult } from 'pg';
-import { checkPool, setupError } from './config.js';
-import { DEFAULT_TABLE, schemaSql, tableName } from './schema.js';
+import { checkPool, pgPool, setupError } from './config.js';
+import { DEFAULT_TABLE, schemaSql, tableName, tableRule } from './schema.js';
 import { transactions } from './transactions.js';
 
 export { schemaSql } from './schema.js';
@@ -91,6 +93,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const ms = (param: string) => `statement_timestamp() + ${param}::float8 * interval '1 millisecond'`;
 
+const WHERE = 'idem: postgresStore()';
+
+const resolveOptions = defineOptions({
+  pool: required(pgPool),
+  table: option(tableRule, DEFAULT_TABLE),
+});
+
+const resolvePurge = defineOptions({ batchSize: option(whole('rows', 1), 1000) });
+
 /**
  * A PostgreSQL store on `pg`. Every operation is one statement (one round
  * trip) judged by the database clock; see the README for the SQL.
@@ -104,10 +115,10 @@ const ms = (param: string) => `statement_timestamp() + ${param}::float8 * interv
  */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   // Names first: `{ pol: pool }` is a typo, not a missing pool.
-  refuseUnknownOptions(options, ['pool', 'table'], 'postgresStore()');
-  const pool = checkPool(options.pool);
-  const table = options.table ?? DEFAULT_TABLE;
-  const t = tableName(table).sql;
+  const resolved = resolveOptions(options, WHERE);
+  const pool = checkPool(resolved.pool, WHERE);
+  const { table } = resolved;
+  const t = tableName(table, WHERE).sql;
 
   // Liveness is judged by statement_timestamp(): the database clock when the
   // statement started, the same for every row it touches. Unlike now() it also
@@ -231,13 +242,7 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
     },
 
     async purgeExpired(purge?: PurgeOptions): Promise<number> {
-      if (purge !== undefined) refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired()');
-      const batchSize = purge?.batchSize ?? 1000;
-      if (!Number.isInteger(batchSize) || batchSize < 1) {
-        throw new ConfigurationError(
-          `purgeExpired: batchSize must be a positive integer, got ${String(batchSize)}.`,
-        );
-      }
+      const { batchSize } = resolvePurge(purge === undefined ? {} : purge, 'idem: purgeExpired()');
       let total = 0;
       for (;;) {
         const deleted = (await query(PURGE, [batchSize])).rowCount ?? 0;

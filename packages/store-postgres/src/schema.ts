@@ -1,4 +1,4 @@
-import { ConfigurationError } from '@idem/core/store';
+import { ConfigurationError, type Rule, rule } from '@idem/core/store';
 
 /** The table `postgresStore` uses when none is given. */
 export const DEFAULT_TABLE = 'idem_records';
@@ -15,14 +15,29 @@ export interface TableName {
   readonly name: string;
 }
 
-/** Validate and quote `table` (`name` or `schema.name`), refusing anything else. */
-export function tableName(table: string): TableName {
-  const parts = typeof table === 'string' ? table.split('.') : [];
-  if (parts.length < 1 || parts.length > 2 || !parts.every((p) => IDENTIFIER.test(p))) {
+const isTable = (table: unknown): table is string =>
+  typeof table === 'string' &&
+  table.split('.').length <= 2 &&
+  table.split('.').every((p) => IDENTIFIER.test(p));
+
+/** The `table` option: `name` or `schema.name`, unquoted identifiers only. */
+export const tableRule: Rule<string> = rule(
+  'a plain identifier or schema.identifier (letters, digits and _, at most 48 characters each)',
+  isTable,
+);
+
+/**
+ * Validate and quote `table` (`name` or `schema.name`), refusing anything else.
+ * @param where Names the entry point in the error.
+ * @default where 'idem: schemaSql()'
+ */
+export function tableName(table: string, where = 'idem: schemaSql()'): TableName {
+  if (!isTable(table)) {
     throw new ConfigurationError(
-      `postgresStore: table must be a plain identifier or schema.identifier (letters, digits and _, at most 48 characters each), got ${JSON.stringify(table)}.`,
+      `${where}: table must be ${tableRule.expects}, got ${JSON.stringify(table)}.`,
     );
   }
+  const parts = table.split('.');
   return { sql: parts.map((p) => `"${p}"`).join('.'), name: parts[parts.length - 1]! };
 }
 

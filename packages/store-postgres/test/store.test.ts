@@ -58,7 +58,9 @@ describe('schema', () => {
       '1records',
       'r'.repeat(49),
     ]) {
-      expect(() => postgresStore({ pool: admin, table: bad }), bad).toThrow(ConfigurationError);
+      expect(() => postgresStore({ pool: admin, table: bad }), bad).toThrow(
+        /^idem: postgresStore\(\): option "table" must be a plain identifier or schema\.identifier/,
+      );
     }
   });
 });
@@ -80,10 +82,13 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
     for (const bad of [undefined, null, 'postgres://x', 42]) {
       refused(() => postgresStore(bad as never), /pass an options object \(\{ pool, table \}\)/);
     }
-    refused(() => postgresStore({} as never), /pass a pg Pool/);
+    refused(
+      () => postgresStore({} as never),
+      /^idem: postgresStore\(\): option "pool" must be a pg Pool, such as new pg.Pool\(\{ connectionString \}\), got undefined\.$/,
+    );
     refused(
       () => postgresStore({ pool: new pg.Client({ connectionString: DATABASE_URL }) as never }),
-      /pool is a pg Client.*pass a pg Pool: \{ pool: new pg.Pool/,
+      /option "pool" is a pg Client.*pass a pg Pool: \{ pool: new pg.Pool/,
     );
     if (up) {
       const client = await admin.connect();
@@ -95,20 +100,22 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
   it('refuses unknown option names (a typo would silently use the default)', () => {
     refused(
       () => postgresStore({ pool: admin, tabel: 'x' } as never),
-      /^postgresStore\(\): unknown option "tabel" \(did you mean "table"\?\); the options are pool, table\.$/,
+      /^idem: postgresStore\(\): unknown option "tabel" \(did you mean "table"\?\); the options are pool, table\.$/,
     );
     // Before the pool is looked at: `pol` is a typo, not a missing pool.
     refused(
       () => postgresStore({ pol: admin } as never),
-      /^postgresStore\(\): unknown option "pol" \(did you mean "pool"\?\)/,
+      /^idem: postgresStore\(\): unknown option "pol" \(did you mean "pool"\?\)/,
     );
     const store = postgresStore({ pool: admin });
     return Promise.all([
       expect(store.purgeExpired({ batch: 5 } as never)).rejects.toThrow(
-        /purgeExpired\(\): unknown option "batch" \(did you mean "batchSize"\?\); the options are batchSize/,
+        /^idem: purgeExpired\(\): unknown option "batch" \(did you mean "batchSize"\?\); the options are batchSize/,
       ),
       expect(store.purgeExpired(null as never)).rejects.toBeInstanceOf(ConfigurationError),
-      expect(store.purgeExpired({ batchSize: -1 })).rejects.toBeInstanceOf(ConfigurationError),
+      expect(store.purgeExpired({ batchSize: -1 })).rejects.toThrow(
+        'idem: purgeExpired(): option "batchSize" must be a whole number of rows, 1 or more, got -1.',
+      ),
     ]);
   });
 });
