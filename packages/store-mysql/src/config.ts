@@ -1,8 +1,7 @@
-import { ConfigurationError } from '@idem/core/store';
+import { ConfigurationError, type Rule, rule } from '@idem/core/store';
 import type { Pool } from 'mysql2/promise';
 
-const USE =
-  "pass a mysql2 Pool as { pool: mysql.createPool(uri) } with mysql from 'mysql2/promise'";
+const USE = "pass a mysql2 Pool: { pool: mysql.createPool(uri) } with mysql from 'mysql2/promise'";
 
 interface Candidate {
   query?: unknown;
@@ -13,30 +12,39 @@ interface Candidate {
   pool?: { config?: { connectionConfig?: { clientFlags?: unknown } } };
 }
 
-/** `pool` when it is a mysql2 promise Pool; otherwise a `ConfigurationError` that says what to pass. */
-export function checkPool(pool: unknown): Pool {
-  const p = pool as Candidate | undefined;
-  if (!p || typeof p !== 'object' || typeof p.query !== 'function') {
-    throw new ConfigurationError(`mysqlStore: ${USE}.`);
-  }
+/** The `pool` option: something with a mysql2 Pool's query(). */
+export const mysqlPool: Rule<Pool> = rule(
+  "a mysql2 Pool, such as mysql.createPool(uri) with mysql from 'mysql2/promise'",
+  (v) => typeof v === 'object' && v !== null && typeof (v as Candidate).query === 'function',
+);
+
+/**
+ * `pool` when it is a mysql2 promise Pool, not one of the mysql2 objects
+ * that also pass {@link mysqlPool}; otherwise a `ConfigurationError` that
+ * says what to pass instead.
+ * @param where Names the entry point, e.g. `'idem: mysqlStore()'`.
+ */
+export function checkPool(pool: Pool, where: string): Pool {
+  const p = pool as unknown as Candidate;
+  const is = `${where}: option "pool" is`;
   if (typeof p.of === 'function') {
     throw new ConfigurationError(
-      `mysqlStore: pool is a PoolCluster, which the store does not support; ${USE} on the primary.`,
+      `${is} a PoolCluster, which the store does not support; ${USE} on the primary.`,
     );
   }
   if (typeof p.getConnection !== 'function') {
     if (p.connection && '_pool' in p.connection) {
       throw new ConfigurationError(
-        'mysqlStore: pool is a connection checked out of a Pool (the result of pool.getConnection()); pass the Pool itself: { pool }.',
+        `${is} a connection checked out of a Pool (the result of pool.getConnection()); pass the Pool itself: { pool }.`,
       );
     }
     throw new ConfigurationError(
-      `mysqlStore: pool is a single connection; ${USE}. The store serves requests concurrently and holds one connection per transaction(), which one connection cannot do.`,
+      `${is} a single connection; ${USE}. The store serves requests concurrently and holds one connection per transaction(), which one connection cannot do.`,
     );
   }
   if (typeof p.promise === 'function' || !p.pool) {
     throw new ConfigurationError(
-      `mysqlStore: pool is a callback Pool from 'mysql2'; pass pool.promise(), or ${USE}.`,
+      `${is} a callback Pool from 'mysql2'; pass pool.promise(), or ${USE}.`,
     );
   }
   // A renewal that lands in the millisecond of the claim changes no column;
@@ -44,10 +52,10 @@ export function checkPool(pool: unknown): Pool {
   const flags = p.pool.config?.connectionConfig?.clientFlags;
   if (typeof flags === 'number' && (flags & 2) === 0) {
     throw new ConfigurationError(
-      "mysqlStore: the pool was created without the FOUND_ROWS flag, which the store needs to tell a renewed lease from a lost one; remove '-FOUND_ROWS' from its flags option.",
+      `${where}: option "pool" was created without the FOUND_ROWS flag, which the store needs to tell a renewed lease from a lost one; remove '-FOUND_ROWS' from its flags option.`,
     );
   }
-  return pool as Pool;
+  return pool;
 }
 
 /** The error number of a MySQL error, if it is one. */

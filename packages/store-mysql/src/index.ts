@@ -2,17 +2,19 @@ import {
   type Claim,
   type ClaimRequest,
   type ClaimResult,
-  ConfigurationError,
+  defineOptions,
   type OwnerResult,
+  option,
   ResponseTooLargeError,
-  refuseUnknownOptions,
+  required,
   type Store,
   type StoredRecord,
   type StoredResponse,
+  whole as wholeNumber,
 } from '@idem/core/store';
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import { checkPool, errno } from './config.js';
-import { DEFAULT_TABLE, migrate, NOW_MS, names } from './schema.js';
+import { checkPool, errno, mysqlPool } from './config.js';
+import { DEFAULT_TABLE, migrate, NOW_MS, names, tableRule } from './schema.js';
 import { type Cell, fits, hex, statements, text, toRecord, whole } from './sql.js';
 import { transactions } from './transactions.js';
 
@@ -87,6 +89,16 @@ export interface MysqlStore extends Store {
 
 const MiB = 1024 * 1024;
 
+const WHERE = 'idem: mysqlStore()';
+
+const resolveOptions = defineOptions({
+  pool: required(mysqlPool),
+  table: option(tableRule, DEFAULT_TABLE),
+  maxResponseBytes: option(wholeNumber('bytes', 0), 4 * MiB),
+});
+
+const resolvePurge = defineOptions({ batchSize: option(wholeNumber('rows', 1), 1000) });
+
 /**
  * A MySQL/MariaDB store on `mysql2`. Every operation is one round trip judged
  * by the database clock; the claim is a stored procedure. See the README for the SQL.
@@ -100,15 +112,10 @@ const MiB = 1024 * 1024;
  */
 export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   // Names first: `{ pol: pool }` is a typo, not a missing pool.
-  refuseUnknownOptions(options, ['pool', 'table', 'maxResponseBytes'], 'mysqlStore()');
-  const pool = checkPool(options.pool);
-  const n = names(options.table ?? DEFAULT_TABLE);
-  const maxResponseBytes = options.maxResponseBytes ?? 4 * MiB;
-  if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 0) {
-    throw new ConfigurationError(
-      `mysqlStore: maxResponseBytes must be a whole number of bytes, got ${String(maxResponseBytes)}.`,
-    );
-  }
+  const resolved = resolveOptions(options, WHERE);
+  const pool = checkPool(resolved.pool, WHERE);
+  const n = names(resolved.table, WHERE);
+  const { maxResponseBytes } = resolved;
   const query = statements(pool, n.table);
   const tx = transactions(pool, n, query);
   const live = `expires_at > ${NOW_MS}`;
@@ -202,13 +209,7 @@ WHERE \`key\` = ${text(key)} AND ${live}`,
     migrate: (): Promise<void> => migrate(pool, n, maxResponseBytes),
 
     async purgeExpired(purge?: PurgeOptions): Promise<number> {
-      if (purge !== undefined) refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired()');
-      const batchSize = purge?.batchSize ?? 1000;
-      if (!Number.isInteger(batchSize) || batchSize < 1) {
-        throw new ConfigurationError(
-          `purgeExpired: batchSize must be a positive integer, got ${String(batchSize)}.`,
-        );
-      }
+      const { batchSize } = resolvePurge(purge === undefined ? {} : purge, 'idem: purgeExpired()');
       // A DELETE judges each row it locks on its newest version, so a record
       // a claim took over while the purge ran is live again and stays.
       let total = 0;

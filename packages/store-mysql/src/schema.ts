@@ -1,4 +1,4 @@
-import { ConfigurationError } from '@idem/core/store';
+import { ConfigurationError, type Rule, rule } from '@idem/core/store';
 import type { Pool } from 'mysql2/promise';
 import { errno } from './config.js';
 
@@ -33,14 +33,29 @@ export interface Names {
   readonly commit: string;
 }
 
-/** Validate and quote `table` (`name` or `database.name`), refusing anything else. */
-export function names(table: string): Names {
-  const parts = typeof table === 'string' ? table.split('.') : [];
-  if (parts.length < 1 || parts.length > 2 || !parts.every((p) => IDENTIFIER.test(p))) {
+const isTable = (table: unknown): table is string =>
+  typeof table === 'string' &&
+  table.split('.').length <= 2 &&
+  table.split('.').every((p) => IDENTIFIER.test(p));
+
+/** The `table` option: `name` or `database.name`, unquoted identifiers only. */
+export const tableRule: Rule<string> = rule(
+  'a plain identifier or database.identifier (letters, digits and _, at most 48 characters each)',
+  isTable,
+);
+
+/**
+ * Validate and quote `table` (`name` or `database.name`), refusing anything else.
+ * @param where Names the entry point in the error.
+ * @default where 'idem: schemaSql()'
+ */
+export function names(table: string, where = 'idem: schemaSql()'): Names {
+  if (!isTable(table)) {
     throw new ConfigurationError(
-      `mysqlStore: table must be a plain identifier or database.identifier (letters, digits and _, at most 48 characters each), got ${JSON.stringify(table)}.`,
+      `${where}: table must be ${tableRule.expects}, got ${JSON.stringify(table)}.`,
     );
   }
+  const parts = table.split('.');
   const quote = (name: string) => [...parts.slice(0, -1), name].map((p) => `\`${p}\``).join('.');
   const bare = parts[parts.length - 1]!;
   return {

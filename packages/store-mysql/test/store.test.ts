@@ -65,7 +65,10 @@ describe('schema', () => {
     expect(schemaSql('idem.records')).toContain('CREATE TABLE IF NOT EXISTS `idem`.`records`');
     expect(schemaSql('idem.records')).toContain('CREATE PROCEDURE `idem`.`records_claim_v1`');
     for (const bad of ['', 'a.b.c', 'records; DROP TABLE users', '`records`', 'rec ords', "x'y"]) {
-      refused(() => mysqlStore({ pool: admin, table: bad }), /table must be a plain identifier/);
+      refused(
+        () => mysqlStore({ pool: admin, table: bad }),
+        /^idem: mysqlStore\(\): option "table" must be a plain identifier/,
+      );
     }
     refused(() => mysqlStore({ pool: admin, table: 'r'.repeat(49) }), /at most 48 characters/);
   });
@@ -76,7 +79,10 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
     for (const bad of [undefined, null, 'mysql://x', 42]) {
       refused(() => mysqlStore(bad as never), /pass an options object \(\{ pool, table/);
     }
-    refused(() => mysqlStore({} as never), /pass a mysql2 Pool/);
+    refused(
+      () => mysqlStore({} as never),
+      /^idem: mysqlStore\(\): option "pool" must be a mysql2 Pool, such as mysql\.createPool\(uri\) with mysql from 'mysql2\/promise', got undefined\.$/,
+    );
     const callbackPool = (await import('mysql2')).createPool({ uri: MYSQL_URL });
     refused(() => mysqlStore({ pool: callbackPool as never }), /pass pool\.promise\(\)/);
     await callbackPool.promise().end();
@@ -87,7 +93,7 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
     refused(() => mysqlStore({ pool: noFoundRows }), /remove '-FOUND_ROWS'/);
     if (up) {
       const single = await mysql.createConnection(MYSQL_URL);
-      refused(() => mysqlStore({ pool: single as never }), /pool is a single connection/);
+      refused(() => mysqlStore({ pool: single as never }), /option "pool" is a single connection/);
       await single.end();
       const checkedOut = await admin.getConnection();
       refused(() => mysqlStore({ pool: checkedOut as never }), /pass the Pool itself/);
@@ -98,22 +104,27 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
   it('refuses unknown option names and unusable limits', async () => {
     refused(
       () => mysqlStore({ pool: admin, tabel: 'x' } as never),
-      /^mysqlStore\(\): unknown option "tabel" \(did you mean "table"\?\); the options are pool, table, maxResponseBytes\.$/,
+      /^idem: mysqlStore\(\): unknown option "tabel" \(did you mean "table"\?\); the options are pool, table, maxResponseBytes\.$/,
     );
     // Before the pool is looked at: `pol` is a typo, not a missing pool.
     refused(
       () => mysqlStore({ pol: admin } as never),
-      /^mysqlStore\(\): unknown option "pol" \(did you mean "pool"\?\)/,
+      /^idem: mysqlStore\(\): unknown option "pol" \(did you mean "pool"\?\)/,
     );
     for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '1' as never]) {
-      refused(() => mysqlStore({ pool: admin, maxResponseBytes: bad }), /maxResponseBytes/);
+      refused(
+        () => mysqlStore({ pool: admin, maxResponseBytes: bad }),
+        /^idem: mysqlStore\(\): option "maxResponseBytes" must be a whole number of bytes, 0 or more, got /,
+      );
     }
     const store = mysqlStore({ pool: admin });
     await expect(store.purgeExpired({ batch: 5 } as never)).rejects.toThrow(
-      /purgeExpired\(\): unknown option "batch" \(did you mean "batchSize"\?\); the options are batchSize/,
+      /^idem: purgeExpired\(\): unknown option "batch" \(did you mean "batchSize"\?\); the options are batchSize/,
     );
     await expect(store.purgeExpired(null as never)).rejects.toBeInstanceOf(ConfigurationError);
-    await expect(store.purgeExpired({ batchSize: 0 })).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(store.purgeExpired({ batchSize: 0 })).rejects.toThrow(
+      'idem: purgeExpired(): option "batchSize" must be a whole number of rows, 1 or more, got 0.',
+    );
   });
 });
 
