@@ -13,11 +13,15 @@ import {
   type ClaimRequest,
   type ClaimResult,
   ConfigurationError,
+  clock,
+  defineOptions,
   type OwnerResult,
   observe,
+  option,
   type RecordState,
   ResponseTooLargeError,
-  refuseUnknownOptions,
+  required,
+  rule,
   type Store,
   type StoredRecord,
   type StoredResponse,
@@ -118,6 +122,22 @@ const conditionFailed = (error: unknown) => nameOf(error) === 'ConditionalCheckF
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+const resolveOptions = defineOptions({
+  client: required(
+    rule<DynamoDBClient>(
+      'a DynamoDB client, such as new DynamoDBClient({}) from @aws-sdk/client-dynamodb',
+      (v) => typeof (v as { send?: unknown } | null)?.send === 'function',
+    ),
+  ),
+  tableName: required(
+    rule<string>(
+      'the name of a DynamoDB table (3 to 255 characters)',
+      (v) => typeof v === 'string' && v.length >= 3 && v.length <= 255,
+    ),
+  ),
+  now: option(clock, Date.now),
+});
+
 /**
  * A store on a DynamoDB table: every operation is one conditional write or
  * one strongly consistent read. Works with AWS, DynamoDB Local and dynalite,
@@ -130,19 +150,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 export function dynamoDbStore(options: DynamoDbStoreOptions): DynamoDbStore {
   // Names first: `{ table: 'x' }` is a typo of tableName, not a missing one.
-  refuseUnknownOptions(options, ['client', 'tableName', 'now'], 'dynamoDbStore()');
-  const { client, tableName } = options;
-  if (typeof client?.send !== 'function') {
-    throw new ConfigurationError(
-      'dynamoDbStore: pass a client, for example { client: new DynamoDBClient({}) } from @aws-sdk/client-dynamodb.',
-    );
-  }
-  if (typeof tableName !== 'string' || tableName.length < 3) {
-    throw new ConfigurationError(
-      `dynamoDbStore: tableName must name a DynamoDB table (3 to 255 characters), got ${String(tableName)}.`,
-    );
-  }
-  const now = options.now ?? Date.now;
+  const { client, tableName, now } = resolveOptions(options, 'idem: dynamoDbStore()');
   const itemKey = (key: string) => ({ pk: { S: key } });
 
   /** Errors that need no DynamoDB expertise to fix say so; the rest pass unchanged. */

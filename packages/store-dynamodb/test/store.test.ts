@@ -227,11 +227,18 @@ describe.skipIf(!backend.up)('dynamoDbStore', () => {
 
   it('refuses unusable options with a ConfigurationError that names the fix', () => {
     expect(() => dynamoDbStore({} as never)).toThrow(ConfigurationError);
-    expect(() => dynamoDbStore({} as never)).toThrow(/new DynamoDBClient/);
-    expect(() => dynamoDbStore({ client } as never)).toThrow(/tableName/);
+    expect(() => dynamoDbStore({} as never)).toThrow(
+      'idem: dynamoDbStore(): option "client" must be a DynamoDB client, such as new DynamoDBClient({}) from @aws-sdk/client-dynamodb, got undefined.',
+    );
+    expect(() => dynamoDbStore({ client } as never)).toThrow(
+      'idem: dynamoDbStore(): option "tableName" must be the name of a DynamoDB table (3 to 255 characters), got undefined.',
+    );
+    expect(() => dynamoDbStore({ client, tableName: 'idem', now: 5 } as never)).toThrow(
+      'idem: dynamoDbStore(): option "now" must be a function returning epoch milliseconds, such as Date.now, got 5.',
+    );
     // Names first: `table` is a typo of tableName, not a missing one.
     expect(() => dynamoDbStore({ client, table: 'idem' } as never)).toThrow(
-      'dynamoDbStore(): unknown option "table" (did you mean "tableName"?); the options are client, tableName, now.',
+      'idem: dynamoDbStore(): unknown option "table" (did you mean "tableName"?); the options are client, tableName, now.',
     );
   });
 });
