@@ -2,14 +2,19 @@ import {
   type ClaimRequest,
   type ClaimResult,
   ConfigurationError,
+  clock as clockRule,
+  defineOptions,
   type OwnerResult,
+  option,
   ResponseTooLargeError,
-  refuseUnknownOptions,
+  required,
+  rule,
   type Store,
   type StoredRecord,
   type StoredResponse,
+  whole,
 } from '@idem/core/store';
-import { DEFAULT_TABLE, schemaStatements, tableName } from './schema.js';
+import { DEFAULT_TABLE, schemaStatements, tableRule } from './schema.js';
 
 export { schemaSql } from './schema.js';
 
@@ -109,6 +114,21 @@ const encoder = new TextEncoder();
 const sqliteNow = (param: string) =>
   `COALESCE(${param}, CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER))`;
 
+const resolveOptions = defineOptions({
+  database: required(
+    rule<D1DatabaseLike>(
+      'the D1 binding, such as env.DB (a [[d1_databases]] binding in wrangler.toml) or miniflare\'s await mf.getD1Database("DB")',
+      (v) =>
+        typeof (v as Partial<D1DatabaseLike> | null)?.prepare === 'function' &&
+        typeof (v as D1DatabaseLike).batch === 'function',
+    ),
+  ),
+  table: option(tableRule, DEFAULT_TABLE),
+  now: option(clockRule),
+});
+
+const resolvePurge = defineOptions({ batchSize: option(whole('rows', 1), 1000) });
+
 /**
  * A store on Cloudflare D1 (SQLite). Every operation is one round trip and
  * atomic: a single statement, or for a claim one `batch()`, which D1 runs as
@@ -122,18 +142,7 @@ const sqliteNow = (param: string) =>
  */
 export function d1Store(options: D1StoreOptions): D1Store {
   // Names first: `{ db: env.DB }` is a typo, not a missing binding.
-  refuseUnknownOptions(options, ['database', 'table', 'now'], 'd1Store()');
-  const database = options.database;
-  if (typeof database?.prepare !== 'function' || typeof database.batch !== 'function') {
-    throw new ConfigurationError(
-      'd1Store: pass the D1 binding as { database: env.DB } (a [[d1_databases]] binding in wrangler.toml), or miniflare\'s await mf.getD1Database("DB").',
-    );
-  }
-  if (options.now !== undefined && typeof options.now !== 'function') {
-    throw new ConfigurationError('d1Store: now must be a function returning epoch milliseconds.');
-  }
-  const table = tableName(options.table ?? DEFAULT_TABLE);
-  const clock = options.now;
+  const { database, table, now: clock } = resolveOptions(options, 'idem: d1Store()');
   const t = `"${table}"`;
 
   // ?1 key and ?2 token in every owner statement; the clock is the last parameter.
@@ -273,13 +282,7 @@ WHERE expires_at <= ${sqliteNow('?2')} ORDER BY expires_at LIMIT ?1)`;
     },
 
     async purgeExpired(purge: PurgeOptions = {}): Promise<number> {
-      refuseUnknownOptions(purge, ['batchSize'], 'purgeExpired()');
-      const batchSize = purge.batchSize ?? 1000;
-      if (!Number.isInteger(batchSize) || batchSize < 1) {
-        throw new ConfigurationError(
-          `purgeExpired: batchSize must be a positive integer, got ${String(batchSize)}.`,
-        );
-      }
+      const { batchSize } = resolvePurge(purge, 'idem: purgeExpired()');
       let total = 0;
       for (;;) {
         const result = await send(() => statement(PURGE).bind(batchSize, now()).run());

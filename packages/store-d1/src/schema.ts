@@ -1,4 +1,4 @@
-import { ConfigurationError } from '@idem/core/store';
+import { ConfigurationError, type Rule, rule } from '@idem/core/store';
 
 /** The table `d1Store` uses when none is given. */
 export const DEFAULT_TABLE = 'idem_records';
@@ -9,11 +9,24 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
 // D1 keeps its own tables under `_cf_`; SQLite reserves `sqlite_`.
 const RESERVED = /^(_cf_|sqlite_)/i;
 
-/** Validate `table`, refusing anything that is not a plain identifier D1 allows. */
-export function tableName(table: string): string {
-  if (typeof table !== 'string' || !IDENTIFIER.test(table) || RESERVED.test(table)) {
+const isTable = (table: unknown): table is string =>
+  typeof table === 'string' && IDENTIFIER.test(table) && !RESERVED.test(table);
+
+/** The `table` option: a plain identifier D1 allows. */
+export const tableRule: Rule<string> = rule(
+  'a plain identifier (letters, digits and _, at most 48 characters, not starting with _cf_ or sqlite_)',
+  isTable,
+);
+
+/**
+ * Validate `table`, refusing anything that is not a plain identifier D1 allows.
+ * @param where Names the entry point in the error.
+ * @default where 'idem: schemaSql()'
+ */
+export function tableName(table: string, where = 'idem: schemaSql()'): string {
+  if (!isTable(table)) {
     throw new ConfigurationError(
-      `d1Store: table must be a plain identifier (letters, digits and _, at most 48 characters, not starting with _cf_ or sqlite_), got ${JSON.stringify(table)}.`,
+      `${where}: table must be ${tableRule.expects}, got ${JSON.stringify(table)}.`,
     );
   }
   return table;

@@ -81,18 +81,24 @@ describe('schema and options', () => {
       '_cf_KV',
       'sqlite_master',
     ]) {
-      expect(() => d1Store({ database: d1.database, table: bad }), bad).toThrow(ConfigurationError);
+      expect(() => d1Store({ database: d1.database, table: bad }), bad).toThrow(
+        /^idem: d1Store\(\): option "table" must be a plain identifier/,
+      );
     }
   });
 
   it('names the fix for a missing binding or a bad clock', () => {
-    expect(() => d1Store({ database: undefined as never })).toThrow(/database: env\.DB/);
+    expect(() => d1Store({ database: undefined as never })).toThrow(
+      /^idem: d1Store\(\): option "database" must be the D1 binding, such as env\.DB .*, got undefined\.$/,
+    );
     expect(() => d1Store(undefined as never)).toThrow(ConfigurationError);
     // Names first: `databse` is a typo, not a missing binding.
     expect(() => d1Store({ databse: d1.database } as never)).toThrow(
-      'd1Store(): unknown option "databse" (did you mean "database"?); the options are database, table, now.',
+      'idem: d1Store(): unknown option "databse" (did you mean "database"?); the options are database, table, now.',
     );
-    expect(() => d1Store({ database: d1.database, now: 5 as never })).toThrow(ConfigurationError);
+    expect(() => d1Store({ database: d1.database, now: 5 as never })).toThrow(
+      'idem: d1Store(): option "now" must be a function returning epoch milliseconds, such as Date.now, got 5.',
+    );
   });
 
   it('migrate() can run again', async () => {
@@ -217,9 +223,11 @@ describe('purgeExpired', () => {
     expect(await purging.purgeExpired({ batchSize: 7 })).toBe(26);
     expect(await purging.purgeExpired()).toBe(0);
     expect((await purging.read(live))?.state).toBe('in_progress');
-    await expect(purging.purgeExpired({ batchSize: 0 })).rejects.toThrow(ConfigurationError);
+    await expect(purging.purgeExpired({ batchSize: 0 })).rejects.toThrow(
+      'idem: purgeExpired(): option "batchSize" must be a whole number of rows, 1 or more, got 0.',
+    );
     await expect(purging.purgeExpired({ batch: 5 } as never)).rejects.toThrow(
-      /^purgeExpired\(\): unknown option "batch" \(did you mean "batchSize"\?\)/,
+      /^idem: purgeExpired\(\): unknown option "batch" \(did you mean "batchSize"\?\)/,
     );
   });
 });
