@@ -2,9 +2,13 @@ import {
   type ClaimRequest,
   type ClaimResult,
   ConfigurationError,
+  clock as clockRule,
+  defineOptions,
   type OwnerResult,
+  option,
   ResponseTooLargeError,
-  refuseUnknownOptions,
+  required,
+  rule,
   type Store,
   type StoredRecord,
   type StoredResponse,
@@ -61,6 +65,18 @@ const encoder = new TextEncoder();
 
 type Stub = { perform(operation: Operation): Promise<Reply> };
 
+const resolveOptions = defineOptions({
+  namespace: required(
+    rule<DurableObjectNamespaceLike>(
+      'the Durable Object namespace binding, such as env.IDEMPOTENCY, bound in wrangler.toml to the class IdempotencyObject that your Worker exports (or miniflare\'s await mf.getDurableObjectNamespace("IDEMPOTENCY"))',
+      (v) =>
+        typeof (v as Partial<DurableObjectNamespaceLike> | null)?.idFromName === 'function' &&
+        typeof (v as DurableObjectNamespaceLike).get === 'function',
+    ),
+  ),
+  now: option(clockRule),
+});
+
 /**
  * A store on Durable Objects. Each store key has an object of its own
  * (`idFromName(key)`), and each operation is one RPC call that the object
@@ -75,19 +91,7 @@ type Stub = { perform(operation: Operation): Promise<Reply> };
  */
 export function durableObjectStore(options: DurableObjectStoreOptions): DurableObjectStore {
   // Names first: `{ ns: env.IDEMPOTENCY }` is a typo, not a missing namespace.
-  refuseUnknownOptions(options, ['namespace', 'now'], 'durableObjectStore()');
-  const namespace = options.namespace;
-  if (typeof namespace?.idFromName !== 'function' || typeof namespace.get !== 'function') {
-    throw new ConfigurationError(
-      'durableObjectStore: pass the Durable Object namespace as { namespace: env.IDEMPOTENCY }, bound in wrangler.toml to the class IdempotencyObject that your Worker exports (or miniflare\'s await mf.getDurableObjectNamespace("IDEMPOTENCY")).',
-    );
-  }
-  if (options.now !== undefined && typeof options.now !== 'function') {
-    throw new ConfigurationError(
-      'durableObjectStore: now must be a function returning epoch milliseconds.',
-    );
-  }
-  const clock = options.now;
+  const { namespace, now: clock } = resolveOptions(options, 'idem: durableObjectStore()');
 
   async function perform(operation: Operation): Promise<Reply> {
     const stub = namespace.get(namespace.idFromName(operation.key)) as Stub;

@@ -51,15 +51,15 @@ afterAll(() => objects.dispose());
 describe('options and setup', () => {
   it('names the fix for a missing namespace or a bad clock', () => {
     expect(() => durableObjectStore({ namespace: undefined as never })).toThrow(
-      /namespace: env\.IDEMPOTENCY/,
+      /^idem: durableObjectStore\(\): option "namespace" must be the Durable Object namespace binding, such as env\.IDEMPOTENCY, .*, got undefined\.$/,
     );
     expect(() => durableObjectStore(undefined as never)).toThrow(ConfigurationError);
     // Names first: `namspace` is a typo, not a missing namespace.
     expect(() => durableObjectStore({ namspace: objects.namespace } as never)).toThrow(
-      'durableObjectStore(): unknown option "namspace" (did you mean "namespace"?); the options are namespace, now.',
+      'idem: durableObjectStore(): unknown option "namspace" (did you mean "namespace"?); the options are namespace, now.',
     );
     expect(() => durableObjectStore({ namespace: objects.namespace, now: 1 as never })).toThrow(
-      ConfigurationError,
+      'idem: durableObjectStore(): option "now" must be a function returning epoch milliseconds, such as Date.now, got 1.',
     );
   });
 
