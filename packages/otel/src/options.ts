@@ -1,5 +1,12 @@
-import { ConfigurationError } from '@idem/core';
-import { refuseUnknownOptions } from '@idem/core/store';
+import {
+  boolean,
+  defineOptions,
+  nonEmptyString,
+  option,
+  type Rule,
+  rule,
+  string,
+} from '@idem/core/store';
 import {
   type Meter,
   type MeterProvider,
@@ -67,16 +74,6 @@ export interface ResolvedTelemetry {
 declare const __IDEM_OTEL_VERSION__: string | undefined;
 const VERSION = typeof __IDEM_OTEL_VERSION__ === 'string' ? __IDEM_OTEL_VERSION__ : undefined;
 
-const KNOWN = [
-  'tracerProvider',
-  'meterProvider',
-  'name',
-  'version',
-  'spans',
-  'metrics',
-  'scopeHashInMetrics',
-];
-
 function lazy<T>(make: () => T): () => T {
   let made: { value: T } | undefined;
   return () => {
@@ -85,55 +82,41 @@ function lazy<T>(make: () => T): () => T {
   };
 }
 
-function boolean(options: IdemTelemetryOptions, name: keyof IdemTelemetryOptions, def: boolean) {
-  const value = options[name] ?? def;
-  if (typeof value !== 'boolean') {
-    throw new ConfigurationError(
-      `idemTelemetry: ${name} must be true or false, got ${typeof value}.`,
-    );
-  }
-  return value;
+/** An OpenTelemetry provider: what it is, the method idem calls, and where to get one. */
+function provider<T>(what: string, method: string, example: string): Rule<T> {
+  return rule(
+    `an OpenTelemetry ${what} (with ${method}()), such as ${example}, or left out for the global one`,
+    (v) => typeof (v as Record<string, unknown> | null)?.[method] === 'function',
+  );
 }
 
-function provider<T>(value: T | undefined, method: string, name: string, example: string): T {
-  if (value !== undefined && typeof (value as Record<string, unknown>)?.[method] !== 'function') {
-    throw new ConfigurationError(
-      `idemTelemetry: ${name} must be an OpenTelemetry ${name[0]!.toUpperCase()}${name.slice(1)} (with ${method}()), such as ${example}; leave it out to use the global one.`,
-    );
-  }
-  return value as T;
-}
+const resolveOptions = defineOptions({
+  tracerProvider: option(
+    provider<TracerProvider>(
+      'TracerProvider',
+      'getTracer',
+      "the NodeSDK's or new BasicTracerProvider(...)",
+    ),
+  ),
+  meterProvider: option(
+    provider<MeterProvider>('MeterProvider', 'getMeter', 'new MeterProvider({ readers })'),
+  ),
+  name: option(nonEmptyString, '@idem/otel'),
+  version: option(string, VERSION),
+  spans: option(boolean, true),
+  metrics: option(boolean, true),
+  scopeHashInMetrics: option(boolean, false),
+});
 
 /** Check the options, naming the fix of a wrong one. */
 export function resolveTelemetryOptions(options: IdemTelemetryOptions = {}): ResolvedTelemetry {
-  refuseUnknownOptions(options, KNOWN, 'idemTelemetry()');
-  const tracerProvider = provider(
-    options.tracerProvider,
-    'getTracer',
-    'tracerProvider',
-    "the NodeSDK's or `new BasicTracerProvider(...)`",
-  );
-  const meterProvider = provider(
-    options.meterProvider,
-    'getMeter',
-    'meterProvider',
-    '`new MeterProvider({ readers })`',
-  );
-  const name = options.name ?? '@idem/otel';
-  if (typeof name !== 'string' || name === '') {
-    throw new ConfigurationError(
-      'idemTelemetry: name must be a non-empty string, such as "@idem/otel".',
-    );
-  }
-  const version = options.version ?? VERSION;
-  if (version !== undefined && typeof version !== 'string') {
-    throw new ConfigurationError(`idemTelemetry: version must be a string, got ${typeof version}.`);
-  }
+  const o = resolveOptions(options, 'idem: idemTelemetry()');
+  const { tracerProvider, meterProvider, name, version } = o;
   return {
     tracer: lazy(() => (tracerProvider ?? trace.getTracerProvider()).getTracer(name, version)),
     meter: lazy(() => (meterProvider ?? metrics.getMeterProvider()).getMeter(name, version)),
-    spans: boolean(options, 'spans', true),
-    metrics: boolean(options, 'metrics', true),
-    scopeHashInMetrics: boolean(options, 'scopeHashInMetrics', false),
+    spans: o.spans,
+    metrics: o.metrics,
+    scopeHashInMetrics: o.scopeHashInMetrics,
   };
 }

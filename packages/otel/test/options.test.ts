@@ -29,23 +29,27 @@ describe('options', () => {
     expect(refused({ tracerprovider: {} })).toMatch(
       /unknown option "tracerprovider".*tracerProvider/,
     );
-    expect(refused({ tracerProvider: {} })).toMatch(
-      /tracerProvider must be an OpenTelemetry TracerProvider/,
+    expect(refused({ tracerProvider: {} })).toBe(
+      `idem: idemTelemetry(): option "tracerProvider" must be an OpenTelemetry TracerProvider (with getTracer()), such as the NodeSDK's or new BasicTracerProvider(...), or left out for the global one, got an object.`,
     );
     expect(refused({ meterProvider: 'global' })).toMatch(
-      /meterProvider must be an OpenTelemetry MeterProvider/,
+      /option "meterProvider" must be an OpenTelemetry MeterProvider \(with getMeter\(\)\)/,
     );
-    expect(refused({ spans: 'no' })).toMatch(/spans must be true or false, got string/);
-    expect(refused({ metrics: 0 })).toMatch(/metrics must be true or false/);
+    expect(refused({ spans: 'no' })).toBe(
+      'idem: idemTelemetry(): option "spans" must be true or false, got "no".',
+    );
+    expect(refused({ metrics: 0 })).toMatch(/option "metrics" must be true or false, got 0/);
     expect(refused({ scopeHashInMetrics: 'yes' })).toMatch(
-      /scopeHashInMetrics must be true or false/,
+      /option "scopeHashInMetrics" must be true or false/,
     );
-    expect(refused({ name: '' })).toMatch(/name must be a non-empty string/);
-    expect(refused({ version: 1 })).toMatch(/version must be a string/);
+    expect(refused({ name: '' })).toBe(
+      'idem: idemTelemetry(): option "name" must be a non-empty string, got "".',
+    );
+    expect(refused({ version: 1 })).toMatch(/option "version" must be a string, got 1/);
     expect(refused(null)).toMatch(/pass an options object/);
     // The name first, before any value: a typo, named as the option it was meant to be.
     expect(refused({ spanz: 'no', name: '' })).toBe(
-      'idemTelemetry(): unknown option "spanz" (did you mean "spans"?); the options are tracerProvider, meterProvider, name, version, spans, metrics, scopeHashInMetrics.',
+      'idem: idemTelemetry(): unknown option "spanz" (did you mean "spans"?); the options are tracerProvider, meterProvider, name, version, spans, metrics, scopeHashInMetrics.',
     );
   });
 
