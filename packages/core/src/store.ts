@@ -9,7 +9,6 @@
  * @packageDocumentation
  */
 export { bindTransaction, type Claim } from './engine/context.js';
-export { refuseUnknownOptions } from './engine/options.js';
 export {
   checkOption,
   defineOptions,

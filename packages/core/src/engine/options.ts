@@ -1,5 +1,5 @@
 import type { IdempotencyHooks } from '../hooks.js';
-import { defineOptions, option, refuseUnknownNames, required, rule } from '../options/define.js';
+import { defineOptions, option, required, rule } from '../options/define.js';
 import {
   atLeastZero,
   boolean,
@@ -256,19 +256,4 @@ export function resolveOptions(
     ),
     logger: o.logger ?? console,
   };
-}
-
-/**
- * Refuse what is not an options object, and option names nobody reads (a
- * typo such as `leaseMS` or `tabel` would otherwise leave the default in
- * force), suggesting the closest known name. Kept for store authors; new
- * code declares its options with `defineOptions`, which does this first.
- * @param where Names the function in the message, e.g. `'postgresStore()'`.
- */
-export function refuseUnknownOptions(
-  options: unknown,
-  known: readonly string[],
-  where: string,
-): void {
-  refuseUnknownNames(options, known, where);
 }
