@@ -10,6 +10,22 @@
  */
 export { bindTransaction, type Claim } from './engine/context.js';
 export {
+  ConfigurationError,
+  ResponseTooLargeError,
+  RolledBackError,
+  StoreUnavailableError,
+} from './errors.js';
+export {
+  ABSENT,
+  type LifecycleEvent,
+  type LifecycleResults,
+  observe,
+  type RecordState,
+  type Transition,
+  toRecord,
+  transition,
+} from './lifecycle.js';
+export {
   checkOption,
   defineOptions,
   type Option,
@@ -35,22 +51,6 @@ export {
   string,
   whole,
 } from './options/rules.js';
-export {
-  ConfigurationError,
-  ResponseTooLargeError,
-  RolledBackError,
-  StoreUnavailableError,
-} from './errors.js';
-export {
-  ABSENT,
-  type LifecycleEvent,
-  type LifecycleResults,
-  observe,
-  type RecordState,
-  type Transition,
-  toRecord,
-  transition,
-} from './lifecycle.js';
 export { STORE_KEY_PREFIX, scopedKey } from './scope.js';
 export type {
   ClaimRequest,
