@@ -11,9 +11,10 @@ import { build } from 'esbuild';
 /**
  * The budget, in gzipped bytes. Most of it is error messages that name the
  * fix and the three HTTP-date forms; 4,000 until unknown option names were
- * refused with the closest known name (about 320 bytes).
+ * refused with the closest known name (about 320 bytes), 4,250 until each
+ * option's error was worded as core's option rules word it (4,278 measured).
  */
-export const BUDGET_BYTES = 4_250;
+export const BUDGET_BYTES = 4_300;
 
 /** One measured bundle. */
 export interface Measurement {

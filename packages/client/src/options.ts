@@ -167,7 +167,7 @@ export const CALL: string[] = ['key', ...RETRY];
  */
 export function refuseUnknown(options: unknown, known: string[], example: string): void {
   if (typeof options !== 'object' || options === null) {
-    throw configuration(`options must be an object, e.g. ${example}`);
+    throw configuration(`pass an options object, such as ${example}, got ${show(options)}`);
   }
   for (const name of Object.keys(options)) {
     if (!known.includes(name)) {
@@ -210,17 +210,38 @@ function distance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/**
+ * Refuse `value` unless `ok`: `option "maxAttempts" must be a whole number of
+ * attempts, 1 or more, got 0.`, the sentence core's option resolver words its
+ * rules in (the client has no dependency on core; the wordings match).
+ */
+function must(name: string, expects: string, ok: boolean, value: unknown): void {
+  if (!ok)
+    throw configuration(`option ${JSON.stringify(name)} must be ${expects}, got ${show(value)}`);
+}
+
+/** How a value looks in an error message, as core's resolver shows it. */
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  return String(value);
+}
+
 /** Apply defaults and check every option; throws `CONFIGURATION` naming the fix. */
 export function resolveOptions(options: IdempotentFetchOptions, base?: Resolved): Resolved {
   if (!base) refuseUnknown(options, INSTANCE, 'createIdempotentFetch({ maxAttempts: 3 })');
   const r = { ...(base ?? DEFAULTS), ...defined(options) } as Resolved;
-  const count = (name: 'maxAttempts' | 'maxBodyBytes') => {
-    if (!Number.isInteger(r[name]) || r[name] < 1) {
-      throw configuration(`${name} must be a positive integer, got ${String(r[name])}`);
-    }
-  };
-  count('maxAttempts');
-  count('maxBodyBytes');
+  const whole = (name: 'maxAttempts' | 'maxBodyBytes', unit: string) =>
+    must(
+      name,
+      `a whole number of ${unit}, 1 or more`,
+      Number.isSafeInteger(r[name]) && r[name] >= 1,
+      r[name],
+    );
+  whole('maxAttempts', 'attempts');
+  whole('maxBodyBytes', 'bytes');
   for (const name of [
     'attemptTimeoutMs',
     'deadlineMs',
@@ -230,34 +251,44 @@ export function resolveOptions(options: IdempotentFetchOptions, base?: Resolved)
   ] as const) {
     const value = r[name];
     // setTimeout fires at once for delays over 2^31 - 1 ms: refuse them rather than spin.
-    if (typeof value !== 'number' || !(value >= 0 && (value <= MAX_TIMER || value === Infinity))) {
-      throw configuration(
-        `${name} must be a number of milliseconds from 0 to ${MAX_TIMER} (or Infinity), got ${String(value)}`,
-      );
-    }
+    // A time limit of 0 would fail every attempt: those two take Infinity for none instead.
+    const min = name === 'attemptTimeoutMs' || name === 'deadlineMs' ? 'above 0' : '0 or more';
+    must(
+      name,
+      `a number of milliseconds, ${min}, up to ${MAX_TIMER} (or Infinity: no limit)`,
+      typeof value === 'number' &&
+        (min === 'above 0' ? value > 0 : value >= 0) &&
+        (value <= MAX_TIMER || value === Infinity),
+      value,
+    );
   }
-  if (r.attemptTimeoutMs === 0 || r.deadlineMs === 0) {
-    throw configuration('attemptTimeoutMs and deadlineMs must be above 0 (Infinity: no limit)');
-  }
-  if (!Array.isArray(r.retryStatuses) || !r.retryStatuses.every(isStatus)) {
-    throw configuration('retryStatuses must be an array of HTTP statuses (100-599), e.g. [503]');
-  }
-  if (
-    !Array.isArray(r.methods) ||
-    !r.methods.every((m) => typeof m === 'string' && TOKEN.test(m))
-  ) {
-    throw configuration("methods must be an array of method names, e.g. ['POST', 'PATCH']");
-  }
-  if (typeof r.header !== 'string' || !TOKEN.test(r.header)) {
-    throw configuration(`header must be a header name such as 'Idempotency-Key', got ${r.header}`);
-  }
+  must(
+    'retryStatuses',
+    'an array of HTTP statuses (100-599), such as [503]',
+    Array.isArray(r.retryStatuses) && r.retryStatuses.every(isStatus),
+    r.retryStatuses,
+  );
+  must(
+    'methods',
+    "an array of method names, such as ['POST', 'PATCH']",
+    Array.isArray(r.methods) && r.methods.every((m) => typeof m === 'string' && TOKEN.test(m)),
+    r.methods,
+  );
+  must(
+    'header',
+    "a header name, such as 'Idempotency-Key'",
+    typeof r.header === 'string' && TOKEN.test(r.header),
+    r.header,
+  );
   for (const name of ['fetch', 'onRetry', 'generateKey'] as const) {
-    if (r[name] !== undefined && typeof r[name] !== 'function') {
-      throw configuration(`${name} must be a function`);
-    }
+    must(name, 'a function', r[name] === undefined || typeof r[name] === 'function', r[name]);
   }
-  if (typeof r.bufferResponses !== 'boolean')
-    throw configuration('bufferResponses must be a boolean');
+  must(
+    'bufferResponses',
+    'true or false',
+    typeof r.bufferResponses === 'boolean',
+    r.bufferResponses,
+  );
   return { ...r, methods: r.methods.map((m) => m.toUpperCase()) };
 }
 

@@ -319,20 +319,23 @@ describe('responses', () => {
 
 describe('configuration', () => {
   it.each([
-    [{ maxAttempts: 0 }, 'maxAttempts must be a positive integer'],
+    [
+      { maxAttempts: 0 },
+      'option "maxAttempts" must be a whole number of attempts, 1 or more, got 0',
+    ],
     [{ maxAttempts: 1.5 }, 'maxAttempts'],
     [{ attemptTimeoutMs: 0 }, 'attemptTimeoutMs'],
     [{ deadlineMs: -1 }, 'deadlineMs'],
-    [{ deadlineMs: 2 ** 31 }, 'or Infinity'],
+    [{ deadlineMs: 2 ** 31 }, 'or Infinity: no limit'],
     [{ baseDelayMs: Number.NaN }, 'baseDelayMs'],
     [{ maxBodyBytes: 0 }, 'maxBodyBytes'],
     [{ retryStatuses: [503, 700] }, 'retryStatuses'],
-    [{ methods: 'POST' }, 'methods must be an array'],
+    [{ methods: 'POST' }, 'option "methods" must be an array of method names'],
     [{ methods: ['PO ST'] }, 'methods'],
-    [{ header: 'Idempotency Key' }, 'header must be a header name'],
-    [{ fetch: 'fetch' }, 'fetch must be a function'],
-    [{ onRetry: 1 }, 'onRetry must be a function'],
-    [{ bufferResponses: 'yes' }, 'bufferResponses'],
+    [{ header: 'Idempotency Key' }, 'option "header" must be a header name'],
+    [{ fetch: 'fetch' }, 'option "fetch" must be a function, got "fetch"'],
+    [{ onRetry: 1 }, 'option "onRetry" must be a function, got 1'],
+    [{ bufferResponses: 'yes' }, 'option "bufferResponses" must be true or false'],
   ])('refuses %j at construction, naming the fix', (options, message) => {
     expect(() => createIdempotentFetch(options as never)).toThrow(
       expect.objectContaining({ code: 'CONFIGURATION', message: expect.stringContaining(message) }),
