@@ -181,7 +181,8 @@ export function verdict(
     return { action: 'retry', reason: error.code };
   }
   // It ran once already, but its result was too large to keep: never again.
-  if (isIdempotencyError(error, 'RESPONSE_NOT_STORED')) return { action: 'ack', reason: error.code };
+  if (isIdempotencyError(error, 'RESPONSE_NOT_STORED'))
+    return { action: 'ack', reason: error.code };
   // The same message id with another body: a publisher bug no retry can fix.
   if (isIdempotencyError(error, 'FINGERPRINT_MISMATCH')) {
     return { action: 'dead-letter', reason: error.code };

@@ -1,5 +1,5 @@
 import { Readable, Transform } from 'node:stream';
-import { ConfigurationError, type Claim } from '@idem/core';
+import { type Claim, ConfigurationError } from '@idem/core';
 import {
   createHttpIdempotency,
   type HttpBodyDecision,

@@ -1,4 +1,4 @@
-import { ConfigurationError, type Claim } from '@idem/core';
+import { type Claim, ConfigurationError } from '@idem/core';
 import {
   type CapturedBody,
   captureBody,
