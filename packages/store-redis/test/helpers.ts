@@ -148,8 +148,14 @@ export async function until(condition: () => Promise<boolean>, what: string): Pr
  * land inside any window and belong to no operation.
  */
 export interface CommandLog {
-  /** The commands the client sent while `action` ran, in order, as MONITOR shows them. */
-  during(action: () => Promise<unknown>): Promise<string[][]>;
+  /**
+   * The commands the client sent while `action` ran, in order, as MONITOR
+   * shows them; with `prefix`, only those naming a key under it. A busy
+   * machine fires an earlier test's timers late (a renewal, a background
+   * completion on the same client), inside this window: the prefix of the
+   * store under test keeps them out.
+   */
+  during(action: () => Promise<unknown>, prefix?: string): Promise<string[][]>;
   close(): void;
 }
 
@@ -207,13 +213,14 @@ export async function commandLog(
     return events.findIndex((e) => e.args[1] === text);
   };
   return {
-    async during(action) {
+    async during(action, prefix) {
       const start = await marker();
       await action();
       const end = await marker();
       return events
         .slice(start + 1, end)
         .filter((e) => e.source === addr && e.args[0]?.toLowerCase() !== 'ping')
+        .filter((e) => prefix === undefined || e.args.some((a) => a.startsWith(prefix)))
         .map((e) => e.args);
     },
     close: () => socket.destroy(),

@@ -139,7 +139,8 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
   });
 
   it('costs exactly one command per operation: SET NX GET, GET, or one EVALSHA', async () => {
-    const store = redisStore({ client, prefix: freshPrefix('rt') });
+    const prefix = freshPrefix('rt');
+    const store = redisStore({ client, prefix });
     const key = await scopedKey('tenant', 'round-trips');
     const other = await scopedKey('tenant', 'round-trips-2');
     await store.claim(other, claim('warm-up')); // loads the scripts if a SCRIPT FLUSH emptied the cache
@@ -155,13 +156,13 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
       ['release (stale)', () => store.release(key, 'tok'), 'evalsha'],
     ];
     for (const [name, op, command] of ops) {
-      const commands = await log.during(op);
+      const commands = await log.during(op, prefix);
       expect(
         commands.map((c) => c[0]?.toLowerCase()),
         name,
       ).toEqual([command]);
     }
-    const claimCommand = (await log.during(() => store.claim(other, claim('tok-3'))))[0]!;
+    const claimCommand = (await log.during(() => store.claim(other, claim('tok-3')), prefix))[0]!;
     expect(claimCommand.filter((a) => /^[a-z]+$/i.test(a)).map((a) => a.toUpperCase())).toEqual([
       'SET',
       'PX',
@@ -170,22 +171,23 @@ describe.skipIf(!up).each(LIBRARIES)('redisStore on a real Redis, through %s', (
     ]);
     const k2 = await scopedKey('tenant', 'release');
     await store.claim(k2, claim('tok'));
-    const release = await log.during(() => store.release(k2, 'tok'));
+    const release = await log.during(() => store.release(k2, 'tok'), prefix);
     expect(release.map((c) => c[0]?.toLowerCase())).toEqual(['evalsha']);
   });
 
   it('through the engine: a first request costs 2 round trips, a replay 1', async () => {
-    const idem = createIdempotency({
-      store: redisStore({ client, prefix: freshPrefix('engine') }),
-      ttlMs: 60_000,
-    });
+    const prefix = freshPrefix('engine');
+    const idem = createIdempotency({ store: redisStore({ client, prefix }), ttlMs: 60_000 });
     await idem.run('warm-up', () => 0);
     let runs = 0;
-    const first = await log.during(() => idem.run('order-1', () => ++runs, { payload: { a: 1 } }));
+    const first = await log.during(
+      () => idem.run('order-1', () => ++runs, { payload: { a: 1 } }),
+      prefix,
+    );
     const replay = await log.during(async () => {
       const outcome = await idem.run('order-1', () => ++runs, { payload: { a: 1 } });
       expect(outcome).toEqual({ kind: 'replayed', value: 1 });
-    });
+    }, prefix);
     expect(first.map((c) => c[0]?.toLowerCase())).toEqual(['set', 'evalsha']);
     expect(replay.map((c) => c[0]?.toLowerCase())).toEqual(['set']);
     expect(runs).toBe(1);
