@@ -1,6 +1,6 @@
 import { storeSuite } from '@idem/conformance/store';
 import { dynamoDbStore } from '../src/index.js';
-import { makeClient, openBackend, tableName, withAllOld } from './backend.js';
+import { makeClient, openBackend, tableName } from './backend.js';
 
 // dynalite on an ephemeral port, or DYNAMODB_ENDPOINT (DynamoDB Local, AWS).
 const backend = await openBackend();
@@ -25,32 +25,13 @@ storeSuite({
       close: () => own.destroy(),
     };
   },
-  skip,
-});
-
-// dynalite ignores ReturnValuesOnConditionCheckFailure, so the suite above
-// drives the GetItem fallback of a lost claim. This run drives the path AWS
-// takes: the item in the way arrives with the failed condition.
-const allOld = withAllOld(client, backend.endpoint);
-storeSuite({
-  name: 'dynamodb (claim conflicts answered with ALL_OLD)',
-  clock: 'injectable',
-  sharedBackend: true,
-  maxBodyBytes,
-  raceKeys: 200,
-  createStore: ({ now }) => dynamoDbStore({ client: allOld, tableName: table, now }),
-  connect: ({ now }) => {
-    const own = makeClient(backend.endpoint);
-    const store = dynamoDbStore({
-      client: withAllOld(own, backend.endpoint),
-      tableName: table,
-      now,
-    });
-    return { store, close: () => own.destroy() };
-  },
   teardown: async () => {
     client.destroy();
     await backend.close();
   },
   skip,
 });
+
+// The path AWS takes on a lost claim (the item in the way arrives with the
+// failed condition, ReturnValuesOnConditionCheckFailure: ALL_OLD) runs in the
+// deep tier: conformance-all-old.deep.test.ts.
