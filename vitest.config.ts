@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './tools/vitest/longest-first.ts';
 import { tier } from './vitest.shared.ts';
 
 // One root config runs every package's tests against their TypeScript sources
@@ -15,6 +16,9 @@ export default defineConfig({
     // files load the machine on purpose (busy threads, killed processes),
     // each as it was designed to: one at a time.
     maxWorkers: tier === 'deep' ? 1 : Math.max(4, availableParallelism() * 2),
+    // The longest files first, whatever their project, so that no long file
+    // starts last and runs alone (tools/vitest/longest-first.ts).
+    sequence: { sequencer: LongestFirst },
     reporters: ['./tools/vitest/package-reporter.ts'],
     passWithNoTests: true,
   },
