@@ -35,6 +35,21 @@ const outcomeOf = (r: { value: unknown } | { error: unknown }) =>
 const isRolledBack = (r: { value: unknown } | { error: unknown }) =>
   'error' in r && isIdempotencyError(r.error, 'ROLLED_BACK');
 
+/** After `what` kept nothing: a retry succeeds, a second replays, and the writes land once. */
+async function expectRetryRunsOnce(
+  o: TransactionalSuiteOptions,
+  idem: Idempotency,
+  id: string,
+  what: string,
+): Promise<void> {
+  const op = operation(o, id);
+  const retry = await settle(idem.run(id, op));
+  check(!('error' in retry), `The retry after ${what} ${outcomeOf(retry)}.`);
+  await settle(idem.run(id, op));
+  check(op.runs === 1, `The retry after ${what} ran ${op.runs} times, not once.`);
+  await expectWrites(o, id, 1, `After the retry of ${what}`);
+}
+
 /** The operation's rows are committed exactly `n` times, read out of band. */
 async function expectWrites(o: TransactionalSuiteOptions, id: string, n: number, why: string) {
   const count = await o.countWrites(id);
@@ -153,12 +168,7 @@ const specs: readonly Spec[] = [
         'absent',
         'After an operation threw (release the key)',
       );
-      const op = operation(o, id);
-      const retry = await settle(idem.run(id, op));
-      check(!('error' in retry), `The retry after a thrown operation ${outcomeOf(retry)}.`);
-      await settle(idem.run(id, op));
-      check(op.runs === 1, `The retry after a thrown operation ran ${op.runs} times, not once.`);
-      await expectWrites(o, id, 1, 'After the retry of a thrown operation');
+      await expectRetryRunsOnce(o, idem, id, 'a thrown operation');
     },
   },
   {
@@ -178,12 +188,7 @@ const specs: readonly Spec[] = [
         'absent',
         'After a failed commit (the engine releases the key)',
       );
-      const op = operation(o, id);
-      const retry = await settle(idem.run(id, op));
-      check(!('error' in retry), `The retry after a failed commit ${outcomeOf(retry)}.`);
-      await settle(idem.run(id, op));
-      check(op.runs === 1, `The retry after a failed commit ran ${op.runs} times, not once.`);
-      await expectWrites(o, id, 1, 'After the retry of a failed commit');
+      await expectRetryRunsOnce(o, idem, id, 'a failed commit');
     },
   },
   {
