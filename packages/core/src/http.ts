@@ -40,5 +40,11 @@ export {
   type RequestParts,
   type RouteOptions,
 } from './http/route.js';
+export {
+  settleWebResponse,
+  type WebOutcome,
+  type WebSettlement,
+  webResponse,
+} from './http/web.js';
 export { type WebhookProvider, webhooks } from './http/webhooks.js';
 export { MAX_KEY_LENGTH, type ParsedKey, parseIdempotencyKey } from './key.js';

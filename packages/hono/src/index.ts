@@ -1,17 +1,16 @@
 import { type Claim, ConfigurationError } from '@idem/core';
 import {
-  type CapturedBody,
   captureBody,
   createHttpIdempotency,
   encodeFormData,
   type HttpIdempotency,
   type HttpIdempotencyOptions,
-  type HttpResponse,
   type HttpRoute,
-  isNullBodyStatus,
   nestedMiddlewareError,
   type RouteOptions,
-  streamsThrough,
+  settleWebResponse,
+  type WebSettlement,
+  webResponse,
 } from '@idem/core/http';
 import type { Context, Env, MiddlewareHandler } from 'hono';
 import { peek } from './peek.js';
@@ -44,31 +43,6 @@ export interface IdempotencyEnv {
  * ```
  */
 export type HonoIdempotencyOptions<E extends Env = Env> = HttpIdempotencyOptions<Context<E>>;
-
-function toResponse(response: HttpResponse): Response {
-  const body = isNullBodyStatus(response.status)
-    ? null
-    : (response.body as Uint8Array<ArrayBuffer>);
-  return new Response(body, { status: response.status, headers: headersInit(response.headers) });
-}
-
-/**
- * Headers for a new Response: a plain record when no name repeats (Hono's own
- * responses use one, and @hono/node-server writes it without building a
- * `Headers`), a `Headers` with every line appended otherwise.
- */
-function headersInit(lines: HttpResponse['headers']): HeadersInit {
-  const record: Record<string, string> = Object.create(null);
-  for (const [name, value] of lines) {
-    if (name in record) {
-      const headers = new Headers();
-      for (const [n, v] of lines) headers.append(n, v);
-      return headers;
-    }
-    record[name] = value;
-  }
-  return record;
-}
 
 /**
  * Hands background work (completion retries) to the runtime's `waitUntil`.
@@ -170,75 +144,21 @@ function middleware<E extends Env>(
       route,
     );
     if (decision.kind === 'pass') return next();
-    if (decision.kind === 'respond') return toResponse(decision.response);
+    if (decision.kind === 'respond') return webResponse(decision.response);
 
     c.set('idempotency', decision.claim);
     if (bytes) cacheText(c, bytes);
+    let settlement: WebSettlement;
     try {
       await next();
+      // Hono catches handler errors itself and leaves them in c.error.
+      settlement = c.error ? { threw: true } : { response: c.res, unread: peek(c.res) };
     } catch (error) {
-      await decision.release();
+      await settleWebResponse(decision, { threw: true }, limit);
       throw error;
     }
-    // Hono catches handler errors itself and leaves them in c.error.
-    if (c.error) {
-      await decision.release();
-      return;
-    }
-    const res = c.res;
-    const unread = peek(res);
-    const header = (name: string) => (unread ? unread.header(name) : res.headers.get(name));
-    if (
-      streamsThrough(header('content-type'), header('content-length'), limit) ||
-      (unread !== undefined && unread.body.byteLength > limit)
-    ) {
-      // Too large or never-ending: pass it through untouched and record "ran, not stored".
-      const instead = await decision.complete({
-        status: res.status,
-        headers: unread?.headers ?? res.headers,
-        body: null,
-      });
-      if (instead) {
-        await res.body?.cancel();
-        replaceResponse(c, toResponse(instead));
-      }
-      return;
-    }
-    if (unread !== undefined) {
-      // The response was never read, so it goes out as it is unless replaced.
-      const instead = await decision.complete({
-        status: res.status,
-        headers: unread.headers,
-        body: unread.body,
-      });
-      if (instead) replaceResponse(c, toResponse(instead));
-      return;
-    }
-    let captured: CapturedBody;
-    try {
-      captured = await captureBody(res.body, limit);
-    } catch (error) {
-      // The handler's body stream broke: there is no whole response to keep.
-      await decision.release();
-      throw error;
-    }
-    const instead = await decision.complete({
-      status: res.status,
-      headers: res.headers,
-      body: captured.bytes,
-    });
-    if (instead) {
-      if (captured.bytes === null) await captured.stream.cancel();
-      replaceResponse(c, toResponse(instead));
-      return;
-    }
-    const body =
-      captured.bytes === null
-        ? captured.stream
-        : isNullBodyStatus(res.status)
-          ? null
-          : captured.bytes;
-    replaceResponse(c, new Response(body as BodyInit | null, res));
+    const response = await settleWebResponse(decision, settlement, limit);
+    if (response && response !== c.res) replaceResponse(c, response);
   };
 }
 

@@ -1,0 +1,42 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { frameworkOptions, type HttpTestApp, httpSuite } from '@idem/conformance/http';
+import { suiteFetchHandler } from '@idem/test-runtimes';
+import { reachableStores } from '@idem/test-stores';
+import { afterAll } from 'vitest';
+import { idempotency } from '../src/index.js';
+
+// The memory store and Redis (CI=true: Redis must answer), on Node: the
+// Fetch handler served by @hono/node-server. Bun, Deno, Next.js and h3 run
+// the same suite on the same handler in their own tests.
+const stores = await reachableStores({ label: 'web', only: ['memory', 'redis'] });
+afterAll(() => stores.close());
+
+const headersOf = (request: Request) => (name: string) => request.headers.get(name) ?? undefined;
+
+async function webServer({ options, routeOptions, enter }: HttpTestApp) {
+  const idem = idempotency(frameworkOptions(options, headersOf));
+  const own = idem.route(frameworkOptions(routeOptions, headersOf));
+  const fetch = suiteFetchHandler({ enter, mount: idem, own });
+  const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
+    (resolve) => {
+      const server = serve({ fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
+        resolve({ server, port: info.port }),
+      );
+    },
+  );
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      if ('closeAllConnections' in server) server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+httpSuite({
+  name: '@idem/web on Node (@hono/node-server)',
+  stores: stores.stores,
+  skipStores: stores.skipped,
+  createServer: webServer,
+});

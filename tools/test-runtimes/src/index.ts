@@ -1,0 +1,1 @@
+export { type FetchSuiteApp, suiteFetchHandler } from './routes.js';
