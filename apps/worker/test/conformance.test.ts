@@ -8,11 +8,11 @@ import {
 import type { Store } from '@idem/core';
 import { d1Store } from '@idem/store-d1';
 import { durableObjectStore } from '@idem/store-durable-objects';
+import { decode, encode } from '@idem/test-runtimes/wire';
 import { Miniflare, Response } from 'miniflare';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { bundle, COMPATIBILITY_DATE, FAKE_AWS, startDynalite } from './backends.ts';
 import { type ServerSpec, SLOTS, type StoreSpec } from './protocol.ts';
-import { decode, encode } from './wire.ts';
 
 /**
  * `@idem/conformance/http` against Hono + idem running inside workerd

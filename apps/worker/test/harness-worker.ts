@@ -22,10 +22,10 @@ import { d1Store } from '@idem/store-d1';
 import { durableObjectStore } from '@idem/store-durable-objects';
 import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
+import { decode, encode } from '@idem/test-runtimes/wire';
 import { type Context, type ExecutionContext, Hono } from 'hono';
 import { dynamoDbClient, type WorkerEnv } from '../src/store.js';
 import type { Answers, ServerSpec, StoreSpec } from './protocol.js';
-import { decode, encode } from './wire.js';
 
 /** A service binding (workerd's `Fetcher`, the part used here). */
 interface Fetcher {

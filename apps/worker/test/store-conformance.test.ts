@@ -2,11 +2,11 @@ import { storeChecks } from '@idem/conformance/store/checks';
 import type { Store } from '@idem/core';
 import type { ClaimRequest } from '@idem/core/store';
 import { d1Store } from '@idem/store-d1';
+import { decode, encode } from '@idem/test-runtimes/wire';
 import { Miniflare, type WorkerOptions } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, COMPATIBILITY_DATE } from './backends.ts';
 import { STORE_TABLE } from './protocol.ts';
-import { decode, encode } from './wire.ts';
 
 /**
  * @idem/store-d1 and @idem/store-durable-objects with every operation

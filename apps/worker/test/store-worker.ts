@@ -15,8 +15,8 @@
 import type { Store } from '@idem/core';
 import { type D1DatabaseLike, type D1StatementLike, type D1Store, d1Store } from '@idem/store-d1';
 import { type DurableObjectNamespaceLike, durableObjectStore } from '@idem/store-durable-objects';
+import { decode, encode } from '@idem/test-runtimes/wire';
 import { STORE_TABLE } from './protocol.js';
-import { decode, encode } from './wire.js';
 
 export { IdempotencyObject } from '@idem/store-durable-objects';
 

@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { frameworkOptions, type HttpTestApp, httpSuite } from '@idem/conformance/http';
-import { suiteFetchHandler } from '@idem/test-runtimes';
+import { duplicateStorm, suiteFetchHandler } from '@idem/test-runtimes';
 import { reachableStores } from '@idem/test-stores';
-import { afterAll } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { idempotency } from '../src/index.js';
 
 // The memory store and Redis (CI=true: Redis must answer), on Node: the
@@ -39,4 +39,13 @@ httpSuite({
   stores: stores.stores,
   skipStores: stores.skipped,
   createServer: webServer,
+});
+
+describe('a duplicate storm', () => {
+  for (const [name, create] of Object.entries(stores.stores)) {
+    it(`runs the handler once per key on ${name}`, async () => {
+      const report = await duplicateStorm(webServer, await create());
+      expect(report).toMatchObject({ executions: report.keys, wrong: [], differing: [] });
+    }, 60_000);
+  }
 });

@@ -148,11 +148,12 @@ export const keyChecks: readonly CheckSpec[] = [
     name: 'control characters in a key never reach the handler',
     async body(h) {
       const t = await h.start();
-      const path = new URL(t.url).host;
+      // A server may be mounted under a path (one Next.js app serves every test server).
+      const { host, pathname } = new URL(t.url);
       for (const ctl of ['\x01', '\x1f', '\x7f']) {
         const r = await sendBytes(
           t.url,
-          `POST /echo HTTP/1.1\r\nHost: ${path}\r\nContent-Type: application/json\r\nIdempotency-Key: a${ctl}b`,
+          `POST ${pathname.replace(/\/$/, '')}/echo HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nIdempotency-Key: a${ctl}b`,
           JSON_BODY,
         );
         // Node's HTTP parser refuses most control characters itself (a bare
