@@ -53,6 +53,9 @@ function thirdParty(): Record<string, string> {
       '@hono/node-server',
       'express',
       'fastify',
+      'koa',
+      '@koa/bodyparser',
+      '@koa/router',
       'pg',
       'mysql2',
       'ioredis',
@@ -390,6 +393,7 @@ const apps: { name: string; skip?: string | false; check: (result: Report) => vo
   },
   { name: 'hono', check: expectExactlyOnceOverHttp },
   { name: 'express', check: expectExactlyOnceOverHttp },
+  { name: 'koa', check: expectExactlyOnceOverHttp },
   { name: 'fastify', check: expectExactlyOnceOverHttp },
   {
     name: 'store-postgres',

@@ -13,7 +13,8 @@ export interface ParsedRequest {
 /** The parts of a Koa context idem reads the body from. */
 export interface BodySource {
   readonly req: IncomingMessage;
-  readonly request: ParsedRequest;
+  /** Koa's request, where body parsers leave what they read (see {@link ParsedRequest}). */
+  readonly request: object;
   get(field: string): string;
 }
 
@@ -61,7 +62,8 @@ export class RequestBodyError extends Error {
  *    and whitespace never mattered anyway.
  */
 export async function requestBody(ctx: BodySource, limit: number): Promise<Uint8Array | undefined> {
-  const { req, request } = ctx;
+  const { req } = ctx;
+  const request: ParsedRequest = ctx.request;
   const raw = request.rawBody;
   if (raw instanceof Uint8Array) return within(raw, limit);
   if (typeof raw === 'string') return within(Buffer.from(raw), limit);
