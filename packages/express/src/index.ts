@@ -7,9 +7,13 @@ import {
   nestedMiddlewareError,
   type RouteOptions,
 } from '@idem/core/http';
-import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
+import {
+  captureNodeResponse,
+  nodeHttpRequest,
+  nodeRequestBody,
+  sendNodeResponse,
+} from '@idem/core/node';
 import type { Request, RequestHandler } from 'express';
-import { requestBody } from './request-body.js';
 
 declare global {
   // Express's documented way to add request properties is merging into this namespace.
@@ -77,7 +81,7 @@ function middleware(http: HttpIdempotency<Request>, route: HttpRoute<Request>): 
   return function idempotencyMiddleware(req, res, next) {
     if (req.idempotency) return next(nestedMiddlewareError());
     // originalUrl: req.url loses the path the middleware is mounted on.
-    const request = nodeHttpRequest(req, req.originalUrl, (limit) => requestBody(req, limit));
+    const request = nodeHttpRequest(req, req.originalUrl, (limit) => nodeRequestBody(req, limit));
     http
       .handle(request, req, undefined, route)
       .then((decision) => {
@@ -95,4 +99,4 @@ function middleware(http: HttpIdempotency<Request>, route: HttpRoute<Request>): 
 
 export type { Claim, Store } from '@idem/core';
 export { isFinalStatus, webhooks } from '@idem/core/http';
-export { keepRawBody, RequestBodyError, type RequestBodyErrorCode } from './request-body.js';
+export { keepRawBody, RequestBodyError, type RequestBodyErrorCode } from '@idem/core/node';

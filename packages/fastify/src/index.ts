@@ -75,10 +75,15 @@ type RouteConfig = {
   [ROUTE]?: HttpRoute<FastifyRequest> | false;
 };
 
-/** Thrown into a chunked request body that outgrows `maxRequestBytes`. */
+/**
+ * Thrown into a chunked request body that outgrows `maxRequestBytes`, with
+ * the status of core's problem, which onSend then puts in its place.
+ */
 class BodyTooLarge extends Error {
-  readonly statusCode = 413;
   readonly code = 'IDEM_REQUEST_TOO_LARGE';
+  constructor(readonly statusCode: number) {
+    super('idem: the request body is over maxRequestBytes.');
+  }
 }
 
 const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, options) => {
@@ -146,7 +151,8 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
       }
       // Unknown length: stop reading as soon as it outgrows the limit, so no
       // parser buffers more. Only such bodies pay for a second stream.
-      const capped = capStream(payload, decision.limit, () => tooLarge.add(request));
+      const over = http.tooLarge(route).status;
+      const capped = capStream(payload, decision.limit, over, () => tooLarge.add(request));
       copies.set(request, new BodyCopy(capped));
       done(null, capped);
     };
@@ -287,7 +293,7 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
 };
 
 /** `payload`, failing with a 413 as soon as more than `limit` bytes went through. */
-function capStream(payload: Readable, limit: number, onOver: () => void): Readable {
+function capStream(payload: Readable, limit: number, status: number, onOver: () => void): Readable {
   let size = 0;
   const capped = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -298,7 +304,7 @@ function capStream(payload: Readable, limit: number, onOver: () => void): Readab
       // sending and reads the 413 (a stalled upload would hang it).
       payload.unpipe(capped);
       payload.resume();
-      callback(new BodyTooLarge('idem: the request body is over maxRequestBytes.'));
+      callback(new BodyTooLarge(status));
     },
   });
   // Fastify's parsers read these from the payload they are given.

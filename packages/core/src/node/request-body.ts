@@ -1,14 +1,20 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { encodeFormFields, isFormContentType } from '@idem/core/http';
+import { encodeFormFields, isFormContentType } from '../http/form.js';
 
-/** What a body parser may have left on the request. */
-interface ParsedRequest extends IncomingMessage {
-  /** The raw bytes, when a `verify` hook kept them (see {@link keepRawBody}). */
-  rawBody?: unknown;
+/**
+ * What a body parser may have left, on the request (Express) or on the
+ * framework's own request object (Koa's `ctx.request`).
+ */
+export interface ParsedBody {
+  /** The raw bytes, when a `verify` hook kept them (see {@link keepRawBody}), or the raw text. */
+  readonly rawBody?: unknown;
   /** What a body parser made of the body. */
-  body?: unknown;
-  /** Set by body-parser 1.x (Express 4) once it has read the body. */
+  readonly body?: unknown;
+}
+
+/** Set by body-parser 1.x (Express 4) once it has read the body. */
+interface Express4Request extends IncomingMessage {
   _body?: boolean;
 }
 
@@ -20,13 +26,14 @@ interface ParsedRequest extends IncomingMessage {
 export type RequestBodyErrorCode = 'BODY_CONSUMED' | 'BODY_UNREADABLE';
 
 /**
- * Passed to `next()` when the request body cannot be read for the
- * fingerprint; nothing was claimed or stored.
+ * Thrown (Express: passed to `next()`) when the request body cannot be read
+ * for the fingerprint; nothing was claimed or stored. `status` is what the
+ * framework's error handler answers with.
  */
 export class RequestBodyError extends Error {
   /** Stable code to branch on instead of the message. */
   readonly code: RequestBodyErrorCode;
-  /** The status Express's error handler answers with. */
+  /** The status the framework's error handler answers with: 500 for a setup mistake, 400 for a failed upload. */
   readonly status: number;
 
   constructor(code: RequestBodyErrorCode, message: string, options?: { cause?: unknown }) {
@@ -43,11 +50,13 @@ export class RequestBodyError extends Error {
  * first: `app.use(express.json({ verify: keepRawBody }))`.
  */
 export function keepRawBody(req: IncomingMessage, _res: unknown, buffer: Uint8Array): void {
-  (req as ParsedRequest).rawBody = buffer;
+  (req as { rawBody?: unknown }).rawBody = buffer;
 }
 
 /**
- * The request body as the client sent it, whatever parsed it before idem:
+ * The request body as the client sent it, whatever parsed it before idem
+ * (`parsed` is where the framework's body parser leaves its work: the
+ * request itself for Express, `ctx.request` for Koa):
  *
  * 1. Raw bytes kept on `req.rawBody` (a `verify` hook): used as they are.
  * 2. Nothing read the stream yet: idem reads it, then makes the request
@@ -60,23 +69,24 @@ export function keepRawBody(req: IncomingMessage, _res: unknown, buffer: Uint8Ar
  *    (`express.json()`) is JSON-serialized, and idem fingerprints JSON
  *    canonically, so key order and whitespace never mattered anyway.
  */
-export async function requestBody(
-  req: ParsedRequest,
+export async function nodeRequestBody(
+  req: IncomingMessage,
   limit: number,
+  parsed: ParsedBody = req as ParsedBody,
 ): Promise<Uint8Array | undefined> {
-  const raw = req.rawBody;
+  const raw = parsed.rawBody;
   if (raw instanceof Uint8Array) return within(raw, limit);
   if (typeof raw === 'string') return within(Buffer.from(raw), limit);
-  if (!req.readableDidRead && !req.readableEnded && req._body !== true) {
+  if (!req.readableDidRead && !req.readableEnded && (req as Express4Request)._body !== true) {
     const bytes = await readAll(req, limit);
     if (bytes !== undefined) replay(req, bytes);
     return bytes;
   }
-  if (req.body !== undefined)
-    return within(fromParsed(req.body, req.headers['content-type']), limit);
+  if (parsed.body !== undefined)
+    return within(fromParsed(parsed.body, req.headers['content-type']), limit);
   throw new RequestBodyError(
     'BODY_CONSUMED',
-    'idem: the request body was read before idempotency() ran and nothing kept it. Mount idempotency() before the middleware that reads the body, or keep the raw bytes with a body-parser verify hook: express.json({ verify: keepRawBody }).',
+    'idem: the request body was read before idempotency() ran and nothing kept it. Mount idempotency() before the middleware that reads the body, or keep the raw bytes: express.json({ verify: keepRawBody }) with Express, @koa/bodyparser (it keeps ctx.request.rawBody) with Koa.',
   );
 }
 
