@@ -277,6 +277,33 @@ describe('@idem/koa', () => {
     expect(errors).toEqual([]);
   });
 
+  it('stores the body as middleware before it transformed it after next() (compression-like), and replays it as stored', async () => {
+    const app = koa();
+    // Like koa-compress: after next(), the body becomes a transformed stream,
+    // unless there is none or the response already went out (a replay).
+    app.use(async (ctx, next) => {
+      await next();
+      if (ctx.body == null || ctx.res.headersSent) return;
+      const text = Buffer.isBuffer(ctx.body) ? ctx.body.toString() : String(ctx.body);
+      ctx.set('x-transformed', 'upper');
+      ctx.body = Readable.from([text.toUpperCase()]);
+    });
+    app.use(idempotency(options()));
+    let runs = 0;
+    app.use((ctx) => {
+      ctx.type = 'text/plain';
+      ctx.body = `run ${++runs} done`;
+    });
+    const url = await listen(app);
+    const first = await post(url, { key: 'k' });
+    expect(await first.text()).toBe('RUN 1 DONE');
+    const again = await post(url, { key: 'k' });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.headers.get('x-transformed')).toBe('upper');
+    expect(await again.text()).toBe('RUN 1 DONE');
+    expect(runs).toBe(1);
+  });
+
   it('sends a 503 rolled-back problem instead of the answer when the store rolls back', async () => {
     const inner = memoryStore();
     const store: Store = {

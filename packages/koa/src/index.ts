@@ -7,9 +7,14 @@ import {
   nestedMiddlewareError,
   type RouteOptions,
 } from '@idem/core/http';
-import { captureNodeResponse, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
+import {
+  captureNodeResponse,
+  nodeHttpRequest,
+  nodeRequestBody,
+  type ParsedBody,
+  sendNodeResponse,
+} from '@idem/core/node';
 import type { DefaultContext, DefaultState, Middleware, ParameterizedContext } from 'koa';
-import { requestBody } from './request-body.js';
 
 /** What the middleware puts on `ctx.state`. */
 export interface IdempotencyState {
@@ -97,7 +102,10 @@ function middleware<StateT, ContextT>(
   return async function idempotencyMiddleware(ctx, next) {
     if (ctx.state.idempotency) throw nestedMiddlewareError();
     // originalUrl: ctx.url loses the path a mounted app (koa-mount) sits on.
-    const request = nodeHttpRequest(ctx.req, ctx.originalUrl, (limit) => requestBody(ctx, limit));
+    // A body parser before idem (@koa/bodyparser) leaves its work on ctx.request.
+    const request = nodeHttpRequest(ctx.req, ctx.originalUrl, (limit) =>
+      nodeRequestBody(ctx.req, limit, ctx.request as ParsedBody),
+    );
     const decision = await http.handle(request, ctx, undefined, route);
     if (decision.kind === 'pass') return next();
     if (decision.kind === 'respond') {
@@ -127,4 +135,4 @@ function middleware<StateT, ContextT>(
 
 export type { Claim, Store } from '@idem/core';
 export { isFinalStatus, webhooks } from '@idem/core/http';
-export { RequestBodyError, type RequestBodyErrorCode } from './request-body.js';
+export { RequestBodyError, type RequestBodyErrorCode } from '@idem/core/node';
