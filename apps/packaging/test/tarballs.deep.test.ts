@@ -394,6 +394,7 @@ const apps: { name: string; skip?: string | false; check: (result: Report) => vo
   { name: 'hono', check: expectExactlyOnceOverHttp },
   { name: 'express', check: expectExactlyOnceOverHttp },
   { name: 'koa', check: expectExactlyOnceOverHttp },
+  { name: 'web', check: expectExactlyOnceOverHttp },
   { name: 'fastify', check: expectExactlyOnceOverHttp },
   {
     name: 'store-postgres',
