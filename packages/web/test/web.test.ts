@@ -25,7 +25,7 @@ describe('@idem/web', () => {
         return 'same';
       },
     });
-    const handler = idem(async () => new Response('ok'));
+    const handler = idem(async (_request: Request) => new Response('ok'));
     const segment = fc.stringMatching(/^[A-Za-z0-9._~%-]{0,8}$/);
     const query = fc.stringMatching(/^[A-Za-z0-9=&%._~/?-]{0,16}$/);
     let n = 0;
@@ -73,14 +73,16 @@ describe('@idem/web', () => {
   it('releases the key when the handler throws or answers no Response, so the retry runs again', async () => {
     let runs = 0;
     const idem = idempotency({ store: memoryStore(), scope: () => 't' });
-    const throwing = idem(async () => {
+    const throwing = idem(async (_request: Request) => {
       runs++;
       if (runs === 1) throw new Error('boom');
       return new Response('ok', { status: 201 });
     });
     await expect(throwing(post('k2'))).rejects.toThrow('boom');
     expect((await throwing(post('k2'))).status).toBe(201);
-    const noResponse = idem((async () => ({ ok: true })) as unknown as () => Promise<Response>);
+    const noResponse = idem((async () => ({ ok: true })) as unknown as (
+      request: Request,
+    ) => Promise<Response>);
     const error = await noResponse(post('k3')).catch((e: unknown) => e);
     expect(isIdempotencyError(error, 'CONFIGURATION')).toBe(true);
     expect(String(error)).toMatch(/not a Response/);
@@ -90,7 +92,7 @@ describe('@idem/web', () => {
   it('refuses a body already read before it, naming the fix, without running the handler', async () => {
     let runs = 0;
     const idem = idempotency({ store: memoryStore(), scope: () => 't' });
-    const handler = idem(async () => {
+    const handler = idem(async (_request: Request) => {
       runs++;
       return new Response('ok');
     });
@@ -104,7 +106,7 @@ describe('@idem/web', () => {
 
   it('refuses to wrap a request twice: a route takes idem.route(), not both', async () => {
     const idem = idempotency({ store: memoryStore(), scope: () => 't' });
-    const inner = idem.route({ ttlMs: 60_000 })(async () => new Response('ok'));
+    const inner = idem.route({ ttlMs: 60_000 })(async (_request: Request) => new Response('ok'));
     const outer = idem(inner);
     const error = await outer(post('k5')).catch((e: unknown) => e);
     expect(isIdempotencyError(error, 'CONFIGURATION')).toBe(true);
@@ -144,7 +146,9 @@ describe('@idem/web', () => {
       scope: () => 't',
       waitUntil: () => undefined,
     });
-    expect((await option(async () => new Response('ok'))(post('k7'))).status).toBe(200);
+    expect((await option(async (_request: Request) => new Response('ok'))(post('k7'))).status).toBe(
+      200,
+    );
   });
 
   it('refuses a misspelt option when it is made, naming the one meant', () => {
