@@ -24,6 +24,7 @@ declare namespace Deno {
   }
   function serve(options: ServeOptions, handler: ServeHandler): HttpServer;
   const env: { get(key: string): string | undefined };
+  const args: readonly string[];
 }
 
 // Deno imports npm packages by `npm:` specifiers, which TypeScript does not

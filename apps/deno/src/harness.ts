@@ -11,8 +11,8 @@ import { remoteSuiteHandler, type ServerSpec } from '@idem/test-runtimes/app';
 import { idempotency } from '@idem/web';
 import { Redis } from 'ioredis';
 
-// One client per Redis, as an app has; a prefix per harness, so two runs never meet.
-const prefix = `idem-deno-${crypto.randomUUID().slice(0, 8)}:`;
+// One client per Redis, as an app has; the test names the prefix (Deno.args[0]) to delete its records.
+const prefix = Deno.args[0] ?? 'idem-deno:';
 const clients = new Map<string, Redis>();
 const redisOn = (url: string) => {
   let client = clients.get(url);

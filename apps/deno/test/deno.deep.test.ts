@@ -1,34 +1,25 @@
-import { reachServer } from '@idem/conformance';
 import { httpSuite } from '@idem/conformance/http';
 import { duplicateStorm, remoteSuite } from '@idem/test-runtimes';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { denoRuntime, findDeno, scratch } from './deno.js';
+import { deleteRecords, denoRuntime, findDeno, reachRedis, redisUrl, scratch } from './deno.js';
 
 // The HTTP suite and the storm on Deno.serve: @idem/web and the stores run
 // in Deno (src/harness.ts, bundled; Redis on ioredis under Deno's Node
 // compatibility), the suite in this process, through the runtime bridge
 // (tools/test-runtimes). No Deno or no Redis: skipped loudly; CI=true fails.
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const deno = await findDeno();
-const redis = await reachServer('Redis', redisUrl, async () => {
-  const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0 });
-  try {
-    await client.connect();
-    await client.ping();
-  } finally {
-    client.disconnect();
-  }
-});
+const redis = await reachRedis();
 
 async function onDeno(deno: string) {
   const files = await scratch();
-  const runtime = await denoRuntime(deno, files.dir);
+  const prefix = `idem-deno-${Date.now().toString(36)}:`;
+  const runtime = await denoRuntime(deno, files.dir, prefix);
   const bridge = await remoteSuite(runtime);
   afterAll(async () => {
     await bridge.close();
     await runtime.close();
     await files.remove();
+    if (redis) await deleteRecords(prefix);
   });
   const stores = {
     memory: async () => bridge.runtimeStore({ kind: 'memory' }),

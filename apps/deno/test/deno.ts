@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { reachServer } from '@idem/conformance';
 import type { Runtime, ServerSpec } from '@idem/test-runtimes';
 import { build, type Plugin } from 'esbuild';
+import { Redis } from 'ioredis';
 
 /**
  * Deno for the tests: the `deno` npm package (a devDependency of this app)
@@ -29,6 +30,34 @@ export async function findDeno(): Promise<string | undefined> {
     await promisify(execFile)(deno, ['--version'], { timeout: 60_000 });
   });
   return runs ? deno : undefined;
+}
+
+/** The Redis the tests use (`REDIS_URL`). */
+export const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Whether Redis answers: if not, a loud skip; with CI=true, a failure. */
+export function reachRedis(): Promise<boolean> {
+  return reachServer('Redis', redisUrl, async () => {
+    const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await client.connect();
+      await client.ping();
+    } finally {
+      client.disconnect();
+    }
+  });
+}
+
+/** Delete the Redis records under `prefix`, as a test leaves them. */
+export async function deleteRecords(prefix: string): Promise<void> {
+  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    for await (const keys of client.scanStream({ match: `${prefix}*`, count: 500 })) {
+      if ((keys as string[]).length > 0) await client.del(...(keys as string[]));
+    }
+  } finally {
+    client.disconnect();
+  }
 }
 
 /**
@@ -72,31 +101,45 @@ export async function bundleFor(entry: string, dir: string): Promise<string> {
   return out;
 }
 
-/** A Deno process running `script`, and the first line it printed. */
+/**
+ * A Deno process running `script`, and the first line it printed on
+ * `stream` (Deno.serve's own "Listening on …" goes to stderr). The rest of
+ * its output goes to this process's stderr.
+ */
 export async function runDeno(
   deno: string,
   permissions: readonly string[],
-  script: string,
-  env: Record<string, string> = {},
-): Promise<{ child: ChildProcess; firstLine: string; stop(): Promise<void> }> {
-  const child = spawn(deno, ['run', '--no-prompt', ...permissions, script], {
+  [script, ...args]: readonly [string, ...string[]],
+  {
+    env = {},
+    stream = 'stdout',
+  }: { env?: Record<string, string>; stream?: 'stdout' | 'stderr' } = {},
+): Promise<{ firstLine: string; stop(): Promise<void> }> {
+  const child = spawn(deno, ['run', '--no-prompt', ...permissions, script, ...args], {
     env: { ...process.env, NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const firstLine = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`deno exited (${code}) before printing`)));
-    child.once('error', reject);
-  });
-  return {
-    child,
-    firstLine,
-    async stop() {
-      if (child.exitCode === null) child.kill();
-      await exited;
-    },
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    await exited;
   };
+  const lines = createInterface({ input: child[stream]! });
+  const other = stream === 'stdout' ? child.stderr! : child.stdout!;
+  other.pipe(process.stderr);
+  try {
+    const firstLine = await new Promise<string>((resolve, reject) => {
+      lines.once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`deno exited (${code}) before printing`)));
+      child.once('error', reject);
+      setTimeout(() => reject(new Error('deno printed nothing for 60 s')), 60_000).unref();
+    });
+    lines.on('line', (line) => process.stderr.write(`${line}\n`));
+    return { firstLine, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 /** A scratch directory for bundles, removed by `remove`. */
@@ -105,13 +148,19 @@ export async function scratch(): Promise<{ dir: string; remove(): Promise<void> 
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** The bridge's runtime: src/harness.ts under Deno, started and stopped over its control endpoint. */
+/**
+ * The bridge's runtime: src/harness.ts under Deno, started and stopped over
+ * its control endpoint; its Redis stores keep their records under `prefix`.
+ * ioredis needs `--allow-env`: its `debug` dependency lists the whole
+ * environment when it loads.
+ */
 export async function denoRuntime(
   deno: string,
   dir: string,
+  prefix: string,
 ): Promise<Runtime & { close(): Promise<void> }> {
   const script = await bundleFor(new URL('../src/harness.ts', import.meta.url).pathname, dir);
-  const harness = await runDeno(deno, ['--allow-net=127.0.0.1', '--allow-env'], script);
+  const harness = await runDeno(deno, ['--allow-net=127.0.0.1', '--allow-env'], [script, prefix]);
   const control = harness.firstLine;
   const call = async (method: string, path: string, body?: string) => {
     const response = await fetch(`${control}${path}`, { method, body });
