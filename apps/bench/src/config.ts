@@ -3,8 +3,26 @@
  * library runs on which framework and store.
  */
 
-export const FRAMEWORKS = ['hono', 'express', 'fastify'] as const;
+/**
+ * `web` and `bun` are a plain Fetch handler (`(Request) => Response`, no
+ * framework) on Node's HTTP server through @hono/node-server (the server the
+ * Hono rows use) and on `Bun.serve`; their idem rows are `@idem/web`.
+ */
+export const FRAMEWORKS = ['hono', 'express', 'fastify', 'web', 'bun'] as const;
 export type Framework = (typeof FRAMEWORKS)[number];
+
+/** The frameworks that run in Bun rather than Node. */
+export const BUN_FRAMEWORKS: readonly Framework[] = ['bun'];
+
+/**
+ * The stores measured per framework where not all of them are: the Fetch
+ * handler rows measure the adapter's translation, which the memory store and
+ * Redis show; PostgreSQL and DynamoDB would add only their clients' cost.
+ */
+const FRAMEWORK_STORES: Partial<Record<Framework, readonly StoreKind[]>> = {
+  web: ['memory', 'redis'],
+  bun: ['memory', 'redis'],
+};
 
 export const STORES = ['memory', 'redis', 'postgres', 'dynamodb'] as const;
 export type StoreKind = (typeof STORES)[number];
@@ -43,12 +61,16 @@ export const FRAMEWORK_LABEL: Record<Framework, string> = {
   hono: 'Hono 4 (@hono/node-server)',
   express: 'Express 5',
   fastify: 'Fastify 5',
+  web: 'Fetch handler on Node (@hono/node-server; idem is @idem/web)',
+  bun: 'Fetch handler on Bun.serve (idem is @idem/web)',
 };
 
 export const SHORT_FRAMEWORK_LABEL: Record<Framework, string> = {
   hono: 'Hono',
   express: 'Express',
   fastify: 'Fastify',
+  web: 'Fetch (Node)',
+  bun: 'Bun.serve',
 };
 
 export const STORE_LABEL: Record<StoreKind | 'none', string> = {
@@ -110,6 +132,7 @@ export function planUnits(options: {
   for (const framework of frameworks) {
     if (libraries.includes('bare')) units.push({ framework, store: 'none', library: 'bare' });
     for (const store of stores) {
+      if (FRAMEWORK_STORES[framework] && !FRAMEWORK_STORES[framework].includes(store)) continue;
       for (const library of libraries) {
         if (library === 'bare') continue;
         if (library !== 'idem') {

@@ -20,7 +20,9 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { bunBinary } from './bun-binary.js';
 import {
+  BUN_FRAMEWORKS,
   FRAMEWORKS,
   type Framework,
   isOurs,
@@ -276,14 +278,37 @@ interface Running {
 
 function serverCommand(config: ServerConfig, script: 'server' | 'micro', extra: string[] = []) {
   const root = packageRoot();
+  const bun = BUN_FRAMEWORKS.includes(config.unit.framework);
+  // Bun runs TypeScript itself; Node through tsx.
+  const sourceLoader = bun ? [] : ['--import', 'tsx'];
   const entry =
     settings.runFrom === 'source'
-      ? ['--import', 'tsx', '--conditions=@idem/source', join(root, 'src', `${script}.ts`)]
+      ? [...sourceLoader, '--conditions=@idem/source', join(root, 'src', `${script}.ts`)]
       : [join(root, 'dist', `${script}.js`)];
   const argv = [...extra, ...entry, JSON.stringify(config)];
+  const runtime = bun ? bunPath() : process.execPath;
   return settings.serverCpu !== undefined
-    ? { command: 'taskset', args: ['-c', String(settings.serverCpu), process.execPath, ...argv] }
-    : { command: process.execPath, args: argv };
+    ? { command: 'taskset', args: ['-c', String(settings.serverCpu), runtime, ...argv] }
+    : { command: runtime, args: argv };
+}
+
+function bunPath(): string {
+  const found = bunBinary();
+  if ('missing' in found) throw new Error(`Bun is not available: ${found.missing}.`);
+  return found.path;
+}
+
+/** The Bun rows need Bun: without it they are skipped with a banner, and under CI=true the run fails. */
+function bunSkipped(frameworks: readonly Framework[]): boolean {
+  if (!frameworks.some((f) => BUN_FRAMEWORKS.includes(f))) return false;
+  const found = bunBinary();
+  if (!('missing' in found)) return false;
+  const message = `Bun is not available: ${found.missing}.`;
+  if (process.env.CI === 'true') {
+    throw new Error(`${message} Under CI=true every runtime must run: npx -y pnpm@10 install.`);
+  }
+  log(`\n${'!'.repeat(78)}\n!! SKIPPING the Bun.serve rows: ${message}\n${'!'.repeat(78)}\n`);
+  return true;
 }
 
 async function startServer(unit: Unit, index: number, services: Services): Promise<Running> {
@@ -544,7 +569,18 @@ function machine(services: Services): Machine {
     taskset: settings.serverCpu !== undefined,
     ...(services.redisVersion ? { redis: services.redisVersion } : {}),
     ...(services.postgresVersion ? { postgres: services.postgresVersion } : {}),
+    ...(bunVersion() ? { bun: bunVersion() } : {}),
   };
+}
+
+function bunVersion(): string | undefined {
+  const found = bunBinary();
+  if ('missing' in found) return undefined;
+  try {
+    return execFileSync(found.path, ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
 }
 
 function gitCommit(): string {
@@ -556,7 +592,10 @@ function gitCommit(): string {
 }
 
 async function main(): Promise<number> {
-  const frameworks = list<Framework>(args.frameworks, FRAMEWORKS);
+  const wantedFrameworks = list<Framework>(args.frameworks, FRAMEWORKS);
+  const frameworks = bunSkipped(wantedFrameworks)
+    ? wantedFrameworks.filter((f) => !BUN_FRAMEWORKS.includes(f))
+    : wantedFrameworks;
   const libraries = list<Library>(args.libraries, LIBRARIES);
   const wantedStores = list<StoreKind>(args.stores, STORES);
   log(

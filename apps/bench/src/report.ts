@@ -21,6 +21,7 @@ import {
   unitId,
 } from './config.js';
 import type { RedisCpuResults, Results, Row } from './results.js';
+import { median } from './stats.js';
 import { throughputSvg } from './svg.js';
 
 const CHART = 'apps/bench/results/throughput.svg';
@@ -155,6 +156,72 @@ function throughputTables(results: Results): string {
     );
   }
   return out.join('\n');
+}
+
+/** Median over passes of `a[i] / b[i]`: two rows compared pass by pass, as × bare is. */
+const perPass = (a: readonly number[], b: readonly number[]) =>
+  median(a.map((x, i) => x / (b[i] ?? Number.NaN)));
+
+/**
+ * `@idem/web` (the Fetch handler adapter) against its bare handler on the
+ * same server, and against `@idem/hono` on the Node server both share: req/s
+ * pass by pass, and the server CPU each adds over its own bare run.
+ */
+function webSection(results: Results): string {
+  const honoBare = results.bare.find((b) => b.framework === 'hono');
+  const lines: string[][] = [];
+  for (const framework of ['web', 'bun'] as const) {
+    const bare = results.bare.find((b) => b.framework === framework);
+    const name = FRAMEWORK_LABEL[framework].split(' (')[0]!;
+    if (!bare) continue;
+    lines.push([
+      name,
+      'bare handler',
+      '—',
+      '—',
+      int(bare.rps),
+      '1.00',
+      int(bare.cpuMicrosPerRequest),
+      honoBare ? `${fixed(perPass(bare.passRps, honoBare.passRps))} × bare Hono` : '—',
+      honoBare ? `bare Hono ${int(honoBare.cpuMicrosPerRequest)}` : '—',
+    ]);
+    for (const store of ['memory', 'redis'] as const) {
+      for (const phase of ['fresh', 'replay'] as const) {
+        const row = rowOf(results, { framework, store }, 'idem', phase);
+        if (!row) continue;
+        const hono = rowOf(results, { framework: 'hono', store }, 'idem', phase);
+        const honoAdded =
+          hono && honoBare ? hono.cpuMicrosPerRequest - honoBare.cpuMicrosPerRequest : Number.NaN;
+        lines.push([
+          name,
+          '**@idem/web**',
+          STORE_LABEL[store],
+          phase === 'fresh' ? 'fresh keys' : 'replays',
+          int(row.rps),
+          `**${ratio(row.ratio)}**`,
+          `${int(row.cpuMicrosPerRequest)} (${signed(row.cpuMicrosPerRequest - bare.cpuMicrosPerRequest)})`,
+          hono ? fixed(perPass(row.passRps, hono.passRps)) : '—',
+          hono ? `${int(hono.cpuMicrosPerRequest)} (${signed(honoAdded)})` : '—',
+        ]);
+      }
+    }
+  }
+  if (lines.length === 0) return 'Not measured in this run.';
+  return table(
+    [
+      'server',
+      'library',
+      'store',
+      'requests',
+      'req/s',
+      '× bare handler',
+      'server CPU µs/req (+ over bare handler)',
+      '× @idem/hono req/s',
+      '@idem/hono CPU µs/req (+ over bare Hono)',
+    ],
+    lines,
+    'lllrrrrrr',
+  );
 }
 
 function stormTable(results: Results): string {
@@ -480,6 +547,7 @@ ${table(
   [
     ['CPU', `${m.cpu}, ${m.cores} cores (\`/proc/cpuinfo\`), ${m.memoryGiB} GiB`],
     ['Node', `${m.node} on ${m.os}`],
+    ...(m.bun ? [['Bun', `${m.bun} (the \`bun\` package from npm), for the Bun.serve rows`]] : []),
     ['load generator', m.generator],
     [
       'pinning',
@@ -566,6 +634,19 @@ waking the load generator on the other core), and the cost a middleware adds
 over the bare framework, in microseconds.
 
 ${throughputTables(results)}
+## The Fetch handler adapter (@idem/web)
+
+The same payments handler as a plain Fetch handler (\`(Request) => Response\`,
+no framework), bare and wrapped by \`@idem/web\`, on Node's HTTP server
+through \`@hono/node-server\` (the server under the Hono rows) and on
+\`Bun.serve\` (Bun ${results.machine.bun ?? '—'}, pinned like Node). **× bare handler** compares each
+with the bare handler on its own server; **× @idem/hono** is the median per
+pass of its req/s over \`@idem/hono\`'s on the same store and phase. What the
+adapter costs is the server CPU it adds over its bare handler, beside what
+\`@idem/hono\` adds over bare Hono.
+
+${webSection(results)}
+
 ## Retry storm: exactly once?
 
 ${stormTable(results)}

@@ -29,6 +29,8 @@ export interface Machine {
   readonly taskset: boolean;
   readonly redis?: string;
   readonly postgres?: string;
+  /** Bun's version, when the run had Bun rows. */
+  readonly bun?: string;
 }
 
 export interface Settings {

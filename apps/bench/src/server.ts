@@ -1,11 +1,13 @@
 /**
  * One server configuration, run as a child process of its own:
- * `node dist/server.js '<ServerConfig as JSON>'`. Prints `READY {"port":…}`
+ * `node dist/server.js '<ServerConfig as JSON>'` (`bun dist/server.js …` for
+ * the Bun.serve rows). Prints `READY {"port":…}`
  * once it listens. GET /stats and GET /counts report what it counted.
  */
 import type { Server } from 'node:http';
 import { replayCache } from '@idem/core';
 import type { ServerConfig, ServerStats } from './config.js';
+import type { Listening } from './server/bun.js';
 import type { BuildContext, Payment, Receipt } from './server/context.js';
 import {
   type Opened,
@@ -114,25 +116,43 @@ const ctx: BuildContext = {
   ...extra,
 };
 
-let server: Server;
+let server: Listening;
 switch (unit.framework) {
   case 'hono':
-    server = await (await import('./server/hono.js')).honoServer(ctx);
+    server = counted(await (await import('./server/hono.js')).honoServer(ctx));
     break;
   case 'express':
-    server = await (await import('./server/express.js')).expressServer(ctx);
+    server = counted(await (await import('./server/express.js')).expressServer(ctx));
     break;
   case 'fastify':
-    server = await (await import('./server/fastify.js')).fastifyServer(ctx);
+    server = counted(await (await import('./server/fastify.js')).fastifyServer(ctx));
+    break;
+  case 'web':
+    server = counted(await (await import('./server/web.js')).webServer(ctx));
+    break;
+  case 'bun':
+    server = (await import('./server/bun.js')).bunServer(ctx, () => {
+      posts++;
+    });
     break;
 }
-server.on('request', (req: { method?: string }) => {
-  if (req.method === 'POST') posts++;
-});
 
-const address = server.address();
-const port = typeof address === 'object' && address ? address.port : 0;
-process.stdout.write(`READY ${JSON.stringify({ port, pid: process.pid })}\n`);
+/** A Node server, its POSTs counted as they arrive. */
+function counted(node: Server): Listening {
+  node.on('request', (req: { method?: string }) => {
+    if (req.method === 'POST') posts++;
+  });
+  const address = node.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    close() {
+      node.closeAllConnections?.();
+      node.close();
+    },
+  };
+}
+
+process.stdout.write(`READY ${JSON.stringify({ port: server.port, pid: process.pid })}\n`);
 
 // Profiling a measurement window only (what `--cpu-prof` cannot do): with
 // BENCH_PROFILE=<file>, SIGUSR2 starts the V8 CPU profiler and the next
@@ -159,7 +179,6 @@ if (process.env.BENCH_PROFILE) {
 }
 
 async function shutdown() {
-  server.closeAllConnections?.();
   server.close();
   await Promise.allSettled(opened.map((o) => o.close()));
   process.exit(0);

@@ -71,7 +71,7 @@ function fixture(): Results {
       memoryMaxRecords: 2_000_000,
       runFrom: 'dist',
     },
-    bare: (['hono', 'express', 'fastify'] as const).map((framework) => ({
+    bare: (['hono', 'express', 'fastify', 'web', 'bun'] as const).map((framework) => ({
       framework,
       rps: 10_000,
       p50Ms: 0.5,
@@ -124,14 +124,15 @@ describe('BENCHMARKS.md', () => {
   const markdown = renderMarkdown(fixture(), root);
 
   it('judges every target from the figures', () => {
-    // Fresh keys at 0.90 and replays at 0.98: both memory targets met on all three frameworks.
+    // Fresh keys at 0.90 and replays at 0.98: both memory targets met on all five servers.
     expect(markdown).toMatch(
-      /\| memory store, fresh keys ≥ 0.85 × bare +\| 3 of 3 +\| \*\*met\*\* +\|/,
+      /\| memory store, fresh keys ≥ 0.85 × bare +\| 5 of 5 +\| \*\*met\*\* +\|/,
     );
     expect(markdown).toMatch(
-      /\| memory store, replays ≥ 0.95 × bare +\| 3 of 3 +\| \*\*met\*\* +\|/,
+      /\| memory store, replays ≥ 0.95 × bare +\| 5 of 5 +\| \*\*met\*\* +\|/,
     );
-    expect(markdown).toMatch(/\| exactly once in the retry storm +\| 12 of 12 +\| \*\*met\*\* +\|/);
+    // Twelve on the frameworks, two stores each on the Fetch handler on Node and Bun.
+    expect(markdown).toMatch(/\| exactly once in the retry storm +\| 16 of 16 +\| \*\*met\*\* +\|/);
     expect(markdown).toMatch(
       /ahead of every peer on the same framework and store +\| (\d+) of \1 +\| \*\*met\*\*/,
     );
@@ -150,9 +151,9 @@ describe('BENCHMARKS.md', () => {
     expect(markdown).not.toMatch(/ahead of idem, replay cache on/);
     // idem's own targets stand: one round trip per replay, the cache row's zero left out.
     expect(markdown).toMatch(
-      /\| network store: 1 round trip for a replay +\| 9 of 9 +\| \*\*met\*\* +\|/,
+      /\| network store: 1 round trip for a replay +\| 11 of 11 +\| \*\*met\*\* +\|/,
     );
-    expect(markdown).toMatch(/\| exactly once in the retry storm +\| 12 of 12 +\| \*\*met\*\* +\|/);
+    expect(markdown).toMatch(/\| exactly once in the retry storm +\| 16 of 16 +\| \*\*met\*\* +\|/);
     expect(markdown).toContain(
       '- **idem, replay cache on**: the same, plus `cache: replayCache()`',
     );
@@ -166,6 +167,17 @@ describe('BENCHMARKS.md', () => {
         : r,
     );
     expect(renderMarkdown({ ...results, rows }, root)).toMatch(/\| +70 \(−20\) \|/);
+  });
+
+  it('compares @idem/web with its bare handler and with @idem/hono, pass by pass', () => {
+    const section = markdown.slice(markdown.indexOf('## The Fetch handler adapter'));
+    // Bare Bun.serve against bare Hono, then the fixture's 0.9 × bare for fresh keys on memory.
+    expect(section).toMatch(
+      /\| Fetch handler on Bun\.serve +\| bare handler +\|.*\| +1\.00 × bare Hono \|/,
+    );
+    expect(section).toMatch(
+      /\| Fetch handler on Node +\| \*\*@idem\/web\*\* +\| memory +\| fresh keys +\| +9,000 \| +\*\*0\.90\*\* \| +111 \(\+21\) \| +1\.00 \| +111 \(\+21\) \|/,
+    );
   });
 
   it('reports a peer that ran a handler twice, with its counts', () => {
