@@ -24,8 +24,9 @@ function denoBinary(): string {
 
 /** The Deno binary, or `undefined` (a loud skip; with CI=true, a failure) when it does not run. */
 export async function findDeno(): Promise<string | undefined> {
-  let deno = 'the deno package';
-  const runs = await reachServer('Deno', deno, async () => {
+  let deno = '';
+  const where = process.env.DENO_BIN ?? "the deno package (apps/deno's devDependency)";
+  const runs = await reachServer('Deno', where, async () => {
     deno = denoBinary();
     await promisify(execFile)(deno, ['--version'], { timeout: 60_000 });
   });
