@@ -149,19 +149,29 @@ export async function scratch(): Promise<{ dir: string; remove(): Promise<void> 
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** src/harness.ts, bundled into `dir`. */
+export function harnessScript(dir: string): Promise<string> {
+  return bundleFor(new URL('../src/harness.ts', import.meta.url).pathname, dir);
+}
+
+/** The Redis libraries the harness builds stores on. */
+export type RedisLibrary = 'ioredis' | 'redis';
+
 /**
- * The bridge's runtime: src/harness.ts under Deno, started and stopped over
- * its control endpoint; its Redis stores keep their records under `prefix`.
- * ioredis needs `--allow-env`: its `debug` dependency lists the whole
- * environment when it loads.
+ * The bridge's runtime: the harness `script` under Deno, started and stopped
+ * over its control endpoint; its Redis stores are on `library`, their
+ * records under `prefix`. ioredis needs `--allow-env` (its `debug`
+ * dependency lists the whole environment when it loads); node-redis
+ * needs nothing but the network.
  */
 export async function denoRuntime(
   deno: string,
-  dir: string,
+  script: string,
   prefix: string,
+  library: RedisLibrary,
 ): Promise<Runtime & { close(): Promise<void> }> {
-  const script = await bundleFor(new URL('../src/harness.ts', import.meta.url).pathname, dir);
-  const harness = await runDeno(deno, ['--allow-net=127.0.0.1', '--allow-env'], [script, prefix]);
+  const permissions = ['--allow-net=127.0.0.1', ...(library === 'ioredis' ? ['--allow-env'] : [])];
+  const harness = await runDeno(deno, permissions, [script, prefix, library]);
   const control = harness.firstLine;
   const call = async (method: string, path: string, body?: string) => {
     const response = await fetch(`${control}${path}`, { method, body });
