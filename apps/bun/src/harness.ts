@@ -4,7 +4,8 @@
  * stdout). `PUT /servers` with a spec starts one test server on port 0 and
  * answers its URL; `DELETE /servers/<id>` stops it. `bun src/harness.ts`
  * serves each test server with `Bun.serve`; `bun src/harness.ts elysia`
- * with an Elysia app (./elysia-suite.ts).
+ * with an Elysia app routing to it, `bun src/harness.ts elysia-mount` with
+ * an Elysia app mounting it (./elysia-suite.ts).
  *
  * Run with `--conditions=@idem/source`, so Bun loads the workspace's
  * TypeScript sources as they are.
@@ -14,11 +15,13 @@ import { redisStore } from '@idem/store-redis';
 import { remoteSuiteHandler, type ServerSpec } from '@idem/test-runtimes/app';
 import { idempotency } from '@idem/web';
 import { Redis } from 'ioredis';
-import { elysiaSuite } from './elysia-suite.ts';
+import { elysiaMount, elysiaRoutes } from './elysia-suite.ts';
 
 type Fetch = (request: Request) => Promise<Response>;
 
-const framework = process.argv[2] === 'elysia' ? 'elysia' : 'bun';
+const ELYSIA = { elysia: elysiaRoutes, 'elysia-mount': elysiaMount };
+const framework = process.argv[2] ?? 'bun';
+const elysia = ELYSIA[framework as keyof typeof ELYSIA] as (typeof ELYSIA)['elysia'] | undefined;
 
 // One ioredis client per Redis URL for the whole process, as an app holds
 // one; a prefix per process keeps runs of this harness apart in Redis.
@@ -33,10 +36,10 @@ function redisOn(url: string) {
   return redisStore({ client, prefix });
 }
 
-/** A test server on port 0: Bun.serve, with the suite's handler or Elysia around it. */
+/** A test server on port 0: Bun.serve, with the suite's handler or an Elysia app around it. */
 function serveTest(fetch: Fetch) {
-  if (framework === 'elysia') {
-    const app = elysiaSuite(fetch).listen({ port: 0, hostname: '127.0.0.1' });
+  if (elysia) {
+    const app = elysia(fetch).listen({ port: 0, hostname: '127.0.0.1' });
     const server = app.server!;
     return { url: `http://127.0.0.1:${server.port}`, stop: () => app.stop(true) };
   }

@@ -13,7 +13,11 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
  * ioredis client), through the bridge of `@idem/test-runtimes`. Bun or
  * Redis unreachable: skipped loudly, a failure with CI=true.
  */
-export async function bunSuite(name: string, args: readonly string[]): Promise<void> {
+export async function bunSuite(
+  name: string,
+  args: readonly string[],
+  skipChecks: Readonly<Record<string, string>> = {},
+): Promise<void> {
   const available = await bunAvailable();
   // Only the probe: the runtime builds its own Redis store.
   const reachable = await reachableStores({ label: 'bun', only: ['redis'] });
@@ -38,6 +42,7 @@ export async function bunSuite(name: string, args: readonly string[]): Promise<v
     name,
     stores,
     skipStores: reachable.skipped,
+    skipChecks,
     createServer: bridge.createServer,
   });
 
