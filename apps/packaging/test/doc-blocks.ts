@@ -36,9 +36,9 @@ export interface DocBlock {
  */
 export function docFiles(root: string): string[] {
   const files = ['README.md', 'CONTRIBUTING.md'];
-  for (const dir of ['docs']) {
-    for (const name of readdirSync(join(root, dir)))
-      if (name.endsWith('.md')) files.push(`${dir}/${name}`);
+  // docs/ and its folders (docs/runtimes/: one guide per framework and runtime).
+  for (const name of readdirSync(join(root, 'docs'), { recursive: true }) as string[]) {
+    if (name.endsWith('.md')) files.push(`docs/${name}`);
   }
   for (const dir of ['packages', 'apps']) {
     for (const name of readdirSync(join(root, dir))) {
