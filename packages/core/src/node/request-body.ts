@@ -35,12 +35,19 @@ export class RequestBodyError extends Error {
   readonly code: RequestBodyErrorCode;
   /** The status the framework's error handler answers with: 500 for a setup mistake, 400 for a failed upload. */
   readonly status: number;
+  /**
+   * Whether the message may go to the client (Koa's and http-errors'
+   * convention): a failed upload is the client's to know, and Koa then does
+   * not log it as a server error; a setup mistake stays in the logs.
+   */
+  readonly expose: boolean;
 
   constructor(code: RequestBodyErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'RequestBodyError';
     this.code = code;
     this.status = code === 'BODY_CONSUMED' ? 500 : 400;
+    this.expose = code !== 'BODY_CONSUMED';
   }
 }
 
