@@ -13,9 +13,15 @@ import type { Runtime } from '@idem/test-runtimes';
  */
 export function bunBinary(): string {
   if (process.env.BUN_BIN) return process.env.BUN_BIN;
-  const bun = createRequire(import.meta.url).resolve('bun/package.json');
+  const fromBun = createRequire(createRequire(import.meta.url).resolve('bun/package.json'));
   const platform = `@oven/bun-${process.platform}-${process.arch}`;
-  return join(dirname(createRequire(bun).resolve(`${platform}/package.json`)), 'bin', 'bun');
+  // pnpm installs the one platform package that fits: glibc's, or musl's.
+  for (const name of [platform, `${platform}-musl`]) {
+    try {
+      return join(dirname(fromBun.resolve(`${name}/package.json`)), 'bin', 'bun');
+    } catch {}
+  }
+  throw new Error(`${platform} is not installed (pnpm install installs it with bun)`);
 }
 
 /** The app's folder: Bun runs its files from there, with the workspace's sources. */
@@ -23,10 +29,17 @@ export const appDir = new URL('..', import.meta.url).pathname;
 
 /** Whether Bun runs here: a loud skip when not, a failure with CI=true. */
 export async function bunAvailable(): Promise<boolean> {
-  let where = 'the bun devDependency';
+  let binary: string | undefined;
+  let missing: unknown;
+  try {
+    binary = bunBinary();
+  } catch (error) {
+    missing = error;
+  }
+  const where = binary ?? `@oven/bun-${process.platform}-${process.arch} (the bun devDependency)`;
   return reachServer('Bun', where, async () => {
-    where = bunBinary();
-    await promisify(execFile)(where, ['--version'], { timeout: 60_000 });
+    if (!binary) throw missing;
+    await promisify(execFile)(binary, ['--version'], { timeout: 60_000 });
   });
 }
 

@@ -20,11 +20,11 @@ describe.skipIf(!runnable)('the docs examples, run by Bun', () => {
       const url = new URL(/https?:\/\/\S+/.exec(bun.url)![0]);
       url.pathname = '/payments';
       const account = `acct_${Math.random().toString(36).slice(2, 8)}`;
-      const pay = (key: string, authorization = `Bearer ${account}`) =>
+      const pay = (key: string, authorization = `Bearer ${account}`, amount = 1999) =>
         fetch(url, {
           method: 'POST',
           headers: { 'idempotency-key': key, 'content-type': 'application/json', authorization },
-          body: JSON.stringify({ amount: 1999 }),
+          body: JSON.stringify({ amount }),
         });
 
       const first = await pay('k1');
@@ -41,6 +41,14 @@ describe.skipIf(!runnable)('the docs examples, run by Bun', () => {
       // Refused before idem: nothing stored, so the same key runs once signed in.
       expect((await pay('k3', '')).status).toBe(401);
       expect(await (await pay('k3')).json()).toMatchObject({ id: 'pay_3' });
+      // The same key with another body is refused; from another account it is a key of its own.
+      expect((await pay('k1', `Bearer ${account}`, 5)).status).toBe(422);
+      const other = `${account}_2`;
+      expect(await (await pay('k1', `Bearer ${other}`)).json()).toEqual({
+        id: 'pay_4',
+        amount: 1999,
+        account: other,
+      });
     }, 120_000);
   }
 });
