@@ -2,7 +2,8 @@
  * The test servers' side of the bridge (`@idem/test-runtimes`), run by Bun:
  * a control endpoint on a loopback port (its URL is the first line on
  * stdout). `PUT /servers` with a spec starts one test server on port 0 and
- * answers its URL; `DELETE /servers/<id>` stops it. `bun src/harness.ts`
+ * answers its URL; `DELETE /servers/<id>` stops it; `DELETE /records`
+ * deletes the Redis records this process wrote. `bun src/harness.ts`
  * serves each test server with `Bun.serve`; `bun src/harness.ts elysia`
  * with an Elysia app routing to it, `bun src/harness.ts elysia-mount` with
  * an Elysia app mounting it (./elysia-suite.ts).
@@ -22,6 +23,8 @@ type Fetch = (request: Request) => Promise<Response>;
 const ELYSIA = { elysia: elysiaRoutes, 'elysia-mount': elysiaMount };
 const framework = process.argv[2] ?? 'bun';
 const elysia = ELYSIA[framework as keyof typeof ELYSIA] as (typeof ELYSIA)['elysia'] | undefined;
+if (framework !== 'bun' && !elysia)
+  throw new Error(`no server named ${framework}: bun, elysia or elysia-mount`);
 
 // One ioredis client per Redis URL for the whole process, as an app holds
 // one; a prefix per process keeps runs of this harness apart in Redis.
@@ -34,6 +37,15 @@ function redisOn(url: string) {
     clients.set(url, client);
   }
   return redisStore({ client, prefix });
+}
+
+/** Delete this process's records from Redis (they would otherwise live out their TTL). */
+async function deleteRecords() {
+  for (const client of clients.values()) {
+    for await (const keys of client.scanStream({ match: `${prefix}*`, count: 500 })) {
+      if ((keys as string[]).length > 0) await client.unlink(...(keys as string[]));
+    }
+  }
 }
 
 /** A test server on port 0: Bun.serve, with the suite's handler or an Elysia app around it. */
@@ -65,6 +77,10 @@ const control = Bun.serve({
       const id = path.slice('/servers/'.length);
       await servers.get(id)?.stop();
       servers.delete(id);
+      return new Response(null, { status: 204 });
+    }
+    if (request.method === 'DELETE' && path === '/records') {
+      await deleteRecords();
       return new Response(null, { status: 204 });
     }
     return new Response('not found', { status: 404 });

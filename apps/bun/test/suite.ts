@@ -30,6 +30,7 @@ export async function bunSuite(
   const bridge = await remoteSuite(harnessRuntime(harness));
   afterAll(async () => {
     await bridge.close();
+    await fetch(`${harness.url}/records`, { method: 'DELETE' });
     await harness.stop();
   });
   const stores: Record<string, () => Store> = {
