@@ -1,15 +1,9 @@
-import {
-  type HeaderReader,
-  type HttpTestApp,
-  httpSuite,
-  type RouteName,
-  type TestServer,
-} from '@idem/conformance/http';
+import { type HttpTestApp, httpSuite, type TestServer } from '@idem/conformance/http';
 import type { Store } from '@idem/core';
 import { d1Store } from '@idem/store-d1';
 import { durableObjectStore } from '@idem/store-durable-objects';
-import { decode, encode } from '@idem/test-runtimes/wire';
-import { Miniflare, Response } from 'miniflare';
+import { testCalls } from '@idem/test-runtimes';
+import { Miniflare, type Request as MiniflareRequest, Response } from 'miniflare';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { bundle, COMPATIBILITY_DATE, FAKE_AWS, startDynalite } from './backends.ts';
 import { type ServerSpec, SLOTS, type StoreSpec } from './protocol.ts';
@@ -30,9 +24,6 @@ let objectsLimit: number;
 let mf: Miniflare;
 let dynamo: Awaited<ReturnType<typeof startDynalite>>;
 
-/** The suite's test apps by server id: the service binding answers for them. */
-const apps = new Map<string, HttpTestApp>();
-let ids = 0;
 /** Which of the Worker's slots (origins) are taken. */
 const taken = new Array<boolean>(SLOTS).fill(false);
 
@@ -58,109 +49,15 @@ function workerStore(spec: StoreSpec, maxResponseBytes?: number): Store {
   return store;
 }
 
-function holdsFunction(value: unknown): boolean {
-  if (typeof value === 'function') return true;
-  if (value === null || typeof value !== 'object') return false;
-  return Object.values(value).some(holdsFunction);
-}
-
-/** Options that may be functions of the request: the Worker asks the test for their answers. */
-const OF_THE_REQUEST = ['skip', 'key', 'fingerprint', 'ttlMs', 'leaseMs'];
-
-/** `options` as plain data for the Worker, and the names of its functions of the request. */
-function forWorker(options: Record<string, unknown>, where: string) {
-  const data: Record<string, unknown> = {};
-  const functions: string[] = [];
-  for (const [name, value] of Object.entries(options)) {
-    if (typeof value === 'function' && OF_THE_REQUEST.includes(name)) functions.push(name);
-    else if (holdsFunction(value)) {
-      throw new Error(
-        `${where} option ${name} holds functions, which cannot be sent into the Worker`,
-      );
-    } else data[name] = value;
-  }
-  return { data, functions };
-}
-
-type Options = Record<string, ((...args: unknown[]) => unknown) | undefined>;
-
-/** A header reader over the header lines the Worker sent. */
-function headerReader(lines: Array<[string, string]>): HeaderReader {
-  const headers = new Headers(lines);
-  return (name) => headers.get(name) ?? undefined;
-}
-
-/**
- * What the Worker asks of the test: `/enter/<id>/<route>`, `/scope/<id>`,
- * `/functions/<id>` (what skip, key, ttlMs and leaseMs say of a request),
- * `/fingerprint/<id>/<mount|route>`, `/store/<id>/<method>`.
- */
-async function answerWorker(request: Request): Promise<Response> {
-  const [, what, id = '', arg = ''] = new URL(request.url).pathname.split('/');
-  const app = apps.get(id);
-  if (!app) return new Response(`no test server ${id}`, { status: 404 });
-  try {
-    if (what === 'enter') return new Response(String(await app.enter(arg as RouteName)));
-    if (what === 'scope') {
-      const headers = new Headers((await request.json()) as Array<[string, string]>);
-      return new Response(await app.options.scope!((name) => headers.get(name) ?? undefined));
-    }
-    if (what === 'functions') {
-      const header = headerReader(await request.json());
-      const answer = async (options: Options) => {
-        const answers: Record<string, unknown> = {};
-        for (const name of ['skip', 'key', 'ttlMs', 'leaseMs']) {
-          const f = options[name];
-          if (typeof f === 'function') answers[name] = await f(header);
-        }
-        return answers;
-      };
-      const answers = {
-        mount: await answer(app.options as unknown as Options),
-        route: await answer(app.routeOptions as unknown as Options),
-      };
-      return new Response(encode(answers));
-    }
-    if (what === 'fingerprint') {
-      const { headers, ...parts } = decode(await request.text()) as {
-        headers: Array<[string, string]>;
-      };
-      const header = headerReader(headers);
-      const options = (arg === 'route' ? app.routeOptions : app.options) as unknown as Options;
-      const asked = { ...parts, header: (name: string) => header(name) ?? null };
-      return new Response(encode(await options.fingerprint!(header, asked)));
-    }
-    if (what === 'store') {
-      const args = decode(await request.text()) as unknown[];
-      const method = arg as 'claim' | 'complete' | 'release' | 'renew' | 'read';
-      const operation = app.options.store[method] as (...a: unknown[]) => Promise<unknown>;
-      return new Response(encode(await operation.apply(app.options.store, args)));
-    }
-    return new Response(`unknown call ${what}`, { status: 404 });
-  } catch (error) {
-    return new Response(error instanceof Error ? error.message : String(error), { status: 500 });
-  }
-}
+/** What only the test can do, answered over the Worker's `HARNESS` service binding. */
+const calls = testCalls();
 
 async function createServer(app: HttpTestApp): Promise<TestServer> {
   const slot = taken.indexOf(false);
   if (slot === -1) throw new Error(`more than ${SLOTS} test servers at once: raise SLOTS`);
-  const { store, scope, shouldStore, ...rest } = app.options;
-  const options = forWorker(rest, 'the mount');
-  const routeOptions = forWorker({ ...app.routeOptions }, '/own');
-  const spec: ServerSpec = {
-    id: String(++ids),
-    options: options.data,
-    routeOptions: routeOptions.data,
-    functions: { mount: options.functions, route: routeOptions.functions },
-    store: inWorker.get(store) ?? { kind: 'node' },
-    scope: scope !== undefined,
-    ...(shouldStore && {
-      storedStatuses: Array.from({ length: 500 }, (_, i) => 100 + i).filter(shouldStore),
-    }),
-  };
+  const { spec: parts, store } = calls.register(app);
+  const spec: ServerSpec = { ...parts, store: inWorker.get(store) ?? { kind: 'node' } };
   taken[slot] = true;
-  apps.set(spec.id, app);
   const control = `http://harness/__servers/${slot}`;
   const put = await mf.dispatchFetch(control, { method: 'PUT', body: JSON.stringify(spec) });
   expect(put.status, await put.text()).toBe(204);
@@ -168,7 +65,7 @@ async function createServer(app: HttpTestApp): Promise<TestServer> {
     url: (await mf.unsafeGetDirectURL(undefined, `slot${slot}`)).origin,
     async close() {
       await (await mf.dispatchFetch(control, { method: 'DELETE' })).arrayBuffer();
-      apps.delete(spec.id);
+      calls.unregister(spec.id);
       taken[slot] = false;
     },
   };
@@ -193,7 +90,16 @@ beforeAll(async () => {
     bindings: { ...FAKE_AWS, DYNAMODB_ENDPOINT: dynamo.endpoint },
     d1Databases: { IDEM_DB: 'idem-worker-conformance' },
     durableObjects: { IDEMPOTENCY: { className: 'IdempotencyObject', useSQLite: true } },
-    serviceBindings: { HARNESS: answerWorker },
+    serviceBindings: {
+      // Node's Response, read back into miniflare's.
+      HARNESS: async (request: MiniflareRequest) => {
+        const answer = await calls.answer(request as unknown as Request);
+        return new Response(await answer.arrayBuffer(), {
+          status: answer.status,
+          headers: [...answer.headers],
+        });
+      },
+    },
   });
   await mf.ready;
   // The table, created from Node as a deploy step would (wrangler d1 migrations apply).

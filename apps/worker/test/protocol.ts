@@ -1,3 +1,5 @@
+import type { SpecParts } from '@idem/test-runtimes';
+
 /**
  * What the test tells the harness Worker (./harness-worker.ts) about a test
  * server. Kept apart from the Worker module, which may export only handlers.
@@ -20,32 +22,15 @@ export type StoreSpec =
   /** A store object in the test process, called over the service binding. */
   | { readonly kind: 'node' };
 
-/** One test server, as the test registers it. */
-export interface ServerSpec {
-  /** Names the server in calls to the test (slots are reused; ids are not). */
-  readonly id: string;
-  /** idem's options that are plain data (`methods`, `concurrent`, `maxResponseBytes`, …). */
-  readonly options: Record<string, unknown>;
-  /** The overrides of `/own` that are plain data. */
-  readonly routeOptions: Record<string, unknown>;
-  /**
-   * The options (of the mount and of `/own`) that are functions of the
-   * request (`skip`, `key`, `fingerprint`, `ttlMs`, `leaseMs`), by name: they
-   * run in the test, on the request's headers.
-   */
-  readonly functions: Readonly<Record<keyof Answers, readonly string[]>>;
+/**
+ * One test server, as the test registers it: the parts every runtime's
+ * bridge sends (tools/test-runtimes), with where its store lives in workerd.
+ */
+export interface ServerSpec extends SpecParts {
   readonly store: StoreSpec;
-  /** Whether the suite passed a `scope`: it then runs in the test, per request. */
-  readonly scope: boolean;
-  /** The statuses the suite's `shouldStore` keeps, evaluated in the test (a function cannot travel). */
-  readonly storedStatuses?: readonly number[];
 }
 
-/** What the test's functions of the request answered for one request, by name, for the mount and for `/own`. */
-export interface Answers {
-  readonly mount: Readonly<Record<string, unknown>>;
-  readonly route: Readonly<Record<string, unknown>>;
-}
+export type { Answers } from '@idem/test-runtimes';
 
 /** The D1 table of ./store-worker.ts (created by the test). */
 export const STORE_TABLE = 'idem_store_conformance';

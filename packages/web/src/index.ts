@@ -167,8 +167,11 @@ function facts(request: Request): HttpRequest {
       const captured = await captureBody(request.clone().body, limit);
       if (captured.bytes !== null) return captured.bytes;
       // Over the limit: the request is answered 413 and its handler never
-      // runs, so the rest of the upload is dropped on both sides of the clone.
-      await Promise.all([captured.stream.cancel(), request.body.cancel()]);
+      // runs, so the rest of the upload is dropped on both sides of the
+      // clone. Not awaited: Bun never settles the cancel of a request body
+      // copied with `new Request(url, request)` (Elysia's mount), and the
+      // answer must not wait on it.
+      Promise.all([captured.stream.cancel(), request.body.cancel()]).catch(() => {});
       return undefined;
     },
   };

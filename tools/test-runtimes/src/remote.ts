@@ -45,6 +45,108 @@ function headerReader(lines: Array<[string, string]>): HeaderReader {
   return (name) => headers.get(name) ?? undefined;
 }
 
+/** A test server's spec without where its store lives and where to call back: see {@link TestCalls}. */
+export type SpecParts = Omit<ServerSpec, 'harness' | 'store'>;
+
+/**
+ * The test's side of the calls a test server in another runtime makes:
+ * counting and holding handler runs (`enter`), the suite's `scope`, its
+ * functions of the request and `logger`, and stores the suite built in this
+ * process. {@link remoteSuite} serves them over HTTP; the Worker's test
+ * answers them over a service binding.
+ */
+export interface TestCalls {
+  /** Answer one call: `POST /<what>/<id>/<arg>`. */
+  answer(request: Request): Promise<Response>;
+  /** Take a test app in: the plain-data parts of its spec, and the store the suite gave it. */
+  register(app: HttpTestApp): { readonly spec: SpecParts; readonly store: Store };
+  unregister(id: string): void;
+}
+
+/** The test's side of the calls, for the apps registered with it. */
+export function testCalls(): TestCalls {
+  const apps = new Map<string, HttpTestApp>();
+  let ids = 0;
+  return {
+    async answer(request) {
+      const [, what, id = '', arg = ''] = new URL(request.url).pathname.split('/');
+      const app = apps.get(id);
+      if (!app) return new Response(`no test server ${id}`, { status: 404 });
+      try {
+        if (what === 'log') {
+          // The runtime renders details as the suite's own logger does (errors by name and message).
+          const logger = app.options.logger;
+          const level = arg === 'error' ? 'error' : 'warn';
+          if (logger) (logger[level] ?? logger.warn).call(logger, await request.text());
+          return new Response(null, { status: 204 });
+        }
+        if (what === 'enter') return new Response(String(await app.enter(arg as RouteName)));
+        const lines = () => request.json() as Promise<Array<[string, string]>>;
+        if (what === 'scope')
+          return new Response(await app.options.scope!(headerReader(await lines())));
+        if (what === 'functions') {
+          const header = headerReader(await lines());
+          const answer = async (options: Options) => {
+            const answers: Record<string, unknown> = {};
+            for (const name of ['skip', 'key', 'ttlMs', 'leaseMs']) {
+              const f = options[name];
+              if (typeof f === 'function') answers[name] = await f(header);
+            }
+            return answers;
+          };
+          return new Response(
+            encode({
+              mount: await answer(app.options as unknown as Options),
+              route: await answer(app.routeOptions as unknown as Options),
+            }),
+          );
+        }
+        if (what === 'fingerprint') {
+          const { headers, ...parts } = decode(await request.text()) as {
+            headers: Array<[string, string]>;
+          };
+          const header = headerReader(headers);
+          const options = (arg === 'route' ? app.routeOptions : app.options) as unknown as Options;
+          const asked = { ...parts, header: (name: string) => header(name) ?? null };
+          return new Response(encode(await options.fingerprint!(header, asked)));
+        }
+        if (what === 'store') {
+          const args = decode(await request.text()) as unknown[];
+          const method = arg as 'claim' | 'complete' | 'release' | 'renew' | 'read';
+          const operation = app.options.store[method] as (...a: unknown[]) => Promise<unknown>;
+          return new Response(encode(await operation.apply(app.options.store, args)));
+        }
+        return new Response(`unknown call ${what}`, { status: 404 });
+      } catch (error) {
+        return new Response(error instanceof Error ? error.message : String(error), {
+          status: 500,
+        });
+      }
+    },
+    register(app) {
+      const { store, scope, shouldStore, logger, ...rest } = app.options;
+      const options = forRuntime(rest, 'the mount');
+      const routeOptions = forRuntime({ ...app.routeOptions }, '/own');
+      const spec: SpecParts = {
+        id: String(++ids),
+        options: options.data,
+        routeOptions: routeOptions.data,
+        functions: { mount: options.functions, route: routeOptions.functions },
+        scope: scope !== undefined,
+        ...(logger !== undefined && { logger: logger !== false }),
+        ...(shouldStore && {
+          storedStatuses: Array.from({ length: 500 }, (_, i) => 100 + i).filter(shouldStore),
+        }),
+      };
+      apps.set(spec.id, app);
+      return { spec, store };
+    },
+    unregister(id) {
+      apps.delete(id);
+    },
+  };
+}
+
 /** The bridge between the suite (in this process) and test servers in another runtime. */
 export interface RemoteSuite {
   /** The suite's `createServer`, on `runtime`. */
@@ -59,69 +161,13 @@ export interface RemoteSuite {
 }
 
 /**
- * Serve the test's side of the bridge on a loopback port and build test
- * servers on `runtime`. The runtime calls back for what only the test can do:
- * counting and holding handler runs (`enter`), the suite's `scope` and
- * functions of the request, and stores the suite built here.
+ * Serve the test's side of the bridge ({@link testCalls}) on a loopback
+ * port and build test servers on `runtime`.
  */
 export async function remoteSuite(runtime: Runtime): Promise<RemoteSuite> {
-  const apps = new Map<string, HttpTestApp>();
+  const calls = testCalls();
   const inRuntime = new WeakMap<Store, StoreSpec>();
-  let ids = 0;
-
-  async function answer(request: Request): Promise<Response> {
-    const [, what, id = '', arg = ''] = new URL(request.url).pathname.split('/');
-    const app = apps.get(id);
-    if (!app) return new Response(`no test server ${id}`, { status: 404 });
-    try {
-      if (what === 'log') {
-        // The runtime renders details as the suite's own logger does (errors by name and message).
-        const logger = app.options.logger;
-        const level = arg === 'error' ? 'error' : 'warn';
-        if (logger) (logger[level] ?? logger.warn).call(logger, await request.text());
-        return new Response(null, { status: 204 });
-      }
-      if (what === 'enter') return new Response(String(await app.enter(arg as RouteName)));
-      const lines = () => request.json() as Promise<Array<[string, string]>>;
-      if (what === 'scope')
-        return new Response(await app.options.scope!(headerReader(await lines())));
-      if (what === 'functions') {
-        const header = headerReader(await lines());
-        const answer = async (options: Options) => {
-          const answers: Record<string, unknown> = {};
-          for (const name of ['skip', 'key', 'ttlMs', 'leaseMs']) {
-            const f = options[name];
-            if (typeof f === 'function') answers[name] = await f(header);
-          }
-          return answers;
-        };
-        return new Response(
-          encode({
-            mount: await answer(app.options as unknown as Options),
-            route: await answer(app.routeOptions as unknown as Options),
-          }),
-        );
-      }
-      if (what === 'fingerprint') {
-        const { headers, ...parts } = decode(await request.text()) as {
-          headers: Array<[string, string]>;
-        };
-        const header = headerReader(headers);
-        const options = (arg === 'route' ? app.routeOptions : app.options) as unknown as Options;
-        const asked = { ...parts, header: (name: string) => header(name) ?? null };
-        return new Response(encode(await options.fingerprint!(header, asked)));
-      }
-      if (what === 'store') {
-        const args = decode(await request.text()) as unknown[];
-        const method = arg as 'claim' | 'complete' | 'release' | 'renew' | 'read';
-        const operation = app.options.store[method] as (...a: unknown[]) => Promise<unknown>;
-        return new Response(encode(await operation.apply(app.options.store, args)));
-      }
-      return new Response(`unknown call ${what}`, { status: 404 });
-    } catch (error) {
-      return new Response(error instanceof Error ? error.message : String(error), { status: 500 });
-    }
-  }
+  const answer = (request: Request) => calls.answer(request);
 
   const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
     (resolve) => {
@@ -134,29 +180,17 @@ export async function remoteSuite(runtime: Runtime): Promise<RemoteSuite> {
 
   return {
     async createServer(app) {
-      const { store, scope, shouldStore, logger, ...rest } = app.options;
-      const options = forRuntime(rest, 'the mount');
-      const routeOptions = forRuntime({ ...app.routeOptions }, '/own');
-      const spec: ServerSpec = {
-        id: String(++ids),
+      const { spec, store } = calls.register(app);
+      const url = await runtime.start({
+        ...spec,
         harness,
-        options: options.data,
-        routeOptions: routeOptions.data,
-        functions: { mount: options.functions, route: routeOptions.functions },
         store: inRuntime.get(store) ?? { kind: 'node' },
-        scope: scope !== undefined,
-        ...(logger !== undefined && { logger: logger !== false }),
-        ...(shouldStore && {
-          storedStatuses: Array.from({ length: 500 }, (_, i) => 100 + i).filter(shouldStore),
-        }),
-      };
-      apps.set(spec.id, app);
-      const url = await runtime.start(spec);
+      });
       return {
         url,
         async close() {
           await runtime.stop(spec.id);
-          apps.delete(spec.id);
+          calls.unregister(spec.id);
         },
       };
     },
