@@ -17,6 +17,6 @@ function createStore(): Store {
   return redisStore({ client, prefix: 'idem:nextjs:' });
 }
 
-/** The process's store: memory, or Redis with `IDEM_STORE=redis` (at `REDIS_URL`). */
 shared.idemStore ??= createStore();
+/** The process's store: memory, or Redis with `IDEM_STORE=redis` (at `REDIS_URL`). */
 export const store: Store = shared.idemStore;

@@ -9,6 +9,7 @@ import { httpSuite } from '@idem/conformance/http';
 import type { Store } from '@idem/core';
 import { duplicateStorm, remoteSuite } from '@idem/test-runtimes';
 import { reachableStores } from '@idem/test-stores';
+import pg from 'pg';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -230,9 +231,22 @@ describe('a duplicate storm on next start', () => {
   }
 });
 
+// The example as deployed: no IDEM_TEST_HARNESS; on Redis when it answers.
+const plain = nextStart(probe.stores.redis ? { IDEM_STORE: 'redis', REDIS_URL: redisUrl } : {});
+// Awaited by the tests below, which report its failure.
+plain.catch(() => {});
+
+it('serves no test harness without IDEM_TEST_HARNESS=1', async () => {
+  const url = await plain;
+  const put = await fetch(`${url}/harness/servers`, { method: 'PUT', body: '{}' });
+  expect(put.status).toBe(404);
+  expect((await fetch(`${url}/harness/s/1/echo`, { method: 'POST' })).status).toBe(404);
+  expect((await fetch(`${url}/harness/cancel`, { method: 'POST' })).status).toBe(404);
+}, 120_000);
+
 describe('the example route handler (app/api/payments/route.ts)', () => {
   const servers: Record<string, Promise<string>> = { memory: Promise.resolve(base) };
-  if (probe.stores.redis) servers.redis = nextStart({ IDEM_STORE: 'redis', REDIS_URL: redisUrl });
+  if (probe.stores.redis) servers.redis = plain;
   for (const [name, server] of Object.entries(servers)) {
     it(`replays a retry with the same key, and runs a new key, on ${name}`, async () => {
       const url = `${await server}/api/payments`;
@@ -260,6 +274,40 @@ describe('the example route handler (app/api/payments/route.ts)', () => {
       expect(Number(other.id.slice(4))).toBe(Number(firstBody.id.slice(4)) + 1);
     }, 120_000);
   }
+});
+
+describe('the transactional route handler (app/api/transfers/route.ts)', () => {
+  const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const pool = new pg.Pool({ connectionString: databaseUrl, connectionTimeoutMillis: 2_000 });
+  pool.on('error', () => {});
+  const reached = reachServer('PostgreSQL', databaseUrl, () => pool.query('SELECT 1'));
+  afterAll(() => pool.end());
+
+  it('commits one transfer row with the record; the retry is a replay', async (context) => {
+    if (!(await reached)) return context.skip();
+    const reference = `ref-${Date.now()}-${Math.random()}`;
+    const send = () =>
+      fetch(`${base}/api/transfers`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': reference,
+          'x-account-id': 'acct_1',
+        },
+        body: JSON.stringify({ amount: 500, reference }),
+      });
+    const first = await send();
+    expect(first.status).toBe(201);
+    const body = await first.json();
+    const retry = await send();
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await retry.json()).toEqual(body);
+    const { rows } = await pool.query('SELECT id FROM nextjs_transfers WHERE reference = $1', [
+      reference,
+    ]);
+    expect(rows).toEqual([{ id: body.id }]);
+  }, 60_000);
 });
 
 describe('the Server Action (app/orders)', () => {
