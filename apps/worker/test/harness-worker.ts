@@ -16,16 +16,15 @@
 
 import { EVENTS, fixtureBytes, READ_FIRST, type RouteName } from '@idem/conformance/http/contract';
 import type { Store } from '@idem/core';
-import type { RequestParts } from '@idem/core/http';
 import { idempotency } from '@idem/hono';
 import { d1Store } from '@idem/store-d1';
 import { durableObjectStore } from '@idem/store-durable-objects';
 import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
-import { decode, encode } from '@idem/test-runtimes/wire';
+import { type CallTest, specOptions, testCaller, testProcessStore } from '@idem/test-runtimes/app';
 import { type Context, type ExecutionContext, Hono } from 'hono';
 import { dynamoDbClient, type WorkerEnv } from '../src/store.js';
-import type { Answers, ServerSpec, StoreSpec } from './protocol.js';
+import type { ServerSpec, StoreSpec } from './protocol.js';
 
 /** A service binding (workerd's `Fetcher`, the part used here). */
 interface Fetcher {
@@ -36,29 +35,9 @@ interface HarnessEnv extends WorkerEnv {
   readonly HARNESS: Fetcher;
 }
 
-const STORE_METHODS = ['claim', 'complete', 'release', 'renew', 'read'] as const;
-
-/** Call the test process; its errors come back as thrown `Error`s. */
-async function callTest(env: HarnessEnv, path: string, body?: string): Promise<string> {
-  const response = await env.HARNESS.fetch(`http://harness${path}`, { method: 'POST', body });
-  const text = await response.text();
-  if (!response.ok) throw new Error(text);
-  return text;
-}
-
-/** A store whose operations run on a store object in the test process. */
-function nodeStore(env: HarnessEnv, id: string): Store {
-  const store: Record<string, unknown> = {};
-  for (const method of STORE_METHODS) {
-    store[method] = async (...args: unknown[]) =>
-      decode(await callTest(env, `/store/${id}/${method}`, encode(args)));
-  }
-  return store as unknown as Store;
-}
-
 let client: ReturnType<typeof dynamoDbClient> | undefined;
 
-function storeOf(spec: StoreSpec, env: HarnessEnv, id: string): Store {
+function storeOf(spec: StoreSpec, env: HarnessEnv, call: CallTest, id: string): Store {
   switch (spec.kind) {
     case 'memory':
       return memoryStore();
@@ -71,7 +50,7 @@ function storeOf(spec: StoreSpec, env: HarnessEnv, id: string): Store {
     case 'durable-objects':
       return durableObjectStore({ namespace: env.IDEMPOTENCY! });
     case 'node':
-      return nodeStore(env, id);
+      return testProcessStore(call, id);
   }
 }
 
@@ -96,7 +75,8 @@ async function parsedBody(c: Context): Promise<unknown> {
 /** The suite's route contract on Hono: as packages/hono's own conformance test, but in workerd. */
 function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
   const { id } = spec;
-  const enter = async (route: RouteName) => Number(await callTest(env, `/enter/${id}/${route}`));
+  const call = testCaller('http://harness', (url, init) => env.HARNESS.fetch(url, init));
+  const enter = async (route: RouteName) => Number(await call(`/enter/${id}/${route}`));
   const encoder = new TextEncoder();
   const app = new Hono();
   // Hono's default error handler, minus its console.error: the suite throws on purpose.
@@ -106,52 +86,14 @@ function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
     if (c.req.header(READ_FIRST) !== undefined) await parsedBody(c);
     await next();
   });
-  // The suite's functions of the request run in the test (a function cannot
-  // travel). idem calls skip, ttlMs and leaseMs synchronously, so the test
-  // answers for all of them at once, before idem runs; a fingerprint
-  // function, which needs the body, is called when idem calls it.
-  const answers = new WeakMap<Request, Answers>();
-  const functions = (which: keyof Answers) => {
-    const options: Record<string, unknown> = {};
-    for (const name of spec.functions[which]) {
-      options[name] =
-        name === 'fingerprint'
-          ? async (c: Context, request: RequestParts) =>
-              decode(
-                await callTest(
-                  env,
-                  `/fingerprint/${id}/${which}`,
-                  encode({ ...request, headers: [...c.req.raw.headers] }),
-                ),
-              )
-          : (c: Context) => answers.get(c.req.raw)?.[which][name];
-    }
-    return options;
-  };
-  if (spec.functions.mount.length + spec.functions.route.length > 0) {
-    app.use(async (c, next) => {
-      const answered = await callTest(
-        env,
-        `/functions/${id}`,
-        JSON.stringify([...c.req.raw.headers]),
-      );
-      answers.set(c.req.raw, decode(answered) as Answers);
-      await next();
-    });
-  }
-  const stored = spec.storedStatuses && new Set(spec.storedStatuses);
-  const idem = idempotency({
-    ...spec.options,
-    ...functions('mount'),
-    ...(stored && { shouldStore: (status: number) => stored.has(status) }),
-    store: storeOf(spec.store, env, id),
-    // A logger cannot cross into workerd: `false` silences idem there as the
-    // suite asked; one the suite passed is left to the Worker's console.
-    ...(spec.logger === false && { logger: false }),
-    ...(spec.scope && {
-      scope: (c) => callTest(env, `/scope/${id}`, JSON.stringify([...c.req.raw.headers])),
-    }),
+  // The suite's functions of the request, its scope and its logger run in
+  // the test: asked over the service binding.
+  const options = specOptions(spec, call, (c: Context) => c.req.raw);
+  app.use(async (c, next) => {
+    await options.answer(c.req.raw);
+    await next();
   });
+  const idem = idempotency({ ...options.mount, store: storeOf(spec.store, env, call, id) });
   // The mount on every route but `/own`, which takes idem.route() instead.
   app.use((c: Context, next) => (c.req.path === '/own' ? next() : idem(c, next)));
   const echo = (route: 'echo' | 'own') => async (c: Context) => {
@@ -165,7 +107,7 @@ function testApp(spec: ServerSpec, env: HarnessEnv): Hono {
     return c.body(body, Number(c.req.query('status') ?? 200) as 200);
   };
   app.all('/echo', echo('echo'));
-  app.all('/own', idem.route({ ...spec.routeOptions, ...functions('route') }), echo('own'));
+  app.all('/own', idem.route(options.route), echo('own'));
   app.post('/bytes', async (c) => {
     await enter('bytes');
     const bytes = fixtureBytes(Number(c.req.query('size')));

@@ -1,9 +1,10 @@
-export type { Answers, ServerSpec, StoreSpec } from './protocol.js';
+export type { Answers, ServerSpec, SpecParts, StoreSpec } from './protocol.js';
 export {
   type RemoteSuite,
   type Runtime,
   remoteSuite,
-  type SpecParts,
+  type StandIns,
+  standIns,
   type TestCalls,
   testCalls,
 } from './remote.js';

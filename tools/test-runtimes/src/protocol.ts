@@ -40,6 +40,9 @@ export interface ServerSpec {
   readonly storedStatuses?: readonly number[];
 }
 
+/** A test server's spec without where its store lives and where to call back: what every runtime's bridge sends. */
+export type SpecParts = Omit<ServerSpec, 'harness' | 'store'>;
+
 /** What the test's functions of the request answered for one request, by name, for the mount and for `/own`. */
 export interface Answers {
   readonly mount: Readonly<Record<string, unknown>>;

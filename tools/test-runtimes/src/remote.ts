@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { HeaderReader, HttpTestApp, RouteName, TestServer } from '@idem/conformance/http';
 import type { Store } from '@idem/core';
-import type { ServerSpec, StoreSpec } from './protocol.js';
+import type { ServerSpec, SpecParts, StoreSpec } from './protocol.js';
 import { decode, encode } from './wire.js';
 
 /**
@@ -44,9 +44,6 @@ function headerReader(lines: Array<[string, string]>): HeaderReader {
   const headers = new Headers(lines);
   return (name) => headers.get(name) ?? undefined;
 }
-
-/** A test server's spec without where its store lives and where to call back: see {@link TestCalls}. */
-export type SpecParts = Omit<ServerSpec, 'harness' | 'store'>;
 
 /**
  * The test's side of the calls a test server in another runtime makes:
@@ -147,6 +144,39 @@ export function testCalls(): TestCalls {
   };
 }
 
+/** Stand-ins for stores another runtime builds itself, and the spec each stands for. */
+export interface StandIns<S> {
+  /**
+   * A store to hand the suite's `stores`: its operations refuse (the runtime
+   * builds the real one from `spec`); `maxResponseBytes` is what that store
+   * keeps, when it keeps less than the engine's limit.
+   */
+  store(spec: S, maxResponseBytes?: number): Store;
+  /** The spec `store` stands for, or `undefined` for a store of the test's own. */
+  specOf(store: Store): S | undefined;
+}
+
+/** Stand-ins for stores that live in `where` (named in the error their operations throw). */
+export function standIns<S>(where: string): StandIns<S> {
+  const specs = new WeakMap<Store, S>();
+  return {
+    store(spec, maxResponseBytes) {
+      const elsewhere = () => Promise.reject(new Error(`this store lives in ${where}`));
+      const store: Store = {
+        claim: elsewhere,
+        complete: elsewhere,
+        release: elsewhere,
+        renew: elsewhere,
+        read: elsewhere,
+        ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }),
+      };
+      specs.set(store, spec);
+      return store;
+    },
+    specOf: (store) => specs.get(store),
+  };
+}
+
 /** The bridge between the suite (in this process) and test servers in another runtime. */
 export interface RemoteSuite {
   /** The suite's `createServer`, on `runtime`. */
@@ -166,7 +196,7 @@ export interface RemoteSuite {
  */
 export async function remoteSuite(runtime: Runtime): Promise<RemoteSuite> {
   const calls = testCalls();
-  const inRuntime = new WeakMap<Store, StoreSpec>();
+  const inRuntime = standIns<StoreSpec>('the runtime');
   const answer = (request: Request) => calls.answer(request);
 
   const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
@@ -184,7 +214,7 @@ export async function remoteSuite(runtime: Runtime): Promise<RemoteSuite> {
       const url = await runtime.start({
         ...spec,
         harness,
-        store: inRuntime.get(store) ?? { kind: 'node' },
+        store: inRuntime.specOf(store) ?? { kind: 'node' },
       });
       return {
         url,
@@ -194,19 +224,7 @@ export async function remoteSuite(runtime: Runtime): Promise<RemoteSuite> {
         },
       };
     },
-    runtimeStore(spec, maxResponseBytes) {
-      const elsewhere = () => Promise.reject(new Error('this store lives in the runtime'));
-      const store: Store = {
-        claim: elsewhere,
-        complete: elsewhere,
-        release: elsewhere,
-        renew: elsewhere,
-        read: elsewhere,
-        ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }),
-      };
-      inRuntime.set(store, spec);
-      return store;
-    },
+    runtimeStore: inRuntime.store,
     async close() {
       if ('closeAllConnections' in server) server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
