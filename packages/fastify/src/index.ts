@@ -151,8 +151,10 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
       }
       // Unknown length: stop reading as soon as it outgrows the limit, so no
       // parser buffers more. Only such bodies pay for a second stream.
-      const over = http.tooLarge(route).status;
-      const capped = capStream(payload, decision.limit, over, () => tooLarge.add(request));
+      const capped = capStream(payload, decision.limit, () => {
+        tooLarge.add(request);
+        return http.tooLarge(route).status;
+      });
       copies.set(request, new BodyCopy(capped));
       done(null, capped);
     };
@@ -292,14 +294,17 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   });
 };
 
-/** `payload`, failing with a 413 as soon as more than `limit` bytes went through. */
-function capStream(payload: Readable, limit: number, status: number, onOver: () => void): Readable {
+/**
+ * `payload`, failing as soon as more than `limit` bytes went through, with
+ * the status `onOver()` gives (core's 413, built only then).
+ */
+function capStream(payload: Readable, limit: number, onOver: () => number): Readable {
   let size = 0;
   const capped = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       size += chunk.byteLength;
       if (size <= limit) return callback(null, chunk);
-      onOver();
+      const status = onOver();
       // The rest is read and dropped, never held, so the client finishes
       // sending and reads the 413 (a stalled upload would hang it).
       payload.unpipe(capped);
