@@ -6,20 +6,12 @@ import {
   READ_FIRST,
   type TestServer,
 } from '@idem/conformance/http';
+import { streamOf } from '@idem/test-runtimes';
 import { idempotency } from '@idem/web';
 import { getQuery, H3, type H3Event, type HTTPEvent, noContent, readBody, serve } from 'h3';
 import { idempotent } from '../src/idempotent.ts';
 
 const encoder = new TextEncoder();
-
-function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(controller) {
-      for (const chunk of chunks) controller.enqueue(chunk);
-      controller.close();
-    },
-  });
-}
 
 /** What `/parsed` reads, h3's usual way by the content type. */
 async function parsedBody({ req }: HTTPEvent): Promise<unknown> {

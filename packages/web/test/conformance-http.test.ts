@@ -1,7 +1,5 @@
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { frameworkOptions, type HttpTestApp, httpSuite } from '@idem/conformance/http';
-import { duplicateStorm, suiteFetchHandler } from '@idem/test-runtimes';
+import { duplicateStorm, serveFetch, suiteFetchHandler } from '@idem/test-runtimes';
 import { reachableStores } from '@idem/test-stores';
 import { afterAll, describe, expect, it } from 'vitest';
 import { idempotency } from '../src/index.js';
@@ -18,20 +16,7 @@ async function webServer({ options, routeOptions, enter }: HttpTestApp) {
   const idem = idempotency(frameworkOptions(options, headersOf));
   const own = idem.route(frameworkOptions(routeOptions, headersOf));
   const fetch = suiteFetchHandler({ enter, mount: idem, own });
-  const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
-    (resolve) => {
-      const server = serve({ fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
-        resolve({ server, port: info.port }),
-      );
-    },
-  );
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async close() {
-      if ('closeAllConnections' in server) server.closeAllConnections();
-      server.close();
-    },
-  };
+  return serveFetch(fetch);
 }
 
 httpSuite({

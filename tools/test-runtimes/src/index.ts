@@ -8,5 +8,6 @@ export {
   type TestCalls,
   testCalls,
 } from './remote.js';
-export { type FetchSuiteApp, type Handler, suiteFetchHandler } from './routes.js';
+export { type FetchSuiteApp, type Handler, streamOf, suiteFetchHandler } from './routes.js';
+export { serveFetch } from './serve.js';
 export { type DuplicateStormReport, duplicateStorm } from './storm.js';

@@ -1,8 +1,7 @@
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import type { HeaderReader, HttpTestApp, RouteName, TestServer } from '@idem/conformance/http';
 import type { Store } from '@idem/core';
 import type { ServerSpec, SpecParts, StoreSpec } from './protocol.js';
+import { serveFetch } from './serve.js';
 import { decode, encode } from './wire.js';
 
 /**
@@ -199,14 +198,8 @@ export async function remoteSuite(runtime: Runtime): Promise<RemoteSuite> {
   const inRuntime = standIns<StoreSpec>('the runtime');
   const answer = (request: Request) => calls.answer(request);
 
-  const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
-    (resolve) => {
-      const server = serve({ fetch: answer, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
-        resolve({ server, port: info.port }),
-      );
-    },
-  );
-  const harness = `http://127.0.0.1:${port}`;
+  const server = await serveFetch(answer);
+  const harness = server.url;
 
   return {
     async createServer(app) {
@@ -225,9 +218,6 @@ export async function remoteSuite(runtime: Runtime): Promise<RemoteSuite> {
       };
     },
     runtimeStore: inRuntime.store,
-    async close() {
-      if ('closeAllConnections' in server) server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close: () => server.close(),
   };
 }

@@ -15,7 +15,8 @@ export interface FetchSuiteApp {
 
 const encoder = new TextEncoder();
 
-function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+/** A body that arrives in these chunks, one by one (the suite's streamed responses). */
+export function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
   return new ReadableStream({
     start(controller) {
       for (const chunk of chunks) controller.enqueue(chunk);
