@@ -10,6 +10,7 @@ import {
   type StoredRecord,
   type StoredResponse,
   whole,
+  boolean,
 } from '@idem/core/store';
 import type { Pool, PoolClient, QueryResult } from 'pg';
 import { checkPool, pgPool, setupError } from './config.js';
@@ -28,6 +29,14 @@ export interface PostgresStoreOptions {
    * @default 'idem_records'
    */
   readonly table?: string;
+  /**
+   * Run the store's statements as named prepared statements, parsed and
+   * planned once per connection instead of on every call. Turn it off behind
+   * a pooler that cannot keep them across transactions (PgBouncer in
+   * transaction mode before 1.21, or without `max_prepared_statements`).
+   * @default true
+   */
+  readonly preparedStatements?: boolean;
 }
 
 /** Options of {@link PostgresStore.purgeExpired}. */
@@ -98,6 +107,7 @@ const WHERE = 'idem: postgresStore()';
 const resolveOptions = defineOptions({
   pool: required(pgPool),
   table: option(tableRule, DEFAULT_TABLE),
+  preparedStatements: option(boolean, true),
 });
 
 const resolvePurge = defineOptions({ batchSize: option(whole('rows', 1), 1000) });
@@ -126,15 +136,34 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const live = 'expires_at > statement_timestamp()';
   const owned = `key = $1 AND token = $2 AND state = 'in_progress' AND ${live}`;
   const returning = `state, fingerprint, floor(extract(epoch FROM expires_at) * 1000)::float8 AS expires_ms, status, headers, body`;
-  // One statement, atomic: PostgreSQL locks the conflicting row and judges its
-  // newest version, so concurrent claims serialize. A live conflicting row is
-  // "updated" to its own values (a HOT update) so that RETURNING yields it in
-  // the same round trip: ON CONFLICT DO NOTHING followed by a SELECT (or a CTE
-  // with a fallback SELECT) reads the statement's snapshot and can miss a row a
-  // concurrent claim committed after it started. Right-hand sides see the old row.
+  const claimed = `RETURNING true AS claimed, ${returning}`;
+  // The claim, one statement in the common case. A live row visible to the
+  // statement's snapshot is returned by a plain read: no lock, no row
+  // version, no WAL, and concurrent replays of one key never queue behind
+  // each other. That answer is the record as committed when the statement
+  // began, which is a correct answer at that instant (a completed record
+  // stays completed while live; an in-progress one was in progress then,
+  // and is ours when the token matches: a claim resent after a lost reply).
+  // Only when the snapshot shows no live row does the INSERT run, and
+  // ON CONFLICT judges the newest committed version under the row lock:
+  // a new key is inserted, an expired row taken over (the DO UPDATE's WHERE),
+  // and concurrent claims serialize so exactly one wins. Right-hand sides
+  // see the old row.
+  const CLAIM = `WITH live AS (SELECT (state = 'in_progress' AND token = $3) AS claimed, ${returning} FROM ${t} WHERE key = $1 AND ${live}),
+won AS (INSERT INTO ${t} AS r (key, fingerprint, state, token, expires_at)
+SELECT $1, $2, 'in_progress', $3, ${ms('$4')} WHERE NOT EXISTS (SELECT FROM live)
+ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, state = excluded.state,
+token = excluded.token, expires_at = excluded.expires_at, status = NULL, headers = NULL, body = NULL
+WHERE r.expires_at <= statement_timestamp() ${claimed})
+SELECT * FROM won UNION ALL SELECT * FROM live`;
+  // The race the snapshot can lose: a claim committed after this statement
+  // began is invisible to its read, and live, so the DO UPDATE's WHERE skips
+  // it and the statement returns no row. Rare, so a second round trip is
+  // fine there: this form rewrites a live conflicting row to its own values
+  // (a HOT update) so that RETURNING yields it, whatever happened meanwhile.
   const takeOver = (column: string, fresh: string) =>
     `${column} = CASE WHEN r.expires_at <= statement_timestamp() THEN ${fresh} ELSE r.${column} END`;
-  const CLAIM = `INSERT INTO ${t} AS r (key, fingerprint, state, token, expires_at)
+  const CLAIM_LOCKED = `INSERT INTO ${t} AS r (key, fingerprint, state, token, expires_at)
 VALUES ($1, $2, 'in_progress', $3, ${ms('$4')})
 ON CONFLICT (key) DO UPDATE SET ${[
     takeOver('fingerprint', 'excluded.fingerprint'),
@@ -158,9 +187,10 @@ status = $4, headers = $5::jsonb, body = $6 WHERE ${owned}`;
 ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
 
   async function query<R extends object>(text: string, values: unknown[]): Promise<QueryResult<R>> {
+    const name = resolved.preparedStatements ? statementName(text) : undefined;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await pool.query<R>(text, values);
+        return await pool.query<R>({ text, values, ...(name && { name }) });
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (attempt >= MAX_ATTEMPTS || !code || !RETRYABLE.has(code)) {
@@ -180,13 +210,10 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
 
   return {
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
-      const { rows } = await query<Row>(CLAIM, [
-        key,
-        request.fingerprint,
-        request.token,
-        request.leaseMs,
-      ]);
-      const row = rows[0]!;
+      const values = [key, request.fingerprint, request.token, request.leaseMs];
+      const row =
+        (await query<Row>(CLAIM, values)).rows[0] ??
+        (await query<Row>(CLAIM_LOCKED, values)).rows[0]!;
       return row.claimed ? { claimed: true } : { claimed: false, record: toRecord(row) };
     },
 
@@ -204,7 +231,12 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
         JSON.stringify(response.headers),
         Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength),
       ];
-      const committed = await tx.commit(key, token, { text: COMPLETE, values });
+      const name = resolved.preparedStatements ? statementName(COMPLETE) : undefined;
+      const committed = await tx.commit(key, token, {
+        text: COMPLETE,
+        values,
+        ...(name && { name }),
+      });
       if (committed !== undefined) return committed;
       if (foreign(token)) return 'stale';
       return owner(await query(COMPLETE, values));
@@ -251,6 +283,24 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND NOT (${live})`;
       }
     },
   };
+}
+
+const names = new Map<string, string>();
+
+/**
+ * A prepared statement's name, derived from its text (FNV-1a): pg refuses one
+ * name for two texts on a connection, and two stores on other tables share
+ * the pool's connections.
+ */
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+    name = `idem_${(h >>> 0).toString(16).padStart(8, '0')}_${text.length}`;
+    names.set(text, name);
+  }
+  return name;
 }
 
 function toRecord(row: Row): StoredRecord {

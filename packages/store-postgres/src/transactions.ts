@@ -8,6 +8,8 @@ const BEGIN_ATTEMPTS = 3;
 export interface Completion {
   readonly text: string;
   readonly values: unknown[];
+  /** Its prepared statement's name, when the store prepares statements. */
+  readonly name?: string;
 }
 
 function ignore(): void {}
@@ -60,10 +62,10 @@ export function transactions(pool: Pool): ClaimTransactions<PoolClient, Completi
       }
     },
 
-    async commit(client, { text, values }) {
+    async commit(client, completion) {
       let committed: boolean | Error;
       try {
-        if ((await client.query(text, values)).rowCount !== 1) {
+        if ((await client.query(completion)).rowCount !== 1) {
           await client.query('ROLLBACK');
           committed = false;
         } else if ((await client.query('COMMIT')).command === 'COMMIT') {

@@ -80,7 +80,7 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
 
   it('refuses anything but a Pool: nothing, a Client, a checked-out client', async () => {
     for (const bad of [undefined, null, 'postgres://x', 42]) {
-      refused(() => postgresStore(bad as never), /pass an options object \(\{ pool, table \}\)/);
+      refused(() => postgresStore(bad as never), /pass an options object \(\{ pool, table, preparedStatements \}\)/);
     }
     refused(
       () => postgresStore({} as never),
@@ -100,7 +100,7 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
   it('refuses unknown option names (a typo would silently use the default)', () => {
     refused(
       () => postgresStore({ pool: admin, tabel: 'x' } as never),
-      /^idem: postgresStore\(\): unknown option "tabel" \(did you mean "table"\?\); the options are pool, table\.$/,
+      /^idem: postgresStore\(\): unknown option "tabel" \(did you mean "table"\?\); the options are pool, table, preparedStatements\.$/,
     );
     // Before the pool is looked at: `pol` is a typo, not a missing pool.
     refused(
@@ -226,14 +226,14 @@ describe.skipIf(!up)('postgresStore against PostgreSQL', () => {
       return [...sent];
     };
     const owner = claim();
-    expect(await measure(() => counted.claim(key, owner))).toEqual(['INSERT']);
-    expect(await measure(() => counted.claim(key, claim()))).toEqual(['INSERT']); // refused, record returned
+    expect(await measure(() => counted.claim(key, owner))).toEqual(['WITH']);
+    expect(await measure(() => counted.claim(key, claim()))).toEqual(['WITH']); // refused, record returned
     expect(await measure(() => counted.renew(key, owner.token, 30_000))).toEqual(['UPDATE']);
     expect(await measure(() => counted.read(key))).toEqual(['SELECT']);
     expect(await measure(() => counted.complete(key, owner.token, response('x'), 60_000))).toEqual([
       'UPDATE',
     ]);
-    expect(await measure(() => counted.claim(key, claim()))).toEqual(['INSERT']); // replay
+    expect(await measure(() => counted.claim(key, claim()))).toEqual(['WITH']); // replay
     const other = await freshKey();
     const second = claim();
     await counted.claim(other, second);
@@ -247,7 +247,7 @@ describe.skipIf(!up)('postgresStore against PostgreSQL', () => {
       await tx.query('SELECT 1');
       return 'ok';
     });
-    expect(sent).toEqual(['INSERT', 'BEGIN', 'SELECT', 'UPDATE', 'COMMIT']);
+    expect(sent).toEqual(['WITH', 'BEGIN', 'SELECT', 'UPDATE', 'COMMIT']);
     // A failed operation: ROLLBACK + DELETE.
     sent.length = 0;
     await expect(
@@ -256,7 +256,7 @@ describe.skipIf(!up)('postgresStore against PostgreSQL', () => {
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
-    expect(sent).toEqual(['INSERT', 'BEGIN', 'ROLLBACK', 'DELETE']);
+    expect(sent).toEqual(['WITH', 'BEGIN', 'ROLLBACK', 'DELETE']);
   });
 
   it('resolves claim races from two pools to exactly one owner, even under SERIALIZABLE', async () => {
