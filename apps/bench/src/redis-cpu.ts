@@ -34,10 +34,8 @@
  * (`--concurrency`): commandstats times commands on the wall clock, and on a
  * small machine the load competes with Redis for its core and its caches.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -47,6 +45,15 @@ import { redisStore } from '@idem/store-redis';
 import { Redis } from 'ioredis';
 import type { Framework, Library, ServerConfig } from './config.ts';
 import { PAYMENT_BODY } from './config.ts';
+import {
+  onCore,
+  pinThisProcess,
+  type RedisCost,
+  redisWindow,
+  type Stats,
+  scriptCallsPerRequest,
+  startRedis,
+} from './cost/redis-server.ts';
 import type { RedisCpuResults } from './results.ts';
 import { median } from './stats.ts';
 
@@ -65,127 +72,19 @@ const CONCURRENCY = Number(args.concurrency);
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-// --- the private Redis -------------------------------------------------------
+// --- the private Redis and its accounting (src/cost/redis-server.ts) ---------------
 
-/**
- * commandstats times commands on the wall clock: a script preempted by the
- * load's own processes would count the wait as Redis's work. With two cores
- * or more, Redis gets core 1 to itself and everything else runs on core 0.
- */
-const pinned = (() => {
-  if (os.cpus().length < 2) return false;
-  try {
-    execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false; // no taskset: unpinned, and said so in the output
-  }
-})();
-
-/** `command args` on `core` when pinning, as is otherwise. */
-function onCore(core: number, command: string, args: string[]): [string, string[]] {
-  return pinned ? ['taskset', ['-c', String(core), command, ...args]] : [command, args];
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function startRedis(): Promise<{ url: string; version: string; stop(): void }> {
-  const port = await freePort();
-  const child = spawn(
-    ...onCore(1, 'redis-server', [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ]),
-    { stdio: 'ignore' },
-  );
-  const url = `redis://127.0.0.1:${port}`;
-  const probe = new Redis(url, { retryStrategy: () => 50, maxRetriesPerRequest: null });
-  probe.on('error', () => {}); // refused until redis-server listens
-  const version = /redis_version:(\S+)/.exec(await probe.info('server'))?.[1] ?? '?';
-  probe.disconnect();
-  return { url, version, stop: () => child.kill('SIGKILL') };
-}
-
-// --- Redis's accounting --------------------------------------------------------
-
-/** Per command name: calls and usec (commandstats), or calls per request (script calls). */
-type Stats = Map<string, { calls: number; usec: number }>;
-
-/** Commands of this script itself, never of a library. */
-const OWN = /^(config|slowlog|info)\b/;
-
-async function commandStats(admin: Redis): Promise<Stats> {
-  const stats: Stats = new Map();
-  for (const m of (await admin.info('commandstats')).matchAll(
-    /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm,
-  )) {
-    if (!OWN.test(m[1]!)) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
-  }
-  return stats;
-}
-
-/**
- * How many calls per request a library's scripts make inside Redis, by name,
- * from one window with every command in the slow log, where script calls
- * show with the client `?:0`. Only this window logs: a script pays for the
- * slow-log entries of its own calls inside its own time.
- */
-async function scriptCallsPerRequest(admin: Redis, phase: Phase, keys: string[]): Promise<Stats> {
-  await admin.config('SET', 'slowlog-log-slower-than', '0');
-  await admin.call('SLOWLOG', 'RESET');
-  await drive(keys, phase);
-  await admin.config('SET', 'slowlog-log-slower-than', '10000');
-  const entries = (await admin.call('SLOWLOG', 'GET', '-1')) as Array<
-    [id: number, time: number, usec: number, argv: string[], addr: string]
-  >;
-  await admin.call('SLOWLOG', 'RESET');
-  const inner: Stats = new Map();
-  for (const [, , , argv, addr] of entries) {
-    if (addr !== '?:0') continue;
-    const name = argv[0]!.toLowerCase();
-    const s = inner.get(name) ?? { calls: 0, usec: 0 };
-    s.calls += 1 / keys.length;
-    inner.set(name, s);
-  }
-  return inner;
-}
-
-interface Cost {
-  /** Redis usec per request in the commands the client sent. */
-  readonly us: number;
-  /** Per command the client sent: calls per request and usec per call. */
-  readonly commands: Record<string, { perRequest: number; usecPerCall: number }>;
-}
+const pinned = pinThisProcess();
 
 /** One window: commandstats reset, one phase for every key, commandstats read. */
-async function window(admin: Redis, phase: Phase, keys: string[], inner?: Stats): Promise<Cost> {
-  await admin.config('RESETSTAT');
-  await drive(keys, phase);
-  const n = keys.length;
-  let usec = 0;
-  const commands: Cost['commands'] = {};
-  for (const [name, s] of await commandStats(admin)) {
-    const scriptCalls = (inner?.get(name.split('|')[0]!)?.calls ?? 0) * n;
-    const calls = s.calls - scriptCalls;
-    if (calls < 0.5) continue;
-    const own = (s.usec * calls) / s.calls;
-    usec += own;
-    commands[name] = { perRequest: calls / n, usecPerCall: own / calls };
-  }
-  return { us: usec / n, commands };
-}
+const window = (admin: Redis, phase: Phase, keys: string[], inner?: Stats): Promise<Cost> =>
+  redisWindow(admin, () => drive(keys, phase), keys.length, inner);
+
+/** Script calls per request of one phase, from a window with every command in the slow log. */
+const scriptCalls = (admin: Redis, phase: Phase, keys: string[]): Promise<Stats> =>
+  scriptCallsPerRequest(admin, () => drive(keys, phase), keys.length);
+
+type Cost = RedisCost;
 
 const sum = (costs: Cost[]): Cost => ({
   us: costs.reduce((total, c) => total + c.us, 0),
@@ -329,7 +228,7 @@ function httpRow(library: Library, framework: Framework, label: string): Row {
 async function startServer(config: ServerConfig): Promise<{ child: ChildProcess; port: number }> {
   const entry = join(root, 'src', 'server.ts');
   const child = spawn(
-    ...onCore(0, process.execPath, [
+    ...onCore(pinned, 0, process.execPath, [
       '--import',
       'tsx',
       '--conditions=@idem/source',
@@ -388,10 +287,10 @@ async function measure(row: Row, url: string, admin: Redis): Promise<Result> {
     const probe = keysOf('calibration', Math.min(REQUESTS, 500));
     const inner = { fresh: [] as Stats[], replay: [] as Stats[] };
     for (const phase of driver.fresh) {
-      inner.fresh.push(await scriptCallsPerRequest(admin, phase, probe));
+      inner.fresh.push(await scriptCalls(admin, phase, probe));
     }
     for (const phase of driver.replay) {
-      inner.replay.push(await scriptCallsPerRequest(admin, phase, probe));
+      inner.replay.push(await scriptCalls(admin, phase, probe));
     }
     let ran = warm.length + probe.length;
     const fresh: Cost[] = [];
@@ -447,7 +346,7 @@ const ROWS: Row[] = [
   httpRow('powertools', 'hono', '@aws-lambda-powertools/idempotency'),
 ];
 
-const redis = await startRedis();
+const redis = await startRedis(pinned);
 const admin = new Redis(redis.url);
 await admin.config('SET', 'slowlog-max-len', '100000'); // room for a calibration window
 process.once('exit', () => redis.stop());
