@@ -21,29 +21,40 @@ CREATE TABLE IF NOT EXISTS `idem_records` (
       OR state = 'completed' AND status IS NOT NULL AND headers IS NOT NULL AND body IS NOT NULL)
 ) ENGINE = InnoDB;
 
-DROP PROCEDURE IF EXISTS `idem_records_claim_v1`;
+DROP PROCEDURE IF EXISTS `idem_records_claim_v2`;
 DELIMITER //
-CREATE PROCEDURE `idem_records_claim_v1`(
+CREATE PROCEDURE `idem_records_claim_v2`(
   IN p_key VARBINARY(255), IN p_fingerprint VARBINARY(255),
   IN p_token VARBINARY(255), IN p_lease_ms BIGINT)
 MODIFIES SQL DATA SQL SECURITY INVOKER
 BEGIN
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-  START TRANSACTION;
-  INSERT INTO `idem_records` (`key`, fingerprint, state, token, expires_at)
-  VALUES (p_key, p_fingerprint, 'in_progress', p_token, (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000) + p_lease_ms)
-  ON DUPLICATE KEY UPDATE
-    fingerprint = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), p_fingerprint, fingerprint),
-    state = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), 'in_progress', state),
-    token = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), p_token, token),
-    status = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), NULL, status),
-    headers = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), NULL, headers),
-    body = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), NULL, body),
-    expires_at = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000) + p_lease_ms, expires_at);
   SELECT state = 'in_progress' AND token <=> p_token AS claimed,
          state, fingerprint, expires_at, status, headers, body
-  FROM `idem_records` WHERE `key` = p_key FOR UPDATE;
-  COMMIT;
+  FROM `idem_records` WHERE `key` = p_key AND expires_at > (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000);
+  IF FOUND_ROWS() = 0 THEN
+    INSERT IGNORE INTO `idem_records` (`key`, fingerprint, state, token, expires_at)
+    VALUES (p_key, p_fingerprint, 'in_progress', p_token, (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000) + p_lease_ms);
+    IF ROW_COUNT() = 1 THEN
+      SELECT 1 AS claimed;
+    ELSE
+      START TRANSACTION;
+      INSERT INTO `idem_records` (`key`, fingerprint, state, token, expires_at)
+      VALUES (p_key, p_fingerprint, 'in_progress', p_token, (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000) + p_lease_ms)
+      ON DUPLICATE KEY UPDATE
+        fingerprint = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), p_fingerprint, fingerprint),
+        state = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), 'in_progress', state),
+        token = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), p_token, token),
+        status = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), NULL, status),
+        headers = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), NULL, headers),
+        body = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), NULL, body),
+        expires_at = IF(expires_at <= (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000), (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000) + p_lease_ms, expires_at);
+      SELECT state = 'in_progress' AND token <=> p_token AS claimed,
+             state, fingerprint, expires_at, status, headers, body
+      FROM `idem_records` WHERE `key` = p_key FOR UPDATE;
+      COMMIT;
+    END IF;
+  END IF;
 END //
 DELIMITER ;
 

@@ -143,7 +143,10 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
         );
       }
       const sql = `CALL ${n.claim}(${text(key)}, ${text(fingerprint)}, ${text(token)}, ${whole(leaseMs)})`;
-      const [claimed, ...record] = ((await query(pool, sql)) as Cell[][][])[0]![0]!;
+      // The first result set with a row (see the procedure): the CALL's own OK packet is no array.
+      const sets = (await query(pool, sql)) as unknown[];
+      const row = sets.find((set): set is Cell[][] => Array.isArray(set) && set.length > 0)!;
+      const [claimed, ...record] = row[0]!;
       return claimed?.toString() === '1'
         ? { claimed: true }
         : { claimed: false, record: toRecord(record) };

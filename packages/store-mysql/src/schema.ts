@@ -62,7 +62,7 @@ export function names(table: string, where = 'idem: schemaSql()'): Names {
     table,
     sql: quote(bare),
     bare,
-    claim: quote(`${bare}_claim_v1`),
+    claim: quote(`${bare}_claim_v2`),
     begin: quote(`${bare}_begin_v1`),
     commit: quote(`${bare}_commit_v1`),
   };
@@ -107,39 +107,74 @@ export function procedures(n: Names): Array<{ readonly name: string; readonly sq
   return [
     {
       name: n.claim,
-      // One round trip, atomic under READ COMMITTED, REPEATABLE READ and
-      // SERIALIZABLE alike: INSERT ... ON DUPLICATE KEY UPDATE takes an
-      // exclusive lock on the key's row (inserted, taken over or left as it
-      // is) and judges the newest committed version, so concurrent claims
-      // serialize; the locking SELECT reads that row under the same lock, in
-      // the same transaction, so nothing can change it in between (a plain
-      // SELECT after an autocommitted INSERT could miss a release or see a
-      // takeover). The ON DUPLICATE KEY UPDATE assignments only take over an
-      // expired row. MySQL evaluates them left to right, a later one seeing
-      // the columns already assigned; MariaDB does the same unless
-      // SIMULTANEOUS_ASSIGNMENT is set. Every condition reads expires_at only,
-      // and expires_at is assigned last, so both read the old row either way.
+      // One round trip, and a replay writes nothing and locks nothing.
+      //
+      // 1. A plain (consistent, non-locking) read. When it sees a live row,
+      //    that row was the newest committed version when the read's
+      //    snapshot was taken, during this call, and was live by the clock
+      //    of that statement: answering from it is linearised at the read.
+      //    A row that commits just after the snapshot is simply not seen;
+      //    that read then decides nothing but "go on", and the steps below
+      //    judge the newest version. The read is the procedure's first
+      //    statement and runs in autocommit (the store's statements all
+      //    rely on autocommit, the server's default), so it takes a fresh
+      //    snapshot under READ COMMITTED and REPEATABLE READ alike, and
+      //    SERIALIZABLE does not turn it into a locking read (it does that
+      //    only inside a transaction or with autocommit off). It answers a
+      //    row with this call's token as claimed, as the locking path does.
+      // 2. Nothing live seen: INSERT IGNORE, in autocommit. A new key is
+      //    inserted (claimed: the insert holds the row's lock until it
+      //    commits, so a concurrent claim waits and then finds it). Any row
+      //    at all, committed or not, makes it insert nothing: the duplicate
+      //    check reads the current version, never a snapshot.
+      // 3. A row exists (expired, or committed after step 1's snapshot):
+      //    exactly the claim of v1. In one transaction, INSERT ... ON
+      //    DUPLICATE KEY UPDATE takes an exclusive lock on the key's row
+      //    (inserted, taken over or left as it is) and judges the newest
+      //    committed version, so concurrent claims serialize; the locking
+      //    SELECT reads that row under the same lock, so nothing can change
+      //    it in between. The ON DUPLICATE KEY UPDATE assignments only take
+      //    over an expired row. MySQL evaluates them left to right, a later
+      //    one seeing the columns already assigned; MariaDB does the same
+      //    unless SIMULTANEOUS_ASSIGNMENT is set. Every condition reads
+      //    expires_at only, and expires_at is assigned last, so both read
+      //    the old row either way.
+      // Only steps 2 and 3 ever answer "claimed", and both decide under the
+      // row's lock on its newest version, so two owners are impossible.
+      // The answer is the first result set with a row: step 1's, or
+      // step 2's one-column `claimed`, or step 3's.
       sql: `CREATE PROCEDURE ${n.claim}(
   IN p_key VARBINARY(255), IN p_fingerprint VARBINARY(255),
   IN p_token VARBINARY(255), IN p_lease_ms BIGINT)
 ${security}
 BEGIN
   ${onError}
-  START TRANSACTION;
-  INSERT INTO ${n.sql} (\`key\`, fingerprint, state, token, expires_at)
-  VALUES (p_key, p_fingerprint, 'in_progress', p_token, ${NOW_MS} + p_lease_ms)
-  ON DUPLICATE KEY UPDATE
-    ${ifExpired('fingerprint', 'p_fingerprint')},
-    ${ifExpired('state', "'in_progress'")},
-    ${ifExpired('token', 'p_token')},
-    ${ifExpired('status', 'NULL')},
-    ${ifExpired('headers', 'NULL')},
-    ${ifExpired('body', 'NULL')},
-    ${ifExpired('expires_at', `${NOW_MS} + p_lease_ms`)};
   SELECT state = 'in_progress' AND token <=> p_token AS claimed,
          state, fingerprint, expires_at, status, headers, body
-  FROM ${n.sql} WHERE \`key\` = p_key FOR UPDATE;
-  COMMIT;
+  FROM ${n.sql} WHERE \`key\` = p_key AND expires_at > ${NOW_MS};
+  IF FOUND_ROWS() = 0 THEN
+    INSERT IGNORE INTO ${n.sql} (\`key\`, fingerprint, state, token, expires_at)
+    VALUES (p_key, p_fingerprint, 'in_progress', p_token, ${NOW_MS} + p_lease_ms);
+    IF ROW_COUNT() = 1 THEN
+      SELECT 1 AS claimed;
+    ELSE
+      START TRANSACTION;
+      INSERT INTO ${n.sql} (\`key\`, fingerprint, state, token, expires_at)
+      VALUES (p_key, p_fingerprint, 'in_progress', p_token, ${NOW_MS} + p_lease_ms)
+      ON DUPLICATE KEY UPDATE
+        ${ifExpired('fingerprint', 'p_fingerprint')},
+        ${ifExpired('state', "'in_progress'")},
+        ${ifExpired('token', 'p_token')},
+        ${ifExpired('status', 'NULL')},
+        ${ifExpired('headers', 'NULL')},
+        ${ifExpired('body', 'NULL')},
+        ${ifExpired('expires_at', `${NOW_MS} + p_lease_ms`)};
+      SELECT state = 'in_progress' AND token <=> p_token AS claimed,
+             state, fingerprint, expires_at, status, headers, body
+      FROM ${n.sql} WHERE \`key\` = p_key FOR UPDATE;
+      COMMIT;
+    END IF;
+  END IF;
 END`,
     },
     {

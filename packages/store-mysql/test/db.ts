@@ -26,8 +26,8 @@ export function uniqueTable(prefix: string): string {
 
 /** Drop a table made by `migrate()` and its stored procedures. */
 export async function dropStore(pool: mysql.Pool, table: string): Promise<void> {
-  for (const routine of ['claim', 'begin', 'commit']) {
-    await pool.query(`DROP PROCEDURE IF EXISTS ${table}_${routine}_v1`);
+  for (const routine of ['claim_v1', 'claim_v2', 'begin_v1', 'commit_v1']) {
+    await pool.query(`DROP PROCEDURE IF EXISTS ${table}_${routine}`);
   }
   await pool.query(`DROP TABLE IF EXISTS ${table}`);
 }
@@ -50,7 +50,7 @@ export function countRoundTrips(pool: mysql.Pool): string[] {
     const add = core.addCommand.bind(core);
     core.addCommand = (command: unknown) => {
       const sql = (command as { sql?: string }).sql;
-      const call = sql && /^CALL\s+\S*?_(claim|begin|commit)_v1`?\(/.exec(sql);
+      const call = sql && /^CALL\s+\S*?_(claim|begin|commit)_v\d+`?\(/.exec(sql);
       const name = call
         ? `CALL ${call[1]}`
         : (sql?.trim().split(/\s+/)[0] ?? (command as object).constructor.name);

@@ -63,7 +63,7 @@ describe('schema', () => {
 
   it('quotes valid table names and refuses anything that could inject SQL', () => {
     expect(schemaSql('idem.records')).toContain('CREATE TABLE IF NOT EXISTS `idem`.`records`');
-    expect(schemaSql('idem.records')).toContain('CREATE PROCEDURE `idem`.`records_claim_v1`');
+    expect(schemaSql('idem.records')).toContain('CREATE PROCEDURE `idem`.`records_claim_v2`');
     for (const bad of ['', 'a.b.c', 'records; DROP TABLE users', '`records`', 'rec ords', "x'y"]) {
       refused(
         () => mysqlStore({ pool: admin, table: bad }),

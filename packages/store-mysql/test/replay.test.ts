@@ -1,0 +1,284 @@
+import { type ClaimRequest, type ClaimResult, scopedKey } from '@idem/core/store';
+import { cpuPressure } from '@idem/test-pressure';
+import type mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mysqlStore } from '../src/index.js';
+import { dropStore, endPools, newPool, uniqueTable, up } from './db.js';
+
+const table = uniqueTable('idem_replay');
+const admin = newPool();
+const store = mysqlStore({ pool: admin, table });
+let keys = 0;
+const freshKey = () => scopedKey(`replay-test:${table}`, String(keys++));
+const claim = (fingerprint = 'fp', leaseMs = 30_000): ClaimRequest => ({
+  fingerprint,
+  token: crypto.randomUUID(),
+  leaseMs,
+});
+const response = (text: string) => ({
+  status: 201,
+  headers: [['content-type', 'text/plain']] as const,
+  body: new TextEncoder().encode(text),
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Counters = Record<string, number>;
+
+/** Status counters as numbers, by name. */
+async function status(
+  on: mysql.Pool | mysql.PoolConnection,
+  scope: 'SESSION' | 'GLOBAL',
+  names: string[],
+) {
+  const [rows] = await on.query(`SHOW ${scope} STATUS WHERE Variable_name IN (?)`, [names]);
+  return Object.fromEntries(
+    (rows as Array<{ Variable_name: string; Value: string }>).map((r) => [
+      r.Variable_name,
+      Number(r.Value),
+    ]),
+  ) as Counters;
+}
+const delta = (after: Counters, before: Counters): Counters =>
+  Object.fromEntries(Object.keys(after).map((name) => [name, after[name]! - (before[name] ?? 0)]));
+
+// What each server exposes: MariaDB has no Innodb_rows_updated, MySQL 8.0.30+ no Innodb_lsn_current.
+const SESSION = ['Handler_write', 'Handler_update', 'Handler_delete'];
+const GLOBAL = [
+  'Innodb_rows_updated',
+  'Innodb_rows_inserted',
+  'Innodb_lsn_current',
+  'Innodb_os_log_written',
+];
+
+afterAll(async () => {
+  if (up) await dropStore(admin, table);
+  await endPools();
+});
+
+describe.skipIf(!up)('a replay writes nothing and locks nothing', () => {
+  beforeAll(() => store.migrate());
+
+  /**
+   * `operation` on a completed key, on a pool of one connection: the
+   * session's handler counters over `replays` calls less those over none
+   * (reading the counters writes a temporary table of its own), exact; and
+   * the server's row and redo log counters around one call, the smallest
+   * change over up to `windows` calls. Those are global: other sessions
+   * (other test files) write meanwhile, so one call that moves nothing is
+   * the proof, and a store whose every replay writes moves them every time.
+   */
+  async function replayCost(
+    operation: (s: typeof store, key: string) => Promise<unknown>,
+    windows = 300,
+    replays = 50,
+  ): Promise<{ session: Counters; global: Counters }> {
+    const pool = newPool({ connectionLimit: 1 });
+    const replaying = mysqlStore({ pool, table });
+    const key = await freshKey();
+    const owner = claim();
+    expect(await store.claim(key, owner)).toEqual({ claimed: true });
+    expect(await store.complete(key, owner.token, response('done'), 600_000)).toBe('ok');
+    await operation(replaying, key); // the connection is open, the procedure cached
+    const connection = await pool.getConnection();
+    const measure = async (n: number) => {
+      const before = await status(connection, 'SESSION', SESSION);
+      for (let i = 0; i < n; i++) await operation(replaying, key);
+      return delta(await status(connection, 'SESSION', SESSION), before);
+    };
+    connection.release();
+    // The pool has one connection: the counters and the replays share it.
+    const session = delta(await measure(replays), await measure(0));
+    let global: Counters | undefined;
+    for (let window = 0; window < windows; window++) {
+      const before = await status(admin, 'GLOBAL', GLOBAL);
+      await operation(replaying, key);
+      const moved = delta(await status(admin, 'GLOBAL', GLOBAL), before);
+      const sum = (c: Counters) => Object.values(c).reduce((a, b) => a + b, 0);
+      if (global === undefined || sum(moved) < sum(global)) global = moved;
+      if (sum(global) === 0) break;
+    }
+    await endPools([pool]);
+    return { session, global: global! };
+  }
+
+  it('replays of a completed key leave the write counters and the redo log as they were', async () => {
+    const replay = async (s: typeof store, key: string) => {
+      const result = await s.claim(key, claim());
+      expect(result.claimed === false && result.record.state).toBe('completed');
+    };
+    const cost = await replayCost(replay);
+    console.log(
+      `50 replays, session: ${JSON.stringify(cost.session)}; one replay, server: ${JSON.stringify(cost.global)}`,
+    );
+    expect(Object.keys(cost.global)).toContain('Innodb_os_log_written'); // both servers have it
+    for (const [name, moved] of Object.entries({ ...cost.session, ...cost.global })) {
+      expect(moved, name).toBe(0);
+    }
+    // The measurement sees writes: claims and renewals move the counters.
+    const renewals = await replayCost(async (s, key) => {
+      const owner = claim();
+      await s.remove?.(key);
+      await s.claim(key, owner);
+      await s.renew(key, owner.token, 60_000);
+    }, 1);
+    expect(renewals.session.Handler_update).toBeGreaterThanOrEqual(50);
+    expect(renewals.session.Handler_write).toBeGreaterThanOrEqual(50);
+    expect(renewals.global.Innodb_os_log_written).toBeGreaterThan(0);
+  });
+
+  it('answers a replay while another transaction holds the row locked', async () => {
+    const key = await freshKey();
+    const owner = claim();
+    await store.claim(key, owner);
+    await store.complete(key, owner.token, response('locked'), 600_000);
+    const pool = newPool({ connectionLimit: 1 });
+    // A locking claim would wait 1 s for the lock and fail; a plain read never waits.
+    pool.on('connection', (c) => c.query('SET SESSION innodb_lock_wait_timeout = 1'));
+    const locker = await admin.getConnection();
+    try {
+      await locker.query('START TRANSACTION');
+      await locker.query(`SELECT 1 FROM ${table} WHERE \`key\` = ? FOR UPDATE`, [Buffer.from(key)]);
+      const started = Date.now();
+      const result = await mysqlStore({ pool, table }).claim(key, claim());
+      expect(result.claimed === false && result.record.state).toBe('completed');
+      expect(Date.now() - started).toBeLessThan(900);
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+      await endPools([pool]);
+    }
+  });
+});
+
+/**
+ * Which step of the claim procedure answered: its plain read (a live row),
+ * its INSERT IGNORE (a new key, claimed), or its locking path (a row the
+ * read did not see as live: expired, or committed after the read's snapshot).
+ */
+type Path = 'read' | 'insert' | 'locked';
+
+/** `pool`, recording for each claim (a CALL) which step answered, by the claim's token. */
+function observed(pool: mysql.Pool, paths: Map<string, Path>): mysql.Pool {
+  return new Proxy(pool, {
+    get(target, property, receiver) {
+      if (property !== 'query') return Reflect.get(target, property, receiver);
+      return async (...args: Parameters<mysql.Pool['query']>) => {
+        const result = await target.query(...args);
+        const sql = (args[0] as { sql?: string }).sql ?? '';
+        if (sql.startsWith('CALL')) {
+          // The token is the third argument, a hex literal.
+          const token = Buffer.from([...sql.matchAll(/X'([0-9a-f]*)'/g)][2]![1]!, 'hex').toString();
+          const sets = result[0] as unknown as unknown[][];
+          if (sets[0]!.length > 0) paths.set(token, 'read');
+          else paths.set(token, (sets[1]![0] as unknown[]).length === 1 ? 'insert' : 'locked');
+        }
+        return result;
+      };
+    },
+  });
+}
+
+describe.skipIf(!up)('claim races under CPU pressure', () => {
+  const raceTable = uniqueTable('idem_race');
+  beforeAll(() => mysqlStore({ pool: admin, table: raceTable }).migrate());
+  afterAll(() => dropStore(admin, raceTable));
+
+  // Each round, 24 claimants on 3 pools of 8 connections (so 24 server
+  // sessions) claim one key, each again and again for a while. A winner
+  // holds the key a moment, checks it is still its own (renew), and
+  // releases it or, now and then, completes it; the others then race again.
+  // Rounds start from an absent key, or from an expired record the racers
+  // must take over. The window between the procedure's plain read and its
+  // INSERT IGNORE is hit whenever a claimant's read sees no live row and a
+  // rival's insert (or takeover) commits before its own INSERT IGNORE: 24
+  // claimants starting together on one key, and again at each release,
+  // with busy threads on every core delaying sessions between statements,
+  // make that common; the 'locked' answers on absent keys count it.
+  it('never two owners, every answer valid, the read-then-insert window hit', async () => {
+    const pools = [newPool({ connectionLimit: 8 }), newPool({ connectionLimit: 8 })];
+    pools.push(newPool({ connectionLimit: 8 }));
+    const paths = new Map<string, Path>();
+    const stores = pools.map((pool) =>
+      mysqlStore({ pool: observed(pool, paths), table: raceTable }),
+    );
+    const pressure = cpuPressure();
+    // At least 60 rounds, and on until the window was hit 5 times (at most 300 rounds).
+    let rounds = 0;
+    let claims = 0;
+    let windowHits = 0;
+    let takeovers = 0;
+    let completed = 0;
+    try {
+      for (let round = 0; round < 60 || (windowHits < 5 && round < 300); round++) {
+        rounds++;
+        const key = await freshKey();
+        const expired = round % 3 === 2;
+        if (expired) {
+          await stores[0]!.claim(key, claim('old', 1));
+          await sleep(5);
+        }
+        let owner: string | undefined;
+        let done: Uint8Array | undefined; // the completed body, set before complete() is sent
+        let over = false;
+        const wins: string[] = [];
+        const until = Date.now() + 150;
+        const claimant = async (i: number) => {
+          const s = stores[i % 3]!;
+          while (Date.now() < until && !over) {
+            const request = claim();
+            const result: ClaimResult = await s.claim(key, request);
+            claims++;
+            const path = paths.get(request.token);
+            if (result.claimed) {
+              // Never two owners: nobody else holds the key right now.
+              expect(owner, `round ${round}: two owners`).toBeUndefined();
+              expect(over, `round ${round}: claimed after completion`).toBe(false);
+              owner = request.token;
+              wins.push(request.token);
+              if (expired && wins.length === 1) takeovers++;
+              await sleep(Math.random() * 3);
+              expect(await s.renew(key, request.token, 30_000)).toBe('ok');
+              if (Math.random() < 0.1) {
+                const body = new TextEncoder().encode(`${key} ${request.token}`);
+                done = body;
+                owner = undefined;
+                expect(
+                  await s.complete(key, request.token, { ...response(''), body }, 60_000),
+                ).toBe('ok');
+                over = true;
+                completed++;
+              } else {
+                // Cleared before the release is sent: once the row is gone, a rival may claim.
+                owner = undefined;
+                expect(await s.release(key, request.token)).toBe('ok');
+              }
+            } else {
+              const { record } = result;
+              if (record.state === 'completed') {
+                expect(done, `round ${round}: a completion nobody made`).toBeDefined();
+                expect(Buffer.from(record.response.body).equals(Buffer.from(done!))).toBe(true);
+              } else {
+                // A live claim's: the expired record of the round's start ('old') is never answered.
+                expect(record.fingerprint).toBe('fp');
+              }
+              // The read missed a row a rival's insert made it find: the window.
+              if (!expired && path === 'locked') windowHits++;
+              await sleep(Math.random() * 2);
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: 24 }, (_, i) => claimant(i)));
+        expect(wins.length, `round ${round}`).toBeGreaterThan(0);
+      }
+    } finally {
+      await pressure.stop();
+      await endPools(pools);
+    }
+    const count = (p: Path) => [...paths.values()].filter((x) => x === p).length;
+    console.log(
+      `${rounds} rounds, ${claims} claims (${count('read')} answered by the read, ${count('insert')} by the insert, ${count('locked')} by the locking path), ${windowHits} window hits, ${takeovers} takeovers, ${completed} completed; ${pressure.summary()}`,
+    );
+    expect(windowHits).toBeGreaterThanOrEqual(5);
+    expect(takeovers).toBe(Math.floor(rounds / 3));
+  }, 120_000);
+});
