@@ -8,7 +8,7 @@
  * Options: --quick, --passes N, --seconds N, --warmup N, --only SUBSTRING,
  * --frameworks a,b --stores a,b --libraries a,b, --autocannon, --source
  * (servers from TypeScript sources through tsx: for tests, never for figures),
- * --no-pin, --out FILE.
+ * --no-pin, --seed N (the order within each pass), --out FILE.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,6 +21,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bunBinary } from './bun-binary.js';
+import { intervalText, peerComparisons } from './compare.js';
 import {
   BUN_FRAMEWORKS,
   FRAMEWORKS,
@@ -59,7 +60,7 @@ import type {
   StormRow,
 } from './results.js';
 import { WITHOUT_CONTEXT_PATH } from './server/context.js';
-import { median } from './stats.js';
+import { CONFIDENCE, median, seededRandom, shuffled } from './stats.js';
 import { runStorm } from './storm.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -79,6 +80,7 @@ const { values: args } = parseArgs({
     autocannon: { type: 'boolean', default: false },
     source: { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
+    seed: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -96,9 +98,19 @@ const filtered = Boolean(args.only || args.frameworks || args.stores || args.lib
 
 const cores = os.cpus().length;
 const pin = !args['no-pin'] && !quick && cores >= 2;
+/**
+ * Passes of a full run. Each peer verdict is an interval over the passes
+ * (Student's t with passes − 1 degrees of freedom), so more passes of 1 s
+ * phases (wrk's shortest) narrow it more than fewer, longer ones would: a
+ * pass of every configuration takes about 95 s on 2 cores, the storms,
+ * micro-benchmarks and Redis CPU about 2 minutes more, so seven passes keep
+ * a full run near 13 minutes.
+ * @default 7
+ */
+const DEFAULT_PASSES = 7;
 const settings: Settings = {
   quick,
-  passes: Number(args.passes ?? (quick ? 1 : 4)),
+  passes: Number(args.passes ?? (quick ? 1 : DEFAULT_PASSES)),
   seconds: Number(args.seconds ?? (quick ? 0 : 1)),
   warmupSeconds: Number(args.warmup ?? (quick ? 0 : 1)),
   connections: 10,
@@ -108,6 +120,10 @@ const settings: Settings = {
   memoryMaxRecords: 2_000_000,
   ...(pin ? { serverCpu: 0, generatorCpu: 1 } : {}),
   runFrom: args.source ? 'source' : 'dist',
+  // Printed and kept in results.json: `--seed` runs the same order again.
+  orderSeed:
+    args.seed !== undefined ? Number(args.seed) >>> 0 : Math.floor(Math.random() * 2 ** 32),
+  confidence: CONFIDENCE,
 };
 /** Quick mode sends a fixed number of requests per phase with a small Node client instead. */
 const QUICK_REQUESTS = 60;
@@ -416,7 +432,7 @@ async function measure(
   services: Services,
   keys: 'fresh' | 'fixed',
   key: string,
-): Promise<Sample> {
+): Promise<Omit<Sample, 'pass'>> {
   const before = await settledStats(s, services);
   const dynBefore = services.dynaliteRequests();
   const dynOpsBefore = services.dynaliteOps();
@@ -462,7 +478,10 @@ async function measureUnit(state: UnitState, services: Services, pass: number): 
   if (pass === 0 && settings.warmupSeconds > 0) {
     await load(s, 'fresh', `${prefix}-warm`, settings.warmupSeconds);
   }
-  state.samples.fresh.push(await measure(s, services, 'fresh', `${prefix}-p${pass}`));
+  state.samples.fresh.push({
+    ...(await measure(s, services, 'fresh', `${prefix}-p${pass}`)),
+    pass,
+  });
   if (pass === 0) {
     // One completed key, replayed by every request of the replay windows.
     const first = await post(s.port, state.replayKey);
@@ -485,10 +504,31 @@ async function measureUnit(state: UnitState, services: Services, pass: number): 
       });
     }
   }
-  state.samples.replay.push(await measure(s, services, 'fixed', state.replayKey));
+  state.samples.replay.push({
+    ...(await measure(s, services, 'fixed', state.replayKey)),
+    pass,
+  });
 }
 
-function summarize(samples: readonly Sample[], bareByPass: readonly number[]) {
+/**
+ * One framework's configurations in the order one pass measures them: the
+ * stores in a shuffled order, and each store's configurations shuffled
+ * within it. A store's rows stay together so idem and the peers it is
+ * compared with run close in time (what the machine does in between shifts
+ * both); the shuffle, drawn from the run's seed, keeps any drift over a pass
+ * from favouring whichever library would otherwise always run first.
+ */
+function passOrder(units: readonly Unit[], random: () => number): Unit[] {
+  const stores = [...new Set(units.map((u) => u.store))];
+  return shuffled(stores, random).flatMap((store) =>
+    shuffled(
+      units.filter((u) => u.store === store),
+      random,
+    ),
+  );
+}
+
+function summarize(samples: readonly Sample[], bareByPass: ReadonlyMap<number, number>) {
   const sum = (f: (x: Sample) => number) => samples.reduce((a, x) => a + f(x), 0);
   const posts = sum((x) => x.posts);
   const ops: Record<string, number> = {};
@@ -500,9 +540,11 @@ function summarize(samples: readonly Sample[], bareByPass: readonly number[]) {
     rps: median(samples.map((x) => x.rps)),
     p50Ms: median(samples.map((x) => x.p50Ms)),
     p99Ms: median(samples.map((x) => x.p99Ms)),
-    ratio: median(samples.map((x, i) => x.rps / (bareByPass[i] ?? Number.NaN))),
+    ratio: median(samples.map((x) => x.rps / (bareByPass.get(x.pass) ?? Number.NaN))),
     passRps: samples.map((x) => x.rps),
-    passRatios: samples.map((x, i) => x.rps / (bareByPass[i] ?? Number.NaN)),
+    passRatios: samples.map((x) => x.rps / (bareByPass.get(x.pass) ?? Number.NaN)),
+    passes: samples.map((x) => x.pass),
+    passCpuMicrosPerRequest: samples.map((x) => (x.posts > 0 ? x.cpuMicros / x.posts : Number.NaN)),
     storeCallsPerRequest: posts > 0 ? sum((x) => x.storeCalls) / posts : Number.NaN,
     storeOpsPerRequest: posts > 0 ? ops : {},
     executionsPerRequest: posts > 0 ? sum((x) => x.executions) / posts : Number.NaN,
@@ -614,7 +656,7 @@ async function main(): Promise<number> {
   let units = planUnits({ frameworks, stores, libraries });
   if (args.only) units = units.filter((u) => unitId(u).includes(args.only!));
   log(
-    `${units.length} server configurations, ${settings.passes} pass(es), ${settings.seconds || `${QUICK_REQUESTS} req`}${settings.seconds ? ' s' : ''} per phase, run ${runId}\n`,
+    `${units.length} server configurations, ${settings.passes} pass(es), ${settings.seconds || `${QUICK_REQUESTS} req`}${settings.seconds ? ' s' : ''} per phase, run ${runId}, order seed ${settings.orderSeed} (--seed ${settings.orderSeed} repeats the order)\n`,
   );
 
   const failures: { unit: string; error: string }[] = [];
@@ -640,21 +682,23 @@ async function main(): Promise<number> {
     await Promise.all(starters);
     log(`${states.size} servers started (${elapsed()})`);
 
-    const bare = new Map<Framework, number[][]>();
+    const bare = new Map<Framework, Sample[][]>();
+    const random = seededRandom(settings.orderSeed ?? 0);
     for (let pass = 0; pass < settings.passes; pass++) {
       for (const framework of frameworks) {
         const inFramework = units.filter((u) => u.framework === framework && states.has(u));
         const bareUnit = inFramework.find((u) => u.library === 'bare');
-        const others = inFramework.filter((u) => u.library !== 'bare');
-        // Alternate the order between passes so no row always runs right after the baseline.
-        if (pass % 2 === 1) others.reverse();
-        const bareRuns: number[] = [];
+        const others = passOrder(
+          inFramework.filter((u) => u.library !== 'bare'),
+          random,
+        );
+        const bareRuns: Sample[] = [];
         const runBare = async () => {
           if (!bareUnit) return;
           const state = states.get(bareUnit)!;
           try {
             await measureUnitBare(state, services, pass, bareRuns.length);
-            bareRuns.push(state.samples.fresh.at(-1)!.rps);
+            bareRuns.push(state.samples.fresh.at(-1)!);
           } catch (error) {
             failures.push({ unit: unitId(bareUnit), error: (error as Error).message });
           }
@@ -683,7 +727,7 @@ async function main(): Promise<number> {
           passes.push(bareRuns);
           bare.set(framework, passes);
           log(
-            `pass ${pass + 1} ${`${framework}/bare`.padEnd(42)} ${bareRuns.map((r) => fmt(r)).join(' / ')} req/s (before / after)`,
+            `pass ${pass + 1} ${`${framework}/bare`.padEnd(42)} ${bareRuns.map((r) => fmt(r.rps)).join(' / ')} req/s (before / after)`,
           );
         }
       }
@@ -732,13 +776,12 @@ async function main(): Promise<number> {
     };
 
     const bareRows: BareRow[] = [];
-    const barePerPass = new Map<Framework, number[]>();
+    const barePerPass = new Map<Framework, Map<number, number>>();
     for (const [framework, passes] of bare) {
-      const perPass = passes.map((runs) => runs.reduce((a, b) => a + b, 0) / runs.length);
-      barePerPass.set(framework, perPass);
-      const samples = states.get(
-        units.find((u) => u.framework === framework && u.library === 'bare')!,
-      )!.samples.fresh;
+      // A pass's baseline: the mean of its runs before and after the configurations.
+      const perPass = passes.map((runs) => runs.reduce((a, r) => a + r.rps, 0) / runs.length);
+      barePerPass.set(framework, new Map(passes.map((runs, i) => [runs[0]!.pass, perPass[i]!])));
+      const samples = passes.flat();
       bareRows.push({
         framework,
         rps: median(perPass),
@@ -747,13 +790,18 @@ async function main(): Promise<number> {
         passRps: perPass,
         cpuMicrosPerRequest:
           samples.reduce((a, s) => a + s.cpuMicros, 0) / samples.reduce((a, s) => a + s.posts, 0),
+        passes: passes.map((runs) => runs[0]!.pass),
+        passCpuMicrosPerRequest: passes.map(
+          (runs) =>
+            runs.reduce((a, r) => a + r.cpuMicros, 0) / runs.reduce((a, r) => a + r.posts, 0),
+        ),
       });
     }
     const rows: Row[] = [];
     for (const unit of units) {
       const state = states.get(unit);
       if (!state || unit.library === 'bare') continue;
-      const bareByPass = barePerPass.get(unit.framework) ?? [];
+      const bareByPass = barePerPass.get(unit.framework) ?? new Map<number, number>();
       for (const phase of ['fresh', 'replay'] as const) {
         if (state.samples[phase].length === 0) continue;
         rows.push({ unit, phase, ...summarize(state.samples[phase], bareByPass) });
@@ -808,9 +856,10 @@ async function measureUnitBare(state: UnitState, services: Services, pass: numbe
   if (pass === 0 && run === 0 && settings.warmupSeconds > 0) {
     await load(s, 'fresh', `bench-${runId}-${s.index}-warm`, settings.warmupSeconds);
   }
-  state.samples.fresh.push(
-    await measure(s, services, 'fresh', `bench-${runId}-${s.index}-p${pass}r${run}`),
-  );
+  state.samples.fresh.push({
+    ...(await measure(s, services, 'fresh', `bench-${runId}-${s.index}-p${pass}r${run}`)),
+    pass,
+  });
 }
 
 /**
@@ -855,6 +904,22 @@ function printSummary(results: Results): void {
     log(
       `${unitId(r.unit).padEnd(46)}${r.phase.padEnd(7)} ${fmt(r.rps).padStart(7)} ${fmt(r.ratio, 2).padStart(6)} ${fmt(r.p50Ms, 2).padStart(7)} ${fmt(r.p99Ms, 2).padStart(7)} ${fmt(r.storeCallsPerRequest, 2).padStart(8)}${r.non2xx ? `  non-2xx ${r.non2xx}` : ''}`,
     );
+  }
+  // Quick mode measures one pass of a few requests: nothing to judge.
+  const cases = results.settings.quick ? [] : peerComparisons(results);
+  if (cases.length > 0) {
+    log(
+      `\nidem against each peer, pass by pass: geometric mean [${Math.round((results.settings.confidence ?? CONFIDENCE) * 100)} % interval, Student's t on the log ratios]; > 1 favours idem`,
+    );
+    log(
+      `${'row'.padEnd(40)}phase   req/s idem/peer              CPU µs/req peer/idem         verdict`,
+    );
+    for (const c of cases) {
+      const { rps, cpu, standing } = c.comparison;
+      log(
+        `${`${c.framework}/${c.store}/${c.peer}`.padEnd(40)}${c.phase.padEnd(7)} ${`${intervalText(rps)} ${rps.standing}`.padEnd(28)} ${`${cpu ? `${intervalText(cpu)} ${cpu.standing}` : '—'}`.padEnd(28)} ${standing}`,
+      );
+    }
   }
   for (const f of results.fingerprint) {
     log(

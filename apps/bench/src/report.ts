@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { intervalText, type PeerCase, peerComparisons } from './compare.js';
 import {
   FRAMEWORK_LABEL,
   FRAMEWORKS,
@@ -21,7 +22,7 @@ import {
   unitId,
 } from './config.js';
 import type { RedisCpuResults, Results, Row } from './results.js';
-import { median } from './stats.js';
+import { CONFIDENCE, logRatioInterval, median, type Standing } from './stats.js';
 import { throughputSvg } from './svg.js';
 
 const CHART = 'apps/bench/results/throughput.svg';
@@ -260,6 +261,19 @@ interface Verdict {
   readonly where: string;
   readonly figure: string;
   readonly met: boolean;
+  /** For the peer comparisons: ahead, tie or behind, from the intervals (`met` is ahead). */
+  readonly standing?: Standing;
+}
+
+/** The group every peer comparison is counted under in the targets table. */
+const AHEAD_OF_PEERS = 'ahead of every peer on the same framework and store';
+
+/** `0.31 × (0.25–0.39 at 95 %; passes: 0.39, 0.21, …)`: a ratio to bare with its interval and passes. */
+function bareRatioFigure(row: Row, confidence: number): string {
+  const interval = logRatioInterval(row.passRatios, confidence);
+  const passes = row.passRatios.map((r) => fixed(r)).join(', ');
+  if (interval.n < 2) return `${fixed(row.ratio)} × (passes: ${passes})`;
+  return `${fixed(row.ratio)} × (geometric mean ${intervalText(interval)}; passes: ${passes})`;
 }
 
 /** The Redis CPU targets: what one Redis core spends per idem request. */
@@ -326,6 +340,7 @@ function redisCpuSection(redisCpu: RedisCpuResults | undefined): string {
 
 function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
   const out: Verdict[] = [];
+  const confidence = results.settings.confidence ?? CONFIDENCE;
   for (const framework of FRAMEWORKS) {
     const where = `${FRAMEWORK_LABEL[framework].split(' (')[0]}, memory`;
     const fresh = rowOf(results, { framework, store: 'memory' }, 'idem', 'fresh');
@@ -334,7 +349,7 @@ function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
       out.push({
         target: 'memory store, fresh keys ≥ 0.85 × bare',
         where,
-        figure: `${fixed(fresh.ratio)} × (passes: ${fresh.passRatios.map((r) => fixed(r)).join(', ')})`,
+        figure: bareRatioFigure(fresh, confidence),
         met: fresh.ratio >= 0.85,
       });
     }
@@ -342,7 +357,7 @@ function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
       out.push({
         target: 'memory store, replays ≥ 0.95 × bare',
         where,
-        figure: `${fixed(replay.ratio)} × (passes: ${replay.passRatios.map((r) => fixed(r)).join(', ')})`,
+        figure: bareRatioFigure(replay, confidence),
         met: replay.ratio >= 0.95,
       });
     }
@@ -365,34 +380,15 @@ function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
       }
     }
   }
-  // The targets judge idem as the READMEs show it (library 'idem'): the
-  // replay cache row is idem too, never a peer, and never stands in for it.
-  for (const framework of FRAMEWORKS) {
-    for (const store of STORES) {
-      const peers = [
-        ...new Set(
-          results.rows
-            .filter(
-              (r) =>
-                r.unit.framework === framework && r.unit.store === store && !isOurs(r.unit.library),
-            )
-            .map((r) => r.unit.library),
-        ),
-      ];
-      for (const peer of peers) {
-        for (const phase of ['fresh', 'replay'] as const) {
-          const ours = rowOf(results, { framework, store }, 'idem', phase);
-          const theirs = rowOf(results, { framework, store }, peer, phase);
-          if (!ours || !theirs) continue;
-          out.push({
-            target: `ahead of ${LIBRARY_LABEL[peer]} (${phase === 'fresh' ? 'fresh keys' : 'replays'})`,
-            where: `${FRAMEWORK_LABEL[framework].split(' (')[0]}, ${STORE_LABEL[store]}`,
-            figure: `idem ${ratio(ours.ratio)} × vs ${ratio(theirs.ratio)} × (${int(ours.rps)} vs ${int(theirs.rps)} req/s)`,
-            met: ours.ratio > theirs.ratio,
-          });
-        }
-      }
-    }
+  // Judged on intervals over the passes (src/compare.ts): a verdict the noise could flip is a tie.
+  for (const c of peerComparisons(results)) {
+    out.push({
+      target: `ahead of ${LIBRARY_LABEL[c.peer]} (${c.phase === 'fresh' ? 'fresh keys' : 'replays'})`,
+      where: `${FRAMEWORK_LABEL[c.framework].split(' (')[0]}, ${STORE_LABEL[c.store]}`,
+      figure: peerFigure(c),
+      met: c.comparison.standing === 'ahead',
+      standing: c.comparison.standing,
+    });
   }
   out.push(...redisCpuVerdicts(redisCpu));
   for (const { unit, result } of results.storms.filter(
@@ -408,26 +404,85 @@ function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
   return out;
 }
 
+/** A peer comparison's figures: both measures' estimates, intervals and standings, and the raw figures. */
+function peerFigure(c: PeerCase): string {
+  const { rps, cpu } = c.comparison;
+  const cpuText = cpu
+    ? `CPU ${intervalText(cpu)} ${cpu.standing} (${int(c.ours.cpuMicrosPerRequest)} vs ${int(c.theirs.cpuMicrosPerRequest)} µs/req)`
+    : 'CPU per pass not recorded';
+  return `req/s ${intervalText(rps)} ${rps.standing} (${int(c.ours.rps)} vs ${int(c.theirs.rps)}); ${cpuText}`;
+}
+
+/** Every peer comparison, whatever its verdict: where, both measures with their intervals, the verdict. */
+function peerTable(results: Results): string {
+  const cases = peerComparisons(results);
+  if (cases.length === 0) return '';
+  const confidence = results.settings.confidence ?? CONFIDENCE;
+  const passes = Math.max(...cases.map((c) => c.comparison.rps.n));
+  const noCpu = cases.some((c) => !c.comparison.cpu);
+  const standing = (s: Standing) => (s === 'tie' ? 'tie' : `**${s}**`);
+  const lines = cases.map((c) => {
+    const { rps, cpu } = c.comparison;
+    return [
+      `${FRAMEWORK_LABEL[c.framework].split(' (')[0]}, ${STORE_LABEL[c.store]}`,
+      LIBRARY_LABEL[c.peer],
+      c.phase === 'fresh' ? 'fresh keys' : 'replays',
+      `${intervalText(rps)} ${rps.standing}`,
+      `${int(c.ours.rps)} vs ${int(c.theirs.rps)}`,
+      cpu ? `${intervalText(cpu)} ${cpu.standing}` : '—',
+      `${int(c.ours.cpuMicrosPerRequest)} vs ${int(c.theirs.cpuMicrosPerRequest)}`,
+      standing(c.comparison.standing),
+    ];
+  });
+  return [
+    `idem against each peer on the same framework, store and phase, pass by pass over ${passes} passes: the geometric mean of the per-pass ratios and its ${Math.round(confidence * 100)} % confidence interval (Student's t on the log ratios); above 1 favours idem on both measures. A measure is **ahead** when the interval's low end is above 1, **behind** when its high end is below 1, a tie otherwise; the verdict is ahead when ahead on one measure and not behind on the other, behind when behind on one and not ahead on the other, a tie otherwise.${noCpu ? ' **This results.json has no per-pass server CPU (a run from before it was recorded): these verdicts judge req/s alone.**' : ''}`,
+    '',
+    table(
+      [
+        'where',
+        'peer',
+        'requests',
+        'req/s idem / peer',
+        'req/s (medians)',
+        'CPU µs/req peer / idem',
+        'CPU µs/req',
+        'verdict',
+      ],
+      lines,
+      'lllrrrrl',
+    ),
+  ].join('\n');
+}
+
 function targetsSection(results: Results, redisCpu?: RedisCpuResults): string {
   const all = verdicts(results, redisCpu);
   const groups = new Map<string, Verdict[]>();
   for (const v of all) {
-    const key = v.target.startsWith('ahead of')
-      ? 'ahead of every peer on the same framework and store'
-      : v.target;
+    const key = v.standing ? AHEAD_OF_PEERS : v.target;
     groups.set(key, [...(groups.get(key) ?? []), v]);
   }
   const summary = [...groups].map(([target, vs]) => {
     const met = vs.filter((v) => v.met).length;
+    if (target === AHEAD_OF_PEERS) {
+      const behind = vs.filter((v) => v.standing === 'behind').length;
+      const tie = vs.filter((v) => v.standing === 'tie').length;
+      return [
+        target,
+        `${met} of ${vs.length} ahead (tie ${tie}, behind ${behind})`,
+        met === vs.length ? '**met**' : behind > 0 ? '**missed**' : '**not shown** (ties only)',
+      ];
+    }
     return [target, `${met} of ${vs.length}`, met === vs.length ? '**met**' : '**missed**'];
   });
-  const misses = all.filter((v) => !v.met).map((v) => [v.target, v.where, v.figure]);
+  const misses = all.filter((v) => !v.met && !v.standing).map((v) => [v.target, v.where, v.figure]);
+  const peers = peerTable(results);
   return [
     table(['target', 'cases met', 'verdict'], summary),
     '',
     misses.length > 0
-      ? `Every miss, with its figures (the reasons follow under [Analysis](#analysis)):\n\n${table(['target', 'where', 'measured'], misses)}`
-      : 'Every target is met in this run.',
+      ? `Every miss of the other targets, with its figures (the reasons follow under [Analysis](#analysis)):\n\n${table(['target', 'where', 'measured'], misses)}`
+      : 'Every other target is met in this run.',
+    ...(peers ? ['', '### Against each peer', '', peers] : []),
   ].join('\n');
 }
 
@@ -572,9 +627,26 @@ ${table(
   and kept for the whole run (its JIT stays its own).
 - **Passes**: ${s.warmupSeconds} s of fresh-key warmup and a short replay warmup per configuration, then
   ${s.passes} passes of ${s.seconds} s per phase. In each pass, per framework: the bare framework,
-  every configuration (fresh keys, then replays; the order reversed every other pass),
-  and the bare framework again. **× bare** is the configuration's req/s over the mean of
+  every configuration (fresh keys, then replays), and the bare framework again. ${
+    s.orderSeed === undefined
+      ? 'The order of the configurations was reversed every other pass.'
+      : `The configurations run in an order shuffled anew for every pass and framework
+  (the stores in random order, each store's configurations together, shuffled among
+  themselves; seed ${s.orderSeed}, \`--seed\` repeats it): idem and the peers it is compared
+  with run close in time, and no library always runs first.`
+  } **× bare** is the configuration's req/s over the mean of
   the two bare runs of the same pass; tables give the median over passes (req/s, p50, p99, × bare).
+- **Against a peer**: idem and the peer on the same framework, store and phase, pass
+  by pass, on two measures: req/s (idem's over the peer's) and server CPU µs per
+  request (the peer's over idem's), so above 1 favours idem on both. Each measure's
+  figure is the geometric mean of its per-pass ratios, with a ${Math.round((s.confidence ?? CONFIDENCE) * 100)} % confidence
+  interval: Student's t on the mean of the log ratios (ratios are multiplicative, and t
+  widens honestly for a few passes where a bootstrap would not). A measure is ahead when
+  its interval lies above 1, behind when below, a tie when it straddles 1; idem is
+  ahead of the peer when ahead on one measure and not behind on the other, behind when
+  behind on one and not ahead on the other, tied otherwise. CPU per request is the
+  steadier measure on a shared machine: a pass that loses the core to another process
+  serves fewer requests, each at about the same cost.
 - **Fresh keys**: every request a new key (a first request). **Replays**: every request
   repeats one completed key.
 - **Store round trips** are counted, not assumed: the server process wraps the
@@ -694,13 +766,15 @@ says so). dynalite starts by itself.
 npx -y pnpm@10 install
 npx -y pnpm@10 bench          # builds, measures (~${Math.max(1, Math.round(results.durationSeconds / 60))} min here), rewrites results.json, this file and the chart
 npx -y pnpm@10 bench:quick    # the CI smoke: every configuration runs, the storm check works; no speed asserted
-npx -y pnpm@10 --filter @idem/bench bench -- --passes 5 --seconds 2   # longer, steadier
+npx -y pnpm@10 --filter @idem/bench bench -- --passes 12   # longer, narrower intervals
 npx -y pnpm@10 --filter @idem/bench report   # re-render this file from results.json
 \`\`\`
 
 Run it on a quiet machine: on 2 cores a second busy process moves every
-figure; the ratios against the bare framework of the same pass move least.
-Per-pass figures are in \`results.json\`.
+figure; ratios within one pass (against the bare framework, idem against a
+peer) and server CPU per request move least, and the intervals say how much
+they still moved. Per-pass figures are in \`results.json\`; \`--seed\` with the
+seed above repeats the order of the passes.
 `;
 }
 

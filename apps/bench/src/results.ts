@@ -17,6 +17,8 @@ export interface Sample extends LoadResult {
   readonly executions: number;
   /** Server CPU time during the window, in microseconds. */
   readonly cpuMicros: number;
+  /** The pass (0-based) it belongs to: a peer is compared with idem in the passes both ran. */
+  readonly pass: number;
 }
 
 export interface Machine {
@@ -44,6 +46,14 @@ export interface Settings {
   readonly serverCpu?: number;
   readonly generatorCpu?: number;
   readonly runFrom: 'dist' | 'source';
+  /**
+   * Seed of the order configurations run in within each pass (shuffled per
+   * pass and framework; `--seed` repeats it). Absent in older results, which
+   * reversed the order every other pass.
+   */
+  readonly orderSeed?: number;
+  /** Confidence level of the intervals (absent in older results: 0.95). */
+  readonly confidence?: number;
 }
 
 export interface Row {
@@ -58,6 +68,10 @@ export interface Row {
   /** Per-pass figures, in pass order. */
   readonly passRps: readonly number[];
   readonly passRatios: readonly number[];
+  /** The pass (0-based) of each per-pass entry; absent in older results, where entry i is pass i. */
+  readonly passes?: readonly number[];
+  /** Server CPU µs per request in each pass (absent in older results). */
+  readonly passCpuMicrosPerRequest?: readonly number[];
   /** Over all passes: store round trips counted / POSTs counted. */
   readonly storeCallsPerRequest: number;
   /** The same by operation, per request. */
@@ -78,6 +92,10 @@ export interface BareRow {
   readonly p99Ms: number;
   readonly passRps: readonly number[];
   readonly cpuMicrosPerRequest: number;
+  /** The pass of each `passRps` entry (absent in older results: entry i is pass i). */
+  readonly passes?: readonly number[];
+  /** Server CPU µs per request in each pass (absent in older results). */
+  readonly passCpuMicrosPerRequest?: readonly number[];
 }
 
 export interface StormRow {

@@ -7,6 +7,9 @@ import { throughputSvg } from '../src/svg.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 
+/** What the machine did to each of six passes: every row moves with it, so pass-by-pass ratios stay put. */
+const DRIFT = [1, 1.3, 0.7, 1.1, 0.9, 1];
+
 function row(unit: Unit, phase: 'fresh' | 'replay', ratio: number, trips: number): Row {
   return {
     unit,
@@ -15,8 +18,10 @@ function row(unit: Unit, phase: 'fresh' | 'replay', ratio: number, trips: number
     p50Ms: 1,
     p99Ms: 5,
     ratio,
-    passRps: [ratio * 10_000],
-    passRatios: [ratio],
+    passRps: DRIFT.map((d) => ratio * 10_000 * d),
+    passRatios: DRIFT.map(() => ratio),
+    passes: DRIFT.map((_, i) => i),
+    passCpuMicrosPerRequest: DRIFT.map(() => 100 / ratio),
     storeCallsPerRequest: trips,
     storeOpsPerRequest: trips ? { EVALSHA: trips } : {},
     cpuMicrosPerRequest: 100 / ratio,
@@ -63,21 +68,25 @@ function fixture(): Results {
     },
     settings: {
       quick: false,
-      passes: 3,
+      passes: 6,
       seconds: 1,
       warmupSeconds: 1,
       connections: 10,
       storm: { keys: 200, sendsPerKey: 5, connections: 50, delayMs: 20 },
       memoryMaxRecords: 2_000_000,
       runFrom: 'dist',
+      orderSeed: 7,
+      confidence: 0.95,
     },
     bare: (['hono', 'express', 'fastify', 'web', 'bun'] as const).map((framework) => ({
       framework,
       rps: 10_000,
       p50Ms: 0.5,
       p99Ms: 3,
-      passRps: [10_000],
+      passRps: DRIFT.map((d) => 10_000 * d),
       cpuMicrosPerRequest: 90,
+      passes: DRIFT.map((_, i) => i),
+      passCpuMicrosPerRequest: DRIFT.map(() => 90),
     })),
     rows,
     storms: units
@@ -134,8 +143,122 @@ describe('BENCHMARKS.md', () => {
     // Twelve on the frameworks, two stores each on the Fetch handler on Node and Bun.
     expect(markdown).toMatch(/\| exactly once in the retry storm +\| 16 of 16 +\| \*\*met\*\* +\|/);
     expect(markdown).toMatch(
-      /ahead of every peer on the same framework and store +\| (\d+) of \1 +\| \*\*met\*\*/,
+      /ahead of every peer on the same framework and store +\| 28 of 28 ahead \(tie 0, behind 0\) +\| \*\*met\*\*/,
     );
+  });
+
+  it('counts a peer comparison as ahead, tie or behind from both measures and their intervals', () => {
+    const results = fixture();
+    const at = (r: Row, framework: string, store: string, library: Library) =>
+      r.unit.framework === framework && r.unit.store === store && r.unit.library === library;
+    const rows = results.rows.map((r): Row => {
+      // Hono, memory: the peer as fast as idem, pass for pass, but twice as costly: ahead on CPU alone.
+      if (at(r, 'hono', 'memory', 'node-idempotency'))
+        return {
+          ...r,
+          rps: 9_000,
+          passRps: DRIFT.map((d) => 9_000 * d),
+          passCpuMicrosPerRequest: DRIFT.map(() => 222),
+        };
+      // Express, memory: faster in some passes, slower in others, same CPU: a tie on both.
+      if (at(r, 'express', 'memory', 'node-idempotency'))
+        return {
+          ...r,
+          passRps: DRIFT.map((d, i) => (i % 2 === 0 ? 12_000 : 6_000) * d),
+          passCpuMicrosPerRequest: DRIFT.map((_, i) => (i % 2 === 0 ? 90 : 135)),
+        };
+      // Fastify, Redis: faster than idem every pass, CPU tied: behind.
+      if (at(r, 'fastify', 'redis', 'powertools'))
+        return {
+          ...r,
+          passRps: DRIFT.map((d, i) => 12_000 * d * (1 + 0.01 * i)),
+          passCpuMicrosPerRequest: DRIFT.map((_, i) => (i % 2 === 0 ? 100 : 125)),
+        };
+      // Fastify, DynamoDB: faster every pass but costlier every pass: a tie (ahead on one, behind on the other).
+      if (at(r, 'fastify', 'dynamodb', 'powertools'))
+        return {
+          ...r,
+          passRps: DRIFT.map((d) => 12_000 * d),
+          passCpuMicrosPerRequest: DRIFT.map(() => 200),
+        };
+      return r;
+    });
+    const md = renderMarkdown({ ...results, rows }, root);
+    // Two phases each: 2 × (tie on Express memory, behind on Fastify Redis, tie on Fastify DynamoDB).
+    expect(md).toMatch(
+      /ahead of every peer on the same framework and store +\| 22 of 28 ahead \(tie 4, behind 2\) +\| \*\*missed\*\*/,
+    );
+    const line = (where: string, peer: string) =>
+      md
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith(`| ${where} `) && l.includes(`| ${peer} `) && l.includes('fresh keys'),
+        );
+    expect(line('Hono 4, memory', '@node-idempotency/core')).toMatch(
+      /\| +1\.00 \[1\.00, 1\.00\] tie \| +9,000 vs 9,000 \| +2\.00 \[2\.00, 2\.00\] ahead \|.*\| \*\*ahead\*\* +\|$/,
+    );
+    expect(line('Express 5, memory', '@node-idempotency/core')).toMatch(
+      /\] tie \|.*\] tie \|.*\| tie +\|$/,
+    );
+    expect(line('Fastify 5, Redis', '@aws-lambda-powertools/idempotency')).toMatch(
+      /\] behind \|.*\] tie \|.*\| \*\*behind\*\* +\|$/,
+    );
+    expect(line('Fastify 5, DynamoDB (dynalite)', '@aws-lambda-powertools/idempotency')).toMatch(
+      /\] behind \|.*\] ahead \|.*\| tie +\|$/,
+    );
+  });
+
+  it('pairs passes by number, so a pass one row missed pairs nothing', () => {
+    const results = fixture();
+    const rows = results.rows.map((r): Row => {
+      if (r.unit.framework !== 'hono' || r.unit.store !== 'memory') return r;
+      // The peer (0.5 × bare against idem's 0.9) failed in pass 1: its entries are passes
+      // 0, 2, 3, 4, 5. Paired by position, its pass 2 (drift 0.7) would meet idem's pass 1
+      // (drift 1.3) and the ratios would spread; paired by pass number they are all 1.8.
+      if (r.unit.library !== 'node-idempotency') return r;
+      const keep = [0, 2, 3, 4, 5];
+      return {
+        ...r,
+        passes: keep,
+        passRps: keep.map((i) => r.passRps[i]!),
+        passCpuMicrosPerRequest: keep.map((i) => r.passCpuMicrosPerRequest![i]!),
+      };
+    });
+    const md = renderMarkdown({ ...results, rows }, root);
+    expect(
+      md.split('\n').find((l) => l.startsWith('| Hono 4, memory ') && l.includes('fresh keys')),
+    ).toMatch(/\| +1\.80 \[1\.80, 1\.80\] ahead \|/);
+  });
+
+  it('renders results from before per-pass CPU and pass numbers, judging req/s alone, and says so', () => {
+    const results = fixture();
+    const rows = results.rows.map(({ passes: _p, passCpuMicrosPerRequest: _c, ...r }): Row => r);
+    const { orderSeed: _s, confidence: _k, ...settings } = results.settings;
+    const md = renderMarkdown({ ...results, settings, rows }, root);
+    expect(md).toContain('these verdicts judge req/s alone');
+    expect(md).toContain('reversed every other pass');
+    expect(md).toMatch(
+      /ahead of every peer on the same framework and store +\| 28 of 28 ahead \(tie 0, behind 0\)/,
+    );
+  });
+
+  it('calls a comparison of one pass a tie: no interval without a spread', () => {
+    const results = fixture();
+    const rows = results.rows.map(
+      (r): Row => ({
+        ...r,
+        passRps: [r.passRps[0]!],
+        passRatios: [r.passRatios[0]!],
+        passes: [0],
+        passCpuMicrosPerRequest: [r.passCpuMicrosPerRequest![0]!],
+      }),
+    );
+    const md = renderMarkdown({ ...results, rows }, root);
+    expect(md).toMatch(
+      /ahead of every peer on the same framework and store +\| 0 of 28 ahead \(tie 28, behind 0\) +\| \*\*not shown\*\* \(ties only\)/,
+    );
+    expect(md).toContain('[one pass: no interval]');
   });
 
   it('shows the replay cache as rows of its own, on the network stores only, never as a peer', () => {
