@@ -38,10 +38,10 @@ export class BodyCopy {
   /**
    * Every byte of the body. When the content-type parser left the payload
    * unread (a parser that hands the stream to the handler), idem reads it
-   * now and gives the handler a fresh stream of the same bytes through
-   * `setBody`.
+   * now and gives the handler a fresh stream of the same bytes as
+   * `request.body`.
    */
-  bytes(body: unknown, setBody: (stream: Readable) => void): Buffer | Promise<Buffer> {
+  bytes(request: { body: unknown }): Buffer | Promise<Buffer> {
     const source = this.#source;
     if (source.readableEnded) {
       if (this.#error) throw this.#error;
@@ -58,7 +58,7 @@ export class BodyCopy {
       source.on('data', () => {});
     }).then(() => {
       const bytes = Buffer.concat(this.#chunks);
-      if (body === source) setBody(Readable.from([bytes]));
+      if (request.body === source) request.body = Readable.from([bytes]);
       return bytes;
     });
   }

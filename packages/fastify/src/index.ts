@@ -10,11 +10,12 @@ import {
   type HttpRoute,
   type RouteOptions,
 } from '@idem/core/http';
-import { nodeHeaderLines, nodeHttpRequest, sendNodeResponse } from '@idem/core/node';
+import { nodeHeaderLines, sendNodeResponse } from '@idem/core/node';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { BodyCopy } from './body-copy.js';
 import { type Captured, capturePayload, type Payload } from './capture.js';
+import { FastifyHttpRequest } from './request.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -54,14 +55,37 @@ interface Pending {
   failed: boolean;
 }
 
+/**
+ * What idem knows of one request, from preParsing to onResponse. One object
+ * on the request (a decorated property, so every request has the same shape)
+ * rather than a WeakMap per hook: WeakMap entries cost a hash lookup each and
+ * ephemeron work in every garbage collection, on every request.
+ */
+interface State {
+  /** The route's resolved options. */
+  readonly route: HttpRoute<FastifyRequest>;
+  /** The request as core reads it, built once for both hooks. */
+  readonly described: FastifyHttpRequest;
+  /** What core decided in preParsing, for preHandler to carry out: a key problem to send, or the body read. */
+  decision: Extract<HttpBodyDecision, { kind: 'respond' | 'read' }> | undefined;
+  /** The copy of the body for the fingerprint, when core reads it. */
+  copy: BodyCopy | undefined;
+  /** The claim whose response onSend stores, from preHandler until it is stored or released. */
+  pending: Pending | undefined;
+  /** A chunked body outgrew maxRequestBytes: onSend answers core's 413 instead. */
+  tooLarge: boolean;
+}
+
+/** The request property holding its {@link State} (`null` until preParsing covers it). */
+const STATE = Symbol('idem.fastify.state');
+
+const stateOf = (request: FastifyRequest): State | null =>
+  (request as unknown as { [STATE]: State | null })[STATE];
+
 type OnSend = onSendHookHandler<unknown>;
 
 const EMPTY = new Uint8Array(0);
-
-/** The body of a request as `preParsing` describes it to core: not read yet, and not asked for. */
-const NO_BODY = (): never => {
-  throw new Error('idem: the body is not read before the content-type parser.');
-};
+const EMPTY_BODY = (): Uint8Array => EMPTY;
 
 /**
  * On a route's config: its resolved idem options (or `false`: left out), set
@@ -113,16 +137,9 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
     }
     return found;
   };
-  const copies = new WeakMap<FastifyRequest, BodyCopy>();
-  /** What core decided in preParsing, for preHandler to carry out: a key problem to send, or the body read. */
-  const decisions = new WeakMap<
-    FastifyRequest,
-    Extract<HttpBodyDecision, { kind: 'respond' | 'read' }>
-  >();
-  const pending = new WeakMap<FastifyRequest, Pending>();
-  const tooLarge = new WeakSet<FastifyRequest>();
 
   fastify.decorateRequest('idempotency', undefined);
+  fastify.decorateRequest(STATE, null);
 
   // What happens to the body is core's decision, asked before the
   // content-type parser reads it (http.beforeBody: method, skip, key, key
@@ -135,36 +152,41 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   fastify.addHook('preParsing', (request, reply, payload, done) => {
     const route = routeOf(request);
     if (!route) return done(null, payload);
+    const described = new FastifyHttpRequest(request);
     const carryOut = (decision: HttpBodyDecision) => {
       if (decision.kind === 'pass') return done(null, payload);
       // A reply sent here ends the hook chain: Fastify reads no body.
       if (decision.kind === 'refuse') return problem(reply, decision.response);
-      decisions.set(request, decision);
+      const state: State = {
+        route,
+        described,
+        decision,
+        copy: undefined,
+        pending: undefined,
+        tooLarge: false,
+      };
+      (request as unknown as { [STATE]: State })[STATE] = state;
       // A key problem is sent from preHandler, after the app's own checks
       // (authentication, signatures), as every adapter answers it; the body
       // is not idem's to read or limit.
       if (decision.kind === 'respond') return done(null, payload);
       if (request.headers['content-length'] !== undefined) {
         // Its declared length is within the limit (core refused a longer one).
-        copies.set(request, new BodyCopy(payload));
+        state.copy = new BodyCopy(payload);
         return done(null, payload);
       }
       // Unknown length: stop reading as soon as it outgrows the limit, so no
       // parser buffers more. Only such bodies pay for a second stream.
       const capped = capStream(payload, decision.limit, () => {
-        tooLarge.add(request);
+        state.tooLarge = true;
         return http.tooLarge(route).status;
       });
-      copies.set(request, new BodyCopy(capped));
+      state.copy = new BodyCopy(capped);
       done(null, capped);
     };
     let decision: HttpBodyDecision | Promise<HttpBodyDecision>;
     try {
-      decision = http.beforeBody(
-        nodeHttpRequest(request.raw, request.url, NO_BODY),
-        request,
-        route,
-      );
+      decision = http.beforeBody(described, request, route);
     } catch (error) {
       return done(error as Error);
     }
@@ -175,23 +197,18 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // preHandler: after authentication hooks (for scope) and body parsing (a
   // request the parser or schema rejects stores nothing), before the handler.
   fastify.addHook('preHandler', (request, reply, done) => {
-    const route = routeOf(request);
+    const state = stateOf(request);
     // None when preParsing passed the request through, or refused its body.
-    const before = decisions.get(request);
-    if (!route || !before) return done();
+    const before = state?.decision;
+    if (!state || !before) return done();
+    state.decision = undefined;
     if (before.kind === 'respond') return problem(reply, before.response);
-    const copy = copies.get(request);
-    const body = () =>
-      copy
-        ? copy.bytes(request.body, (stream) => {
-            request.body = stream;
-          })
-        : EMPTY;
-    const pattern = () => request.routeOptions.url;
-    const described = nodeHttpRequest(request.raw, request.url, body, pattern);
+    const { copy, described } = state;
+    described.bytes = copy ? () => copy.bytes(request) : EMPTY_BODY;
     const decided = (decision: HttpDecision) => {
       // The copy was only for the fingerprint; a large upload need not be held twice.
       copy?.forget();
+      state.copy = undefined;
       if (decision.kind === 'pass') return done();
       // A reply sent (or hijacked) here ends the hook chain: no done().
       if (decision.kind === 'respond') {
@@ -200,16 +217,16 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
         return;
       }
       request.idempotency = decision.claim;
-      pending.set(request, { execution: decision, failed: false });
+      state.pending = { execution: decision, failed: false };
       done();
     };
-    http.handle(described, request, undefined, route, before).then(decided, done);
+    http.handle(described, request, undefined, state.route, before).then(decided, done);
   });
 
   // A thrown or rejected handler releases the key, whatever status the error
   // handler then answers with (as Hono's adapter does with c.error).
   fastify.addHook('onError', (request, _reply, _error, done) => {
-    const claim = pending.get(request);
+    const claim = stateOf(request)?.pending;
     if (claim) claim.failed = true;
     done();
   });
@@ -219,9 +236,10 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // last to each route), before anything is written, so a store that rolled
   // the handler's writes back can still answer 503 instead.
   const store: OnSend = (request, reply, payload, done) => {
-    const claim = pending.get(request);
+    const state = stateOf(request);
+    const claim = state?.pending;
     if (!claim) return done(null, payload);
-    pending.delete(request);
+    state!.pending = undefined;
     if (claim.failed) {
       claim.execution.release().then(() => done(null, payload), done);
       return;
@@ -273,8 +291,9 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // app-level onSend instead, so they are covered whole, never half. The
   // 413 for a chunked body that outgrew the limit is shaped here too.
   fastify.addHook('onSend', (request, reply, payload, done) => {
-    if (tooLarge.has(request)) {
-      tooLarge.delete(request);
+    const state = stateOf(request);
+    if (state?.tooLarge) {
+      state.tooLarge = false;
       for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
       return done(null, problemPayload(reply, http.tooLarge(routeOf(request) || undefined)));
     }
@@ -287,9 +306,10 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
   // A reply that never went through onSend (hijacked, or written on the raw
   // response) leaves nothing to store: free the key rather than renew it forever.
   fastify.addHook('onResponse', (request, _reply, done) => {
-    const claim = pending.get(request);
+    const state = stateOf(request);
+    const claim = state?.pending;
     if (!claim) return done();
-    pending.delete(request);
+    state!.pending = undefined;
     claim.execution.release().then(() => done(), done);
   });
 };
