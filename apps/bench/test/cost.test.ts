@@ -171,6 +171,10 @@ describe('costSection', () => {
     floor: 'SET NX + SET; GET',
     first: { floor: figs(80, 5), idem: figs(150, 11), ratio: 161 / 85 },
     replay: { floor: figs(27, 1), idem: figs(66, 1.3), ratio: 67.3 / 28 },
+    commands: {
+      first: { floor: 'SET 3.90 + SET 4.00', idem: 'SET 4.80 + EVALSHA 18.10' },
+      replay: { floor: 'GET 1.60', idem: 'SET 1.50' },
+    },
     target: { what: "Redis CPU of idem's first request", limitUs: 6, measuredUs: 11 },
   };
   const results: CostResults = {
@@ -231,6 +235,9 @@ describe('costSection', () => {
     );
     expect(md).toContain(
       '| dynamodb | sdk | first request | 1,600.0 | 2,000.0 | **1.25×** | 2.00 RU, 2.00 trips → 2.00 RU, 2.00 trips (1.00×) |',
+    );
+    expect(md).toContain(
+      '- **redis commands** (ioredis; µs per call): first request: floor SET 3.90 + SET 4.00, idem SET 4.80 + EVALSHA 18.10; replay: floor GET 1.60, idem SET 1.50.',
     );
     expect(md).toContain('11.00 µs against ≤ 6 µs (floor 5.00 µs): **not met**');
     expect(md).toContain('| postgres | n_tup_upd | 2,000 (2,000 keys) | 0 (10,000 replays) | 0 |');

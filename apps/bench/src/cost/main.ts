@@ -108,7 +108,7 @@ function unreachable(store: CostStore, error: unknown): void {
   if (CI) throw new Error(`cost: ${store} cannot be reached under CI: ${reason}`, { cause: error });
   const bar = '!'.repeat(78);
   console.log(
-    `\n${bar}\n!! ${store.toUpperCase()} SKIPPED: cannot be reached (${reason})\n!! Its figures are missing from this run; CI=true makes this an error.\n${bar}\n`,
+    `\n${bar}\n!! ${store.toUpperCase()} SKIPPED: cannot be reached or set up (${reason})\n!! Its figures are missing from this run; CI=true makes this an error.\n${bar}\n`,
   );
   skipped.push({ store, reason });
 }
@@ -266,7 +266,8 @@ async function measureRedis(): Promise<void> {
       log(`  ${client}…`);
       const ways = await openRedis(redis.url, client, `${run}-${client}`);
       try {
-        const result = await measureWays(commandStatsMeter(admin), ways, plan, `${run}-${client}`);
+        const meter = commandStatsMeter(admin);
+        const result = await measureWays(meter, ways, plan, `${run}-${client}`);
         const row: CostRow = {
           store: 'redis',
           via: client,
@@ -274,6 +275,10 @@ async function measureRedis(): Promise<void> {
           dbCpu: 'INFO commandstats usec of the commands the client sent (script calls taken out)',
           floor: 'SET NX + SET; GET',
           ...result,
+          commands: {
+            first: { floor: meter.commands('floor:first'), idem: meter.commands('idem:first') },
+            replay: { floor: meter.commands('floor:replay'), idem: meter.commands('idem:replay') },
+          },
           target: {
             what: "Redis CPU of idem's first request",
             limitUs: 6,

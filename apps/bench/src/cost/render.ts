@@ -48,6 +48,13 @@ export function costSection(results: CostResults): string {
       );
     }
     for (const row of results.rows) {
+      const c = row.commands;
+      if (!c) continue;
+      out.push(
+        `- **${row.store} commands** (${row.via}; µs per call): first request: floor ${c.first.floor}, idem ${c.first.idem}; replay: floor ${c.replay.floor}, idem ${c.replay.idem}.`,
+      );
+    }
+    for (const row of results.rows) {
       if (!row.target) continue;
       const ok = row.target.measuredUs <= row.target.limitUs;
       out.push(

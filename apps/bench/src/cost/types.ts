@@ -69,6 +69,14 @@ export interface CostRow {
   readonly floor: string;
   readonly first: CostComparison;
   readonly replay: CostComparison;
+  /**
+   * What the database did per request, where it says (Redis: the commands
+   * the client sent, with their median usec per call), by way and kind.
+   */
+  readonly commands?: {
+    readonly first: { readonly floor: string; readonly idem: string };
+    readonly replay: { readonly floor: string; readonly idem: string };
+  };
   /** A target the issue names, printed beside the figure (Redis: fresh request ≤ 6 µs of Redis CPU). */
   readonly target?: {
     readonly what: string;
