@@ -552,7 +552,35 @@ function cacheNote(results: Results): string {
   are not counted as a peer.`;
 }
 
+/**
+ * Refuses a results.json this renderer cannot judge, with what is missing,
+ * rather than a TypeError halfway through. Results from before per-pass CPU
+ * and pass numbers were recorded are fine: their peer verdicts use req/s alone.
+ */
+export function assertRenderable(results: Results): void {
+  const problems: string[] = [];
+  if (results.version !== 1) problems.push(`version ${String(results.version)}, not 1`);
+  if (!Array.isArray(results.rows) || !Array.isArray(results.bare))
+    problems.push('no rows or bare');
+  else {
+    for (const row of results.rows) {
+      if (!Array.isArray(row.passRps) || !Array.isArray(row.passRatios)) {
+        problems.push(
+          `${unitId(row.unit)} ${row.phase} has no per-pass figures (passRps, passRatios)`,
+        );
+        break;
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error(
+      `Cannot render this results.json: ${problems.join('; ')}. Rerun the bench (npx -y pnpm@10 bench) to produce one.`,
+    );
+  }
+}
+
 export function renderMarkdown(results: Results, root: string): string {
+  assertRenderable(results);
   const s = results.settings;
   const m = results.machine;
   const v = versions(root);
@@ -779,6 +807,7 @@ seed above repeats the order of the passes.
 }
 
 export async function renderReport(results: Results, root: string): Promise<string[]> {
+  assertRenderable(results);
   const chart = join(root, CHART);
   await mkdir(join(chart, '..'), { recursive: true });
   await writeFile(chart, throughputSvg(results));

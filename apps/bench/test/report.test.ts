@@ -243,6 +243,14 @@ describe('BENCHMARKS.md', () => {
     );
   });
 
+  it('refuses a results.json without per-pass figures, saying what is missing', () => {
+    const results = fixture();
+    const rows = results.rows.map(({ passRps: _r, ...r }) => r) as unknown as Row[];
+    expect(() => renderMarkdown({ ...results, rows }, root)).toThrow(
+      /Cannot render this results\.json: hono\/memory\/idem fresh has no per-pass figures/,
+    );
+  });
+
   it('calls a comparison of one pass a tie: no interval without a spread', () => {
     const results = fixture();
     const rows = results.rows.map(
