@@ -123,6 +123,22 @@ function fingerprintField(fingerprint: string): Buffer {
   return field;
 }
 
+/**
+ * An in-flight record in one allocation (owner prefix, lease deadline,
+ * fingerprint field), rather than three Buffers and their concatenation on
+ * every claim.
+ */
+function inFlightRecord(token: string, leaseMs: number, fingerprint: Buffer): Buffer {
+  const length = Buffer.byteLength(token);
+  const record = Buffer.allocUnsafe(3 + length + 6 + fingerprint.byteLength);
+  record[0] = IN_FLIGHT;
+  record.writeUInt16BE(length, 1);
+  record.write(token, 3);
+  record.writeUIntBE(Date.now() + leaseMs, 3 + length, 6);
+  fingerprint.copy(record, 9 + length);
+  return record;
+}
+
 const deadline = (ms: number): Buffer => {
   const bytes = Buffer.allocUnsafe(6);
   bytes.writeUIntBE(Date.now() + ms, 0, 6);
@@ -262,17 +278,18 @@ export function redisStore(options: RedisStoreOptions): Store {
     async claim(key: string, request: ClaimRequest): Promise<ClaimResult> {
       const { token, leaseMs } = request;
       const lease = wholeMs(leaseMs);
-      const owned = ownerPrefix(token);
       const fingerprint = fingerprintField(request.fingerprint);
-      const value = Buffer.concat([owned, deadline(lease), fingerprint]);
+      const value = inFlightRecord(token, lease, fingerprint);
       const redisKey = prefix + key;
       const existing = await commands.setIfAbsent(redisKey, value, lease);
       if (existing === null) {
         remember(redisKey, token, fingerprint);
         return { claimed: true };
       }
-      // In flight under our own token: this very claim, sent again after its connection dropped.
-      if (existing.subarray(0, owned.byteLength).equals(owned)) {
+      // In flight under our own token: this very claim, sent again after its
+      // connection dropped. Our record's owner prefix is its first bytes.
+      const owned = 3 + value.readUInt16BE(1);
+      if (existing.byteLength >= owned && existing.compare(value, 0, owned, 0, owned) === 0) {
         remember(redisKey, token, fingerprint);
         return { claimed: true };
       }
