@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { dynamoDbStore } from '@idem/store-dynamodb';
 import { memoryStore } from '@idem/store-memory';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { countCalls } from '../src/cost/dynamodb.ts';
 import {
   addSamples,
   callsPerDuplicate,
@@ -254,5 +260,48 @@ describe('costSection', () => {
   it('leaves out what was not measured', () => {
     const md = costSection({ ...results, rows: [], writeProofs: [], storms: [], skipped: [] });
     expect(md).not.toContain('|');
+  });
+});
+
+describe('countCalls on dynalite', () => {
+  it('counts round trips and request units, a failed condition included', async () => {
+    const require = createRequire(import.meta.url);
+    const dynalite = require('dynalite') as (o: { createTableMs: number }) => Server;
+    const server = dynalite({ createTableMs: 0 });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = new DynamoDBClient({
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    try {
+      await dynamoDbStore({ client, tableName: 'count' }).createTable();
+      const counter = countCalls(client);
+      const put = () =>
+        client.send(
+          new PutItemCommand({
+            TableName: 'count',
+            Item: { pk: { S: 'k' }, v: { S: 'x'.repeat(1500) } },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+      await put();
+      expect(counter).toMatchObject({ roundTrips: 1, units: 2 });
+      await expect(put()).rejects.toThrow(/conditional/i);
+      expect(counter).toMatchObject({ roundTrips: 2, units: 4 });
+      await client.send(
+        new GetItemCommand({ TableName: 'count', Key: { pk: { S: 'k' } }, ConsistentRead: true }),
+      );
+      expect(counter.roundTrips).toBe(3);
+      expect(counter.units).toBe(5);
+      expect(counter.byAction).toEqual({
+        PutItem: { calls: 2, units: 4 },
+        GetItem: { calls: 1, units: 1 },
+      });
+    } finally {
+      client.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -97,6 +97,8 @@ export async function openDynamo(run: string): Promise<{
   meter: DbMeter;
   floor: Way;
   idem: Way;
+  /** The calls of `label`'s phases (`idem:replay`) by action, with their units, per request. */
+  actions(label: string): string;
   close(): Promise<void>;
 }> {
   const { endpoint, child } = await startDynalite();
@@ -169,19 +171,54 @@ export async function openDynamo(run: string): Promise<{
       },
     ],
   };
+  // Per phase: the calls by action and their units, summed over the windows.
+  const perLabel = new Map<
+    string,
+    { requests: number; byAction: Record<string, { calls: number; units: number }> }
+  >();
   const meter: DbMeter = {
-    async window(_label, _requests, go) {
+    async window(label, requests, go) {
       const trips = counter.roundTrips;
       const units = counter.units;
+      const before = structuredClone(counter.byAction);
       await go();
+      const entry = perLabel.get(label) ?? { requests: 0, byAction: {} };
+      entry.requests += requests;
+      for (const [action, now] of Object.entries(counter.byAction)) {
+        const was = before[action] ?? { calls: 0, units: 0 };
+        const sum = entry.byAction[action] ?? { calls: 0, units: 0 };
+        entry.byAction[action] = {
+          calls: sum.calls + now.calls - was.calls,
+          units: sum.units + now.units - was.units,
+        };
+      }
+      perLabel.set(label, entry);
       return { us: 0, roundTrips: counter.roundTrips - trips, units: counter.units - units };
     },
   };
+  /** `PutItem 1.00 WCU + GetItem 1.00 RCU`: each action's calls and units per request of `label`'s phases. */
+  const actions = (label: string) =>
+    [...perLabel.keys()]
+      .filter((l) => l.startsWith(`${label}:`))
+      .sort()
+      .flatMap((l) => {
+        const { requests, byAction } = perLabel.get(l)!;
+        return Object.entries(byAction)
+          .filter(([, a]) => a.calls > 0)
+          .map(([action, a]) => {
+            const calls = a.calls / requests;
+            const kind = action === 'GetItem' || action === 'Query' ? 'RCU' : 'WCU';
+            const times = Math.abs(calls - 1) < 0.01 ? '' : `${calls.toFixed(2)} x `;
+            return `${times}${action} ${(a.units / requests).toFixed(2)} ${kind}`;
+          });
+      })
+      .join(' + ');
   return {
     server: 'dynalite 4.0.0 (the DynamoDB API in memory)',
     meter,
     floor,
     idem: idemWay(store),
+    actions,
     async close() {
       client.destroy();
       child.kill('SIGTERM');

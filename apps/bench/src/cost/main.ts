@@ -321,6 +321,10 @@ async function measureDynamo(): Promise<void> {
       dbCpu: '',
       floor: 'conditional PutItem + UpdateItem; GetItem (strongly consistent)',
       ...result,
+      commands: {
+        first: { floor: target.actions('floor:first'), idem: target.actions('idem:first') },
+        replay: { floor: target.actions('floor:replay'), idem: target.actions('idem:replay') },
+      },
     };
     rows.push(row);
     say(row);

@@ -51,7 +51,7 @@ export function costSection(results: CostResults): string {
       const c = row.commands;
       if (!c) continue;
       out.push(
-        `- **${row.store} commands** (${row.via}; µs per call): first request: floor ${c.first.floor}, idem ${c.first.idem}; replay: floor ${c.replay.floor}, idem ${c.replay.idem}.`,
+        `- **${row.store} commands** (${row.via}; ${row.store === 'dynamodb' ? 'units per request' : 'µs per call'}): first request: floor ${c.first.floor}, idem ${c.first.idem}; replay: floor ${c.replay.floor}, idem ${c.replay.idem}.`,
       );
     }
     for (const row of results.rows) {

@@ -178,7 +178,10 @@ export const token = (): string => Math.random().toString(36).slice(2).padEnd(22
  * for a first request; `begin` on a completed key for a replay.
  */
 export function idemWay(store: Store): Way {
-  const idem = createIdempotency({ store, ttlMs: 3_600_000 });
+  // A lease far longer than any window: the phases hold every key's claim
+  // until the completion window, much longer than a request would, and the
+  // renewals (every third of a lease) would otherwise be counted as its cost.
+  const idem = createIdempotency({ store, leaseMs: 600_000, ttlMs: 3_600_000 });
   const claimed = new Map<string, Execution>();
   const begin = (key: string) => idem.begin({ scope: 'cost', key, fingerprint: FINGERPRINT });
   return {

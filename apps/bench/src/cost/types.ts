@@ -71,7 +71,8 @@ export interface CostRow {
   readonly replay: CostComparison;
   /**
    * What the database did per request, where it says (Redis: the commands
-   * the client sent, with their median usec per call), by way and kind.
+   * the client sent, with their median usec per call; DynamoDB: the calls by
+   * action with their request units), by way and kind.
    */
   readonly commands?: {
     readonly first: { readonly floor: string; readonly idem: string };
