@@ -101,10 +101,11 @@ const pin = !args['no-pin'] && !quick && cores >= 2;
 /**
  * Passes of a full run. Each peer verdict is an interval over the passes
  * (Student's t with passes − 1 degrees of freedom), so more passes of 1 s
- * phases (wrk's shortest) narrow it more than fewer, longer ones would: a
- * pass of every configuration takes about 95 s on 2 cores, the storms,
- * micro-benchmarks and Redis CPU about 2 minutes more, so seven passes keep
- * a full run near 13 minutes.
+ * phases (wrk's shortest) narrow it more than fewer, longer ones would. A
+ * pass of every configuration is 88 phases of about 1.3 s each (wrk's start
+ * and the settled server stats around every second of load), about 115 s on
+ * 2 cores; the four-pass runs took 490–530 s in all. Seven passes keep a
+ * full run near 14 minutes.
  * @default 7
  */
 const DEFAULT_PASSES = 7;
