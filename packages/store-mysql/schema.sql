@@ -35,9 +35,7 @@ BEGIN
   IF FOUND_ROWS() = 0 THEN
     INSERT IGNORE INTO `idem_records` (`key`, fingerprint, state, token, expires_at)
     VALUES (p_key, p_fingerprint, 'in_progress', p_token, (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000) + p_lease_ms);
-    IF ROW_COUNT() = 1 THEN
-      SELECT 1 AS claimed;
-    ELSE
+    IF ROW_COUNT() <> 1 THEN
       START TRANSACTION;
       INSERT INTO `idem_records` (`key`, fingerprint, state, token, expires_at)
       VALUES (p_key, p_fingerprint, 'in_progress', p_token, (TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000) + p_lease_ms)

@@ -143,10 +143,15 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
         );
       }
       const sql = `CALL ${n.claim}(${text(key)}, ${text(fingerprint)}, ${text(token)}, ${whole(leaseMs)})`;
-      // The first result set with a row (see the procedure): the CALL's own OK packet is no array.
+      // The first result set with a row, if any (see the procedure); the
+      // CALL's own OK packet, last, is no array.
       const sets = (await query(pool, sql)) as unknown[];
-      const row = sets.find((set): set is Cell[][] => Array.isArray(set) && set.length > 0)!;
-      const [claimed, ...record] = row[0]!;
+      const row = sets.find((set): set is Cell[][] => Array.isArray(set) && set.length > 0)?.[0];
+      if (row === undefined) {
+        if ((sets[sets.length - 1] as ResultSetHeader).affectedRows === 1) return { claimed: true };
+        throw new Error(`mysqlStore: ${n.claim} answered neither a record nor a claim.`);
+      }
+      const [claimed, ...record] = row;
       return claimed?.toString() === '1'
         ? { claimed: true }
         : { claimed: false, record: toRecord(record) };

@@ -141,8 +141,11 @@ export function procedures(n: Names): Array<{ readonly name: string; readonly sq
       //    the old row either way.
       // Only steps 2 and 3 ever answer "claimed", and both decide under the
       // row's lock on its newest version, so two owners are impossible.
-      // The answer is the first result set with a row: step 1's, or
-      // step 2's one-column `claimed`, or step 3's.
+      // The answer is the first result set with a row, step 1's or step
+      // 3's. When step 2 inserted, there is none: the CALL's affected rows
+      // are those of its last statement, that INSERT's 1, and that is the
+      // answer "claimed" (a result set saying so would cost the server and
+      // the client a statement and a result set on every first request).
       sql: `CREATE PROCEDURE ${n.claim}(
   IN p_key VARBINARY(255), IN p_fingerprint VARBINARY(255),
   IN p_token VARBINARY(255), IN p_lease_ms BIGINT)
@@ -155,9 +158,7 @@ BEGIN
   IF FOUND_ROWS() = 0 THEN
     INSERT IGNORE INTO ${n.sql} (\`key\`, fingerprint, state, token, expires_at)
     VALUES (p_key, p_fingerprint, 'in_progress', p_token, ${NOW_MS} + p_lease_ms);
-    IF ROW_COUNT() = 1 THEN
-      SELECT 1 AS claimed;
-    ELSE
+    IF ROW_COUNT() <> 1 THEN
       START TRANSACTION;
       INSERT INTO ${n.sql} (\`key\`, fingerprint, state, token, expires_at)
       VALUES (p_key, p_fingerprint, 'in_progress', p_token, ${NOW_MS} + p_lease_ms)

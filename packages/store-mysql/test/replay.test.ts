@@ -168,9 +168,11 @@ function observed(pool: mysql.Pool, paths: Map<string, Path>): mysql.Pool {
         if (sql.startsWith('CALL')) {
           // The token is the third argument, a hex literal.
           const token = Buffer.from([...sql.matchAll(/X'([0-9a-f]*)'/g)][2]![1]!, 'hex').toString();
-          const sets = result[0] as unknown as unknown[][];
-          if (sets[0]!.length > 0) paths.set(token, 'read');
-          else paths.set(token, (sets[1]![0] as unknown[]).length === 1 ? 'insert' : 'locked');
+          // The read's result set, empty or not, then the locking path's,
+          // if it ran; neither with a row: the insert claimed.
+          const sets = result[0] as unknown as unknown[];
+          const rows = (i: number) => (Array.isArray(sets[i]) ? (sets[i] as unknown[]).length : 0);
+          paths.set(token, rows(0) > 0 ? 'read' : rows(1) > 0 ? 'locked' : 'insert');
         }
         return result;
       };
