@@ -11,7 +11,10 @@ import { build } from 'esbuild';
 import { workerBuildOptions } from './bundle.ts';
 
 /**
- * The budget, in gzipped bytes: 16,650. It was 8,000 before per-route
+ * The budget, in gzipped bytes: 17,600. It was 16,650 before duplicates
+ * in one process shared one claim and one wait (single flight: about 850 B,
+ * 17,377 B measured; off by default on Workers, but one engine serves every
+ * runtime). It was 8,000 before per-route
  * options, webhook presets, hooks, the store time limit and lease-loss
  * handling, 15,000 before route options were checked as strictly as
  * the mount's and transactional answers that are not kept were refused,
@@ -30,7 +33,7 @@ import { workerBuildOptions } from './bundle.ts';
  * Workers' script size limits are counted in megabytes (compressed): this
  * is about 1.5% of one, and the budget keeps it from creeping further.
  */
-export const BUDGET_BYTES = 16_650;
+export const BUDGET_BYTES = 17_600;
 
 /** One measured bundle. */
 export interface Measurement {
@@ -72,13 +75,13 @@ export function measureHonoMiddleware(): Promise<Measurement> {
 /**
  * Budgets, in gzipped bytes, for `@idem/hono` with each edge store: the whole
  * of what idem adds to a Worker that keeps its records in D1 or in Durable
- * Objects (object class included). The middleware's 16,650 bytes plus 2,200
+ * Objects (object class included). The middleware's 17,600 bytes plus 2,200
  * for a store (each adds about 2 KB, much of it error messages that name the
  * fix: about 18,400 B with D1 and 18,630 B with Durable Objects measured).
  */
 export const STORE_BUDGETS = {
-  '@idem/store-d1': 18_850,
-  '@idem/store-durable-objects': 18_850,
+  '@idem/store-d1': 19_800,
+  '@idem/store-durable-objects': 19_800,
 } as const;
 
 /** `@idem/core` + `@idem/hono` + one edge store, tree-shaken as a bundler does. */

@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
  * `@idem/hono` at 16,521 B measured the same way (apps/worker/scripts/size.ts).
  * The adapter is a translation: nearly all of it is core, which every
  * adapter carries; the headroom is for core's next option, not for the adapter.
+ * Raised from 16,300 when core's engine gained single flight (16,859 B).
  */
-const BUDGET_BYTES = 16_300;
+const BUDGET_BYTES = 17_100;
 
 /**
  * Bundled as an edge or browser app's bundler would, the way apps/worker's

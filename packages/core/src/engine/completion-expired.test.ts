@@ -26,7 +26,10 @@ function setup(leaseMs = LEASE_MS) {
     executed: (event) => events.push(`executed stored=${event.stored}`),
   };
   const idem = createIdempotency({ store, hooks, leaseMs, ttlMs: 60_000, logger: false });
-  return { idem, events, failed, passTime: (ms: number) => (skew += ms) };
+  // Another process on the same store: this process's own duplicates would
+  // defer to its execution still running here.
+  const elsewhere = createIdempotency({ store, leaseMs, ttlMs: 60_000, logger: false });
+  return { idem, elsewhere, events, failed, passTime: (ms: number) => (skew += ms) };
 }
 
 describe('a completion refused as stale', () => {
@@ -58,12 +61,12 @@ describe('a completion refused as stale', () => {
   });
 
   it('when another owner took the key meanwhile: leaseLost, not completionFailed', async () => {
-    const { idem, events, passTime } = setup();
+    const { idem, elsewhere, events, passTime } = setup();
     let second = 0;
     await idem.run('k', async () => {
       passTime(2 * LEASE_MS);
       // A retry elsewhere finds the lease run out, takes the key and is still running.
-      const other = idem.run('k', async () => {
+      const other = elsewhere.run('k', async () => {
         second++;
         await new Promise((r) => setTimeout(r, 50));
       });
@@ -77,10 +80,10 @@ describe('a completion refused as stale', () => {
   });
 
   it('when another owner took the key and finished: leaseLost, not completionFailed', async () => {
-    const { idem, events, passTime } = setup();
+    const { idem, elsewhere, events, passTime } = setup();
     await idem.run('k', async () => {
       passTime(2 * LEASE_MS);
-      await idem.run('k', () => 'second');
+      await elsewhere.run('k', () => 'second');
       events.length = 0;
       return 'first';
     });

@@ -225,13 +225,14 @@ describe('run: concurrent duplicates', () => {
           return { n };
         });
         const outcomes = Array.from({ length: n }, () => idem.run('k', op));
-        // Every duplicate has been refused at least once before the first finishes.
-        await vi.waitFor(() => expect(store.calls.claim).toBeGreaterThanOrEqual(n), {
-          timeout: 5_000,
-          interval: 2,
-        });
+        await vi.waitFor(() => expect(op.runs).toBe(1));
+        // Longer than the first poll's delay: the duplicates share the first
+        // request's claim and wait on its execution, not on the store.
+        await new Promise((r) => setTimeout(r, 60));
+        expect(store.calls.claim).toBe(1);
         g.open();
         const results = await Promise.all(outcomes);
+        expect(store.calls.claim).toBe(1);
         expect(op.runs).toBe(1);
         expect(results.filter((r) => r.kind === 'executed')).toHaveLength(1);
         expect(results.filter((r) => r.kind === 'replayed')).toHaveLength(n - 1);
@@ -573,7 +574,10 @@ describe('hooks', () => {
     });
     await eStarted.promise;
     now += 10_000; // the store's clock jumps past the lease
-    await run('e', () => 2);
+    // A retry in another process takes the key over (this engine's own
+    // duplicates defer to the execution still running here).
+    const elsewhere = createIdempotency({ store, logger: false });
+    await elsewhere.run(key('e'), () => 2, { scope });
     g2.open();
     await stale; // leaseLost
     store.failAlways('complete');

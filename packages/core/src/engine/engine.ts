@@ -9,12 +9,25 @@ import { emit, type FinishedOutcome, type HookEvent } from '../hooks.js';
 import { checkOption } from '../options/define.js';
 import { checkLeaseWithinTtl, positiveMs } from '../options/rules.js';
 import { scopedKey, scopedKeyNow } from '../scope.js';
-import type { ClaimRequest, ClaimResult, OwnerResult, StoredResponse } from '../store/contract.js';
+import type {
+  ClaimRequest,
+  ClaimResult,
+  OwnerResult,
+  StoredRecord,
+  StoredResponse,
+} from '../store/contract.js';
 import { type Execution, protectedExecution, unprotectedExecution } from './execution.js';
+import { type Flight, Flights, type Sighting } from './flights.js';
 import { isNotStoredMarker } from './not-stored.js';
 import { type IdempotencyOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { leaseRenewal } from './renewal.js';
 import { invoke, storeCalls } from './store-calls.js';
+
+/** The engine as this package's own modules see it. */
+export interface EngineInternal extends Engine {
+  /** Forget this process's flight of `storeKey`: its duplicates ask the store from now on. */
+  forget(storeKey: string): void;
+}
 
 /** Identifies one execution: who owns it (scope), which key, and what it asks for. */
 export interface BeginInput {
@@ -78,6 +91,15 @@ export interface Engine {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** `promise`'s value, or 'late' at `deadline` (the timer is cleared either way). */
+function until<T>(promise: Promise<T>, deadline: number): Promise<T | 'late'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((r) => {
+    timer = setTimeout(() => r('late'), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /**
  * When a lost claim's give-back found nothing, the waits before looking
  * again: a claim that lands within about 3.7 s of the store's answer is
@@ -113,13 +135,15 @@ let requests = 0;
  * @param where Names the entry point in configuration errors.
  * @default where 'idem: createIdempotency()'
  */
-export function createEngine(options: IdempotencyOptions, where?: string): Engine {
+export function createEngine(options: IdempotencyOptions, where?: string): EngineInternal {
   const opts = resolveOptions(options, where);
   const { store, hooks } = opts;
   const calls = storeCalls(opts);
   // Opened here, not imported: bundles without replayCache() leave its code out.
   const cache = opts.cache === false ? undefined : opts.cache.open(store);
   const env = { options: opts, calls, renewal: leaseRenewal(opts, calls) };
+  // Duplicates of one key in this process share one claim and one wait.
+  const flights = new Flights();
   // Hook events name the scope by its hash; computed only when someone listens.
   const observed = Object.values(hooks).some((hook) => typeof hook === 'function');
 
@@ -196,59 +220,189 @@ export function createEngine(options: IdempotencyOptions, where?: string): Engin
       return { kind: 'replay', storeKey, response: cached.response };
     }
     const deadline = begunAt + opts.waitTimeoutMs;
-    for (let delay = 25; ; delay = Math.min(delay * 2, 1_000)) {
-      const token = randomToken();
-      const claimStartedAt = Date.now();
-      const request: ClaimRequest = { fingerprint: input.fingerprint, token, leaseMs };
-      // The breaker is open: answer at once, with nothing sent to give back.
-      const refused = calls.refusal();
-      if (refused !== undefined) {
-        finished(event, begunAt, 'store_unavailable');
-        if (opts.failOpen) return unprotectedExecution(storeKey);
-        throw refused;
-      }
-      const sent = invoke(() => store.claim(storeKey, request));
-      let result: ClaimResult;
-      try {
-        result = await calls.within(event, 'claim', sent);
-      } catch (error) {
-        const background = giveBackLostClaim(event, token, sent, claimStartedAt, leaseMs);
-        input.waitUntil?.(background);
-        finished(event, begunAt, 'store_unavailable');
-        if (opts.failOpen) return unprotectedExecution(storeKey);
-        throw new StoreUnavailableError('claim', error);
-      }
-      const claimMs = Date.now() - begunAt;
-      if (result.claimed) {
-        const { fingerprint, waitUntil } = input;
-        return protectedExecution(env, {
+    let leading: Flight | undefined;
+    try {
+      for (let delay = 25; ; delay = Math.min(delay * 2, 1_000)) {
+        const flight = opts.singleFlight
+          ? flights.joinable(storeKey, input.fingerprint, leading)
+          : undefined;
+        if (flight !== undefined) {
+          const followed = await follow(flight, event, begunAt, deadline, storeKey);
+          if (followed === 'again') continue;
+          if (followed !== 'ask') return followed;
+        }
+        if (opts.singleFlight) leading ??= flights.lead(storeKey, input.fingerprint);
+        const token = randomToken();
+        const claimStartedAt = Date.now();
+        const request: ClaimRequest = { fingerprint: input.fingerprint, token, leaseMs };
+        // The breaker is open: answer at once, with nothing sent to give back.
+        const refused = calls.refusal();
+        if (refused !== undefined) {
+          finished(event, begunAt, 'store_unavailable');
+          if (opts.failOpen) return unprotectedExecution(storeKey);
+          throw refused;
+        }
+        const sent = invoke(() => store.claim(storeKey, request));
+        let result: ClaimResult;
+        try {
+          result = await calls.within(event, 'claim', sent);
+        } catch (error) {
+          const background = giveBackLostClaim(event, token, sent, claimStartedAt, leaseMs);
+          input.waitUntil?.(background);
+          finished(event, begunAt, 'store_unavailable');
+          if (opts.failOpen) return unprotectedExecution(storeKey);
+          throw new StoreUnavailableError('claim', error);
+        }
+        const claimMs = Date.now() - begunAt;
+        if (result.claimed) {
+          const { fingerprint, waitUntil } = input;
+          const flight = leading;
+          // The execution carries the flight from here: it ends when the execution does.
+          leading = undefined;
+          let settle: (response: StoredResponse | undefined) => void = () => {};
+          const settled = new Promise<StoredResponse | undefined>((resolve) => {
+            settle = resolve;
+          });
+          const execution = protectedExecution(env, {
+            event,
+            token,
+            fingerprint,
+            waitUntil,
+            begunAt,
+            claimMs,
+            leaseMs,
+            ttlMs,
+            settle(response) {
+              if (flight) flights.end(storeKey, flight);
+              settle(response);
+            },
+          });
+          flight?.publish({
+            kind: 'running',
+            run: {
+              settled,
+              live: () => execution.leaseLive,
+              leaseExpiresAt: () => execution.leaseDeadline,
+            },
+          });
+          return execution;
+        }
+        const record = result.record;
+        const waits = answerable(record, input.fingerprint, delay, deadline);
+        leading?.publish({ kind: 'record', record }, waits);
+        const decision = answer(
           event,
-          token,
-          fingerprint,
-          waitUntil,
           begunAt,
           claimMs,
-          leaseMs,
-          ttlMs,
-        });
+          storeKey,
+          record,
+          input.fingerprint,
+          waits,
+        );
+        if (decision !== undefined && record.state === 'completed') {
+          // Reached only with a replayable result; never cached past the record's expiry.
+          cache?.put(storeKey, record, claimStartedAt, record.expiresAt);
+          return decision;
+        }
+        await sleep(delay);
       }
-      const record = result.record;
-      // A fingerprint mismatch is reported before the in-flight check: the
-      // client made a mistake, and waiting would not fix it.
-      if (record.fingerprint !== input.fingerprint) mismatch(event, begunAt, claimMs);
-      if (record.state === 'completed') {
-        replayed(event, begunAt, claimMs, false, record.response);
-        // Reached only with a replayable result; never cached past the record's expiry.
-        cache?.put(storeKey, record, claimStartedAt, record.expiresAt);
-        return { kind: 'replay', storeKey, response: record.response };
-      }
-      if (opts.concurrent === 'reject' || Date.now() + delay > deadline) {
-        if (hooks.inFlight) emit(hooks, 'inFlight', { ...event, claimMs });
-        finished(event, begunAt, 'in_flight');
-        throw new RequestInFlightError(opts.retryAfterSeconds, record.leaseExpiresAt);
-      }
-      await sleep(delay);
+    } finally {
+      if (leading) flights.end(storeKey, leading);
     }
+  }
+
+  /** Whether a duplicate that saw `record` waits and looks again (the others are answered now). */
+  function answerable(
+    record: StoredRecord,
+    fingerprint: string,
+    delay: number,
+    deadline: number,
+  ): boolean {
+    return (
+      record.state === 'in_progress' &&
+      record.fingerprint === fingerprint &&
+      opts.concurrent === 'wait' &&
+      Date.now() + delay <= deadline
+    );
+  }
+
+  /**
+   * A record seen by a claim (this request's or its leader's): a replay, or a
+   * thrown refusal; `undefined` when the request waits and looks again.
+   * A fingerprint mismatch is reported before the in-flight check: the
+   * client made a mistake, and waiting would not fix it.
+   */
+  function answer(
+    event: HookEvent,
+    begunAt: number,
+    claimMs: number,
+    storeKey: string,
+    record: StoredRecord,
+    fingerprint: string,
+    waits: boolean,
+  ): Replay | undefined {
+    if (record.fingerprint !== fingerprint) mismatch(event, begunAt, claimMs);
+    if (record.state === 'completed') {
+      replayed(event, begunAt, claimMs, false, record.response);
+      return { kind: 'replay', storeKey, response: record.response };
+    }
+    if (!waits) inFlight(event, begunAt, claimMs, record.leaseExpiresAt);
+    return undefined;
+  }
+
+  /**
+   * A duplicate of a request of this process that asks the store for the
+   * same key and fingerprint: it takes that request's answer instead of
+   * asking too. 'again' to look again, 'ask' to ask the store itself.
+   */
+  async function follow(
+    flight: Flight,
+    event: HookEvent,
+    begunAt: number,
+    deadline: number,
+    storeKey: string,
+  ): Promise<Replay | 'again' | 'ask'> {
+    const next = flight.next;
+    // The leader's store call is bounded by storeTimeoutMs; this wait is
+    // bounded too, so a leader that never reports cannot hang its duplicates.
+    const seen: Sighting | 'late' = await until(
+      next,
+      Math.min(deadline, Date.now() + opts.storeTimeoutMs + 1_000),
+    );
+    if (seen === 'late') return 'ask';
+    const claimMs = Date.now() - begunAt;
+    if (seen.kind === 'unknown') return 'ask';
+    if (seen.kind === 'record') {
+      const { record } = seen;
+      const waits = answerable(record, flight.fingerprint, 0, deadline);
+      const replay = answer(event, begunAt, claimMs, storeKey, record, flight.fingerprint, waits);
+      if (replay !== undefined) return replay;
+      // Its leader looks again, or gave up before this request's deadline: then ask.
+      return flight.next !== next ? 'again' : 'ask';
+    }
+    const { run } = seen;
+    // A lease this process no longer holds says nothing of the record.
+    if (!run.live()) return 'ask';
+    if (opts.concurrent === 'reject' || Date.now() >= deadline) {
+      inFlight(event, begunAt, claimMs, run.leaseExpiresAt());
+    }
+    const response = await until(run.settled, deadline);
+    if (response === 'late') inFlight(event, begunAt, Date.now() - begunAt, run.leaseExpiresAt());
+    if (response === undefined) return 'again';
+    replayed(event, begunAt, Date.now() - begunAt, false, response);
+    return { kind: 'replay', storeKey, response };
+  }
+
+  /** A duplicate of a request still in progress: reported, then refused. */
+  function inFlight(
+    event: HookEvent,
+    begunAt: number,
+    claimMs: number,
+    leaseExpiresAt: number,
+  ): never {
+    if (hooks.inFlight) emit(hooks, 'inFlight', { ...event, claimMs });
+    finished(event, begunAt, 'in_flight');
+    throw new RequestInFlightError(opts.retryAfterSeconds, leaseExpiresAt);
   }
 
   /** A key reused for a different request: reported, then refused. */
@@ -289,5 +443,5 @@ export function createEngine(options: IdempotencyOptions, where?: string): Engin
     });
   }
 
-  return { begin, options: opts };
+  return { begin, options: opts, forget: (storeKey) => flights.forget(storeKey) };
 }

@@ -62,6 +62,12 @@ export interface ClaimHeld {
   /** This execution's lease and its result's time to live, in milliseconds. */
   readonly leaseMs: number;
   readonly ttlMs: number;
+  /**
+   * Called once when the execution ends: with the response when it was
+   * completed and kept, with `undefined` otherwise (released, not stored, or
+   * its completion still retried in the background).
+   */
+  readonly settle?: (response: StoredResponse | undefined) => void;
 }
 
 interface Attempt {
@@ -80,7 +86,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * An execution that holds `claim` until it completes or releases it. A class,
  * not closures: one is made per request, and its methods are shared.
  */
-class ProtectedExecution implements Execution {
+export class ProtectedExecution implements Execution {
   readonly kind = 'execute' as const;
   readonly storeKey: string;
   readonly claim: Claim;
@@ -98,6 +104,19 @@ class ProtectedExecution implements Execution {
     this.storeKey = claim.event.storeKey;
     this.claim = { storeKey: this.storeKey, token: claim.token, protected: true };
     this.#lease = env.renewal.start(claim.event, claim.token, claim.leaseMs, claim.begunAt);
+  }
+
+  /**
+   * Whether the lease still holds: the execution goes on, no renewal found it
+   * lost, and its deadline (as this process last renewed it) has not passed.
+   */
+  get leaseLive(): boolean {
+    return !this.#finished && !this.#lease.lost && Date.now() < this.#lease.deadline;
+  }
+
+  /** When the lease runs out unless renewed again (this process's view). */
+  get leaseDeadline(): number {
+    return this.#lease.deadline;
   }
 
   #finish(): boolean {
@@ -307,6 +326,16 @@ class ProtectedExecution implements Execution {
 
   async complete(response: StoredResponse): Promise<void> {
     if (!this.#finish()) return;
+    let kept: StoredResponse | undefined;
+    try {
+      kept = await this.#complete(response);
+    } finally {
+      this.#claim.settle?.(kept);
+    }
+  }
+
+  /** The completion; resolves with the response when the store kept it. */
+  async #complete(response: StoredResponse): Promise<StoredResponse | undefined> {
     const completeStartedAt = Date.now();
     const toStore =
       response.body.byteLength > this.#env.options.maxResponseBytes
@@ -335,20 +364,25 @@ class ProtectedExecution implements Execution {
       // The response still goes out; the completion goes on in the background.
       const background = this.#retry(toStore, completeStartedAt);
       this.#claim.waitUntil?.(background);
-      return;
+      return undefined;
     }
     await this.#settled(attempt, toStore, completeStartedAt);
+    return attempt.result === 'ok' && attempt.kept ? toStore : undefined;
   }
 
   async release(reason: ReleaseReason = 'failed', status?: number): Promise<void> {
     if (!this.#finish()) return;
-    await this.#giveBack(reason);
-    this.#done(reason === 'not_kept' ? 'executed_not_stored' : reason, status);
+    try {
+      await this.#giveBack(reason);
+      this.#done(reason === 'not_kept' ? 'executed_not_stored' : reason, status);
+    } finally {
+      this.#claim.settle?.(undefined);
+    }
   }
 }
 
 /** An execution that holds `claim` until it completes or releases it. */
-export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): Execution {
+export function protectedExecution(env: ExecutionEnv, claim: ClaimHeld): ProtectedExecution {
   return new ProtectedExecution(env, claim);
 }
 

@@ -100,7 +100,10 @@ function inspected(storeKey: string, record: StoredRecord): InspectedRecord {
 }
 
 /** The operator calls on an engine's store. */
-export function operators(options: ResolvedOptions): Operators {
+export function operators(
+  options: ResolvedOptions,
+  forget: (storeKey: string) => void = () => {},
+): Operators {
   const { store } = options;
 
   async function storeKeyOf(input: RecordAddress): Promise<string> {
@@ -153,6 +156,8 @@ export function operators(options: ResolvedOptions): Operators {
       }
       await remove(record.storeKey);
       forgetCached(store, record.storeKey);
+      // Duplicates of this engine stop deferring to an execution still running here.
+      forget(record.storeKey);
       return record;
     },
   };

@@ -38,8 +38,11 @@ export interface IdempotencyOptions {
   /**
    * What a duplicate does while the first execution is still running:
    * `'reject'` answers at once with `RequestInFlightError` (HTTP 409);
-   * `'wait'` polls with backoff for up to `waitTimeoutMs`, then replays the
-   * result (or runs the operation, if the first attempt failed and released the key).
+   * `'wait'` waits up to `waitTimeoutMs`, then replays the result (or runs
+   * the operation, if the first attempt failed and released the key).
+   * Duplicates in one process share one claim and one wait: they take the
+   * first's store answer, and wait for an execution running here instead of
+   * polling the store (one poller per key for executions elsewhere).
    * @default 'reject'
    */
   readonly concurrent?: 'reject' | 'wait';
@@ -49,6 +52,13 @@ export interface IdempotencyOptions {
    * @default 10_000
    */
   readonly waitTimeoutMs?: number;
+  /**
+   * Let duplicates of one key in this process share one claim and one wait
+   * (see `concurrent`). Off on Cloudflare Workers, where a request should
+   * not wait on another request's I/O: a cancelled request cancels its own.
+   * @default true (false on Cloudflare Workers)
+   */
+  readonly singleFlight?: boolean;
   /**
    * Seconds a `RequestInFlightError` asks the client to wait (`Retry-After`).
    * @default 1
@@ -188,6 +198,14 @@ const offOrLimits = (example: string) =>
     (v) => v === false || isObject(v),
   );
 
+/** Whether this is the Cloudflare Workers runtime (workerd), by its documented user agent. */
+function onWorkers(): boolean {
+  return (
+    (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent ===
+    'Cloudflare-Workers'
+  );
+}
+
 const ENGINE_SPECS = {
   store: required(
     rule<Store>(
@@ -201,6 +219,7 @@ const ENGINE_SPECS = {
   ttlMs: option(positiveMs, 86_400_000),
   concurrent: option(oneOf('reject', 'wait'), 'reject'),
   waitTimeoutMs: option(positiveMs, 10_000),
+  singleFlight: option(boolean, !onWorkers()),
   retryAfterSeconds: option(atLeastZero('seconds', true), 1),
   failOpen: option(boolean, false),
   storeTimeoutMs: option(positiveMs, 5_000),

@@ -91,7 +91,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     begin: engine.begin,
     options: engine.options,
     run: (key, operation, runOptions) => runOnce(engine.begin, key, operation, runOptions),
-    ...operators(engine.options),
+    ...operators(engine.options, engine.forget),
   };
 }
 

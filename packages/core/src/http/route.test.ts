@@ -273,14 +273,30 @@ describe('route options: time, skipping, replayed headers, documentation', () =>
         '1',
       ]);
     }
-    // Past the export's own lease, and only its: a duplicate takes the key over.
+    // Past the export's own lease, and only its: a duplicate in another
+    // process takes the key over (this one's own defer to its executions).
+    const elsewhere = createHttpIdempotency<Ctx>({
+      store,
+      scope: () => 't',
+      logger: false,
+      leaseMs: 60_000,
+    });
+    const otherRoute = elsewhere.route({
+      leaseMs: (ctx) => (ctx.headers['x-job'] === 'export' ? 5_000 : 20_000),
+    });
+    const beginElsewhere = async (headers: Record<string, string>, on?: HttpRoute<Ctx>) => {
+      const { ctx, http: req } = request({ headers });
+      const decision = await elsewhere.handle(req, ctx, undefined, on);
+      held.push(decision);
+      return decision;
+    };
     clock += 5_000;
-    expect(status(await begin(exportJob, route))).toBe('execute');
-    expect(status(await begin(otherJob, route))).toBe('409');
-    expect(status(await begin(mountJob))).toBe('409');
+    expect(status(await beginElsewhere(exportJob, otherRoute))).toBe('execute');
+    expect(status(await beginElsewhere(otherJob, otherRoute))).toBe('409');
+    expect(status(await beginElsewhere(mountJob))).toBe('409');
     clock += 15_000;
-    expect(status(await begin(otherJob, route))).toBe('execute');
-    expect(status(await begin(mountJob))).toBe('409');
+    expect(status(await beginElsewhere(otherJob, otherRoute))).toBe('execute');
+    expect(status(await beginElsewhere(mountJob))).toBe('409');
     for (const decision of held) if (decision.kind === 'execute') await decision.release();
   });
 
