@@ -126,26 +126,32 @@ describe.skipIf(!up)('a replay writes nothing and locks nothing', () => {
     expect(renewals.global.Innodb_os_log_written).toBeGreaterThan(0);
   });
 
-  it('answers a replay while another transaction holds the row locked', async () => {
+  it('answers a replay while another transaction holds the row locked, at every isolation level', async () => {
     const key = await freshKey();
     const owner = claim();
     await store.claim(key, owner);
     await store.complete(key, owner.token, response('locked'), 600_000);
-    const pool = newPool({ connectionLimit: 1 });
-    // A locking claim would wait 1 s for the lock and fail; a plain read never waits.
-    pool.on('connection', (c) => c.query('SET SESSION innodb_lock_wait_timeout = 1'));
-    const locker = await admin.getConnection();
-    try {
-      await locker.query('START TRANSACTION');
-      await locker.query(`SELECT 1 FROM ${table} WHERE \`key\` = ? FOR UPDATE`, [Buffer.from(key)]);
-      const started = Date.now();
-      const result = await mysqlStore({ pool, table }).claim(key, claim());
-      expect(result.claimed === false && result.record.state).toBe('completed');
-      expect(Date.now() - started).toBeLessThan(900);
-    } finally {
-      await locker.query('ROLLBACK');
-      locker.release();
-      await endPools([pool]);
+    for (const isolation of ['READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE']) {
+      const pool = newPool({ connectionLimit: 1 });
+      // A locking read (FOR UPDATE, or any read SERIALIZABLE turns into a
+      // shared lock) would wait 1 s for the row and fail with 1205; a plain one never waits.
+      pool.on('connection', (c) => {
+        c.query('SET SESSION innodb_lock_wait_timeout = 1');
+        c.query(`SET SESSION TRANSACTION ISOLATION LEVEL ${isolation}`);
+      });
+      const locker = await admin.getConnection();
+      try {
+        await locker.query('START TRANSACTION');
+        await locker.query(`SELECT 1 FROM ${table} WHERE \`key\` = ? FOR UPDATE`, [
+          Buffer.from(key),
+        ]);
+        const result = await mysqlStore({ pool, table }).claim(key, claim());
+        expect(result.claimed === false && result.record.state, isolation).toBe('completed');
+      } finally {
+        await locker.query('ROLLBACK');
+        locker.release();
+        await endPools([pool]);
+      }
     }
   });
 });
