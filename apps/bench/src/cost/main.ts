@@ -232,7 +232,7 @@ async function measureMysql(): Promise<void> {
         firstDeltas: proof.first,
         replayDeltas: proof.replay,
         idleDeltas: proof.idle,
-        note: 'SHOW GLOBAL STATUS: server-wide, so anything else the server does in the window lands in it too.',
+        note: "SHOW SESSION STATUS summed over the pool's connections (pool sessions: this run's statements only, the status queries' own temporary tables aside), and SHOW GLOBAL STATUS (server: anything else the server does in the window lands in it too, as does InnoDB's purge of the first requests' old row versions).",
       });
       log(`  replays wrote: ${JSON.stringify(proof.replay)}`);
     }

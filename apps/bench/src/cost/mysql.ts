@@ -30,7 +30,7 @@ export interface MysqlTarget {
   readonly meter: DbMeter;
   readonly floor: Way;
   readonly idem: Way;
-  /** The global status counters and redo log position the write proof compares. */
+  /** The pool sessions' Handler counters, and the server's with its redo log position: what the write proof compares. */
   counters(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
@@ -106,10 +106,31 @@ export async function openMysql(url: string, poolSize: number, run: string): Pro
       floor,
       idem: idemWay(store),
       async counters() {
-        const [rows] = (await pool.query(
-          `SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_rows_updated', 'Innodb_rows_inserted', 'Handler_update', 'Handler_write', 'Handler_delete', 'Innodb_os_log_written', 'Innodb_lsn_current')`,
-        )) as unknown as [Array<{ Variable_name: string; Value: string }>];
-        return Object.fromEntries(rows.map((r) => [r.Variable_name, Number(r.Value)]));
+        // Handler_* of the pool's own sessions (every connection at once, so
+        // each is read), so other clients of the server stay out; the redo
+        // log position is server-wide.
+        const connections = await Promise.all(
+          Array.from({ length: poolSize }, () => pool.getConnection()),
+        );
+        const counts: Record<string, number> = {};
+        try {
+          for (const c of connections) {
+            const [rows] = (await c.query(
+              `SHOW SESSION STATUS WHERE Variable_name IN ('Handler_write', 'Handler_update', 'Handler_delete')`,
+            )) as unknown as [Array<{ Variable_name: string; Value: string }>];
+            for (const r of rows) {
+              const name = `${r.Variable_name} (pool sessions)`;
+              counts[name] = (counts[name] ?? 0) + Number(r.Value);
+            }
+          }
+          const [rows] = (await connections[0]!.query(
+            `SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_write', 'Handler_update', 'Innodb_lsn_current', 'Innodb_os_log_written')`,
+          )) as unknown as [Array<{ Variable_name: string; Value: string }>];
+          for (const r of rows) counts[`${r.Variable_name} (server)`] = Number(r.Value);
+        } finally {
+          for (const c of connections) c.release();
+        }
+        return counts;
       },
       async close() {
         const [routines] = (await pool.query(
@@ -132,9 +153,9 @@ const delta = (before: Record<string, number>, after: Record<string, number>) =>
 
 /**
  * Complete `keys` keys through idem, then replay them until `replays`
- * replays ran; the global counters over each part, and over as long again
- * with no requests (server-wide: anyone
- * else's work on the server lands in them too).
+ * replays ran; the counters over each part, and over as long again with no
+ * requests (the `(server)` ones are server-wide: anyone else's work on the
+ * server lands in them too).
  */
 export async function mysqlWriteProof(
   target: MysqlTarget,
