@@ -154,6 +154,7 @@ describe('the duplicate storm', () => {
       handlerMs: 20,
       rounds: 2,
       run: 'test',
+      singleFlight: false,
     });
     expect(result.executions).toBe(1);
     expect(result.callsPerDuplicate.total).toBeGreaterThanOrEqual(0);
@@ -220,6 +221,7 @@ describe('costSection', () => {
       {
         store: 'memory',
         via: 'm',
+        singleFlight: false,
         requests: 200,
         handlerMs: 50,
         rounds: 3,
@@ -247,7 +249,9 @@ describe('costSection', () => {
     );
     expect(md).toContain('11.00 µs against ≤ 6 µs (floor 5.00 µs): **not met**');
     expect(md).toContain('| postgres | n_tup_upd | 2,000 (2,000 keys) | 0 (10,000 replays) | 0 |');
-    expect(md).toContain('| memory | m | 1 | 3.00 (claim 3.00) | 85.0 / 101.6 | 25.5 / 42.0 |');
+    expect(md).toContain(
+      '| memory | m | off | 1 | 3.00 (claim 3.00) | 85.0 / 101.6 | 25.5 / 42.0 |',
+    );
     expect(md).toContain('**mysql not measured**: ECONNREFUSED');
     // Every table row has as many cells as its header.
     for (const table of md.split('\n\n').filter((b) => b.startsWith('|'))) {

@@ -115,17 +115,24 @@ function unreachable(store: CostStore, error: unknown): void {
 
 const log = (message: string) => console.log(message);
 
+/** The storm on `store`, with core's single flight off (one store call per poll) and on. */
 async function runStorm(
   name: CostStore,
   via: string,
   store: Parameters<typeof storm>[2],
 ): Promise<void> {
   if (args['no-storm']) return;
-  const result = await storm(name, via, store, { ...stormOptions, run: `${run}-${name}` });
-  storms.push(result);
-  log(
-    `  storm: ${result.executions} execution(s), ${result.callsPerDuplicate.total.toFixed(2)} store calls per duplicate, wait median ${result.waitMedianMs.toFixed(1)} ms, max ${result.waitMaxMs.toFixed(1)} ms`,
-  );
+  for (const singleFlight of [false, true]) {
+    const result = await storm(name, via, store, {
+      ...stormOptions,
+      run: `${run}-${name}`,
+      singleFlight,
+    });
+    storms.push(result);
+    log(
+      `  storm, singleFlight ${singleFlight}: ${result.executions} execution(s), ${result.callsPerDuplicate.total.toFixed(2)} store calls per duplicate, wait median ${result.waitMedianMs.toFixed(1)} ms, max ${result.waitMaxMs.toFixed(1)} ms`,
+    );
+  }
 }
 
 const say = (row: CostRow) =>

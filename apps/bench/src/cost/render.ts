@@ -87,9 +87,9 @@ export function costSection(results: CostResults): string {
       `${s0.requests} concurrent \`begin\`s of one key, \`concurrent: 'wait'\`, a handler of ${s0.handlerMs} ms; ${s0.rounds} rounds, medians (maxima over all rounds).\n`,
     );
     out.push(
-      '| store | via | handler runs | store calls per duplicate | wait to replay, median / max (ms) | after the completion, median / max (ms) |',
+      '| store | via | single flight | handler runs | store calls per duplicate | wait to replay, median / max (ms) | after the completion, median / max (ms) |',
     );
-    out.push('|---|---|---:|---|---:|---:|');
+    out.push('|---|---|---|---:|---|---:|---:|');
     for (const s of results.storms) {
       const { total, ...byMethod } = s.callsPerDuplicate;
       const methods = Object.entries(byMethod)
@@ -97,7 +97,7 @@ export function costSection(results: CostResults): string {
         .map(([m, n]) => `${m} ${fmt(n, 2)}`)
         .join(', ');
       out.push(
-        `| ${s.store} | ${s.via} | ${s.executions} | ${fmt(total, 2)}${methods ? ` (${methods})` : ''} | ${fmt(s.waitMedianMs)} / ${fmt(s.waitMaxMs)} | ${fmt(s.lagMedianMs)} / ${fmt(s.lagMaxMs)} |`,
+        `| ${s.store} | ${s.via} | ${s.singleFlight ? 'on' : 'off'} | ${s.executions} | ${fmt(total, 2)}${methods ? ` (${methods})` : ''} | ${fmt(s.waitMedianMs)} / ${fmt(s.waitMaxMs)} | ${fmt(s.lagMedianMs)} / ${fmt(s.lagMaxMs)} |`,
       );
     }
     out.push('');

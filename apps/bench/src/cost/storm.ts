@@ -47,9 +47,11 @@ async function round(
   key: string,
   requests: number,
   handlerMs: number,
+  singleFlight: boolean,
 ): Promise<Round> {
   const engine = createIdempotency({
     store,
+    singleFlight,
     concurrent: 'wait',
     waitTimeoutMs: 30_000,
     ttlMs: 3_600_000,
@@ -89,13 +91,27 @@ export async function storm(
   name: CostStore,
   via: string,
   store: Store,
-  options: { requests: number; handlerMs: number; rounds: number; run: string },
+  options: {
+    requests: number;
+    handlerMs: number;
+    rounds: number;
+    run: string;
+    /** core's in-process single flight (its `singleFlight` option), on or off. */
+    singleFlight: boolean;
+  },
 ): Promise<StormResult> {
   const { store: counted, calls } = countingStore(store);
   const rounds: Round[] = [];
   for (let r = 0; r < options.rounds; r++) {
     rounds.push(
-      await round(counted, calls, `${options.run}-storm-${r}`, options.requests, options.handlerMs),
+      await round(
+        counted,
+        calls,
+        `${options.run}-storm-${options.singleFlight ? 'sf' : 'nosf'}-${r}`,
+        options.requests,
+        options.handlerMs,
+        options.singleFlight,
+      ),
     );
   }
   const methods = [...new Set(rounds.flatMap((r) => Object.keys(r.perDuplicate)))];
@@ -107,6 +123,7 @@ export async function storm(
   return {
     store: name,
     via,
+    singleFlight: options.singleFlight,
     requests: options.requests,
     handlerMs: options.handlerMs,
     rounds: options.rounds,

@@ -107,6 +107,8 @@ export interface WriteProof {
 export interface StormResult {
   readonly store: CostStore;
   readonly via: string;
+  /** Whether core's in-process single flight was on (its `singleFlight` option). */
+  readonly singleFlight: boolean;
   /** Concurrent `begin` calls of the one key. */
   readonly requests: number;
   /** How long the handler of the one execution took, ms. */
