@@ -842,6 +842,7 @@ async function main(): Promise<number> {
     log(`\nresults: ${out}`);
     if (!quick && !filtered) {
       await measureRedisCpu(join(root, 'results', 'redis-cpu.json'));
+      await measureCost(join(root, 'results', 'cost.json'));
       const written = await renderReport(results, join(root, '..', '..'));
       for (const file of written) log(`wrote ${file}`);
     }
@@ -877,6 +878,26 @@ async function measureRedisCpu(out: string): Promise<void> {
   );
   const [code] = (await once(child, 'exit')) as [number | null];
   if (code !== 0) log(`Redis CPU not measured (src/redis-cpu.ts exited with ${code})`);
+}
+
+/**
+ * What one request costs against the hand-written floor on every store, the
+ * replay write proof and the single-flight storm (src/cost/main.ts), written
+ * to `out` for BENCHMARKS.md. After the load passes, like the Redis CPU.
+ */
+async function measureCost(out: string): Promise<void> {
+  log('\nCost per request against the floor (src/cost/main.ts)…');
+  const child = spawn(
+    'npx',
+    ['tsx', '--conditions=@idem/source', 'src/cost/main.ts', '--out', out],
+    { cwd: packageRoot(), stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) {
+    const message = `cost not measured (src/cost/main.ts exited with ${code})`;
+    if (process.env.CI === 'true') throw new Error(message);
+    log(message);
+  }
 }
 
 /** The peers that cannot be installed here, as the registry answered when this was written. */

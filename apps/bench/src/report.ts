@@ -21,6 +21,8 @@ import {
   type Unit,
   unitId,
 } from './config.js';
+import { costSection } from './cost/render.js';
+import type { CostResults } from './cost/types.js';
 import type { RedisCpuResults, Results, Row } from './results.js';
 import { CONFIDENCE, logRatioInterval, median, type Standing } from './stats.js';
 import { throughputSvg } from './svg.js';
@@ -286,6 +288,55 @@ function readRedisCpu(root: string): RedisCpuResults | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RedisCpuResults) : undefined;
 }
 
+/** results/cost.json, if the cost tool ran. */
+function readCost(root: string): CostResults | undefined {
+  const file = join(root, 'apps/bench/results/cost.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as CostResults) : undefined;
+}
+
+/** idem within this many times the hand-written floor (app + database CPU) on the SQL stores. */
+const SQL_FLOOR_RATIO = 1.25;
+
+/** The issue's targets the cost tool measures: SQL stores near the floor, replays that write nothing, single flight. */
+function costVerdicts(cost: CostResults | undefined): Verdict[] {
+  const out: Verdict[] = [];
+  if (!cost) return out;
+  for (const row of cost.rows.filter((r) => r.store === 'postgres' || r.store === 'mysql')) {
+    for (const kind of ['first', 'replay'] as const) {
+      const c = row[kind];
+      out.push({
+        target: `SQL store within ${SQL_FLOOR_RATIO} × the hand-written floor (app + database CPU)`,
+        where: `${row.server}, ${kind === 'first' ? 'first request' : 'replay'}`,
+        figure: `${fixed(c.ratio)} × (${fixed(c.idem.totalUs, 0)} vs ${fixed(c.floor.totalUs, 0)} µs)`,
+        met: c.ratio <= SQL_FLOOR_RATIO,
+      });
+    }
+  }
+  for (const proof of cost.writeProofs) {
+    // Table-level counters (PostgreSQL) and the pool's own sessions' handler
+    // counters (MariaDB) count only this store's writes; server-wide ones
+    // (WAL, redo log) include other clients and are shown, not judged.
+    const own = Object.entries(proof.replayDeltas).filter(
+      ([name]) => name.startsWith('n_tup') || name.endsWith('(pool sessions)'),
+    );
+    out.push({
+      target: 'a replay writes nothing',
+      where: `${proof.store}, ${int(proof.replays)} replays`,
+      figure: own.map(([name, delta]) => `${name} ${int(delta)}`).join(', '),
+      met: own.length > 0 && own.every(([, delta]) => delta === 0),
+    });
+  }
+  for (const storm of cost.storms.filter((s) => s.singleFlight)) {
+    out.push({
+      target: 'single flight: waiting duplicates in one process make no store call',
+      where: `${storm.store} (${storm.via}), ${storm.requests} duplicates`,
+      figure: `${fixed(storm.callsPerDuplicate.total, 2)} calls per duplicate, ${storm.executions} execution`,
+      met: storm.callsPerDuplicate.total === 0 && storm.executions === 1,
+    });
+  }
+  return out;
+}
+
 function redisCpuVerdicts(redisCpu: RedisCpuResults | undefined): Verdict[] {
   const out: Verdict[] = [];
   for (const row of redisCpu?.rows.filter((r) => r.library === 'idem') ?? []) {
@@ -338,7 +389,7 @@ function redisCpuSection(redisCpu: RedisCpuResults | undefined): string {
   ].join('\n');
 }
 
-function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
+function verdicts(results: Results, redisCpu?: RedisCpuResults, cost?: CostResults): Verdict[] {
   const out: Verdict[] = [];
   const confidence = results.settings.confidence ?? CONFIDENCE;
   for (const framework of FRAMEWORKS) {
@@ -391,6 +442,7 @@ function verdicts(results: Results, redisCpu?: RedisCpuResults): Verdict[] {
     });
   }
   out.push(...redisCpuVerdicts(redisCpu));
+  out.push(...costVerdicts(cost));
   for (const { unit, result } of results.storms.filter(
     (s) => s.unit.library === 'idem' && !s.variant,
   )) {
@@ -454,8 +506,8 @@ function peerTable(results: Results): string {
   ].join('\n');
 }
 
-function targetsSection(results: Results, redisCpu?: RedisCpuResults): string {
-  const all = verdicts(results, redisCpu);
+function targetsSection(results: Results, redisCpu?: RedisCpuResults, cost?: CostResults): string {
+  const all = verdicts(results, redisCpu, cost);
   const groups = new Map<string, Verdict[]>();
   for (const v of all) {
     const key = v.standing ? AHEAD_OF_PEERS : v.target;
@@ -586,6 +638,7 @@ export function renderMarkdown(results: Results, root: string): string {
   const v = versions(root);
   const analysisPath = join(root, 'apps/bench/ANALYSIS.md');
   const redisCpu = results.settings.quick ? undefined : readRedisCpu(root);
+  const cost = results.settings.quick ? undefined : readCost(root);
   const analysis = existsSync(analysisPath)
     ? readFileSync(analysisPath, 'utf8')
         .replace(/^# .*\n+/, '')
@@ -621,7 +674,7 @@ ${failures}${skipped}
 
 ## Targets
 
-${targetsSection(results, redisCpu)}
+${targetsSection(results, redisCpu, cost)}
 
 ## Machine and method
 
@@ -760,6 +813,15 @@ client library and, like every peer, through a server of this benchmark over
 HTTP (\`src/redis-cpu.ts\`). On a busy Redis this is what caps throughput.
 
 ${redisCpuSection(redisCpu)}
+
+## Cost per request against the hand-written floor
+
+What the same job costs written by hand against the same database, next to
+idem's engine on that store: CPU of the process plus the database's, per
+request; what replays write; and a duplicate storm in one process with core's
+single flight off and on (\`src/cost/main.ts\`, results/cost.json).
+
+${cost ? costSection(cost) : 'Not measured in this run.'}
 
 ## Fingerprint micro-benchmark
 
