@@ -49,11 +49,23 @@ const NOT_EXPORTS: ReadonlyMap<string, string> = new Map(
           'DescribeTable',
           'UpdateTimeToLive',
           'ConditionExpression',
+          'ReturnConsumedCapacity',
         ],
         "DynamoDB's API actions and parameters",
       ],
       [['NodeSDK', 'BasicTracerProvider', 'MeterProvider'], "OpenTelemetry's SDK"],
       [['PubAck'], "NATS JetStream's publish acknowledgement"],
+      [
+        [
+          'Handler_write',
+          'Handler_update',
+          'Handler_delete',
+          'Innodb_lsn_current',
+          'Innodb_os_log_written',
+          'Innodb_rows_updated',
+        ],
+        "MySQL's and MariaDB's status variables (SHOW STATUS)",
+      ],
       [['onError'], "Hono's app.onError and Fastify's onError hook"],
       [['createLedger'], "the queue apps' own ledger (apps/queue-*/src), not a package's"],
     ] as const
