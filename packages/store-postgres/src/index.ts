@@ -1,4 +1,5 @@
 import {
+  boolean,
   type Claim,
   type ClaimRequest,
   type ClaimResult,
@@ -10,7 +11,6 @@ import {
   type StoredRecord,
   type StoredResponse,
   whole,
-  boolean,
 } from '@idem/core/store';
 import type { Pool, PoolClient, QueryResult } from 'pg';
 import { checkPool, pgPool, setupError } from './config.js';

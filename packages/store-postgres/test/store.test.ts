@@ -80,7 +80,10 @@ describe('bad options throw a ConfigurationError naming the fix, never a TypeErr
 
   it('refuses anything but a Pool: nothing, a Client, a checked-out client', async () => {
     for (const bad of [undefined, null, 'postgres://x', 42]) {
-      refused(() => postgresStore(bad as never), /pass an options object \(\{ pool, table, preparedStatements \}\)/);
+      refused(
+        () => postgresStore(bad as never),
+        /pass an options object \(\{ pool, table, preparedStatements \}\)/,
+      );
     }
     refused(
       () => postgresStore({} as never),
