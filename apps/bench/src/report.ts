@@ -422,11 +422,17 @@ function verdicts(results: Results, redisCpu?: RedisCpuResults, cost?: CostResul
       ] as const) {
         const row = rowOf(results, { framework, store }, 'idem', phase);
         if (!row) continue;
+        // A replay makes at most one: the replay phase sends every request
+        // for one completed key, and concurrent ones in a process share a
+        // claim (single flight), so fewer than one per request reach the store.
+        const atMost = phase === 'replay';
         out.push({
-          target: `network store: ${expected} round trip${expected > 1 ? 's' : ''} ${phase === 'fresh' ? 'for a first request' : 'for a replay'}`,
+          target: `network store: ${atMost ? 'at most ' : ''}${expected} round trip${expected > 1 ? 's' : ''} ${phase === 'fresh' ? 'for a first request' : 'for a replay'}`,
           where,
           figure: `${fixed(row.storeCallsPerRequest, 3)}${opsText(row) ? ` (${opsText(row)})` : ''}`,
-          met: Math.abs(row.storeCallsPerRequest - expected) < 0.005,
+          met: atMost
+            ? row.storeCallsPerRequest <= expected + 0.005
+            : Math.abs(row.storeCallsPerRequest - expected) < 0.005,
         });
       }
     }
