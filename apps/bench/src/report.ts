@@ -62,6 +62,33 @@ function table(
   return [cells(header), sep, ...rows.map(cells)].join('\n');
 }
 
+/**
+ * Re-render every table of `markdown` aligned, as {@link table} writes them
+ * (and as biome formats markdown), for sections rendered elsewhere.
+ */
+export function alignTables(markdown: string): string {
+  const out: string[] = [];
+  const lines = markdown.split('\n');
+  for (let i = 0; i < lines.length; ) {
+    if (!lines[i]!.startsWith('|')) {
+      out.push(lines[i++]!);
+      continue;
+    }
+    const block: string[][] = [];
+    while (i < lines.length && lines[i]!.startsWith('|')) {
+      block.push(
+        lines[i++]!.slice(1, -1)
+          .split('|')
+          .map((cell) => cell.trim()),
+      );
+    }
+    const [header, separator, ...rows] = block;
+    const align = (separator ?? []).map((cell) => (cell.endsWith(':') ? 'r' : 'l')).join('');
+    out.push(table(header ?? [], rows, align));
+  }
+  return out.join('\n');
+}
+
 function opsText(row: Row): string {
   const ops = Object.entries(row.storeOpsPerRequest)
     .filter(([, n]) => n >= 0.005)
@@ -827,7 +854,7 @@ idem's engine on that store: CPU of the process plus the database's, per
 request; what replays write; and a duplicate storm in one process with core's
 single flight off and on (\`src/cost/main.ts\`, results/cost.json).
 
-${cost ? costSection(cost) : 'Not measured in this run.'}
+${cost ? alignTables(costSection(cost)).trimEnd() : 'Not measured in this run.'}
 
 ## Fingerprint micro-benchmark
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Library, planUnits, type StoreKind, type Unit } from '../src/config.ts';
-import { renderMarkdown } from '../src/report.ts';
+import { alignTables, renderMarkdown } from '../src/report.ts';
 import type { Results, Row } from '../src/results.ts';
 import { throughputSvg } from '../src/svg.ts';
 
@@ -324,5 +324,14 @@ describe('BENCHMARKS.md', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('<title id="chart-title">');
     expect(svg.match(/<rect x="128"/g)?.length).toBe(fixture().rows.length);
+  });
+});
+
+describe('alignTables', () => {
+  it('pads every table of a section rendered elsewhere, keeping right-aligned columns right', () => {
+    const raw = 'text\n| a | b |\n|---|---:|\n| long cell | 1 |\n| x | 22 |\nafter';
+    expect(alignTables(raw)).toBe(
+      'text\n| a         |   b |\n| --------- | --: |\n| long cell |   1 |\n| x         |  22 |\nafter',
+    );
   });
 });
