@@ -48,6 +48,40 @@ async function writes(): Promise<Record<string, number>> {
   }
 }
 
+/**
+ * Resolves once every backend of the pool named `name` has exited. A backend
+ * flushes its table statistics as it exits, before it leaves
+ * pg_stat_activity; a pool's end() resolves when its sockets close, earlier.
+ */
+async function exited(name: string): Promise<void> {
+  for (let i = 0; i < 1_000; i++) {
+    const { rows } = await admin.query(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+      [name],
+    );
+    if (rows[0].n === 0) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`the backends of ${name} never exited`);
+}
+
+/**
+ * The write counters once they stop moving (an exiting backend flushes its
+ * statistics just after it leaves pg_stat_activity) and `ready` holds.
+ */
+async function settledWrites(
+  ready: (w: Record<string, number>) => boolean = () => true,
+): Promise<Record<string, number>> {
+  let last = await writes();
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = await writes();
+    if (ready(now) && JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+  throw new Error(`the table's statistics never settled: ${JSON.stringify(last)}`);
+}
+
 /** Resolves once a claim statement is waiting for a lock. */
 async function blocked(): Promise<void> {
   for (let i = 0; i < 1_000; i++) {
@@ -72,7 +106,7 @@ describe.skipIf(!up)('postgresStore: the claim reads a live record without writi
   });
 
   it('writes no row version, no counter and takes no lock across 2,000 replays and refused claims', async () => {
-    const pool = newPool({ max: 8 });
+    const pool = newPool({ max: 8, application_name: `${table}_writers` });
     const store = postgresStore({ pool, table });
     const done = await freshKey();
     const busy = await freshKey();
@@ -80,10 +114,16 @@ describe.skipIf(!up)('postgresStore: the claim reads a live record without writi
     expect(await store.claim(done, owner)).toEqual({ claimed: true });
     expect(await store.complete(done, owner.token, response, 60_000)).toBe('ok');
     expect(await store.claim(busy, claim())).toEqual({ claimed: true });
-    await endPools([pool]); // flushes the writers' statistics
-    const before = { done: await version(done), busy: await version(busy), stats: await writes() };
+    await endPools([pool]);
+    await exited(`${table}_writers`);
+    // The writers made 2 inserts and 1 update: wait until the statistics show them.
+    const before = {
+      done: await version(done),
+      busy: await version(busy),
+      stats: await settledWrites((w) => w.n_tup_ins! >= 2 && w.n_tup_upd! >= 1),
+    };
 
-    const replaying = newPool({ max: 8 });
+    const replaying = newPool({ max: 8, application_name: `${table}_replays` });
     const replays = postgresStore({ pool: replaying, table });
     // A row lock held on the completed row the whole time: a claim that wrote
     // or locked the row would wait for it, and this test would time out.
@@ -108,9 +148,10 @@ describe.skipIf(!up)('postgresStore: the claim reads a live record without writi
       locker.release();
     }
     await endPools([replaying]);
+    await exited(`${table}_replays`);
     expect(await version(done)).toEqual(before.done);
     expect(await version(busy)).toEqual(before.busy);
-    expect(await writes()).toEqual(before.stats);
+    expect(await settledWrites()).toEqual(before.stats);
   }, 60_000);
 
   // A claim's read misses a row another transaction commits after the
