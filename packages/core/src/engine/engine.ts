@@ -178,24 +178,24 @@ export function createEngine(options: IdempotencyOptions, where?: string): Engin
     startedAt: number,
     leaseMs: number,
   ): Promise<void> {
-    const until = startedAt + leaseMs;
-    const answer = await Promise.race([
+    const leaseEnd = startedAt + leaseMs;
+    const answer = await until(
       sent.then(
         (result) => (result.claimed ? 'claimed' : 'refused'),
         () => 'failed',
       ),
-      sleep(Math.max(0, until - Date.now())).then(() => 'expired'),
-    ]);
-    if (answer === 'refused' || answer === 'expired') return;
-    let given: OwnerResult | 'failed' | undefined = await calls.giveBack(event, token, until);
+      leaseEnd,
+    );
+    if (answer === 'refused' || answer === 'late') return;
+    let given: OwnerResult | 'failed' | undefined = await calls.giveBack(event, token, leaseEnd);
     // "Nothing held under this token" may only mean the claim has not landed
     // yet: its bytes can still be on their way (a dead connection's last
     // segments, a proxy's buffer) and arrive after this answer. A claim lands
     // once at most, so looking again a few times after the store answered
     // frees the key soon after it does.
     for (const wait of LATE_CLAIM_CHECKS_MS) {
-      if (given === 'ok' || given === undefined || until - Date.now() <= 0) return;
-      await sleep(Math.min(wait, until - Date.now()));
+      if (given === 'ok' || given === undefined || leaseEnd - Date.now() <= 0) return;
+      await sleep(Math.min(wait, leaseEnd - Date.now()));
       // One attempt per look: a store that fails now is looked at next time.
       given = await calls
         .call(event, 'release', () => store.release(event.storeKey, token))
