@@ -1,0 +1,6 @@
+/**
+ * `@idem/lambda`: idempotency for AWS Lambda.
+ *
+ * @packageDocumentation
+ */
+export * from './batch/index.js';

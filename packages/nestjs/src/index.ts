@@ -1,0 +1,6 @@
+/**
+ * `@idem/nestjs`: Idempotency-Key for NestJS.
+ *
+ * @packageDocumentation
+ */
+export {};
