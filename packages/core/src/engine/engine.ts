@@ -1,5 +1,6 @@
 import { randomToken, sha256Hasher, sha256Utf8Now, utf8 } from '../bytes.js';
 import {
+  ConfigurationError,
   FingerprintMismatchError,
   RequestInFlightError,
   ResponseNotStoredError,
@@ -20,7 +21,7 @@ import { type Execution, protectedExecution, unprotectedExecution } from './exec
 import { type Flight, Flights, type Sighting } from './flights.js';
 import { isNotStoredMarker } from './not-stored.js';
 import { type IdempotencyOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { leaseRenewal } from './renewal.js';
+import { cappedLease, leaseRenewal } from './renewal.js';
 import { invoke, storeCalls } from './store-calls.js';
 
 /** The engine as this package's own modules see it. */
@@ -53,6 +54,15 @@ export interface BeginInput {
    * @default the engine's `ttlMs`
    */
   readonly ttlMs?: number;
+  /**
+   * The latest time, in epoch milliseconds, this execution's lease may run
+   * to: the claim and every renewal end by then, and renewing stops there.
+   * For callers with a hard deadline (an AWS Lambda invocation's timeout),
+   * so that a run cut off by it frees its key right after, not one lease
+   * later.
+   * @default none: the lease is renewed for as long as the operation runs
+   */
+  readonly leaseUntil?: number;
   /** The HTTP request, for hook events (the HTTP layer sets it). */
   readonly request?: {
     readonly method: string;
@@ -126,6 +136,18 @@ function requestTimes(input: BeginInput, options: ResolvedOptions): Times {
 }
 
 type Times = { readonly leaseMs: number; readonly ttlMs: number };
+
+/** A request's `leaseUntil`, checked: a time, or no limit. */
+function leaseUntil(input: BeginInput): number {
+  const until = input.leaseUntil;
+  if (until === undefined) return Number.POSITIVE_INFINITY;
+  if (typeof until !== 'number' || !Number.isFinite(until)) {
+    throw new ConfigurationError(
+      `${PER_REQUEST}: leaseUntil must be a time in epoch milliseconds (such as Date.now() + context.getRemainingTimeInMillis()), got ${String(until)}.`,
+    );
+  }
+  return until;
+}
 
 /** Requests begun in this process: the `id` of hook events. */
 let requests = 0;
@@ -206,6 +228,7 @@ export function createEngine(options: IdempotencyOptions, where?: string): Engin
   async function begin(input: BeginInput): Promise<Decision> {
     const begunAt = Date.now();
     const { leaseMs, ttlMs } = requestTimes(input, opts);
+    const until = leaseUntil(input);
     const storeKey =
       scopedKeyNow(input.scope, input.key) ?? (await scopedKey(input.scope, input.key));
     const event: HookEvent = observed
@@ -234,7 +257,11 @@ export function createEngine(options: IdempotencyOptions, where?: string): Engin
         if (opts.singleFlight) leading ??= flights.lead(storeKey, input.fingerprint);
         const token = randomToken();
         const claimStartedAt = Date.now();
-        const request: ClaimRequest = { fingerprint: input.fingerprint, token, leaseMs };
+        const request: ClaimRequest = {
+          fingerprint: input.fingerprint,
+          token,
+          leaseMs: cappedLease(leaseMs, until, claimStartedAt),
+        };
         // The breaker is open: answer at once, with nothing sent to give back.
         const refused = calls.refusal();
         if (refused !== undefined) {
@@ -247,7 +274,7 @@ export function createEngine(options: IdempotencyOptions, where?: string): Engin
         try {
           result = await calls.within(event, 'claim', sent);
         } catch (error) {
-          const background = giveBackLostClaim(event, token, sent, claimStartedAt, leaseMs);
+          const background = giveBackLostClaim(event, token, sent, claimStartedAt, request.leaseMs);
           input.waitUntil?.(background);
           finished(event, begunAt, 'store_unavailable');
           if (opts.failOpen) return unprotectedExecution(storeKey);
@@ -271,6 +298,7 @@ export function createEngine(options: IdempotencyOptions, where?: string): Engin
             begunAt,
             claimMs,
             leaseMs,
+            leaseUntil: until,
             ttlMs,
             settle(response) {
               if (flight) flights.end(storeKey, flight);

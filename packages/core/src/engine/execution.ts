@@ -62,6 +62,8 @@ export interface ClaimHeld {
   /** This execution's lease and its result's time to live, in milliseconds. */
   readonly leaseMs: number;
   readonly ttlMs: number;
+  /** When the lease must end at the latest (see `BeginInput.leaseUntil`); infinity for no limit. */
+  readonly leaseUntil: number;
   /**
    * Called once when the execution ends: with the response when it was
    * completed and kept, with `undefined` otherwise (released, not stored, or
@@ -103,7 +105,13 @@ export class ProtectedExecution implements Execution {
     this.#claim = claim;
     this.storeKey = claim.event.storeKey;
     this.claim = { storeKey: this.storeKey, token: claim.token, protected: true };
-    this.#lease = env.renewal.start(claim.event, claim.token, claim.leaseMs, claim.begunAt);
+    this.#lease = env.renewal.start(
+      claim.event,
+      claim.token,
+      claim.leaseMs,
+      claim.begunAt,
+      claim.leaseUntil,
+    );
   }
 
   /**

@@ -14,6 +14,8 @@ export interface Lease {
   deadline: number;
   /** Its length, and how often it is renewed, in milliseconds. */
   readonly leaseMs: number;
+  /** No renewal extends it past this time (`BeginInput.leaseUntil`); infinity for no limit. */
+  readonly until: number;
   readonly renewEvery: number;
   /** When the next renewal is due: a third of a lease after the last one sent that succeeded. */
   dueAt: number;
@@ -41,6 +43,17 @@ export async function heldByAnother(
   }
 }
 
+/**
+ * A lease of `leaseMs` sent at `at`, cut to end by `until`: at least 1 ms,
+ * so that a deadline already passed still claims (and frees the key at once
+ * if the run is cut off) rather than failing a store's positive-lease rule.
+ */
+export function cappedLease(leaseMs: number, until: number, at: number): number {
+  return until === Number.POSITIVE_INFINITY
+    ? leaseMs
+    : Math.max(1, Math.min(leaseMs, Math.floor(until - at)));
+}
+
 /** Keeps the leases of running executions alive until they finish. */
 export interface Renewal {
   /**
@@ -48,8 +61,16 @@ export interface Renewal {
    * @param claimedAt When the claim was sent: the store's lease runs from
    *   then, not from its answer, so the first renewal is due a third of a
    *   lease after it. @default now
+   * @param until No renewal extends the lease past this time, and renewing
+   *   stops there. @default no limit
    */
-  start(event: HookEvent, token: string, leaseMs: number, claimedAt?: number): Lease;
+  start(
+    event: HookEvent,
+    token: string,
+    leaseMs: number,
+    claimedAt?: number,
+    until?: number,
+  ): Lease;
   /** Stop renewing it; returns whether it was still being renewed. */
   stop(lease: Lease): boolean;
 }
@@ -102,7 +123,13 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
   async function renew(lease: Lease, sentAt: number): Promise<void> {
     lease.renewing = true;
     try {
-      const { event, token, leaseMs } = lease;
+      const { event, token } = lease;
+      const leaseMs = cappedLease(lease.leaseMs, lease.until, sentAt);
+      // At its hard deadline the lease is left to run out: the run may be cut off any moment.
+      if (lease.until - sentAt < 1) {
+        running.delete(lease);
+        return;
+      }
       const result = await calls.call(event, 'renew', () =>
         store.renew(event.storeKey, token, leaseMs),
       );
@@ -132,14 +159,15 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
   }
 
   return {
-    start(event, token, leaseMs, claimedAt) {
+    start(event, token, leaseMs, claimedAt, until = Number.POSITIVE_INFINITY) {
       const now = Date.now();
       const lease: Lease = {
         event,
         token,
         renewedAt: now,
-        deadline: now + leaseMs,
+        deadline: now + cappedLease(leaseMs, until, now),
         leaseMs,
+        until,
         renewEvery: every(leaseMs),
         dueAt: Math.min(now, claimedAt ?? now) + every(leaseMs),
         renewals: 0,

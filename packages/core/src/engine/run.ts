@@ -35,6 +35,13 @@ export interface RunOptions<T> {
   readonly codec?: ResultCodec<T>;
   /** See `BeginInput.waitUntil`. */
   readonly waitUntil?: (promise: Promise<unknown>) => void;
+  /**
+   * The latest time, in epoch milliseconds, the run's lease may last: see
+   * `BeginInput.leaseUntil`. `@idem/lambda` sets it from the invocation's
+   * remaining time.
+   * @default none: the lease is renewed for as long as the operation runs
+   */
+  readonly leaseUntil?: number;
 }
 
 /** Turns a result into bytes and back. */
@@ -114,6 +121,9 @@ const checkRun = defineOptions({
     JSON_CODEC,
   ),
   waitUntil: option(fn<(promise: Promise<unknown>) => void>('such as ctx.waitUntil')),
+  leaseUntil: option(
+    rule<number>('a time in epoch milliseconds, such as Date.now() + 10_000', Number.isFinite),
+  ),
 });
 
 async function runOnce<T>(
@@ -127,12 +137,16 @@ async function runOnce<T>(
       'idem: run() needs a non-empty string key, such as the message id.',
     );
   }
-  const { scope, payload, shouldStore, codec, waitUntil } = checkRun(runOptions, RUN) as {
+  const { scope, payload, shouldStore, codec, waitUntil, leaseUntil } = checkRun(
+    runOptions,
+    RUN,
+  ) as {
     scope: string;
     payload: unknown;
     shouldStore: ((value: T) => boolean) | undefined;
     codec: ResultCodec<T>;
     waitUntil: ((promise: Promise<unknown>) => void) | undefined;
+    leaseUntil: number | undefined;
   };
   const fingerprint = await fingerprintPayload(payload);
   const decision: Decision = await begin({
@@ -140,6 +154,7 @@ async function runOnce<T>(
     key,
     fingerprint,
     ...(waitUntil && { waitUntil }),
+    ...(leaseUntil !== undefined && { leaseUntil }),
   });
   if (decision.kind === 'replay') {
     return { kind: 'replayed', value: codec.decode(decision.response.body) };

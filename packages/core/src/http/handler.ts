@@ -58,6 +58,13 @@ export interface HttpRequestHead {
    * framework knows it before the handler runs; read only for hook events.
    */
   route?(): string | undefined;
+  /**
+   * The latest time, in epoch milliseconds, this request's lease may last,
+   * on platforms that cut a handler off at a hard deadline (an AWS Lambda
+   * invocation's timeout): see `BeginInput.leaseUntil` in `@idem/core`.
+   * @default none: the lease is renewed for as long as the handler runs
+   */
+  readonly leaseUntil?: number;
 }
 
 /** The parts of a request idem looks at, as an adapter exposes them: its head, and its body. */
@@ -567,6 +574,7 @@ export function createHttpIdempotency<Ctx>(
         ...(route.ttlMs ? { ttlMs: route.ttlMs(ctx) } : {}),
         // Once a route's function decides it, even `undefined` is checked.
         ...(route.leaseMs ? { leaseMs } : {}),
+        ...(request.leaseUntil !== undefined && { leaseUntil: request.leaseUntil }),
         ...(observed && {
           request: { method: request.method, path: request.path, route: request.route?.() },
         }),

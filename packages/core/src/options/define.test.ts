@@ -278,7 +278,7 @@ describe('run() options', () => {
   it('refuses a misspelt name first, then a bad value, in the same words', async () => {
     const idem = createIdempotency({ store: testStore(), logger: false });
     await expect(idem.run('k', () => 1, { scop: 42 } as never)).rejects.toThrow(
-      'idem: run(): unknown option "scop" (did you mean "scope"?); the options are scope, payload, shouldStore, codec, waitUntil.',
+      'idem: run(): unknown option "scop" (did you mean "scope"?); the options are scope, payload, shouldStore, codec, waitUntil, leaseUntil.',
     );
     await expect(idem.run('k', () => 1, { scope: 42 as never })).rejects.toThrow(
       'idem: run(): option "scope" must be a string (a queue, tenant or job name), got 42.',
