@@ -15,8 +15,10 @@
  *
  * @packageDocumentation
  */
+
+import { ConfigurationError } from '@idem/core/store';
 import { env } from './env.js';
-import { allChecks } from './store/checks.js';
+import { allChecks, type RunCounts } from './store/checks.js';
 import { createHarness, type StoreCheck, type StoreSuiteOptions } from './store/harness.js';
 
 // What a runner of its own needs to honour `skip`, `skipGroups` and `skipChecks` as storeSuite does.
@@ -31,6 +33,7 @@ export type {
   StoreConnection,
   StoreFactoryContext,
   StoreSuiteOptions,
+  StoreSuiteProfile,
 } from './store/harness.js';
 export { ConformanceError } from './store/harness.js';
 export { ATOMIC_CLAIM_FIX } from './store/race.js';
@@ -45,11 +48,7 @@ export { serveStore } from './store/remote.js';
  * overrides every property's run count.
  */
 export function storeChecks(options: StoreSuiteOptions): readonly StoreCheck[] {
-  const forced = Number(env('FC_NUM_RUNS')) || undefined;
-  const counts = {
-    model: forced ?? options.modelRuns ?? 100,
-    property: forced ?? options.propertyRuns ?? 50,
-  };
+  const counts = runCounts(options);
   return allChecks(options).map((spec) => ({
     group: spec.group,
     name: spec.name,
@@ -63,4 +62,25 @@ export function storeChecks(options: StoreSuiteOptions): readonly StoreCheck[] {
       }
     },
   }));
+}
+
+/** What the quick profile divides the full counts by: runs, then race keys and rounds. */
+const QUICK = { runs: 5, races: 4 };
+
+function runCounts(options: StoreSuiteOptions): RunCounts {
+  const profile = options.profile ?? 'full';
+  if (profile !== 'full' && profile !== 'quick') {
+    throw new ConfigurationError(
+      `${options.name}: profile ${JSON.stringify(profile)} is not a profile: use 'full' (the default) or 'quick'`,
+    );
+  }
+  const share = (full: number, divisor: number) =>
+    profile === 'quick' ? Math.max(1, Math.ceil(full / divisor)) : full;
+  const forced = Number(env('FC_NUM_RUNS')) || undefined;
+  return {
+    model: forced ?? share(options.modelRuns ?? 100, QUICK.runs),
+    property: forced ?? share(options.propertyRuns ?? 50, QUICK.runs),
+    raceKeys: share(Math.max(1, options.raceKeys ?? 400), QUICK.races),
+    rounds: (full) => share(full, QUICK.races),
+  };
 }

@@ -33,6 +33,7 @@ export {
   type StoreProcess,
   type StoreProcesses,
   type StoreSuiteOptions,
+  type StoreSuiteProfile,
   serveStore,
   storeChecks,
 } from './store-checks.js';

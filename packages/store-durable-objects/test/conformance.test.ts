@@ -2,6 +2,7 @@ import { workerdStoreSuite } from '@idem/test-workerd';
 
 // Each check runs whole inside workerd, in the Worker of ./conformance-worker.ts,
 // next to the objects: one request per check, not one proxy call per operation.
+// Every check runs here in the quick profile; conformance.deep.test.ts runs them in full.
 await workerdStoreSuite({
   entry: new URL('./conformance-worker.ts', import.meta.url),
   bindings: {

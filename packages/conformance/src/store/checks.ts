@@ -18,10 +18,14 @@ import type { StoreProcesses } from './remote.js';
 // biome-ignore lint/suspicious/noConfusingVoidType: most bodies are plain `async` functions that return nothing
 type CheckBody = (h: Harness, runs: RunCounts) => Promise<StoreCheckReport | undefined | void>;
 
-/** Property runs per check kind (FC_NUM_RUNS overrides each). */
+/** How much work each check does, from the options' counts and `profile` (FC_NUM_RUNS overrides the runs). */
 export interface RunCounts {
   readonly model: number;
   readonly property: number;
+  /** Keys each `connections` check races. */
+  readonly raceKeys: number;
+  /** The rounds a race check with a fixed count (`full` under the full profile) runs. */
+  rounds(full: number): number;
 }
 
 export interface CheckSpec {
@@ -176,8 +180,8 @@ const parallelClaims: CheckSpec = {
 const ownerRaces: CheckSpec = {
   group: 'concurrency',
   name: "the owner's parallel complete and release: exactly one wins, and the state shows which",
-  async body(h) {
-    for (let round = 0; round < 20; round++) {
+  async body(h, counts) {
+    for (let round = 0; round < counts.rounds(20); round++) {
       const key = await h.freshKey();
       const owner = claimRequest('fp');
       check((await h.store.claim(key, owner)).claimed, 'claim of an unused key');
@@ -203,9 +207,9 @@ const ownerRaces: CheckSpec = {
 const twoInstances: CheckSpec = {
   group: 'concurrency',
   name: 'two store instances on one backend racing one key give exactly one owner',
-  async body(h) {
+  async body(h, counts) {
     const other = await h.another();
-    for (let round = 0; round < 10; round++) {
+    for (let round = 0; round < counts.rounds(10); round++) {
       const key = await h.freshKey();
       const results = await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
@@ -597,7 +601,6 @@ const model: CheckSpec = {
 export function allChecks(options: {
   readonly sharedBackend?: boolean;
   readonly processes?: StoreProcesses;
-  readonly raceKeys?: number;
 }): readonly CheckSpec[] {
   return [
     lifecycle,

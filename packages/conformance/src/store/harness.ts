@@ -114,6 +114,16 @@ export interface StoreSuiteOptions {
    * @default 50
    */
   readonly propertyRuns?: number;
+  /**
+   * How much work each check does. `'full'` runs the counts the options
+   * above give. `'quick'` still runs every check, with a fifth of the
+   * property runs (`modelRuns`, `propertyRuns`), a quarter of the
+   * `raceKeys` and a quarter of the fixed race rounds: for the test run on
+   * every change, when a `'full'` run of the same store happens elsewhere (a
+   * CI job, a nightly). `FC_NUM_RUNS` still sets every property's runs.
+   * @default 'full'
+   */
+  readonly profile?: StoreSuiteProfile;
   /** Check groups to leave out, with the reason printed, e.g. `{ expiry: 'no TTL support yet' }`. */
   readonly skipGroups?: Partial<Record<CheckGroup, string>>;
   /**
@@ -136,6 +146,9 @@ export interface StoreSuiteOptions {
   /** When a string, the whole suite is skipped and the reason printed. */
   readonly skip?: string | false | undefined;
 }
+
+/** How much work the suite's checks do: see {@link StoreSuiteOptions.profile}. */
+export type StoreSuiteProfile = 'full' | 'quick';
 
 /** The groups the suite's checks fall into. */
 export type CheckGroup =

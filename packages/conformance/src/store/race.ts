@@ -197,21 +197,17 @@ const listed = (names: readonly string[]) =>
 const TITLE = 'give each key exactly one owner, and only that owner renews and completes it';
 
 /** The `connections` checks for these options. */
-export function raceChecks(options: {
-  readonly processes?: StoreProcesses;
-  readonly raceKeys?: number;
-}): CheckSpec[] {
-  const keyCount = Math.max(1, options.raceKeys ?? 400);
+export function raceChecks(options: { readonly processes?: StoreProcesses }): CheckSpec[] {
   return [
     {
       group: 'connections',
       name: `claims of the same keys raced over three connections (createStore and two from connect) ${TITLE}`,
-      async body(h) {
+      async body(h, counts) {
         const racers: Racer[] = [{ name: 'connection 1 (createStore)', store: h.store }];
         for (const n of [2, 3]) {
           racers.push({ name: `connection ${n} (connect)`, store: await h.connect() });
         }
-        await race(h, racers, keyCount);
+        await race(h, racers, counts.raceKeys);
       },
     },
     {
@@ -222,7 +218,7 @@ export function raceChecks(options: {
         : {
             skip: 'no `processes` option: claims were raced over connections of one process only (give `processes: childProcesses(module)` for a store with a synchronous driver or a file-based database)',
           }),
-      async body(h) {
+      async body(h, counts) {
         const processes = options.processes;
         if (!processes)
           throw new ConformanceError('the processes race needs the `processes` option');
@@ -239,7 +235,7 @@ export function raceChecks(options: {
             { name: 'this process (createStore)', store: h.store },
             ...children.map((c) => ({ name: c.name, store: c.store, claimAll: c.claimAll })),
           ],
-          keyCount,
+          counts.raceKeys,
         );
       },
     },
