@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docsCompilerOptions } from './doc-blocks.ts';
 import { brokenLinks, githubSlug } from './docs-links.ts';
@@ -28,7 +29,9 @@ beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'idem-docs-'));
   const globalsFile = join(scratch, 'globals.ts');
   writeFileSync(globalsFile, 'export {};\n');
-  known = knownNames(publishedEntries(repository), docsCompilerOptions, globalsFile);
+  const entries = publishedEntries(repository);
+  const program = ts.createProgram([...entries, globalsFile], docsCompilerOptions);
+  known = knownNames(program, entries, globalsFile);
 }, 120_000);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -54,13 +54,16 @@ function memberNames(checker: ts.TypeChecker, type: ts.Type): string[] {
  * The names `entries` export, read with the compiler as a user's editor
  * sees them, and each one's members: a value's properties (a namespace
  * object's functions, a class's statics) and a type's properties.
+ *
+ * @param program A program holding `entries` and `globalsFile` (an empty
+ *   module, whose scope shows the global names), e.g. the one that
+ *   typechecks the docs' code blocks: built once, it serves both.
  */
 export function knownNames(
+  program: ts.Program,
   entries: readonly string[],
-  options: ts.CompilerOptions,
   globalsFile: string,
 ): KnownNames {
-  const program = ts.createProgram([...entries, globalsFile], options);
   const checker = program.getTypeChecker();
   const exports = new Map<string, Set<string> | undefined>();
   const members = new Set<string>();
