@@ -3,4 +3,25 @@
  *
  * @packageDocumentation
  */
+
 export * from './batch/index.js';
+export {
+  type AnyFunction,
+  type FunctionIdempotencyOptions,
+  type IdempotentFunction,
+  type MakeIdempotentOptions,
+  makeIdempotent,
+} from './function.js';
+export {
+  claimOf,
+  type EventFormat,
+  idempotency,
+  type LambdaHttpEvent,
+  type LambdaHttpHandler,
+  type LambdaHttpResult,
+  type LambdaIdempotencyOptions,
+  type LambdaIdempotent,
+  type LambdaRouteOptions,
+} from './http/index.js';
+export { DEFAULT_LEASE_MARGIN_MS, type InvocationClock, invocationLeaseUntil } from './lease.js';
+export { IdempotencyKeyError, isIdempotencyKeyError } from './pointer.js';
