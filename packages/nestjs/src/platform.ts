@@ -107,9 +107,10 @@ const quiet = {
  * Send a replay or a problem in place of the handler, byte for byte on the
  * Node response (Fastify's reply is hijacked first: its serializers and
  * onSend hooks shaped the stored response already). Nest still replies
- * after an interceptor, with the route's status and the value the
- * interceptors emit: the response is made deaf to it, instead of Express
- * throwing on headers already sent.
+ * after an interceptor, with the route's status and whatever value the
+ * interceptors around idem's emit: the response is made deaf to it, rather
+ * than Express throwing on headers already sent or Fastify logging a reply
+ * sent twice.
  */
 export function sendInstead(res: NestResponseLike, response: HttpResponse): void {
   const raw = nodeResponse(res);
@@ -119,7 +120,12 @@ export function sendInstead(res: NestResponseLike, response: HttpResponse): void
     for (const [name, value] of Object.entries(res.getHeaders())) {
       if (value !== undefined) raw.setHeader(name, value as string | string[]);
     }
+    Object.assign(res, { send: sent });
   }
   sendNodeResponse(raw, response);
   Object.assign(raw, quiet);
+}
+
+function sent<T>(this: T): T {
+  return this;
 }
