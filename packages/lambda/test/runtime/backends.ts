@@ -16,6 +16,9 @@ export interface StoreBackend {
   close(): Promise<void>;
 }
 
+// The SDK warns once per process that its 2027 releases will need Node 22; noise in tests.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 
 /**

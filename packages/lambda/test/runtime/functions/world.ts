@@ -75,6 +75,17 @@ export function storeFromEnv(): Store {
   throw new Error(`IDEM_STORE=${kind}: use dynamodb or redis`);
 }
 
+/** The request's `Idempotency-Key`, from any HTTP event format: the ledger's key for its runs. */
+export function keyHeader(event: {
+  headers?: Record<string, string | undefined> | null;
+  multiValueHeaders?: Record<string, string[] | undefined> | null;
+}): string {
+  const pick = (names: Record<string, unknown>) =>
+    Object.entries(names).find(([name]) => name.toLowerCase() === 'idempotency-key')?.[1];
+  const value = pick(event.headers ?? {}) ?? pick(event.multiValueHeaders ?? {});
+  return String(Array.isArray(value) ? value[0] : value);
+}
+
 /** How long past the invocation's deadline a lease may hold, as the test configured it. */
 export const leaseMarginMs: number = Number(process.env.IDEM_LEASE_MARGIN_MS ?? 1_000);
 
