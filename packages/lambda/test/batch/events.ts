@@ -115,7 +115,7 @@ export const SOURCES: readonly SourceCase[] = [
           dynamodb: {
             ...dynamodbTemplate.dynamodb,
             SequenceNumber: sequenceFor(id),
-            NewImage: { Message: { S: body }, Id: { S: id } },
+            NewImage: { ...dynamodbTemplate.dynamodb?.NewImage, Message: { S: body } },
           },
         }),
       ),
