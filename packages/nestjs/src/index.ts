@@ -12,9 +12,8 @@ export { isFinalStatus, webhooks } from '@idem/core/http';
 export { IdempotencyClaim, Idempotent } from './decorators.js';
 export { IdempotencyInterceptor } from './interceptor.js';
 export { IdempotencyModule, type IdempotencyModuleAsyncOptions } from './module.js';
-export {
-  IDEMPOTENCY_OPTIONS,
-  type IdempotencyModuleOptions,
-  type IdempotentOptions,
+export type {
+  IdempotencyModuleOptions,
+  IdempotentOptions,
 } from './options.js';
 export { IdempotencyRoutes } from './routes.js';

@@ -94,7 +94,10 @@ export class IdempotencyModule implements OnModuleInit {
   }
 }
 
-function dynamic(options: Provider, imports: NonNullable<ModuleMetadata['imports']>): DynamicModule {
+function dynamic(
+  options: Provider,
+  imports: NonNullable<ModuleMetadata['imports']>,
+): DynamicModule {
   return {
     module: IdempotencyModule,
     global: true,

@@ -214,7 +214,10 @@ describe.each<Platform>(['express', 'fastify'])('on %s', (platform) => {
 
   it('forRootAsync builds the options from injected providers', async () => {
     const runs = new Runs();
-    @Module({ providers: [{ provide: 'STORE', useFactory: () => memoryStore() }], exports: ['STORE'] })
+    @Module({
+      providers: [{ provide: 'STORE', useFactory: () => memoryStore() }],
+      exports: ['STORE'],
+    })
     class StoreModule {}
     @Controller()
     class PaymentsController {
@@ -266,7 +269,11 @@ describe.each<Platform>(['express', 'fastify'])('on %s', (platform) => {
   it('refuses to guess a body Nest parsed without keeping its bytes: 500, the fix logged, nothing run', async () => {
     const runs = new Runs();
     const errors: string[] = [];
-    const logger = { log() {}, warn() {}, error: (message: unknown) => errors.push(String(message)) };
+    const logger = {
+      log() {},
+      warn() {},
+      error: (message: unknown) => errors.push(String(message)),
+    };
     const adapter = platform === 'express' ? new ExpressAdapter() : new FastifyAdapter();
     // Nest's defaults: bodies parsed, raw bytes not kept.
     const app = await NestFactory.create(appModule(runs), adapter, { logger });
@@ -276,4 +283,3 @@ describe.each<Platform>(['express', 'fastify'])('on %s', (platform) => {
     expect(errors.join('\n')).toMatch(/rawBody: true/);
   });
 });
-

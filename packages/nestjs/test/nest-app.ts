@@ -52,9 +52,9 @@ const LIMIT = 16 * 1024 * 1024;
 export const headersOf =
   (req: AnyRequest) =>
   (name: string): string | undefined => {
-  const value = req.headers[name.toLowerCase()];
-  return Array.isArray(value) ? value.join(', ') : value;
-};
+    const value = req.headers[name.toLowerCase()];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
 
 /**
  * The body bytes as the handler reads them: the bytes Nest kept
@@ -229,7 +229,8 @@ export async function create(
     });
     app.useBodyParser('raw', {
       limit: LIMIT,
-      type: (req: IncomingMessage) => readFirst(req) && !isText(req) && !isJson(req) && !isForm(req),
+      type: (req: IncomingMessage) =>
+        readFirst(req) && !isText(req) && !isJson(req) && !isForm(req),
     });
     return app;
   }
