@@ -170,13 +170,20 @@ type Result = {
   isBase64Encoded?: boolean;
 };
 
+/** An HTTP answer as the client receives it: status, header lines by lower-case name, body bytes. */
+export interface Wire {
+  readonly status: number;
+  readonly headers: Record<string, string[]>;
+  readonly body: Buffer;
+}
+
 /**
- * Write a function's result as the gateway would: payload 1.0 merges
- * `headers` into `multiValueHeaders`, payload 2.0 turns a result without
- * `statusCode` into a 200 JSON answer and cookies into `set-cookie` lines,
- * an ALB with multi-value headers reads only those.
+ * A function's result as the gateway sends it: payload 1.0 merges `headers`
+ * into `multiValueHeaders` (a pair in both goes out once), payload 2.0 turns
+ * a result without `statusCode` into a 200 JSON answer and cookies into
+ * `set-cookie` lines, an ALB with multi-value headers reads only those.
  */
-export function writeResult(format: GatewayFormat, raw: unknown, res: ServerResponse): void {
+export function wireOf(format: GatewayFormat, raw: unknown): Wire {
   const structured =
     typeof raw === 'object' && raw !== null && !Array.isArray(raw) && 'statusCode' in raw;
   const result: Result =
@@ -203,15 +210,20 @@ export function writeResult(format: GatewayFormat, raw: unknown, res: ServerResp
   }
   if (format !== 'alb-multi') {
     for (const [name, value] of Object.entries(result.headers ?? {})) {
-      // A pair in both maps goes out once.
       if (!multi.has(`${name.toLowerCase()}:${value}`)) addLine(name, value);
     }
   }
   if (format === 'v2') for (const cookie of result.cookies ?? []) addLine('set-cookie', cookie);
   const status = result.statusCode ?? 502;
+  const body = Buffer.from(result.body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
+  return { status, headers, body: status === 204 || status === 304 ? Buffer.alloc(0) : body };
+}
+
+/** Write a function's result to the client as the gateway would (see {@link wireOf}). */
+export function writeResult(format: GatewayFormat, raw: unknown, res: ServerResponse): void {
+  const { status, headers, body } = wireOf(format, raw);
   for (const [name, values] of Object.entries(headers)) res.setHeader(name, values);
   res.writeHead(status);
-  const body = Buffer.from(result.body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
   res.end(status === 204 || status === 304 ? undefined : body);
 }
 
