@@ -15,6 +15,8 @@ export {
 export {
   claimOf,
   type EventFormat,
+  type EventOf,
+  type IdempotentHandler,
   idempotency,
   type LambdaHttpEvent,
   type LambdaHttpHandler,

@@ -57,15 +57,37 @@ export interface LambdaIdempotencyOptions<E extends LambdaHttpEvent = LambdaHttp
 /** Route-level options: every route option of `@idem/core/http`, with the event. */
 export type LambdaRouteOptions<E extends LambdaHttpEvent = LambdaHttpEvent> = RouteOptions<E>;
 
+/** The event a handler takes: its first parameter's type, or `E` when it declares none. */
+export type EventOf<H, E extends LambdaHttpEvent = LambdaHttpEvent> = H extends (
+  event: infer X,
+  // biome-ignore lint/suspicious/noExplicitAny: any rest, as the handler declares it.
+  ...rest: any[]
+) => unknown
+  ? unknown extends X
+    ? E
+    : X
+  : E;
+
+/**
+ * A handler as idem returns it: the event the handler takes and the
+ * invocation's context (whatever the handler itself declares), its result
+ * as a promise. A replay or a problem is the structured result of the
+ * event's format: for payload 1.0 and ALB handlers, the type they return
+ * already; for payload 2.0, also when the handler returns a bare value (the
+ * `200` JSON answer Lambda makes of it).
+ */
+export type IdempotentHandler<H, E extends LambdaHttpEvent = LambdaHttpEvent> = (
+  event: EventOf<H, E>,
+  context: Context,
+  // biome-ignore lint/suspicious/noExplicitAny: the rest is the runtime's, passed through untouched.
+  ...rest: any[]
+  // biome-ignore lint/suspicious/noExplicitAny: any handler's result.
+) => Promise<Awaited<H extends (...args: any[]) => infer R ? R : never>>;
+
 /** Wraps Lambda HTTP handlers; {@link LambdaIdempotent.route} for handlers with options of their own. */
 export interface LambdaIdempotent<E extends LambdaHttpEvent = LambdaHttpEvent> {
-  /**
-   * The handler, made safe to retry; same type, same arguments. A replay
-   * comes back as a structured result in the event's format (for payload
-   * 2.0, also when the handler returned a bare value: the result Lambda made
-   * of it).
-   */
-  <H extends LambdaHttpHandler<E>>(handler: H): H;
+  /** The handler, made safe to retry: see {@link IdempotentHandler}. */
+  <H extends LambdaHttpHandler<E>>(handler: H): IdempotentHandler<H, E>;
   /**
    * A wrapper with these options over the mount's, sharing its store and
    * engine; checked once, here:
@@ -75,7 +97,9 @@ export interface LambdaIdempotent<E extends LambdaHttpEvent = LambdaHttpEvent> {
    * export const handler = idem.route({ ttlMs: 3_600_000 })(async () => ({ statusCode: 201, body: '' }));
    * ```
    */
-  route(overrides: LambdaRouteOptions<E>): <H extends LambdaHttpHandler<E>>(handler: H) => H;
+  route(
+    overrides: LambdaRouteOptions<E>,
+  ): <H extends LambdaHttpHandler<E>>(handler: H) => IdempotentHandler<H, E>;
 }
 
 /** The claim of each event whose handler runs under idem (the wrapper's or the Middy middleware's). */
@@ -134,7 +158,7 @@ export function idempotency<E extends LambdaHttpEvent = LambdaHttpEvent>(
   const lambda = lambdaHttp(options, 'idem: idempotency()');
   const wrapper =
     (route: HttpRoute<E>) =>
-    <H extends LambdaHttpHandler<E>>(handler: H): H =>
+    <H extends LambdaHttpHandler<E>>(handler: H): IdempotentHandler<H, E> =>
       wrap(lambda, route, handler);
   return Object.assign(wrapper(lambda.http.base), {
     route: (overrides: LambdaRouteOptions<E>) =>
@@ -146,7 +170,7 @@ function wrap<E extends LambdaHttpEvent, H extends LambdaHttpHandler<E>>(
   { http, leaseMarginMs }: LambdaHttp<E>,
   route: HttpRoute<E>,
   handler: H,
-): H {
+): IdempotentHandler<H, E> {
   const limit = http.maxResponseBytes;
   return async function idempotent(event: E, context: Context, ...rest: unknown[]) {
     if (claims.has(event)) throw nestedMiddlewareError();
@@ -169,5 +193,5 @@ function wrap<E extends LambdaHttpEvent, H extends LambdaHttpHandler<E>>(
     }
     const instead = await settleResult(decision, result, format, limit);
     return instead ? resultOf(instead, format) : result;
-  } as H;
+  } as unknown as IdempotentHandler<H, E>;
 }
