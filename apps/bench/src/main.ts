@@ -38,6 +38,7 @@ import {
   type Unit,
   unitId,
 } from './config.js';
+import { deleteRunKeys, gitCommit, pickList } from './housekeeping.js';
 import {
   detectTools,
   type LoadResult,
@@ -86,14 +87,7 @@ const { values: args } = parseArgs({
 });
 
 const quick = args.quick ?? false;
-const list = <T extends string>(value: string | undefined, all: readonly T[]): readonly T[] => {
-  if (!value) return all;
-  const picked = value.split(',').map((s) => s.trim()) as T[];
-  for (const p of picked) {
-    if (!all.includes(p)) throw new Error(`Unknown value ${p}; pick from ${all.join(', ')}.`);
-  }
-  return picked;
-};
+const list = pickList;
 const filtered = Boolean(args.only || args.frameworks || args.stores || args.libraries);
 
 const cores = os.cpus().length;
@@ -193,13 +187,7 @@ async function openServices(stores: readonly StoreKind[]): Promise<Services> {
       redisVersion = /redis_version:(\S+)/.exec(info)?.[1];
       closers.push(async () => {
         // Every key this run wrote carries the run id (idem's prefix, the peers' prefixes, the raw keys).
-        let deleted = 0;
-        for (let cursor = '0'; ; ) {
-          const [next, keys] = await client.scan(cursor, 'MATCH', `*${runId}*`, 'COUNT', 1000);
-          if (keys.length > 0) deleted += await client.unlink(...keys);
-          cursor = next;
-          if (cursor === '0') break;
-        }
+        const deleted = await deleteRunKeys(client, runId);
         log(`redis: deleted ${deleted} keys of this run`);
         await client.quit();
       });
@@ -626,14 +614,6 @@ function bunVersion(): string | undefined {
   }
 }
 
-function gitCommit(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 async function main(): Promise<number> {
   const wantedFrameworks = list<Framework>(args.frameworks, FRAMEWORKS);
   const frameworks = bunSkipped(wantedFrameworks)
@@ -840,6 +820,12 @@ async function main(): Promise<number> {
     await mkdir(join(out, '..'), { recursive: true });
     await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
     log(`\nresults: ${out}`);
+    // The Lambda section: its own smoke in quick mode, its figures in a full run.
+    const lambdaCode = filtered
+      ? 0
+      : await measureLambda(
+          join(root, quick ? '.tmp' : 'results', `lambda${quick ? '-quick' : ''}.json`),
+        );
     if (!quick && !filtered) {
       await measureRedisCpu(join(root, 'results', 'redis-cpu.json'));
       await measureCost(join(root, 'results', 'cost.json'));
@@ -847,7 +833,7 @@ async function main(): Promise<number> {
       for (const file of written) log(`wrote ${file}`);
     }
     printSummary(results);
-    return check(results, units.length);
+    return Math.max(check(results, units.length), lambdaCode);
   } finally {
     for (const state of states.values()) await stopServer(state.server).catch(() => {});
   }
@@ -898,6 +884,31 @@ async function measureCost(out: string): Promise<void> {
     if (process.env.CI === 'true') throw new Error(message);
     log(message);
   }
+}
+
+/**
+ * @idem/lambda beside Powertools on DynamoDB (dynalite) and Redis
+ * (src/lambda/main.ts, from sources like the cost tool), written to `out`
+ * for BENCHMARKS.md; `--quick` in quick mode. Its exit code: a broken
+ * guarantee or failed row fails the run.
+ */
+async function measureLambda(out: string): Promise<number> {
+  log(`\nLambda: @idem/lambda beside Powertools (src/lambda/main.ts)… (${elapsed()})`);
+  const child = spawn(
+    'npx',
+    [
+      'tsx',
+      '--conditions=@idem/source',
+      'src/lambda/main.ts',
+      ...(quick ? ['--quick'] : []),
+      '--out',
+      out,
+    ],
+    { cwd: packageRoot(), stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) log(`Lambda section failed (src/lambda/main.ts exited with ${code})`);
+  return code === 0 ? 0 : 1;
 }
 
 /** The peers that cannot be installed here, as the registry answered when this was written. */

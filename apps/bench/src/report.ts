@@ -23,6 +23,8 @@ import {
 } from './config.js';
 import { costSection } from './cost/render.js';
 import type { CostResults } from './cost/types.js';
+import { lambdaSection, lambdaVerdicts } from './lambda/render.js';
+import type { LambdaResults } from './lambda/types.js';
 import type { RedisCpuResults, Results, Row } from './results.js';
 import { CONFIDENCE, logRatioInterval, median, type Standing } from './stats.js';
 import { throughputSvg } from './svg.js';
@@ -315,6 +317,12 @@ function readRedisCpu(root: string): RedisCpuResults | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RedisCpuResults) : undefined;
 }
 
+/** results/lambda.json, if the Lambda section ran. */
+function readLambda(root: string): LambdaResults | undefined {
+  const file = join(root, 'apps/bench/results/lambda.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LambdaResults) : undefined;
+}
+
 /** results/cost.json, if the cost tool ran. */
 function readCost(root: string): CostResults | undefined {
   const file = join(root, 'apps/bench/results/cost.json');
@@ -416,7 +424,12 @@ function redisCpuSection(redisCpu: RedisCpuResults | undefined): string {
   ].join('\n');
 }
 
-function verdicts(results: Results, redisCpu?: RedisCpuResults, cost?: CostResults): Verdict[] {
+function verdicts(
+  results: Results,
+  redisCpu?: RedisCpuResults,
+  cost?: CostResults,
+  lambda?: LambdaResults,
+): Verdict[] {
   const out: Verdict[] = [];
   const confidence = results.settings.confidence ?? CONFIDENCE;
   for (const framework of FRAMEWORKS) {
@@ -476,6 +489,7 @@ function verdicts(results: Results, redisCpu?: RedisCpuResults, cost?: CostResul
   }
   out.push(...redisCpuVerdicts(redisCpu));
   out.push(...costVerdicts(cost));
+  out.push(...lambdaVerdicts(lambda));
   for (const { unit, result } of results.storms.filter(
     (s) => s.unit.library === 'idem' && !s.variant,
   )) {
@@ -539,8 +553,13 @@ function peerTable(results: Results): string {
   ].join('\n');
 }
 
-function targetsSection(results: Results, redisCpu?: RedisCpuResults, cost?: CostResults): string {
-  const all = verdicts(results, redisCpu, cost);
+function targetsSection(
+  results: Results,
+  redisCpu?: RedisCpuResults,
+  cost?: CostResults,
+  lambda?: LambdaResults,
+): string {
+  const all = verdicts(results, redisCpu, cost, lambda);
   const groups = new Map<string, Verdict[]>();
   for (const v of all) {
     const key = v.standing ? AHEAD_OF_PEERS : v.target;
@@ -672,6 +691,7 @@ export function renderMarkdown(results: Results, root: string): string {
   const analysisPath = join(root, 'apps/bench/ANALYSIS.md');
   const redisCpu = results.settings.quick ? undefined : readRedisCpu(root);
   const cost = results.settings.quick ? undefined : readCost(root);
+  const lambda = results.settings.quick ? undefined : readLambda(root);
   const analysis = existsSync(analysisPath)
     ? readFileSync(analysisPath, 'utf8')
         .replace(/^# .*\n+/, '')
@@ -707,7 +727,7 @@ ${failures}${skipped}
 
 ## Targets
 
-${targetsSection(results, redisCpu, cost)}
+${targetsSection(results, redisCpu, cost, lambda)}
 
 ## Machine and method
 
@@ -855,6 +875,15 @@ request; what replays write; and a duplicate storm in one process with core's
 single flight off and on (\`src/cost/main.ts\`, results/cost.json).
 
 ${cost ? alignTables(costSection(cost)).trimEnd() : 'Not measured in this run.'}
+
+## AWS Lambda: @idem/lambda beside Powertools
+
+Each library's wrapped handler invoked in one process with real event shapes,
+on the same DynamoDB (dynalite) and Redis: invocations per second and store
+requests per invocation, first call and replay, and the retry storm
+(\`src/lambda/main.ts\`, results/lambda.json).
+
+${lambda ? alignTables(lambdaSection(lambda)).trimEnd() : 'Not measured in this run.'}
 
 ## Fingerprint micro-benchmark
 

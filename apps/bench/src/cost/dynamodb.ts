@@ -72,7 +72,7 @@ export function countCalls(client: DynamoDBClient): CallCounter {
 }
 
 /** dynalite on a free port, in a child process. */
-async function startDynalite(): Promise<{ endpoint: string; child: ChildProcess }> {
+export async function startDynalite(): Promise<{ endpoint: string; child: ChildProcess }> {
   const port = await freePort();
   const child = spawn(
     process.execPath,

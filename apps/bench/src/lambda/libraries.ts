@@ -1,0 +1,287 @@
+/**
+ * The payments function as each library wraps it, on DynamoDB (dynalite)
+ * and Redis: the bare handlers, @idem/lambda (`idempotency()` for the HTTP
+ * API handler, `makeIdempotent` for the payload handler) on
+ * @idem/store-dynamodb and @idem/store-redis, and Powertools'
+ * `makeIdempotent` on its DynamoDB and Redis (`/cache`) persistence layers,
+ * configured as its docs show. Each library has its own client, so its
+ * requests are counted apart.
+ */
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  type PutItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import type { Store } from '@idem/core';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { HttpHandler, PaymentHandler, PaymentsApp } from './app.ts';
+import { dynamoDbCounter, redisCounter, type StoreCounter } from './counters.ts';
+
+export const LAMBDA_STORES = ['dynamodb', 'redis'] as const;
+export type LambdaStore = (typeof LAMBDA_STORES)[number];
+export const LAMBDA_LIBRARIES = ['bare', 'idem', 'powertools'] as const;
+export type LambdaLibrary = (typeof LAMBDA_LIBRARIES)[number];
+/** `http`: an API Gateway HTTP API handler; `function`: a handler of a plain payload. */
+export const ENTRIES = ['http', 'function'] as const;
+export type Entry = (typeof ENTRIES)[number];
+
+/** How idem treats a duplicate in flight: its default (`reject`: 409 + Retry-After) or `wait`. */
+export type Concurrent = 'reject' | 'wait';
+
+/** Both handlers of one Lambda instance. */
+export interface Handlers {
+  readonly http: HttpHandler;
+  readonly payment: PaymentHandler;
+}
+
+/** One library on one store (or none, bare). */
+export interface LibrarySide {
+  readonly library: LambdaLibrary;
+  readonly store: LambdaStore | 'none';
+  /** Counts the requests of this library's own client; absent for bare. */
+  readonly counter?: StoreCounter;
+  /**
+   * The handlers of one Lambda instance: an engine (idem) or a persistence
+   * layer (Powertools) of its own on the library's client, as a separate
+   * instance of the function would have (no sharing in memory between
+   * duplicates that reach different instances).
+   */
+  instance(app: PaymentsApp, concurrent?: Concurrent): Handlers;
+  close(): Promise<void>;
+}
+
+/** Where the stores are, and the run's id (in every key and table name). */
+export interface Servers {
+  readonly run: string;
+  readonly dynamoEndpoint: string;
+  readonly redisUrl: string;
+  /**
+   * Answer a lost conditional `PutItem` with the item in the way, as AWS
+   * does when asked (`ReturnValuesOnConditionCheckFailure: 'ALL_OLD'`);
+   * dynalite ignores that parameter. Both libraries ask for it.
+   * @default false
+   */
+  readonly conflictsWithItem?: boolean;
+}
+
+export function dynamoDbClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+    maxAttempts: 3,
+    requestHandler: { connectionTimeout: 2_000, requestTimeout: 10_000 },
+  });
+}
+
+/**
+ * What AWS answers a lost conditional `PutItem` that asked for
+ * `ReturnValuesOnConditionCheckFailure: 'ALL_OLD'`: the item in the way,
+ * attached to the error. dynalite leaves it out, so this reads it (a
+ * strongly consistent `GetItem` on a client of its own, which no counter
+ * sees) and attaches it, so each library's own requests are counted as on
+ * AWS. The read's time is not: use it for counts, not for speed.
+ */
+export function answerConflictsWithItem(
+  client: DynamoDBClient,
+  endpoint: string,
+  keyAttribute: string,
+): () => void {
+  const reader = dynamoDbClient(endpoint);
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const input = args.input as PutItemCommandInput;
+        const failed = error as { name?: string; Item?: Record<string, AttributeValue> };
+        const key = input.Item?.[keyAttribute];
+        if (
+          context.commandName === 'PutItemCommand' &&
+          input.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' &&
+          failed.name === 'ConditionalCheckFailedException' &&
+          !failed.Item &&
+          key
+        ) {
+          const { Item } = await reader.send(
+            new GetItemCommand({
+              TableName: input.TableName,
+              Key: { [keyAttribute]: key },
+              ConsistentRead: true,
+            }),
+          );
+          if (Item) failed.Item = Item;
+        }
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'benchConflictsWithItem' },
+  );
+  return () => reader.destroy();
+}
+
+/** A client for one library, counted, answering conflicts as AWS does when `servers` says so. */
+function libraryClient(
+  servers: Servers,
+  keyAttribute: string,
+): { client: DynamoDBClient; counter: StoreCounter; close(): void } {
+  const client = dynamoDbClient(servers.dynamoEndpoint);
+  const counter = dynamoDbCounter(client);
+  const closeReader = servers.conflictsWithItem
+    ? answerConflictsWithItem(client, servers.dynamoEndpoint, keyAttribute)
+    : () => {};
+  return {
+    client,
+    counter,
+    close: () => {
+      closeReader();
+      client.destroy();
+    },
+  };
+}
+
+export const idemTable = (run: string) => `idem-lambda-${run}`;
+/** Powertools' documented table: partition key `id`. */
+export const powertoolsTable = (run: string) => `powertools-lambda-${run}`;
+
+/** Both tables, on dynalite. */
+export async function createTables(servers: Servers): Promise<void> {
+  const client = dynamoDbClient(servers.dynamoEndpoint);
+  try {
+    const { dynamoDbStore } = await import('@idem/store-dynamodb');
+    await dynamoDbStore({ client, tableName: idemTable(servers.run) }).createTable();
+    await client.send(
+      new CreateTableCommand({
+        TableName: powertoolsTable(servers.run),
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  } finally {
+    client.destroy();
+  }
+}
+
+export function bareSide(): LibrarySide {
+  return {
+    library: 'bare',
+    store: 'none',
+    instance: (app) => ({ http: app.http, payment: app.payment }),
+    close: async () => {},
+  };
+}
+
+export async function idemSide(store: LambdaStore, servers: Servers): Promise<LibrarySide> {
+  const { idempotency, makeIdempotent } = await import('@idem/lambda');
+  const opened = await openIdemStore(store, servers);
+  return {
+    library: 'idem',
+    store,
+    counter: opened.counter,
+    instance(app, concurrent) {
+      const options = { store: opened.store, ...(concurrent ? { concurrent } : {}) };
+      return {
+        // The scope an app would take from its authorizer; one principal here.
+        http: idempotency<APIGatewayProxyEventV2>({ ...options, scope: () => 'bench' })(app.http),
+        payment: makeIdempotent(app.payment, { ...options, key: '/paymentId' }),
+      };
+    },
+    close: opened.close,
+  };
+}
+
+async function openIdemStore(
+  store: LambdaStore,
+  servers: Servers,
+): Promise<{ store: Store; counter: StoreCounter; close(): Promise<void> }> {
+  if (store === 'dynamodb') {
+    const { client, counter, close } = libraryClient(servers, 'pk');
+    const { dynamoDbStore } = await import('@idem/store-dynamodb');
+    return {
+      store: dynamoDbStore({ client, tableName: idemTable(servers.run) }),
+      counter,
+      close: async () => close(),
+    };
+  }
+  const { Redis } = await import('ioredis');
+  // The client options the store's README recommends.
+  const client = new Redis(servers.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 2_000 });
+  await client.ping();
+  const { redisStore } = await import('@idem/store-redis');
+  return {
+    store: redisStore({ client, prefix: `idem-lambda-bench:${servers.run}:` }),
+    counter: redisCounter,
+    close: async () => void (await client.quit()),
+  };
+}
+
+/**
+ * Powertools as its docs show it: `makeIdempotent` around the handler, which
+ * takes the Lambda context from the handler's second argument (its
+ * in-progress expiry is the invocation's remaining time), the key selected
+ * by `eventKeyJmesPath` (the `Idempotency-Key` header; the payment id), on
+ * `DynamoDBPersistenceLayer` with its own SDK client or `CachePersistenceLayer`
+ * (its Redis layer) with `@redis/client`.
+ */
+export async function powertoolsSide(store: LambdaStore, servers: Servers): Promise<LibrarySide> {
+  const { makeIdempotent, IdempotencyConfig } = await import('@aws-lambda-powertools/idempotency');
+  type Persistence = import('@aws-lambda-powertools/idempotency/persistence').BasePersistenceLayer;
+  let persistence: () => Persistence;
+  let counter: StoreCounter;
+  let close: () => Promise<void>;
+  if (store === 'dynamodb') {
+    const { DynamoDBPersistenceLayer } = await import(
+      '@aws-lambda-powertools/idempotency/dynamodb'
+    );
+    const opened = libraryClient(servers, 'id');
+    const client = opened.client;
+    counter = opened.counter;
+    persistence = () =>
+      new DynamoDBPersistenceLayer({
+        tableName: powertoolsTable(servers.run),
+        awsSdkV3Client: client,
+      });
+    close = async () => opened.close();
+  } else {
+    const { createClient } = await import('@redis/client');
+    const { CachePersistenceLayer } = await import('@aws-lambda-powertools/idempotency/cache');
+    const client = await createClient({ url: servers.redisUrl }).connect();
+    counter = redisCounter;
+    persistence = () => new CachePersistenceLayer({ client: client as never });
+    close = async () => void (await client.close());
+  }
+  // Its keys start with the function's name; the run's id keeps them apart between runs.
+  const keyPrefix = (entry: Entry) => `powertools-lambda-${servers.run}-${entry}`;
+  return {
+    library: 'powertools',
+    store,
+    counter,
+    // A persistence layer is configured once, by the first handler that uses it: one per handler.
+    instance: (app) => ({
+      http: makeIdempotent(app.http, {
+        persistenceStore: persistence(),
+        config: new IdempotencyConfig({ eventKeyJmesPath: 'headers."idempotency-key"' }),
+        keyPrefix: keyPrefix('http'),
+      }),
+      payment: makeIdempotent(app.payment, {
+        persistenceStore: persistence(),
+        config: new IdempotencyConfig({ eventKeyJmesPath: 'paymentId' }),
+        keyPrefix: keyPrefix('function'),
+      }),
+    }),
+    close,
+  };
+}
+
+/** The side of `library` on `store`. */
+export function openSide(
+  library: LambdaLibrary,
+  store: LambdaStore,
+  servers: Servers,
+): Promise<LibrarySide> {
+  if (library === 'bare') return Promise.resolve(bareSide());
+  return library === 'idem' ? idemSide(store, servers) : powertoolsSide(store, servers);
+}
