@@ -18,7 +18,7 @@ describe('a duplicate storm on makeIdempotent', () => {
       // Four engines on one store: four warm Lambda instances receiving the same deliveries.
       const instances = Array.from({ length: 4 }, () =>
         makeIdempotent(
-          async (event: { id: string }) => {
+          async (event: { id: string }, _context: unknown) => {
             effects.set(event.id, (effects.get(event.id) ?? 0) + 1);
             await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
             return `done ${event.id}`;
