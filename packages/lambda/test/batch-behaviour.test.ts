@@ -146,6 +146,29 @@ describe('keys and scopes', () => {
   });
 
   onRedis(
+    'a scope function returning what run() refuses reports the record and logs the fix',
+    async () => {
+      const warnings: string[] = [];
+      const ledger = new Ledger(sqs);
+      const handler = idempotentBatch(ledger.handler(), {
+        idem: createIdempotency({
+          store: await redis!(),
+          logger: { warn: (message: string) => void warnings.push(message) },
+        }),
+        scope: () => 42 as unknown as string,
+      });
+      const event = sqs.event(specs('badscope', 1));
+      expect(await handler(event, lambdaContext())).toEqual({
+        batchItemFailures: failuresOf(sqs, event.Records),
+      });
+      expect(ledger.callsOf(event.Records)).toEqual([0]);
+      expect(warnings).toEqual([
+        expect.stringMatching(/could not run: .*option "scope" must be a string/),
+      ]);
+    },
+  );
+
+  onRedis(
     'every function reading a stream runs each record; functions sharing a queue do not',
     async () => {
       const store = await redis!();

@@ -211,6 +211,12 @@ function recordRunner<R extends BatchRecord, T>(
         warn(source, record, 'reuses its key with a different payload');
         return false;
       }
+      if (isIdempotencyError(error, 'CONFIGURATION')) {
+        // A scope or payload function returned what run() refuses: a bug to
+        // fix, which every redelivery meets again.
+        warn(source, record, `could not run: ${error.message}`);
+        return false;
+      }
       if (state.handled === 'returned' && !isIdempotencyError(error)) {
         // The handler returned, then its result could not be encoded: the
         // engine recorded "ran, not stored", so a redelivery acknowledges it.
