@@ -31,11 +31,10 @@ const TAKEN = Symbol('idem.nestjs.taken');
  * response (whatever wrote it: a returned value, `StreamableFile`, `@Res()`,
  * an exception filter) is stored as the client gets it.
  */
-@Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
   readonly #routes: IdempotencyRoutes;
 
-  constructor(@Inject(IdempotencyRoutes) routes: IdempotencyRoutes) {
+  constructor(routes: IdempotencyRoutes) {
     this.#routes = routes;
   }
 
@@ -89,6 +88,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
     );
   }
 }
+
+// Decorators applied as calls: the source then compiles under any decorator
+// setting (tsx and vitest read it through the @idem/source condition).
+Injectable()(IdempotencyInterceptor);
+Inject(IdempotencyRoutes)(IdempotencyInterceptor, undefined, 0);
 
 /** A body the client broke off is the client's error (400); everything else stays as thrown (500). */
 function asNestError(error: unknown): unknown {

@@ -45,15 +45,11 @@ export interface IdempotencyModuleAsyncOptions<Req = any> {
  * class AppModule {}
  * ```
  */
-@Module({})
 export class IdempotencyModule implements OnModuleInit {
   readonly #routes: IdempotencyRoutes;
   readonly #discovery: DiscoveryService;
 
-  constructor(
-    @Inject(IdempotencyRoutes) routes: IdempotencyRoutes,
-    @Inject(DiscoveryService) discovery: DiscoveryService,
-  ) {
+  constructor(routes: IdempotencyRoutes, discovery: DiscoveryService) {
     this.#routes = routes;
     this.#discovery = discovery;
   }
@@ -93,6 +89,11 @@ export class IdempotencyModule implements OnModuleInit {
     }
   }
 }
+
+// Decorators applied as calls, as on IdempotencyInterceptor.
+Module({})(IdempotencyModule);
+Inject(IdempotencyRoutes)(IdempotencyModule, undefined, 0);
+Inject(DiscoveryService)(IdempotencyModule, undefined, 1);
 
 function dynamic(
   options: Provider,
