@@ -100,8 +100,6 @@ export function idempotentBatch<R extends BatchRecord = BatchRecord, T = unknown
       `${ENTRY}: pass the record handler first, such as idempotentBatch(async (record) => { ... }, { store }).`,
     );
   }
-  const batch: Record<string, unknown> = {};
-  const engine: Record<string, unknown> = {};
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError(
       `${ENTRY}: pass an options object with a store, such as idempotentBatch(handler, { store }), or with an engine: { idem }.`,
@@ -109,6 +107,8 @@ export function idempotentBatch<R extends BatchRecord = BatchRecord, T = unknown
   }
   const { leaseMarginMs: margin, ...rest } = options as { leaseMarginMs?: unknown };
   const leaseMarginMs = leaseMarginOf(margin, ENTRY);
+  const batch: Record<string, unknown> = {};
+  const engine: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(rest)) {
     (BATCH_OPTIONS.includes(name) ? batch : engine)[name] = value;
   }
