@@ -34,10 +34,15 @@ const TAKEN = Symbol('idem.nestjs.taken');
 export class IdempotencyInterceptor implements NestInterceptor {
   readonly #routes: IdempotencyRoutes;
 
+  /** @param routes The module's idem and the options of each route (`IdempotencyModule` provides it). */
   constructor(routes: IdempotencyRoutes) {
     this.#routes = routes;
   }
 
+  /**
+   * Nest's interceptor method: pass the request on, answer it in place of
+   * the handler, or run the handler under a claim and store its response.
+   */
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
     const route = this.#routes.of(context.getClass(), context.getHandler());

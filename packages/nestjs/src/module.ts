@@ -20,9 +20,15 @@ import { IdempotencyRoutes } from './routes.js';
  */
 // biome-ignore lint/suspicious/noExplicitAny: the platform's request, as in IdempotencyModuleOptions.
 export interface IdempotencyModuleAsyncOptions<Req = any> {
-  /** Modules whose exported providers the factory injects. */
+  /**
+   * Modules whose exported providers the factory injects.
+   * @default []
+   */
   readonly imports?: ModuleMetadata['imports'];
-  /** Providers handed to the factory, in order. */
+  /**
+   * Providers handed to the factory, in order.
+   * @default []
+   */
   readonly inject?: Array<InjectionToken | OptionalFactoryDependency>;
   /** Builds the module's options. */
   readonly useFactory: (
@@ -49,6 +55,7 @@ export class IdempotencyModule implements OnModuleInit {
   readonly #routes: IdempotencyRoutes;
   readonly #discovery: DiscoveryService;
 
+  /** Nest creates the module; import it with {@link IdempotencyModule.forRoot} or {@link IdempotencyModule.forRootAsync}. */
   constructor(routes: IdempotencyRoutes, discovery: DiscoveryService) {
     this.#routes = routes;
     this.#discovery = discovery;

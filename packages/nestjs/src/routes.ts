@@ -23,6 +23,7 @@ export class IdempotencyRoutes {
   readonly #reflector = new Reflector();
   readonly #resolved = new WeakMap<object, HttpRoute<Req> | null>();
 
+  /** Throws `ConfigurationError` naming the fix for options that do not hold. */
   constructor(options: IdempotencyModuleOptions) {
     const { allRoutes = false, ...http } = options;
     this.http = createHttpIdempotency<Req>(http);
