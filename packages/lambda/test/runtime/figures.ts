@@ -19,7 +19,8 @@ export function dynamoPerVerdict(
 ): Record<string, { deliveries: number; requests: Record<string, number> }> {
   const table: Record<string, { deliveries: number; requests: Record<string, number> }> = {};
   for (const { delivery, verdict } of delivered) {
-    const entry = (table[verdict] ??= { deliveries: 0, requests: {} });
+    table[verdict] ??= { deliveries: 0, requests: {} };
+    const entry = table[verdict];
     entry.deliveries++;
     for (const r of fleet.dynamoRequests(delivery.requestId)) {
       const name = `${r.op}:${r.phase}:${r.outcome}`;
@@ -31,7 +32,9 @@ export function dynamoPerVerdict(
 
 /** The DynamoDB requests of one delivery, each as `op:phase:outcome`. */
 export function requestNames(fleet: Fleet, requestId: string): string[] {
-  return fleet.dynamoRequests(requestId).map((r: DynamoRequest) => `${r.op}:${r.phase}:${r.outcome}`);
+  return fleet
+    .dynamoRequests(requestId)
+    .map((r: DynamoRequest) => `${r.op}:${r.phase}:${r.outcome}`);
 }
 
 /** How many deliveries got each verdict. */
