@@ -42,6 +42,8 @@ export interface LibrarySide {
   readonly store: LambdaStore | 'none';
   /** Counts the requests of this library's own client; absent for bare. */
   readonly counter?: StoreCounter;
+  /** Whether its DynamoDB client answers lost claims with the item, as AWS does ({@link Servers}). */
+  readonly conflictsWithItem?: boolean;
   /**
    * The handlers of one Lambda instance: an engine (idem) or a persistence
    * layer (Powertools) of its own on the library's client, as a separate
@@ -181,6 +183,7 @@ export async function idemSide(store: LambdaStore, servers: Servers): Promise<Li
     library: 'idem',
     store,
     counter: opened.counter,
+    conflictsWithItem: store === 'dynamodb' && servers.conflictsWithItem === true,
     instance(app, concurrent) {
       const options = { store: opened.store, ...(concurrent ? { concurrent } : {}) };
       return {
@@ -259,6 +262,7 @@ export async function powertoolsSide(store: LambdaStore, servers: Servers): Prom
     library: 'powertools',
     store,
     counter,
+    conflictsWithItem: store === 'dynamodb' && servers.conflictsWithItem === true,
     // A persistence layer is configured once, by the first handler that uses it: one per handler.
     instance: (app) => ({
       http: makeIdempotent(app.http, {

@@ -142,7 +142,9 @@ function table(
 }
 
 const withRatio = (row: LambdaRow | undefined) =>
-  row ? `${fmt(row.rps)}${row.unit.library === 'bare' ? '' : ` (${fmt(row.ratio, 2)} ×)`}` : '—';
+  row
+    ? `${fmt(row.rps)}${row.unit.library === 'bare' ? '' : ` (${fmt(row.ratio, row.ratio < 0.1 ? 3 : 2)} ×)`}`
+    : '—';
 
 function throughputTable(results: LambdaResults): string {
   const units = results.rows.filter((r) => r.phase === 'first').map((r) => r.unit);
@@ -247,7 +249,7 @@ function stormTable(results: LambdaResults): string {
     ],
     results.storms.map((s) => [
       ENTRY_LABEL[s.unit.entry],
-      STORE_LABEL[s.unit.store],
+      `${STORE_LABEL[s.unit.store]}${s.conflictsWithItem ? ', lost claims answered as on AWS' : ''}`,
       `${LIBRARY_LABEL[s.unit.library]}${s.concurrent ? ` (\`concurrent: '${s.concurrent}'\`)` : ''}`,
       `${s.executions} for ${s.keys}${s.exactlyOnce ? '' : ` (**${s.keysMoreThanOnce} keys more than once, ${s.keysNever} never**)`}`,
       answersText(s),
@@ -264,7 +266,7 @@ export function lambdaSection(results: LambdaResults): string {
   const length = s.seconds > 0 ? `${s.seconds} s` : `${s.invocations} invocations`;
   return `Run ${results.run} on ${results.date.slice(0, 10)}, commit \`${results.commit}\`, ${results.durationSeconds} s; Node ${results.machine.node}, Redis ${results.machine.redis ?? '—'}, ${results.machine.dynamodb}; Powertools \`@aws-lambda-powertools/idempotency@${v['@aws-lambda-powertools/idempotency'] ?? '?'}\`.
 
-- **Invocations** run in the bench's process, ${s.concurrency} at a time (a Lambda instance runs one invocation at a time), each with a fresh event and a context of its own (\`awsRequestId\`, \`getRemainingTimeInMillis()\` counting down from a 30 s timeout): an API Gateway HTTP API (payload 2.0) event for the HTTP handler (\`POST /payments\`, \`Idempotency-Key\` header, a JSON body; answers 201), a plain payment payload (\`paymentId\` is the key) for the payload handler.
+- **Invocations** run in the bench's process, ${s.concurrency} at a time (a Lambda instance runs one invocation at a time, so inv/s is one over its latency, and store round trips dominate it), each with a fresh event and a context of its own (\`awsRequestId\`, \`getRemainingTimeInMillis()\` counting down from a 30 s timeout): an API Gateway HTTP API (payload 2.0) event for the HTTP handler (\`POST /payments\`, \`Idempotency-Key\` header, a JSON body; answers 201), a plain payment payload (\`paymentId\` is the key) for the payload handler.
 - **idem**: \`idempotency({ store, scope })(handler)\` and \`makeIdempotent(handler, { store, key: '/paymentId' })\` from @idem/lambda, on \`dynamoDbStore\` (its own AWS SDK client) and \`redisStore\` on ioredis. **Powertools**: \`makeIdempotent(handler, { persistenceStore, config })\` as its docs show, \`eventKeyJmesPath\` the \`Idempotency-Key\` header or \`paymentId\`, on \`DynamoDBPersistenceLayer\` (its own SDK client, table keyed \`id\`) and its Redis layer \`CachePersistenceLayer\` (\`@idem/bench\`'s \`@redis/client@${v['@redis/client'] ?? '?'}\`); every other option at its default.
 - **Passes**: ${s.warmupSeconds} s of warmup per configuration, then ${s.passes} passes of ${length} per phase; per pass and handler, the bare handler, every configuration in a shuffled order (seed ${s.orderSeed}; each store's libraries together), the bare handler again. **× bare** is the median per pass of inv/s over the bare handler's. **CPU µs/inv** is the bench process's CPU (\`process.cpuUsage()\`) per invocation: the library, its client and the handler; dynalite runs in a child process and Redis in its own.
 - **Store requests** are counted on each library's own client: a middleware on its DynamoDBClient (by action), and the Redis commands its sockets carry (\`src/wire.ts\`).
@@ -286,7 +288,7 @@ ${comparisonTable(results)}
 
 ### Retry storm
 
-${s.storm.keys} keys, each invoked ${s.storm.duplicates} times at once, every duplicate on an instance of its own (its own engine or persistence layer: nothing shared in memory, as between Lambda instances); the handler takes ${s.storm.delayMs} ms. Store requests per duplicate are those beyond what the keys' first calls take (the first-call row's figure). A handler that throws fails the invocation: API Gateway answers a 500, an asynchronous invoke retries it. Powertools answers a duplicate in flight with \`IdempotencyAlreadyInProgressError\`; idem answers 409 with \`Retry-After\` (\`concurrent: 'reject'\`, its default) or waits for the first invocation's result (\`'wait'\`).
+${s.storm.keys} keys, each invoked ${s.storm.duplicates} times at once, every duplicate on an instance of its own (its own engine or persistence layer: nothing shared in memory, as between Lambda instances); the handler takes ${s.storm.delayMs} ms. Store requests per duplicate are those beyond what the keys' first calls take (the first-call row's figure); on DynamoDB, counted as AWS answers a lost claim (above) where marked. A handler that throws fails the invocation: API Gateway answers a 500, an asynchronous invoke retries it. Powertools answers a duplicate in flight with \`IdempotencyAlreadyInProgressError\`; idem answers 409 with \`Retry-After\` (\`concurrent: 'reject'\`, its default) or waits for the first invocation's result (\`'wait'\`, polling the store until it is there: more requests per duplicate, no error to retry).
 
 ${stormTable(results)}
 ${results.failures.length > 0 ? `\n**Failures in this run:**\n\n${results.failures.map((f) => `- ${f.unit}: ${f.error.split('\n')[0]}`).join('\n')}\n` : ''}${results.skipped.length > 0 ? `\n**Skipped:** ${results.skipped.map((k) => `${k.what} (${k.reason})`).join('; ')}\n` : ''}`;

@@ -82,6 +82,7 @@ export async function runLambdaStorm(
   return {
     unit: { entry, store: side.store, library: side.library },
     ...(concurrent ? { concurrent } : {}),
+    ...(side.conflictsWithItem ? { conflictsWithItem: true } : {}),
     keys: options.keys,
     duplicates: options.duplicates,
     delayMs: options.delayMs,

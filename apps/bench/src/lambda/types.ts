@@ -54,6 +54,8 @@ export interface LambdaStormResult {
   readonly unit: LambdaUnit;
   /** idem's setting for a duplicate in flight; absent for Powertools (it has none). */
   readonly concurrent?: Concurrent;
+  /** DynamoDB: lost claims answered with the item, as AWS does (dynalite does not). */
+  readonly conflictsWithItem?: boolean;
   readonly keys: number;
   /** Invocations per key, all at once, each on an instance of its own. */
   readonly duplicates: number;
