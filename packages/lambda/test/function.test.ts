@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { isIdempotencyKeyError, makeIdempotent } from '../src/index.js';
 import { invocationContext } from './http/gateway.js';
 
-const escape = (token: string) => token.replaceAll('~', '~0').replaceAll('/', '~1');
+const escapeToken = (token: string) => token.replaceAll('~', '~0').replaceAll('/', '~1');
 
 /** The error a call rejects with, or a failure when it resolves. */
 async function failure(promise: Promise<unknown>): Promise<unknown> {
@@ -35,7 +35,7 @@ describe('JSON Pointer keys (RFC 6901)', () => {
       return { other: 'x', [token]: inner };
     }, leaf);
   const pointerOf = (tokens: Array<string | number>) =>
-    tokens.map((t) => `/${escape(String(t))}`).join('');
+    tokens.map((t) => `/${escapeToken(String(t))}`).join('');
   const store = memoryStore();
 
   it('finds the string or number at the pointer, ~0 and ~1 unescaped', async () => {

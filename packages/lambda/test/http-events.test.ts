@@ -9,7 +9,6 @@ import type {
   APIGatewayProxyResult,
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatOf, requestOf } from '../src/http/event.js';
 import { claimOf, idempotency, type LambdaHttpEvent } from '../src/index.js';
