@@ -200,3 +200,23 @@ describe('payload 2.0 results', () => {
     expect(runs).toBe(2);
   });
 });
+
+describe('the lease of an HTTP invocation', () => {
+  it("ends at the invocation's deadline plus leaseMarginMs: the next delivery takes over then", async () => {
+    const store = memoryStore();
+    const options = { store, scope: () => 'lease', leaseMs: 10_000, leaseMarginMs: 100 };
+    // Two engines on one store: the invocation that times out, and the next one.
+    const hung = idempotency(options)(() => new Promise<never>(() => {}));
+    const next = idempotency(options)(async () => ({ statusCode: 201, body: 'taken over' }));
+    const event = keyed(fixture<APIGatewayProxyEventV2>('function-url'), 'lease');
+    const started = Date.now();
+    void hung(structuredClone(event), invocationContext(200)).catch(() => {});
+    await new Promise((r) => setTimeout(r, 80));
+    expect(await next(structuredClone(event), context)).toMatchObject({ statusCode: 409 });
+    await new Promise((r) => setTimeout(r, 450 - (Date.now() - started)));
+    expect(await next(structuredClone(event), context)).toMatchObject({
+      statusCode: 201,
+      body: 'taken over',
+    });
+  });
+});
