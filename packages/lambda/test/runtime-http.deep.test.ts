@@ -20,7 +20,8 @@ const ENTRIES = [
   { entry: 'wrapper', source: 'http.ts', kills: HTTP_SOURCES },
   { entry: 'middy', source: 'middy.ts', kills: ['rest', 'http-api'] as HttpSource[] },
 ] as const;
-const TIMEOUT_MS = 2_000;
+/** Long enough for a storm's delivery on a loaded 2-core machine (a cold first test timed out at 2 s). */
+const TIMEOUT_MS = 4_000;
 const MARGIN_MS = 1_000;
 /** Redeliveries every 100 ms, each a full invocation on a loaded 2-core machine. */
 const SLACK_MS = 1_000;
@@ -122,7 +123,10 @@ describe.each(STORES)('on %s', (storeName) => {
           expect(fleet.ledger.runsOf(key), fleet.stderr()).toHaveLength(1);
           expect(fleet.ledger.effectsOf(key)).toHaveLength(1);
           const counts = tally(delivered);
-          expect(counts).toMatchObject({ executed: 1, other: 0 });
+          const others = delivered
+            .filter((d) => d.verdict === 'other')
+            .map((d) => JSON.stringify(d.delivery.result).slice(0, 300));
+          expect(counts, others.join('\n')).toMatchObject({ executed: 1, other: 0 });
           const executed = delivered.find((d) => d.verdict === 'executed')!;
           for (const { delivery, verdict } of delivered) {
             if (verdict === 'replayed')
