@@ -62,7 +62,11 @@ export type MakeIdempotentOptions<F extends AnyFunction> = FunctionIdempotencyOp
   (
     | (IdempotencyOptions & { readonly idem?: undefined })
     | {
-        /** An engine made by `createIdempotency` to share (its store, breaker and single flight). */
+        /**
+         * An engine made by `createIdempotency` to share (its store, breaker
+         * and single flight), instead of the engine's options.
+         * @default none: an engine of its own, from the options
+         */
         readonly idem: Idempotency;
       }
   );
