@@ -74,6 +74,12 @@ describe.skipIf(!up)('the Lambda storm on Redis', () => {
     expect(result.store.requests).toBeGreaterThanOrEqual(12);
   });
 
+  it('and the same under Middy, through its middleware', async () => {
+    const result = await runLambdaStorm(idem, 'middy', options('idem-middy'));
+    expect(result.exactlyOnce).toBe(true);
+    expect(result.answers).toEqual({ '201': 3, '409 + Retry-After': 9 });
+  });
+
   it("with concurrent: 'wait', idem gives every duplicate the first one's result", async () => {
     const result = await runLambdaStorm(idem, 'function', options('idem-wait'), 'wait');
     expect(result.exactlyOnce).toBe(true);
@@ -89,7 +95,7 @@ describe.skipIf(!up)('the Lambda storm on Redis', () => {
 
   it("counts each library's own Redis commands, first call and replay", async () => {
     for (const side of [idem, powertools]) {
-      const handler = side.instance(new PaymentsApp()).payment;
+      const handler = side.instance(new PaymentsApp()).function;
       const key = `${run}-count-${side.library}`;
       const before = side.counter!.read();
       const first = await handler(paymentEvent(key), lambdaContext());

@@ -15,16 +15,22 @@ import {
   type PutItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import type { Store } from '@idem/core';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { HttpHandler, PaymentHandler, PaymentsApp } from './app.ts';
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { HttpHandler, PaymentHandler, PaymentsApp, Receipt } from './app.ts';
 import { dynamoDbCounter, redisCounter, type StoreCounter } from './counters.ts';
+import { httpApiEvent, lambdaContext, paymentEvent } from './events.ts';
 
 export const LAMBDA_STORES = ['dynamodb', 'redis'] as const;
 export type LambdaStore = (typeof LAMBDA_STORES)[number];
 export const LAMBDA_LIBRARIES = ['bare', 'idem', 'powertools'] as const;
 export type LambdaLibrary = (typeof LAMBDA_LIBRARIES)[number];
-/** `http`: an API Gateway HTTP API handler; `function`: a handler of a plain payload. */
-export const ENTRIES = ['http', 'function'] as const;
+/**
+ * `http`: an API Gateway HTTP API handler wrapped by the library's function
+ * wrapper; `middy`: the same handler under Middy with the library's
+ * middleware; `function`: a handler of a plain payload.
+ */
+export const ENTRIES = ['http', 'middy', 'function'] as const;
 export type Entry = (typeof ENTRIES)[number];
 
 /** How idem treats a duplicate in flight: its default (`reject`: 409 + Retry-After) or `wait`. */
@@ -33,7 +39,27 @@ export type Concurrent = 'reject' | 'wait';
 /** Both handlers of one Lambda instance. */
 export interface Handlers {
   readonly http: HttpHandler;
-  readonly payment: PaymentHandler;
+  readonly middy: HttpHandler;
+  readonly function: PaymentHandler;
+}
+
+/** One invocation of `entry` for `key`: its event (HTTP API 2.0 or the payload) and a fresh context. */
+export function invokeEntry(
+  handlers: Handlers,
+  entry: Entry,
+  key: string,
+  delayMs?: number,
+): Promise<APIGatewayProxyStructuredResultV2 | Receipt> {
+  return entry === 'function'
+    ? handlers.function(paymentEvent(key, delayMs), lambdaContext())
+    : handlers[entry](httpApiEvent(key, delayMs), lambdaContext());
+}
+
+/** The handler under Middy with `middleware` (none for bare), as Middy's docs show it. */
+function underMiddy(handler: HttpHandler, middleware?: MiddlewareObj): HttpHandler {
+  const wrapped = middy(handler);
+  if (middleware) wrapped.use(middleware);
+  return wrapped as unknown as HttpHandler;
 }
 
 /** One library on one store (or none, bare). */
@@ -171,13 +197,14 @@ export function bareSide(): LibrarySide {
   return {
     library: 'bare',
     store: 'none',
-    instance: (app) => ({ http: app.http, payment: app.payment }),
+    instance: (app) => ({ http: app.http, middy: underMiddy(app.http), function: app.payment }),
     close: async () => {},
   };
 }
 
 export async function idemSide(store: LambdaStore, servers: Servers): Promise<LibrarySide> {
   const { idempotency, makeIdempotent } = await import('@idem/lambda');
+  const { idempotencyMiddleware } = await import('@idem/lambda/middy');
   const opened = await openIdemStore(store, servers);
   return {
     library: 'idem',
@@ -186,10 +213,15 @@ export async function idemSide(store: LambdaStore, servers: Servers): Promise<Li
     conflictsWithItem: store === 'dynamodb' && servers.conflictsWithItem === true,
     instance(app, concurrent) {
       const options = { store: opened.store, ...(concurrent ? { concurrent } : {}) };
+      // The scope an app would take from its authorizer; one principal here.
+      const http = { ...options, scope: () => 'bench' };
       return {
-        // The scope an app would take from its authorizer; one principal here.
-        http: idempotency<APIGatewayProxyEventV2>({ ...options, scope: () => 'bench' })(app.http),
-        payment: makeIdempotent(app.payment, { ...options, key: '/paymentId' }),
+        http: idempotency<APIGatewayProxyEventV2>(http)(app.http),
+        middy: underMiddy(
+          app.http,
+          idempotencyMiddleware<APIGatewayProxyEventV2>(http) as unknown as MiddlewareObj,
+        ),
+        function: makeIdempotent(app.payment, { ...options, key: '/paymentId' }),
       };
     },
     close: opened.close,
@@ -231,6 +263,7 @@ async function openIdemStore(
  */
 export async function powertoolsSide(store: LambdaStore, servers: Servers): Promise<LibrarySide> {
   const { makeIdempotent, IdempotencyConfig } = await import('@aws-lambda-powertools/idempotency');
+  const { makeHandlerIdempotent } = await import('@aws-lambda-powertools/idempotency/middleware');
   type Persistence = import('@aws-lambda-powertools/idempotency/persistence').BasePersistenceLayer;
   let persistence: () => Persistence;
   let counter: StoreCounter;
@@ -267,10 +300,18 @@ export async function powertoolsSide(store: LambdaStore, servers: Servers): Prom
     instance: (app) => ({
       http: makeIdempotent(app.http, {
         persistenceStore: persistence(),
-        config: new IdempotencyConfig({ eventKeyJmesPath: 'headers."idempotency-key"' }),
+        config: new IdempotencyConfig({ eventKeyJmesPath: HEADER_KEY }),
         keyPrefix: keyPrefix('http'),
       }),
-      payment: makeIdempotent(app.payment, {
+      middy: underMiddy(
+        app.http,
+        makeHandlerIdempotent({
+          persistenceStore: persistence(),
+          config: new IdempotencyConfig({ eventKeyJmesPath: HEADER_KEY }),
+          keyPrefix: keyPrefix('middy'),
+        }) as MiddlewareObj,
+      ),
+      function: makeIdempotent(app.payment, {
         persistenceStore: persistence(),
         config: new IdempotencyConfig({ eventKeyJmesPath: 'paymentId' }),
         keyPrefix: keyPrefix('function'),
@@ -279,6 +320,9 @@ export async function powertoolsSide(store: LambdaStore, servers: Servers): Prom
     close,
   };
 }
+
+/** Powertools' key of the HTTP rows: the `Idempotency-Key` header (JMESPath quotes the name). */
+const HEADER_KEY = 'headers."idempotency-key"';
 
 /** The side of `library` on `store`. */
 export function openSide(

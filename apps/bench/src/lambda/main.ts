@@ -5,7 +5,8 @@
  *
  *   pnpm --filter @idem/bench lambda [--quick] [--passes 7] [--seconds 1] [--stores dynamodb,redis] [--entries http,function] [--out results/lambda.json]
  *
- * Per pass and entry (an HTTP API handler; a plain payload handler): the
+ * Per pass and entry (an HTTP API handler, the same under Middy, a plain
+ * payload handler): the
  * bare handler, every library on every store in a shuffled order (first
  * calls on fresh keys, then replays of one completed key), the bare handler
  * again. Then the retry storm per library, store and entry. Under CI=true an
@@ -19,6 +20,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { Redis } from 'ioredis';
 import { intervalText } from '../compare.ts';
 import { startDynalite } from '../cost/dynamodb.ts';
@@ -27,13 +29,13 @@ import { CONFIDENCE, seededRandom } from '../stats.ts';
 import { watchPorts } from '../wire.ts';
 import { PaymentsApp, type Receipt } from './app.ts';
 import { countDelta, NO_COUNT } from './counters.ts';
-import { httpApiEvent, lambdaContext, paymentEvent } from './events.ts';
 import {
   bareSide,
   createTables,
   ENTRIES,
   type Entry,
   type Handlers,
+  invokeEntry,
   LAMBDA_LIBRARIES,
   LAMBDA_STORES,
   type LambdaLibrary,
@@ -180,12 +182,13 @@ interface UnitState {
 
 /** One invocation of `key`, and the answer to compare replays with (undefined when it failed). */
 async function invoke(state: UnitState, key: string): Promise<string | undefined> {
-  if (state.unit.entry === 'http') {
-    const result = await state.handlers.http(httpApiEvent(key), lambdaContext());
-    return result.statusCode === 201 && typeof result.body === 'string' ? result.body : undefined;
+  const answer = await invokeEntry(state.handlers, state.unit.entry, key);
+  if (state.unit.entry === 'function') {
+    const receipt = answer as Receipt;
+    return receipt?.status === 'succeeded' ? JSON.stringify(receipt) : undefined;
   }
-  const receipt: Receipt = await state.handlers.payment(paymentEvent(key), lambdaContext());
-  return receipt?.status === 'succeeded' ? JSON.stringify(receipt) : undefined;
+  const result = answer as APIGatewayProxyStructuredResultV2;
+  return result.statusCode === 201 && typeof result.body === 'string' ? result.body : undefined;
 }
 
 async function measureWindow(
@@ -307,6 +310,7 @@ function versions(): Record<string, string> {
     '@aws-lambda-powertools/idempotency',
     '@aws-sdk/client-dynamodb',
     '@redis/client',
+    '@middy/core',
     'ioredis',
     'dynalite',
   ]) {

@@ -8,8 +8,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { PaymentsApp } from './app.ts';
 import { countDelta, NO_COUNT } from './counters.ts';
-import { httpApiEvent, lambdaContext, paymentEvent } from './events.ts';
-import type { Concurrent, Entry, LibrarySide } from './libraries.ts';
+import { type Concurrent, type Entry, invokeEntry, type LibrarySide } from './libraries.ts';
 import type { LambdaStormResult } from './types.ts';
 
 export interface LambdaStormOptions {
@@ -64,11 +63,7 @@ export async function runLambdaStorm(
   const started = performance.now();
   const outcomes = await Promise.allSettled(
     keys.flatMap((key) =>
-      instances.map((instance) =>
-        entry === 'http'
-          ? instance.http(httpApiEvent(key, options.delayMs), lambdaContext())
-          : instance.payment(paymentEvent(key, options.delayMs), lambdaContext()),
-      ),
+      instances.map((instance) => invokeEntry(instance, entry, key, options.delayMs)),
     ),
   );
   const seconds = (performance.now() - started) / 1000;
