@@ -33,7 +33,10 @@ interface Running {
  * Use it first: its `before` then sees the body as Lambda delivered it
  * (a body parser used before it has replaced the string, and idem refuses
  * to guess the bytes), and its `after` runs last, so what it stores is what
- * the client got.
+ * the client got. When Middy's early timeout fires (its
+ * `timeoutEarlyInMillis`), the key is not released: the handler may still
+ * be running, so the claim holds until the invocation's deadline plus
+ * `leaseMarginMs`, as when Lambda stops a timed-out invocation.
  *
  * @example
  * ```ts
@@ -83,6 +86,25 @@ export function idempotencyMiddleware<E extends LambdaHttpEvent = LambdaHttpEven
       const instead = await settleResult(state.execution, request.response, state.format, limit);
       if (instead) request.response = resultOf(instead, state.format);
     },
-    onError: release,
+    async onError(request) {
+      // Middy's early timeout answers just before the deadline while the
+      // handler still runs, and Lambda then keeps (freezes) the process
+      // instead of killing it: the handler may go on in a later invocation.
+      // Releasing here would let a retry run it a second time beside it; the
+      // lease instead ends at the invocation's deadline plus leaseMarginMs.
+      if (isMiddyTimeout(request.error)) {
+        const state = running.get(request);
+        running.delete(request);
+        if (state) claims.delete(state.event);
+        return;
+      }
+      await release(request);
+    },
   };
+}
+
+/** Middy's own early-timeout error (its `timeoutEarlyResponse` default). */
+function isMiddyTimeout(error: unknown): boolean {
+  const e = error as { name?: unknown; cause?: { package?: unknown } } | null | undefined;
+  return e?.name === 'TimeoutError' && e.cause?.package === '@middy/core';
 }

@@ -103,6 +103,37 @@ describe('idempotencyMiddleware with real Middy', () => {
     expect(runs).toBe(2);
   });
 
+  it("Middy's early timeout keeps the key: a retry before the deadline plus the margin is 409, after it takes over", async () => {
+    const store = memoryStore();
+    let runs = 0;
+    const handler = middy(async () => {
+      runs++;
+      await new Promise(() => {}); // still running when Middy answers the timeout
+      return { statusCode: 200 };
+    }).use(
+      idempotencyMiddleware<APIGatewayProxyEventV2>({
+        store,
+        leaseMarginMs: 300,
+        scope: () => 't',
+      }),
+    );
+    const timedOut = invocationContext(200);
+    await expect(handler(post('m-5', {}), timedOut)).rejects.toMatchObject({
+      name: 'TimeoutError',
+    });
+    const retry = middy(async () => {
+      runs++;
+      return { statusCode: 200, body: 'retry' };
+    }).use(idempotencyMiddleware<APIGatewayProxyEventV2>({ store, scope: () => 't' }));
+    // Right after Middy's answer, the hung run still holds the key: no second run beside it.
+    expect(await retry(post('m-5', {}), context)).toMatchObject({ statusCode: 409 });
+    expect(runs).toBe(1);
+    // Past the invocation's deadline plus leaseMarginMs, the lease is over: the retry takes over.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await retry(post('m-5', {}), context)).toMatchObject({ body: 'retry' });
+    expect(runs).toBe(2);
+  });
+
   it('refuses to run after a body parser: it would fingerprint a parsed body, not the bytes sent', async () => {
     let runs = 0;
     const handler = middy(async () => ({ statusCode: 200, body: String(++runs) }))
