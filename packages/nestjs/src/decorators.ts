@@ -1,5 +1,12 @@
 import type { Claim } from '@idem/core';
-import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import {
+  applyDecorators,
+  createParamDecorator,
+  type ExecutionContext,
+  SetMetadata,
+  UseInterceptors,
+} from '@nestjs/common';
+import { IdempotencyInterceptor } from './interceptor.js';
 import { IDEMPOTENT, type IdempotentOptions } from './options.js';
 
 /**
@@ -26,7 +33,12 @@ import { IDEMPOTENT, type IdempotentOptions } from './options.js';
 export function Idempotent(
   options: IdempotentOptions | false = {},
 ): ClassDecorator & MethodDecorator {
-  return SetMetadata(IDEMPOTENT, options);
+  if (options === false) return SetMetadata(IDEMPOTENT, options);
+  // The module's interceptor covers the route; this one, bound to it, only
+  // makes a missing IdempotencyModule stop the application (Nest cannot
+  // build it without the module's providers) rather than leave the route
+  // silently unprotected. A request is taken up once, whichever comes first.
+  return applyDecorators(SetMetadata(IDEMPOTENT, options), UseInterceptors(IdempotencyInterceptor));
 }
 
 /** The request property idem keeps the claim on, as `@idem/express` and `@idem/fastify` do. */

@@ -18,7 +18,7 @@ import {
 } from './platform.js';
 import { IdempotencyRoutes } from './routes.js';
 
-/** Marks a request idem has taken up, so a second interceptor (module plus `@UseInterceptors`) passes it on. */
+/** Marks a request idem has taken up, so a second interceptor (the module's and `@Idempotent()`'s on one route) passes it on. */
 const TAKEN = Symbol('idem.nestjs.taken');
 
 /**

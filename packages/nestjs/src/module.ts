@@ -1,3 +1,4 @@
+import { ConfigurationError } from '@idem/core';
 import {
   type DynamicModule,
   Inject,
@@ -83,9 +84,19 @@ export class IdempotencyModule implements OnModuleInit {
   /**
    * Check every handler's `@Idempotent()` options at startup, so a route
    * whose options do not hold stops the application with a
-   * `ConfigurationError` instead of answering 500 on its first request.
+   * `ConfigurationError` instead of answering 500 on its first request; and
+   * refuse a second `IdempotencyModule` in the application, whose options
+   * would cover nothing.
    */
   onModuleInit(): void {
+    const modules = this.#discovery
+      .getProviders()
+      .filter(({ instance }) => instance instanceof IdempotencyRoutes);
+    if (modules.length > 1) {
+      throw new ConfigurationError(
+        `idem: IdempotencyModule is imported ${modules.length} times with options of its own; only one would cover the routes. Import IdempotencyModule.forRoot() once, in the root module (it is global), and give routes options of their own with @Idempotent({...}).`,
+      );
+    }
     const scanner = new MetadataScanner();
     for (const { instance, metatype } of this.#discovery.getControllers()) {
       if (!instance || !metatype) continue;

@@ -266,6 +266,30 @@ describe.each<Platform>(['express', 'fastify'])('on %s', (platform) => {
     await expect(starting).rejects.toThrow(/BadController\.bad/);
   });
 
+  it('refuses to start without the module under @Idempotent(), or with the module twice', async () => {
+    @Controller()
+    class PaymentsController {
+      @Post('payments')
+      @Idempotent()
+      create() {}
+    }
+    @Module({ controllers: [PaymentsController] })
+    class Unprotected {}
+    await expect(create(platform, Unprotected).then((app) => app.init())).rejects.toThrow(
+      /IdempotencyInterceptor/,
+    );
+    @Module({ imports: [IdempotencyModule.forRoot({ store: memoryStore(), ttlMs: 3_600_000 })] })
+    class Feature {}
+    @Module({
+      imports: [IdempotencyModule.forRoot({ store: memoryStore() }), Feature],
+      controllers: [PaymentsController],
+    })
+    class Twice {}
+    await expect(create(platform, Twice).then((app) => app.init())).rejects.toThrow(
+      /imported 2 times/,
+    );
+  });
+
   it('refuses to guess a body Nest parsed without keeping its bytes: 500, the fix logged, nothing run', async () => {
     const runs = new Runs();
     const errors: string[] = [];
