@@ -41,7 +41,7 @@ export interface AnyRequest {
 interface HeaderSetter {
   header(name: string, value: string): unknown;
 }
-interface AnyResponse {
+export interface AnyResponse {
   readonly raw?: ServerResponse;
   hijack?(): void;
 }
@@ -72,7 +72,7 @@ async function bodyBytes(req: AnyRequest): Promise<Buffer> {
 }
 
 /** The Node response a handler writes itself on; Fastify's reply is hijacked first. */
-function nodeResponse(res: AnyResponse): ServerResponse {
+export function nodeResponse(res: AnyResponse): ServerResponse {
   if (!res.raw) return res as unknown as ServerResponse;
   res.hijack?.();
   return res.raw;
