@@ -80,6 +80,18 @@ describe.skipIf(!up)('the Lambda storm on Redis', () => {
     expect(result.answers).toEqual({ '201': 3, '409 + Retry-After': 9 });
   });
 
+  it('and with the duplicates spread over the first run: 409 while in flight, then its result', async () => {
+    const result = await runLambdaStorm(idem, 'http', { ...options('idem-spread'), spread: true });
+    expect(result.exactlyOnce).toBe(true);
+    expect(Object.keys(result.answers).sort()).toEqual(
+      expect.arrayContaining(['201', '409 + Retry-After']),
+    );
+    expect(Object.keys(result.answers).every((a) => a === '201' || a === '409 + Retry-After')).toBe(
+      true,
+    );
+    expect(result.spread).toBe(true);
+  });
+
   it("with concurrent: 'wait', idem gives every duplicate the first one's result", async () => {
     const result = await runLambdaStorm(idem, 'function', options('idem-wait'), 'wait');
     expect(result.exactlyOnce).toBe(true);

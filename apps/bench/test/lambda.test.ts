@@ -15,7 +15,7 @@ import {
   lambdaSection,
   lambdaVerdicts,
 } from '../src/lambda/render.ts';
-import { answerOf, requestsPerDuplicate } from '../src/lambda/storm.ts';
+import { answerOf, arrivalMs, requestsPerDuplicate } from '../src/lambda/storm.ts';
 import type { LambdaResults, LambdaRow, LambdaSample, LambdaUnit } from '../src/lambda/types.ts';
 import { seededRandom } from '../src/stats.ts';
 
@@ -206,6 +206,12 @@ describe('the storm', () => {
     expect(answerOf('function', { status: 'rejected', reason: 'text' })).toBe('throws a non-Error');
   });
 
+  it('sends duplicates at once, or spread evenly over the handler run', () => {
+    const at = { delayMs: 500, duplicates: 10 };
+    expect([0, 1, 9].map((d) => arrivalMs(d, at))).toEqual([0, 0, 0]);
+    expect([0, 1, 9].map((d) => arrivalMs(d, { ...at, spread: true }))).toEqual([0, 50, 450]);
+  });
+
   it('counts store requests per duplicate beyond the first calls', () => {
     // 5 keys × 4 invocations; first calls take 2 each; 15 duplicates made 15 more.
     expect(requestsPerDuplicate(25, 5, 4, 2)).toBe(1);
@@ -358,7 +364,19 @@ describe('the Lambda section', () => {
     );
     expect(md).toContain('2.00 (PutItem + UpdateItem); 1.00 (PutItem)');
     expect(md).toContain('| HTTP API (2.0) handler | DynamoDB (dynalite) | first call | 2.00 [');
-    expect(md).toContain('20 for 20 | 180 × 409 + Retry-After, 20 × 201 | 1.10; 1.00 |');
+    expect(md).toContain(
+      '| at once | 20 for 20 | 180 × 409 + Retry-After, 20 × 201 | 1.10; 1.00 | PutItem + 0.10 × UpdateItem |',
+    );
+    const spread = lambdaSection(
+      results({
+        storms: [
+          { ...results().storms[0]!, spread: true, exactlyOnce: false, keysMoreThanOnce: 3 },
+        ],
+      }),
+    );
+    expect(spread).toContain(
+      '| spread over 50 ms | 20 for 20 (**3 keys more than once, 0 never**) |',
+    );
     expect(md).toContain('Not counted in this run.');
     expect(md).not.toContain('Failures in this run');
   });

@@ -31,6 +31,7 @@ import { PaymentsApp, type Receipt } from './app.ts';
 import { countDelta, NO_COUNT } from './counters.ts';
 import {
   bareSide,
+  type Concurrent,
   createTables,
   ENTRIES,
   type Entry,
@@ -302,6 +303,19 @@ async function countAsOnAws(
   return rows;
 }
 
+/**
+ * The storms of a side: duplicates all at once, and spread over the
+ * handler's run (a retry arriving while the first is in flight, another
+ * later); idem both ways of treating a duplicate in flight.
+ */
+function stormVariants(side: LibrarySide): [Concurrent | undefined, boolean][] {
+  const modes = side.library === 'idem' ? (['reject', 'wait'] as const) : [undefined];
+  return modes.flatMap((mode) => [
+    [mode, false],
+    [mode, true],
+  ]);
+}
+
 // --- the run ------------------------------------------------------------------------
 
 function versions(): Record<string, string> {
@@ -432,15 +446,13 @@ async function main(): Promise<number> {
     if (!args['no-storm']) {
       for (const side of stormSides) {
         for (const entry of entries) {
-          for (const concurrent of side.library === 'idem'
-            ? (['reject', 'wait'] as const)
-            : [undefined]) {
-            const name = `${entry}/${side.store}/${side.library}${concurrent ? ` (${concurrent})` : ''}`;
+          for (const [concurrent, spread] of stormVariants(side)) {
+            const name = `${entry}/${side.store}/${side.library}${concurrent ? ` (${concurrent})` : ''}${spread ? ' spread' : ''}`;
             try {
               const result = await runLambdaStorm(
                 side,
                 entry,
-                { ...settings.storm, keyPrefix: `lambda-${run}-storm-${storms.length}` },
+                { ...settings.storm, spread, keyPrefix: `lambda-${run}-storm-${storms.length}` },
                 concurrent,
               );
               const first = rows.find(

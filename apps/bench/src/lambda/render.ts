@@ -101,7 +101,7 @@ export function lambdaVerdicts(results: LambdaResults | undefined): LambdaVerdic
   for (const storm of results.storms.filter((s) => s.unit.library === 'idem')) {
     out.push({
       target: 'exactly once in the Lambda retry storm',
-      where: `${ENTRY_LABEL[storm.unit.entry]}, ${STORE_LABEL[storm.unit.store]}, concurrent: '${storm.concurrent ?? 'reject'}'`,
+      where: `${ENTRY_LABEL[storm.unit.entry]}, ${STORE_LABEL[storm.unit.store]}, concurrent: '${storm.concurrent ?? 'reject'}'${storm.spread ? ', spread' : ''}`,
       figure: `${storm.executions} executions for ${storm.keys} keys`,
       met: storm.exactlyOnce,
     });
@@ -124,7 +124,7 @@ export function lambdaProblems(results: LambdaResults): string[] {
   }
   for (const s of results.storms.filter((s) => s.unit.library === 'idem' && !s.exactlyOnce)) {
     problems.push(
-      `storm ${lambdaUnitId(s.unit)} (${s.concurrent}): ${s.executions} executions for ${s.keys} keys`,
+      `storm ${lambdaUnitId(s.unit)} (${s.concurrent}${s.spread ? ', spread' : ''}): ${s.executions} executions for ${s.keys} keys`,
     );
   }
   return problems;
@@ -244,19 +244,27 @@ function stormTable(results: LambdaResults): string {
       'handler',
       'store',
       'library',
+      'duplicates',
       'executions for keys',
       'answers',
       'store requests per invocation; per duplicate',
+      'requests by command, per invocation',
     ],
     results.storms.map((s) => [
       ENTRY_LABEL[s.unit.entry],
       `${STORE_LABEL[s.unit.store]}${s.conflictsWithItem ? ', lost claims answered as on AWS' : ''}`,
       `${LIBRARY_LABEL[s.unit.library]}${s.concurrent ? ` (\`concurrent: '${s.concurrent}'\`)` : ''}`,
+      s.spread ? `spread over ${s.delayMs} ms` : 'at once',
       `${s.executions} for ${s.keys}${s.exactlyOnce ? '' : ` (**${s.keysMoreThanOnce} keys more than once, ${s.keysNever} never**)`}`,
       answersText(s),
       `${fmt(s.store.requests / s.invocations, 2)}; ${fmt(s.storeRequestsPerDuplicate, 2)}`,
+      opsText(
+        Object.fromEntries(
+          Object.entries(s.store.ops).map(([name, n]) => [name, n / s.invocations]),
+        ),
+      ),
     ]),
-    ['---', '---', '---', '---:', '---', '---:'],
+    ['---', '---', '---', '---', '---:', '---', '---:', '---'],
   );
 }
 
@@ -290,7 +298,7 @@ ${comparisonTable(results)}
 
 ### Retry storm
 
-${s.storm.keys} keys, each invoked ${s.storm.duplicates} times at once, every duplicate on an instance of its own (its own engine or persistence layer: nothing shared in memory, as between Lambda instances); the handler takes ${s.storm.delayMs} ms. Store requests per duplicate are those beyond what the keys' first calls take (the first-call row's figure); on DynamoDB, counted as AWS answers a lost claim (above) where marked. A handler that throws fails the invocation: API Gateway answers a 500, an asynchronous invoke retries it. Powertools answers a duplicate in flight with \`IdempotencyAlreadyInProgressError\`; idem answers 409 with \`Retry-After\` (\`concurrent: 'reject'\`, its default) or waits for the first invocation's result (\`'wait'\`, polling the store until it is there: more requests per duplicate, no error to retry).
+${s.storm.keys} keys, each invoked ${s.storm.duplicates} times, all at once or spread over the handler's run (duplicate d starts d × ${s.storm.delayMs} / ${s.storm.duplicates} ms after the first: retries that meet the first in flight, the last ones near its end), every duplicate on an instance of its own (its own engine or persistence layer: nothing shared in memory, as between Lambda instances); the handler takes ${s.storm.delayMs} ms. The last column is every request the library sent, by command, deletes included. Store requests per duplicate are those beyond what the keys' first calls take (the first-call row's figure); on DynamoDB, counted as AWS answers a lost claim (above) where marked. A handler that throws fails the invocation: API Gateway answers a 500, an asynchronous invoke retries it. Powertools answers a duplicate in flight with \`IdempotencyAlreadyInProgressError\`; idem answers 409 with \`Retry-After\` (\`concurrent: 'reject'\`, its default) or waits for the first invocation's result (\`'wait'\`, polling the store until it is there: more requests per duplicate, no error to retry).
 
 ${stormTable(results)}
 ${results.failures.length > 0 ? `\n**Failures in this run:**\n\n${results.failures.map((f) => `- ${f.unit}: ${f.error.split('\n')[0]}`).join('\n')}\n` : ''}${results.skipped.length > 0 ? `\n**Skipped:** ${results.skipped.map((k) => `${k.what} (${k.reason})`).join('; ')}\n` : ''}`;

@@ -16,6 +16,23 @@ export interface LambdaStormOptions {
   readonly duplicates: number;
   readonly delayMs: number;
   readonly keyPrefix: string;
+  /**
+   * Spread the duplicates of a key over the handler's run (duplicate d
+   * starts d × delayMs / duplicates after the first) instead of all at once:
+   * retries that meet the first in flight and, late, its result.
+   * @default false
+   */
+  readonly spread?: boolean;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** When duplicate `d` of a key starts, in ms after the first. */
+export function arrivalMs(
+  d: number,
+  options: Pick<LambdaStormOptions, 'spread' | 'delayMs' | 'duplicates'>,
+): number {
+  return options.spread ? (d * options.delayMs) / options.duplicates : 0;
 }
 
 /**
@@ -63,7 +80,11 @@ export async function runLambdaStorm(
   const started = performance.now();
   const outcomes = await Promise.allSettled(
     keys.flatMap((key) =>
-      instances.map((instance) => invokeEntry(instance, entry, key, options.delayMs)),
+      instances.map(async (instance, d) => {
+        const at = arrivalMs(d, options);
+        if (at > 0) await sleep(at);
+        return invokeEntry(instance, entry, key, options.delayMs);
+      }),
     ),
   );
   const seconds = (performance.now() - started) / 1000;
@@ -78,6 +99,7 @@ export async function runLambdaStorm(
     unit: { entry, store: side.store, library: side.library },
     ...(concurrent ? { concurrent } : {}),
     ...(side.conflictsWithItem ? { conflictsWithItem: true } : {}),
+    ...(options.spread ? { spread: true } : {}),
     keys: options.keys,
     duplicates: options.duplicates,
     delayMs: options.delayMs,

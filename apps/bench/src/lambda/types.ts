@@ -56,6 +56,8 @@ export interface LambdaStormResult {
   readonly concurrent?: Concurrent;
   /** DynamoDB: lost claims answered with the item, as AWS does (dynalite does not). */
   readonly conflictsWithItem?: boolean;
+  /** Duplicates spread over the handler's run rather than all at once. */
+  readonly spread?: boolean;
   readonly keys: number;
   /** Invocations per key, all at once, each on an instance of its own. */
   readonly duplicates: number;
