@@ -21,7 +21,8 @@ export class IdempotencyRoutes {
   readonly http: HttpIdempotency<Req>;
   readonly #allRoutes: boolean;
   readonly #reflector = new Reflector();
-  readonly #resolved = new WeakMap<object, HttpRoute<Req> | null>();
+  /** Per controller, per handler: a handler a base class shares may be under other options in each subclass. */
+  readonly #resolved = new WeakMap<object, WeakMap<object, HttpRoute<Req> | null>>();
 
   /** Throws `ConfigurationError` naming the fix for options that do not hold. */
   constructor(options: IdempotencyModuleOptions) {
@@ -39,7 +40,9 @@ export class IdempotencyRoutes {
     controller: abstract new (...args: never[]) => unknown,
     handler: object,
   ): HttpRoute<Req> | null {
-    let route = this.#resolved.get(handler);
+    let resolved = this.#resolved.get(controller);
+    if (resolved === undefined) this.#resolved.set(controller, (resolved = new WeakMap()));
+    let route = resolved.get(handler);
     if (route !== undefined) return route;
     const own = this.#reflector.get<IdempotentOptions | false | undefined>(
       IDEMPOTENT,
@@ -60,7 +63,7 @@ export class IdempotencyRoutes {
         : Object.keys(options).length === 0
           ? this.http.base
           : this.http.route(options, `@Idempotent() on ${controller.name}.${name}`);
-    this.#resolved.set(handler, route);
+    resolved.set(handler, route);
     return route;
   }
 }

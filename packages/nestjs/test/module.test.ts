@@ -174,6 +174,29 @@ describe.each<Platform>(['express', 'fastify'])('on %s', (platform) => {
     expect(runs.counts.get('one')).toBe(1);
   });
 
+  it("a handler a base class shares follows each subclass's @Idempotent()", async () => {
+    const runs = new Runs();
+    class Base {
+      @Post()
+      pay() {
+        return { run: runs.enter('pay') };
+      }
+    }
+    @Controller('covered')
+    @Idempotent()
+    class Covered extends Base {}
+    @Controller('plain')
+    class Plain extends Base {}
+    @Module({
+      imports: [IdempotencyModule.forRoot({ store: memoryStore(), scope: () => 'tenant' })],
+      controllers: [Plain, Covered],
+    })
+    class AppModule {}
+    const url = await listen(await create(platform, AppModule));
+    expect((await post(`${url}/plain`)).status).toBe(201);
+    expect((await post(`${url}/covered`)).status).toBe(400);
+  });
+
   it('allRoutes covers every route but those marked @Idempotent(false)', async () => {
     const runs = new Runs();
     const url = await listen(await create(platform, appModule(runs, { allRoutes: true })));
