@@ -124,6 +124,11 @@ export function sendInstead(res: NestResponseLike, response: HttpResponse): void
   }
   sendNodeResponse(raw, response);
   Object.assign(raw, quiet);
+  // Nest's reply after this may set a status too (its adapters' reply()
+  // takes one): logs and metrics that read the status once the response
+  // finished must report the one the client got.
+  const { status } = response;
+  Object.defineProperty(raw, 'statusCode', { configurable: true, get: () => status, set() {} });
 }
 
 function sent<T>(this: T): T {

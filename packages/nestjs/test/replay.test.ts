@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { memoryStore } from '@idem/store-memory';
 import {
@@ -72,6 +73,12 @@ async function start(platform: Platform) {
     platform === 'express' ? new ExpressAdapter() : new FastifyAdapter({ logger: { stream } });
   const app = await NestFactory.create(AppModule, adapter, { rawBody: true, logger });
   app.useGlobalInterceptors(new Wrap());
+  // The status as access logs and metrics read it, once the response is over.
+  const responses: ServerResponse[] = [];
+  app.use((_req: unknown, res: ServerResponse, next: () => void) => {
+    responses.push(res);
+    next();
+  });
   apps.push(app);
   await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
@@ -81,7 +88,7 @@ async function start(platform: Platform) {
       headers: { 'idempotency-key': key, 'content-type': 'application/json' },
       body: '{"amount":1}',
     });
-  return { send, errors, runs: () => runs };
+  return { send, errors, statuses: () => responses.map((res) => res.statusCode), runs: () => runs };
 }
 
 describe.each<Platform>(['express', 'fastify'])('on %s', (platform) => {
@@ -104,5 +111,6 @@ describe.each<Platform>(['express', 'fastify'])('on %s', (platform) => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(app.errors).toEqual([]);
     expect(app.runs()).toBe(2);
+    expect(app.statuses()).toEqual([201, 201, 204, 204, 400]);
   });
 });
