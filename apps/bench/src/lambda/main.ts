@@ -29,10 +29,10 @@ import { CONFIDENCE, seededRandom } from '../stats.ts';
 import { watchPorts } from '../wire.ts';
 import { PaymentsApp, type Receipt } from './app.ts';
 import { countDelta, NO_COUNT } from './counters.ts';
+import { createTables } from './dynamodb.ts';
 import {
   bareSide,
   type Concurrent,
-  createTables,
   ENTRIES,
   type Entry,
   type Handlers,
