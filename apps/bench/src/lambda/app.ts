@@ -10,6 +10,7 @@ import type {
 } from 'aws-lambda';
 import type { PaymentEvent } from './events.ts';
 
+/** What a charge answers. */
 export interface Receipt {
   readonly id: string;
   readonly amount: number | undefined;
@@ -17,10 +18,12 @@ export interface Receipt {
   readonly status: 'succeeded';
 }
 
+/** An API Gateway HTTP API (payload 2.0) handler. */
 export type HttpHandler = (
   event: APIGatewayProxyEventV2,
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
+/** A handler of the plain payment payload. */
 export type PaymentHandler = (event: PaymentEvent, context: Context) => Promise<Receipt>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

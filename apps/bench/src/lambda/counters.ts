@@ -18,6 +18,7 @@ export interface StoreCount {
   readonly units?: number;
 }
 
+/** A library's store requests so far. */
 export interface StoreCounter {
   read(): StoreCount;
 }
@@ -68,4 +69,5 @@ export function addCounts(counts: readonly StoreCount[]): StoreCount {
   };
 }
 
+/** Nothing counted: the bare handler's figures. */
 export const NO_COUNT: StoreCount = { requests: 0, ops: {} };

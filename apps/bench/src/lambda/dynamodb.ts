@@ -13,6 +13,7 @@ import {
 import { dynamoDbCounter, type StoreCounter } from './counters.ts';
 import type { Servers } from './libraries.ts';
 
+/** A client of dynalite at `endpoint`, with the bench's dummy credentials. */
 export function dynamoDbClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({
     endpoint,
@@ -89,6 +90,7 @@ export function libraryClient(
   };
 }
 
+/** idem's table of the run. */
 export const idemTable = (run: string) => `idem-lambda-${run}`;
 /** Powertools' documented table: partition key `id`. */
 export const powertoolsTable = (run: string) => `powertools-lambda-${run}`;

@@ -15,8 +15,10 @@ import { redisCounter, type StoreCounter } from './counters.ts';
 import { idemTable, libraryClient, powertoolsTable } from './dynamodb.ts';
 import { httpApiEvent, lambdaContext, paymentEvent } from './events.ts';
 
+/** The stores both libraries run on: dynalite's DynamoDB API and the local Redis. */
 export const LAMBDA_STORES = ['dynamodb', 'redis'] as const;
 export type LambdaStore = (typeof LAMBDA_STORES)[number];
+/** The bare handler, @idem/lambda and Powertools' idempotency utility. */
 export const LAMBDA_LIBRARIES = ['bare', 'idem', 'powertools'] as const;
 export type LambdaLibrary = (typeof LAMBDA_LIBRARIES)[number];
 /**
@@ -88,6 +90,7 @@ export interface Servers {
   readonly conflictsWithItem?: boolean;
 }
 
+/** The handlers unwrapped: the baseline of every row. */
 export function bareSide(): LibrarySide {
   return {
     library: 'bare',
@@ -97,6 +100,7 @@ export function bareSide(): LibrarySide {
   };
 }
 
+/** @idem/lambda on idem's store for `store`, on a client of its own. */
 export async function idemSide(store: LambdaStore, servers: Servers): Promise<LibrarySide> {
   const { idempotency, makeIdempotent } = await import('@idem/lambda');
   const { idempotencyMiddleware } = await import('@idem/lambda/middy');

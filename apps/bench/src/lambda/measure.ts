@@ -8,6 +8,7 @@ import { addCounts, type StoreCount } from './counters.ts';
 import type { Entry, LambdaLibrary, LambdaStore } from './libraries.ts';
 import type { LambdaPhase, LambdaRow, LambdaSample, LambdaUnit } from './types.ts';
 
+/** `http/redis/idem`: a configuration's name in logs and tables. */
 export const lambdaUnitId = (u: LambdaUnit) => `${u.entry}/${u.store}/${u.library}`;
 
 /** Every configuration: per entry, the bare handler, then each store × library. */
@@ -46,6 +47,7 @@ export function lambdaPassOrder(units: readonly LambdaUnit[], random: () => numb
 /** How long a window runs: a number of invocations, or whole seconds. */
 export type WindowLength = { readonly invocations: number } | { readonly seconds: number };
 
+/** What one window measured. */
 export interface WindowResult {
   readonly invocations: number;
   readonly seconds: number;

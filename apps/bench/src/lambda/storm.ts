@@ -11,6 +11,7 @@ import { countDelta, NO_COUNT } from './counters.ts';
 import { type Concurrent, type Entry, invokeEntry, type LibrarySide } from './libraries.ts';
 import type { LambdaStormResult } from './types.ts';
 
+/** One storm: how many keys, duplicates per key, how long the handler takes. */
 export interface LambdaStormOptions {
   readonly keys: number;
   readonly duplicates: number;
@@ -65,6 +66,7 @@ export function requestsPerDuplicate(
   return extra > 0 ? (total - keys * firstCallRequests) / extra : Number.NaN;
 }
 
+/** Runs one storm of `side` on `entry` (with idem's `concurrent` setting when given). */
 export async function runLambdaStorm(
   side: LibrarySide,
   entry: Entry,

@@ -26,6 +26,7 @@ export interface LambdaSample {
   readonly store: StoreCount;
 }
 
+/** One configuration and phase over every pass. */
 export interface LambdaRow {
   readonly unit: LambdaUnit;
   readonly phase: LambdaPhase;
@@ -50,6 +51,7 @@ export interface LambdaRow {
   readonly firstFailure?: string;
 }
 
+/** One storm's counts and answers. */
 export interface LambdaStormResult {
   readonly unit: LambdaUnit;
   /** idem's setting for a duplicate in flight; absent for Powertools (it has none). */
@@ -76,6 +78,7 @@ export interface LambdaStormResult {
   readonly seconds: number;
 }
 
+/** How the run measured. */
 export interface LambdaSettings {
   readonly quick: boolean;
   readonly passes: number;
@@ -90,6 +93,7 @@ export interface LambdaSettings {
   readonly confidence: number;
 }
 
+/** Everything the Lambda section measured in one run. */
 export interface LambdaResults {
   readonly version: 1;
   readonly date: string;
