@@ -187,15 +187,25 @@ describe.each(STORES)('on %s', (storeName) => {
       const subject = httpSubject(fleet, 'rest');
       const key = `${entry}-late`;
       const late = await lateCompletion(subject, key);
-      expect(late.killed.result.kind).toBe('timeout');
+      // Middy answers its own TimeoutError 5 ms before the deadline, and then
+      // Lambda keeps the process (not cut off) with the handler still pending;
+      // on a loaded machine the deadline may come first, and the process is
+      // frozen with Middy's timer pending: either way, idem keeps the key.
+      expect(entry === 'middy' ? ['error', 'timeout'] : ['timeout']).toContain(
+        late.killed.result.kind,
+      );
       // The late run did its work (it had started), but its answer is not the one kept.
       expect(late.effects).toBe(2);
       expect(subject.verdict(late.after, key)).toBe('replayed');
       expect(subject.answer(late.after, key)).toBe(subject.answer(late.executed, key));
       if (storeName === 'dynamodb') {
-        expect(requestNames(fleet, late.killed.requestId)).toContain(
-          'UpdateItem:complete:ConditionalCheckFailedException',
-        );
+        const requests = requestNames(fleet, late.killed.requestId);
+        if (entry === 'middy') {
+          // Middy's chain ends at its timeout: the late run never tries to complete.
+          expect(requests.filter((r) => r.startsWith('UpdateItem:complete'))).toEqual([]);
+        } else {
+          expect(requests).toContain('UpdateItem:complete:ConditionalCheckFailedException');
+        }
       }
       printFigures({
         test: 'late-completion',
