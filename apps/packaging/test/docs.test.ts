@@ -56,6 +56,21 @@ const NOT_EXPORTS: ReadonlyMap<string, string> = new Map(
       [['NodeSDK', 'BasicTracerProvider', 'MeterProvider'], "OpenTelemetry's SDK"],
       [['PubAck'], "NATS JetStream's publish acknowledgement"],
       [
+        ['APIGatewayProxyEvent', 'APIGatewayProxyEventV2', 'ALBEvent', 'SQSRecord', 'Context'],
+        "Lambda's event and context types (@types/aws-lambda)",
+      ],
+      [['ReportBatchItemFailures'], "a Lambda event source mapping's setting"],
+      [
+        [
+          'RedisPersistenceLayer',
+          'IdempotencyConfig',
+          'IdempotencyAlreadyInProgressError',
+          'DynamoDBPersistenceLayer',
+          'CachePersistenceLayer',
+        ],
+        "AWS Lambda Powertools' classes (the migration page)",
+      ],
+      [
         [
           'Handler_write',
           'Handler_update',
