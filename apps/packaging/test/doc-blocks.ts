@@ -17,6 +17,9 @@ export const docsCompilerOptions: ts.CompilerOptions = {
   noEmit: true,
   skipLibCheck: true,
   esModuleInterop: true,
+  // NestJS's decorators are the legacy ones: a Nest project compiles with
+  // this on (its CLI's tsconfig), and no other block uses decorators.
+  experimentalDecorators: true,
 };
 
 /** A `ts` code block of a Markdown file, with the hidden prelude that declares its free names. */

@@ -50,6 +50,7 @@ const NOT_EXPORTS: ReadonlyMap<string, string> = new Map(
           'UpdateTimeToLive',
           'ConditionExpression',
           'ReturnConsumedCapacity',
+          'ReturnValuesOnConditionCheckFailure',
         ],
         "DynamoDB's API actions and parameters",
       ],
@@ -59,7 +60,27 @@ const NOT_EXPORTS: ReadonlyMap<string, string> = new Map(
         ['APIGatewayProxyEvent', 'APIGatewayProxyEventV2', 'ALBEvent', 'SQSRecord', 'Context'],
         "Lambda's event and context types (@types/aws-lambda)",
       ],
-      [['ReportBatchItemFailures'], "a Lambda event source mapping's setting"],
+      [
+        ['ReportBatchItemFailures', 'MaximumRetryAttempts'],
+        "a Lambda event source mapping's settings",
+      ],
+      [
+        ['Keys', 'OldImage', 'NewImage', 'SendMessage', 'PutRecord', 'MessageDeduplicationId'],
+        "DynamoDB Streams' record fields, SQS's and Kinesis' API actions and parameters",
+      ],
+      [
+        [
+          'NotFoundException',
+          'ConflictException',
+          'HttpException',
+          'AuthGuard',
+          'CanActivate',
+          'ValidationPipe',
+          'StreamableFile',
+        ],
+        "NestJS's classes and interfaces",
+      ],
+      [['FastifyRequest'], "Fastify's request type"],
       [
         [
           'RedisPersistenceLayer',
@@ -67,6 +88,9 @@ const NOT_EXPORTS: ReadonlyMap<string, string> = new Map(
           'IdempotencyAlreadyInProgressError',
           'DynamoDBPersistenceLayer',
           'CachePersistenceLayer',
+          'BatchProcessor',
+          'SqsFifoPartialProcessor',
+          'FullBatchFailureError',
         ],
         "AWS Lambda Powertools' classes (the migration page)",
       ],
