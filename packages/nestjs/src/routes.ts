@@ -41,7 +41,10 @@ export class IdempotencyRoutes {
     handler: object,
   ): HttpRoute<Req> | null {
     let resolved = this.#resolved.get(controller);
-    if (resolved === undefined) this.#resolved.set(controller, (resolved = new WeakMap()));
+    if (resolved === undefined) {
+      resolved = new WeakMap();
+      this.#resolved.set(controller, resolved);
+    }
     let route = resolved.get(handler);
     if (route !== undefined) return route;
     const own = this.#reflector.get<IdempotentOptions | false | undefined>(
