@@ -22,6 +22,14 @@ const idem = idempotency<APIGatewayProxyEventV2>({
   scope: (event) => event.headers['x-merchant'] ?? '',
 });
 
+const parsed = (body: string | undefined): Record<string, unknown> => {
+  try {
+    return JSON.parse(body ?? '{}') ?? {};
+  } catch {
+    return {};
+  }
+};
+
 const json = (statusCode: number, body: unknown) => ({
   statusCode,
   headers: { 'content-type': 'application/json' },
@@ -35,11 +43,11 @@ const json = (statusCode: number, body: unknown) => ({
  */
 export const payments = idem(async (event: APIGatewayProxyEventV2) => {
   if (!event.headers['x-merchant']) return json(401, { error: 'send an X-Merchant header' });
-  const { reference, amountCents } = JSON.parse(event.body ?? '{}');
-  if (typeof reference !== 'string' || !Number.isInteger(amountCents) || amountCents <= 0) {
+  const { reference, amountCents } = parsed(event.body);
+  if (typeof reference !== 'string' || !Number.isInteger(amountCents) || Number(amountCents) <= 0) {
     return json(400, { error: 'send {"reference": string, "amountCents": positive integer}' });
   }
-  return json(201, await charge({ reference, amountCents }));
+  return json(201, await charge({ reference, amountCents: Number(amountCents) }));
 });
 
 /**
