@@ -6,7 +6,7 @@ import {
   type ResultCodec,
 } from '@idem/core';
 import { invocationLeaseUntil } from './lease.js';
-import { leaseMarginOf } from './options.js';
+import { engineOptionsOf, leaseMarginOf } from './options.js';
 import { keyReader } from './pointer.js';
 
 /** Any function, sync or async. */
@@ -122,14 +122,7 @@ export function makeIdempotent<F extends AnyFunction>(
     );
   }
   const { key, scope, payload, shouldStore, codec, leaseMarginMs, idem: shared } = options;
-  const engineOptions = Object.fromEntries(
-    Object.entries(options).filter(([name]) => !OWN.has(name)),
-  );
-  if (shared !== undefined && Object.keys(engineOptions).length > 0) {
-    throw new ConfigurationError(
-      `${WHERE}: pass either an engine to share (idem) or the engine's options (${Object.keys(engineOptions).join(', ')}), not both: set those options on createIdempotency() instead.`,
-    );
-  }
+  const engineOptions = engineOptionsOf(options, OWN, shared, WHERE);
   if (key === undefined) {
     throw new ConfigurationError(
       `${WHERE}: option "key" is required: a JSON Pointer into the first argument such as '/orderId', or a function of the arguments.`,

@@ -55,12 +55,13 @@ export function idempotencyMiddleware<E extends LambdaHttpEvent = LambdaHttpEven
   const limit = http.maxResponseBytes;
   const running = new WeakMap<object, Running>();
 
-  const release = async (request: Request<E, LambdaHttpResult, Error, Context>) => {
+  /** This request's execution, no longer tracked (nor its event's claim); `undefined` when idem did not claim it. */
+  const forget = (request: Request<E, LambdaHttpResult, Error, Context>) => {
     const state = running.get(request);
-    if (!state) return;
+    if (!state) return undefined;
     running.delete(request);
     claims.delete(state.event);
-    await state.execution.release();
+    return state;
   };
 
   return {
@@ -79,26 +80,19 @@ export function idempotencyMiddleware<E extends LambdaHttpEvent = LambdaHttpEven
       return undefined;
     },
     async after(request) {
-      const state = running.get(request);
+      const state = forget(request);
       if (!state) return;
-      running.delete(request);
-      claims.delete(state.event);
       const instead = await settleResult(state.execution, request.response, state.format, limit);
       if (instead) request.response = resultOf(instead, state.format);
     },
     async onError(request) {
+      const state = forget(request);
       // Middy's early timeout answers just before the deadline while the
       // handler still runs, and Lambda then keeps (freezes) the process
       // instead of killing it: the handler may go on in a later invocation.
       // Releasing here would let a retry run it a second time beside it; the
       // lease instead ends at the invocation's deadline plus leaseMarginMs.
-      if (isMiddyTimeout(request.error)) {
-        const state = running.get(request);
-        running.delete(request);
-        if (state) claims.delete(state.event);
-        return;
-      }
-      await release(request);
+      if (state && !isMiddyTimeout(request.error)) await state.execution.release();
     },
   };
 }

@@ -1,4 +1,4 @@
-import { ConfigurationError } from '@idem/core';
+import { ConfigurationError, type Idempotency } from '@idem/core';
 import { DEFAULT_LEASE_MARGIN_MS } from './lease.js';
 
 /**
@@ -14,4 +14,25 @@ export function leaseMarginOf(value: unknown, where: string): number {
     );
   }
   return value;
+}
+
+/**
+ * The options of a wrapper that are not its own (`own`, `idem` among them):
+ * the engine's, for `createIdempotency()`. They may not come with a shared
+ * engine (`idem`), whose options are its own: that is refused, naming them.
+ */
+export function engineOptionsOf(
+  options: object,
+  own: ReadonlySet<string>,
+  shared: Idempotency | undefined,
+  where: string,
+): Record<string, unknown> {
+  const engine = Object.fromEntries(Object.entries(options).filter(([name]) => !own.has(name)));
+  const names = Object.keys(engine);
+  if (shared !== undefined && names.length > 0) {
+    throw new ConfigurationError(
+      `${where}: options ${names.join(', ')} belong to the engine: pass them to createIdempotency() and share it as "idem", or leave "idem" out and pass them here; not both.`,
+    );
+  }
+  return engine;
 }

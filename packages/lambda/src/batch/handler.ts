@@ -11,7 +11,7 @@ import {
 import { defineOptions, fn, option, rule, whole } from '@idem/core/store';
 import type { Context } from 'aws-lambda';
 import { invocationLeaseUntil } from '../lease.js';
-import { leaseMarginOf } from '../options.js';
+import { engineOptionsOf, leaseMarginOf } from '../options.js';
 import { KeyProblem, keyReader } from './key.js';
 import type {
   BatchHandler,
@@ -59,7 +59,14 @@ const resolve = defineOptions({
   concurrency: option(whole('records', 1), 10),
 });
 
-const BATCH_OPTIONS = ['idem', 'key', 'scope', 'payload', 'codec', 'concurrency'];
+const BATCH_OPTIONS: ReadonlySet<string> = new Set([
+  'idem',
+  'key',
+  'scope',
+  'payload',
+  'codec',
+  'concurrency',
+]);
 
 /**
  * Wrap a record handler into a Lambda handler for SQS (standard and FIFO),
@@ -107,17 +114,11 @@ export function idempotentBatch<R extends BatchRecord = BatchRecord, T = unknown
   }
   const { leaseMarginMs: margin, ...rest } = options as { leaseMarginMs?: unknown };
   const leaseMarginMs = leaseMarginOf(margin, ENTRY);
-  const batch: Record<string, unknown> = {};
-  const engine: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(rest)) {
-    (BATCH_OPTIONS.includes(name) ? batch : engine)[name] = value;
-  }
+  const batch = Object.fromEntries(
+    Object.entries(rest).filter(([name]) => BATCH_OPTIONS.has(name)),
+  );
   const resolved = resolve(batch, ENTRY);
-  if (resolved.idem && Object.keys(engine).length > 0) {
-    throw new ConfigurationError(
-      `${ENTRY}: options ${Object.keys(engine).join(', ')} belong to the engine: pass them to createIdempotency(), or leave "idem" out and pass them here.`,
-    );
-  }
+  const engine = engineOptionsOf(rest, BATCH_OPTIONS, resolved.idem, ENTRY);
   const idem = resolved.idem ?? createIdempotency(engine as unknown as IdempotencyOptions);
   const run = recordRunner<R, T>(idem, handler, {
     key: keyReader<R>(ENTRY, resolved.key as BatchIdempotencyOptions<R, T>['key']),
