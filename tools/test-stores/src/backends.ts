@@ -226,6 +226,23 @@ export const mysqlBackend: Open = async (run) => {
 };
 
 /**
+ * dynalite (the DynamoDB API, in memory) on an ephemeral loopback port, with
+ * tables created and deleted at once; `close` drops its open connections.
+ */
+export async function startDynalite(): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
  * DynamoDB at DYNAMODB_ENDPOINT (DynamoDB Local, AWS), or else a dynalite
  * started here on an ephemeral loopback port, in a table of the run's own:
  * deleted on close from a shared endpoint, gone with dynalite otherwise.
@@ -258,14 +275,7 @@ export const dynamodb: Open = async (run) => {
     }
     endpoint = configured;
   } else {
-    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    stop = () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      });
+    ({ endpoint, close: stop } = await startDynalite());
   }
   const shared = client(endpoint);
   const tableName = `idem-test-${run}`;

@@ -136,6 +136,7 @@ export async function reachableStores(options: ReachableStoresOptions = {}): Pro
   };
 }
 
+export { startDynalite } from './backends.js';
 export {
   type BlackHole,
   blackHole,

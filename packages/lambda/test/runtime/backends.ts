@@ -1,9 +1,7 @@
-/// <reference path="../../../../tools/test-stores/src/dynalite.d.ts" />
-import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { reachServer } from '@idem/conformance';
 import { dynamoDbStore } from '@idem/store-dynamodb';
-import dynalite from 'dynalite';
+import { startDynalite } from '@idem/test-stores';
 import { Redis } from 'ioredis';
 
 /** The stores the functions under test run on: the Lambda default (DynamoDB) and Redis. */
@@ -30,16 +28,7 @@ async function openDynamoDb(run: string): Promise<StoreBackend | string> {
   const configured = process.env.DYNAMODB_ENDPOINT;
   let endpoint = configured ?? '';
   let stop = async () => {};
-  if (!configured) {
-    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    stop = () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      });
-  }
+  if (!configured) ({ endpoint, close: stop } = await startDynalite());
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
   const tableName = `idem-test-lambda-${run}`;
   const up = await reachServer('DynamoDB', endpoint, () =>
