@@ -123,13 +123,13 @@ export function leaseRenewal(options: ResolvedOptions, calls: StoreCalls): Renew
   async function renew(lease: Lease, sentAt: number): Promise<void> {
     lease.renewing = true;
     try {
-      const { event, token } = lease;
-      const leaseMs = cappedLease(lease.leaseMs, lease.until, sentAt);
       // At its hard deadline the lease is left to run out: the run may be cut off any moment.
       if (lease.until - sentAt < 1) {
         running.delete(lease);
         return;
       }
+      const { event, token } = lease;
+      const leaseMs = cappedLease(lease.leaseMs, lease.until, sentAt);
       const result = await calls.call(event, 'renew', () =>
         store.renew(event.storeKey, token, leaseMs),
       );
